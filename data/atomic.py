@@ -1,0 +1,40 @@
+"""Atomic file output: write to a temp file beside the target, then rename over it.
+
+An interrupted run never leaves a truncated file at the final path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it to `path` on success.
+
+    The temp name keeps the target's suffix (writers such as imageio pick the format from it).
+    On any exception the temp file is removed and the target is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator:
+    """Open a temp file for writing; it replaces `path` only if the block succeeds."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode) as f:
+            yield f

@@ -1,0 +1,99 @@
+"""Pinhole cameras in the OpenCV convention (x right, y down, z forward).
+
+Conversions from other conventions (Blender/OpenGL, LLFF) happen only in the readers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Cameras:
+    """A batch of C pinhole cameras.
+
+    Attributes:
+        cam_from_world: [C,4,4] float32 world-to-camera transforms (OpenCV).
+        Ks: [C,3,3] float32 intrinsics, pixel centres at half-integers (gsplat's convention).
+        widths: [C] int64 image widths in pixels.
+        heights: [C] int64 image heights in pixels.
+    """
+
+    cam_from_world: Tensor
+    Ks: Tensor
+    widths: Tensor
+    heights: Tensor
+
+    def __post_init__(self) -> None:
+        C = self.cam_from_world.shape[0]
+        if self.cam_from_world.shape != (C, 4, 4) or self.Ks.shape != (C, 3, 3):
+            raise ValueError(f"Cameras: expected [C,4,4] and [C,3,3], got "
+                             f"{tuple(self.cam_from_world.shape)} and {tuple(self.Ks.shape)}")
+        if self.widths.shape != (C,) or self.heights.shape != (C,):
+            raise ValueError("Cameras: widths and heights must be [C]")
+
+    def __len__(self) -> int:
+        return int(self.cam_from_world.shape[0])
+
+    def __getitem__(self, idx) -> "Cameras":
+        """Select cameras by int, slice, list or index tensor; always returns a batch."""
+        if isinstance(idx, int):
+            idx = [idx]
+        return Cameras(self.cam_from_world[idx], self.Ks[idx], self.widths[idx], self.heights[idx])
+
+    @staticmethod
+    def cat(cams: list["Cameras"]) -> "Cameras":
+        return Cameras(torch.cat([c.cam_from_world for c in cams]), torch.cat([c.Ks for c in cams]),
+                       torch.cat([c.widths for c in cams]), torch.cat([c.heights for c in cams]))
+
+    @property
+    def device(self) -> torch.device:
+        return self.cam_from_world.device
+
+    def to(self, device) -> "Cameras":
+        return Cameras(self.cam_from_world.to(device), self.Ks.to(device),
+                       self.widths.to(device), self.heights.to(device))
+
+    @property
+    def world_from_cam(self) -> Tensor:
+        """[C,4,4] camera-to-world transforms."""
+        return torch.linalg.inv(self.cam_from_world)
+
+    @property
+    def centers(self) -> Tensor:
+        """[C,3] camera centres in world coordinates."""
+        return self.world_from_cam[:, :3, 3]
+
+    def size(self, i: int) -> tuple[int, int]:
+        """(width, height) of camera i."""
+        return int(self.widths[i]), int(self.heights[i])
+
+    def scaled(self, factor: float) -> "Cameras":
+        """Cameras for images resized by `factor` (0.5 halves width and height).
+
+        Sizes round to the nearest pixel; focal lengths and principal points scale by the
+        actual size ratio so the image borders stay where they were.
+        """
+        new_w = torch.clamp((self.widths.double() * factor).round(), min=1).long()
+        new_h = torch.clamp((self.heights.double() * factor).round(), min=1).long()
+        Ks = self.Ks.clone()
+        Ks[:, 0, :] *= (new_w.double() / self.widths.double()).to(Ks)[:, None]
+        Ks[:, 1, :] *= (new_h.double() / self.heights.double()).to(Ks)[:, None]
+        Ks[:, 2, :] = torch.tensor([0.0, 0.0, 1.0], dtype=Ks.dtype)
+        return Cameras(self.cam_from_world.clone(), Ks, new_w, new_h)
+
+    def transformed(self, world_from_old: Tensor) -> "Cameras":
+        """Cameras after a similarity transform of the world (new = world_from_old @ old).
+
+        Args:
+            world_from_old: [4,4] similarity s*R|t. The scale is removed from the rotation
+                part so cam_from_world stays rigid; translations scale by s.
+        """
+        s = torch.linalg.det(world_from_old[:3, :3]).abs() ** (1.0 / 3.0)
+        world_from_cam = world_from_old.to(self.cam_from_world) @ self.world_from_cam
+        world_from_cam[:, :3, :3] = world_from_cam[:, :3, :3] / s
+        return Cameras(torch.linalg.inv(world_from_cam), self.Ks.clone(), self.widths.clone(),
+                       self.heights.clone())
