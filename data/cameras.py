@@ -42,7 +42,10 @@ class Cameras:
         """Select cameras by int, slice, list or index tensor; always returns a batch."""
         if isinstance(idx, int):
             idx = [idx]
-        return Cameras(self.cam_from_world[idx], self.Ks[idx], self.widths[idx], self.heights[idx])
+        dev_idx = torch.as_tensor(idx, device=self.cam_from_world.device) if isinstance(idx, list) else idx
+        cpu_idx = dev_idx.cpu() if torch.is_tensor(dev_idx) else idx
+        return Cameras(self.cam_from_world[dev_idx], self.Ks[dev_idx], self.widths[cpu_idx],
+                       self.heights[cpu_idx])
 
     @staticmethod
     def cat(cams: list["Cameras"]) -> "Cameras":
@@ -54,8 +57,8 @@ class Cameras:
         return self.cam_from_world.device
 
     def to(self, device) -> "Cameras":
-        return Cameras(self.cam_from_world.to(device), self.Ks.to(device),
-                       self.widths.to(device), self.heights.to(device))
+        """Poses and intrinsics on `device`; widths/heights stay on the CPU (no syncs to read them)."""
+        return Cameras(self.cam_from_world.to(device), self.Ks.to(device), self.widths, self.heights)
 
     @property
     def world_from_cam(self) -> Tensor:

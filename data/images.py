@@ -1,0 +1,169 @@
+"""Image and mask I/O through Pillow: every mode to uint8 RGB (+ alpha), compositing, resizing.
+
+All images leave this module as uint8 tensors [H,W,3] (RGB) with an optional uint8 [H,W]
+alpha, already rotated by their EXIF orientation.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import Tensor
+
+from .errors import VoxsplatError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    """True when `path` has a known image extension (case-insensitive)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly inside `folder`, sorted by name (hidden files skipped)."""
+    folder = Path(folder)
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and is_image_file(p) and not p.name.startswith("."))
+
+
+def _cannot_read(path, reason: str) -> VoxsplatError:
+    return VoxsplatError(f"{path}: cannot read image ({reason}); "
+                         f"check the file is a valid JPEG/PNG")
+
+
+def _open(path: str | os.PathLike) -> Image.Image:
+    """Open, fully decode and EXIF-rotate an image; any failure becomes a VoxsplatError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Palette images with transparency ..."
+            with Image.open(path) as img:
+                img.load()
+                rotated = ImageOps.exif_transpose(img)
+                return rotated if rotated is not img else img.copy()
+    except FileNotFoundError:
+        raise _cannot_read(path, "no such file") from None
+    except IsADirectoryError:
+        raise _cannot_read(path, "it is a folder") from None
+    except UnidentifiedImageError:
+        raise _cannot_read(path, "unknown or corrupt format") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise _cannot_read(path, str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+
+
+def _sixteen_to_eight(img: Image.Image) -> np.ndarray:
+    """[H,W] uint8 from a 16-bit (or 32-bit integer) grayscale image, 65535 -> 255."""
+    values = np.asarray(img).astype(np.float64)
+    return np.clip(np.round(values / 257.0), 0, 255).astype(np.uint8)
+
+
+def _to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """Numpy [H,W,3] uint8 RGB and [H,W] uint8 alpha (or None) from any Pillow mode."""
+    mode = img.mode
+    if mode in _SIXTEEN_BIT_MODES:
+        gray = _sixteen_to_eight(img)
+        return np.repeat(gray[:, :, None], 3, axis=2), None
+    if mode == "P" or mode == "PA":
+        has_alpha = mode == "PA" or "transparency" in img.info
+        img = img.convert("RGBA" if has_alpha else "RGB")
+    elif mode in ("LA", "La", "RGBa"):
+        img = img.convert("RGBA")
+    elif mode not in ("RGB", "RGBA"):
+        img = img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV, F
+    array = np.asarray(img)
+    if img.mode == "RGBA":
+        return np.ascontiguousarray(array[:, :, :3]), np.ascontiguousarray(array[:, :, 3])
+    return np.ascontiguousarray(array), None
+
+
+def read_image(path: str | os.PathLike) -> tuple[Tensor, Optional[Tensor]]:
+    """Read an image file as RGB and optional alpha, after its EXIF orientation.
+
+    Handles RGB, RGBA, LA, palette (with or without transparency), grayscale, 16-bit
+    grayscale (scaled so 65535 -> 255) and CMYK.
+
+    Args:
+        path: image file (PNG, JPEG, or anything Pillow reads).
+
+    Returns:
+        rgb [H,W,3] uint8 and alpha [H,W] uint8, or None when the file has no alpha.
+
+    Raises:
+        VoxsplatError: the file is missing, unreadable or corrupt.
+    """
+    rgb, alpha = _to_rgb_alpha(_open(path))
+    return torch.from_numpy(rgb.copy()), None if alpha is None else torch.from_numpy(alpha.copy())
+
+
+def read_mask(path: str | os.PathLike) -> Tensor:
+    """Read a mask image as bool [H,W]: True where the first channel is > 127."""
+    rgb, _ = read_image(path)
+    return rgb[:, :, 0] > 127
+
+
+def composite(rgb: Tensor, alpha: Optional[Tensor],
+              background: Sequence[float] = (1.0, 1.0, 1.0)) -> Tensor:
+    """Blend an image over a constant background colour.
+
+    Args:
+        rgb: [H,W,3] uint8 colours (not premultiplied).
+        alpha: [H,W] uint8 opacity, or None (returns `rgb` unchanged).
+        background: RGB in [0,1].
+
+    Returns:
+        [H,W,3] uint8 composited image.
+    """
+    if alpha is None:
+        return rgb
+    if len(background) != 3 or not all(0.0 <= float(c) <= 1.0 for c in background):
+        raise VoxsplatError(f"background {tuple(background)}: expected 3 values in [0,1], "
+                            f"e.g. (1, 1, 1) for white")
+    # numpy, not torch: elementwise torch ops on a busy small CPU oversubscribe its threads.
+    a = alpha.numpy().astype(np.float32)[:, :, None] / 255.0
+    bg = np.array([float(c) for c in background], dtype=np.float32) * 255.0
+    out = rgb.numpy().astype(np.float32) * a + bg * (1.0 - a)
+    return torch.from_numpy(np.clip(np.round(out), 0, 255).astype(np.uint8))
+
+
+def _resize_channel(channel: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize one [H,W] uint8 channel: box (area) filter to shrink, bicubic to enlarge."""
+    w, h = size
+    shrinking = w <= channel.shape[1] and h <= channel.shape[0]
+    resample = Image.BOX if shrinking else Image.BICUBIC
+    return np.array(Image.fromarray(channel).resize((w, h), resample=resample))
+
+
+def resize_image(img: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize a uint8 image with an antialiasing (area) filter.
+
+    Args:
+        img: [H,W,C] or [H,W] uint8 (bool is treated as 0/255 and thresholded back).
+        size: target (width, height) in pixels.
+
+    Returns:
+        The resized image, same dtype and channel count, [h,w,C] or [h,w].
+    """
+    w, h = int(size[0]), int(size[1])
+    if w < 1 or h < 1:
+        raise ValueError(f"resize_image: size must be positive, got {size}")
+    if (img.shape[1], img.shape[0]) == (w, h):
+        return img.clone()
+    is_bool = img.dtype == torch.bool
+    array = (img.to(torch.uint8) * 255 if is_bool else img).numpy()
+    if array.dtype != np.uint8:
+        raise ValueError(f"resize_image: expected uint8 or bool, got {img.dtype}")
+    if array.ndim == 2:
+        out = _resize_channel(array, (w, h))
+    else:
+        out = np.stack([_resize_channel(np.ascontiguousarray(array[:, :, c]), (w, h))
+                        for c in range(array.shape[2])], axis=2)
+    out_t = torch.from_numpy(np.ascontiguousarray(out))
+    return out_t > 127 if is_bool else out_t

@@ -1,0 +1,110 @@
+"""`load_scene`: open any supported posed capture by looking at what the path holds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import VoxsplatError
+from .images import is_image_file, list_images
+from .readers import read_blender, read_llff, read_neus
+from .readers.blender import find_transforms
+from .readers.llff import POSES_FILE
+from .readers.neus import CAMERAS_FILE
+from .scene import Scene
+from .transforms import check_downscale, downscale as downscale_scene
+
+_EXPECTED = "transforms.json, poses_bounds.npy or cameras_sphere.npz"
+_IMAGE_SUB_FOLDERS = ("images", "image", "input", "rgb")
+
+Reader = Callable[..., Scene]
+
+
+def _check_options(background: Sequence[float], downscale: float) -> None:
+    try:
+        ok = len(background) == 3 and all(0.0 <= float(c) <= 1.0 for c in background)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise VoxsplatError(f"background={background!r}: expected 3 values in [0,1], "
+                            f"e.g. (1, 1, 1) for white")
+    check_downscale(downscale)
+
+
+def _reader_for_file(path: Path) -> tuple[Reader, Path]:
+    if path.suffix.lower() == ".json" and path.name.startswith("transforms"):
+        return read_blender, path
+    if path.name == POSES_FILE:
+        return read_llff, path.parent
+    if path.name == CAMERAS_FILE:
+        return read_neus, path.parent
+    if is_image_file(path):
+        raise VoxsplatError(f"{path}: a single image, not a scene; give the scene folder "
+                            f"(with {_EXPECTED})")
+    raise VoxsplatError(f"{path}: not a known scene file; give {_EXPECTED} or their folder")
+
+
+def _has_images(folder: Path) -> bool:
+    if list_images(folder):
+        return True
+    return any((folder / sub).is_dir() and list_images(folder / sub)
+               for sub in _IMAGE_SUB_FOLDERS)
+
+
+def _reader_for_folder(path: Path) -> tuple[Reader, Path]:
+    try:
+        entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    except OSError as e:
+        raise VoxsplatError(f"{path}: cannot list the folder ({e}); "
+                            f"check its permissions") from None
+    if not entries:
+        raise VoxsplatError(f"{path}: empty folder; put a scene there ({_EXPECTED} "
+                            f"with its images)")
+    if find_transforms(path):
+        return read_blender, path
+    if (path / POSES_FILE).is_file():
+        return read_llff, path
+    if (path / CAMERAS_FILE).is_file():
+        return read_neus, path
+    if _has_images(path):
+        raise VoxsplatError(f"{path}: a folder of images without poses; structure-from-motion "
+                            f"is not available yet — provide {_EXPECTED}")
+    raise VoxsplatError(f"{path}: unknown scene layout (no images and no poses); expected "
+                        f"{_EXPECTED} next to the images")
+
+
+def find_reader(path: str | os.PathLike) -> tuple[Reader, Path]:
+    """The reader for `path` and the path to give it.
+
+    Raises:
+        VoxsplatError: the path is missing, empty, or not a recognized layout.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise VoxsplatError(f"{path}: no such file or folder; check the path")
+    return _reader_for_folder(path) if path.is_dir() else _reader_for_file(path)
+
+
+def load_scene(path: str | os.PathLike, *, background: Sequence[float] = (1.0, 1.0, 1.0),
+               downscale: float = 1.0) -> Scene:
+    """Load a posed multi-view scene.
+
+    Recognizes `transforms*.json` (NeRF/Blender; a file or a folder holding one), a folder
+    with `poses_bounds.npy` (LLFF) and a folder with `cameras_sphere.npz` (NeuS/DTU).
+
+    Args:
+        path: scene folder or file.
+        background: RGB in [0,1] that images with alpha are composited on.
+        downscale: resize factor in (0, 1] for images, masks and cameras (0.5 halves them).
+
+    Returns:
+        The scene, cameras in OpenCV convention, with the format's standard splits.
+
+    Raises:
+        VoxsplatError: a one-line message naming the file and the fix.
+    """
+    _check_options(background, downscale)
+    reader, reader_path = find_reader(path)
+    scene = reader(reader_path, background=tuple(float(c) for c in background))
+    return downscale_scene(scene, downscale)

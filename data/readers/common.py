@@ -1,0 +1,105 @@
+"""Helpers shared by the readers: image loading, pose checks, camera assembly."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..cameras import Cameras
+from ..errors import VoxsplatError
+from ..images import composite, read_image
+
+
+def load_images(paths: Sequence[Path], background: Sequence[float]
+                ) -> tuple[tuple[Tensor, ...], Optional[tuple[Tensor, ...]]]:
+    """Read images in parallel, composite alpha on `background` and keep alpha as the mask.
+
+    Returns:
+        images: uint8 [H,W,3] each.
+        masks: None when no image has alpha; else bool [H,W] each (alpha > 127; all True
+            for images without alpha).
+    """
+    workers = max(1, min(8, (os.cpu_count() or 1) * 2, len(paths)))
+
+    def read(path: Path) -> tuple[Tensor, Optional[Tensor]]:
+        rgb, alpha = read_image(path)
+        mask = None if alpha is None else torch.from_numpy(alpha.numpy() > 127)
+        return composite(rgb, alpha, background), mask
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        decoded = list(pool.map(read, paths))
+    images = tuple(rgb for rgb, _ in decoded)
+    if all(mask is None for _, mask in decoded):
+        return images, None
+    masks = tuple(torch.ones(rgb.shape[:2], dtype=torch.bool) if mask is None else mask
+                  for rgb, mask in decoded)
+    return images, masks
+
+
+def image_size(image: Tensor) -> tuple[int, int]:
+    """(width, height) of an [H,W,...] image."""
+    return int(image.shape[1]), int(image.shape[0])
+
+
+def require_one_size(images: Sequence[Tensor], paths: Sequence[Path], why: str) -> None:
+    """Raise a VoxsplatError naming two files whose images differ in size."""
+    first = image_size(images[0])
+    for img, path in zip(images, paths):
+        if image_size(img) != first:
+            raise VoxsplatError(
+                f"{path}: image is {image_size(img)[0]}x{image_size(img)[1]} but {paths[0]} is "
+                f"{first[0]}x{first[1]}; {why} needs one image size, resize the images to match")
+
+
+def check_finite(matrix: np.ndarray, source: Path | str, frame: str) -> None:
+    """Raise a VoxsplatError naming `frame` when its pose holds NaN or inf."""
+    if not np.all(np.isfinite(matrix)):
+        raise VoxsplatError(f"{source}: {frame} has NaN or inf in its pose; "
+                            f"fix or remove that frame")
+
+
+def check_rotation(rotation: np.ndarray, source: Path | str, frame: str) -> None:
+    """Raise a VoxsplatError when a camera rotation [3,3] is degenerate (not invertible)."""
+    if abs(np.linalg.det(rotation)) < 1e-8:
+        raise VoxsplatError(f"{source}: {frame} has a degenerate rotation (determinant ~ 0); "
+                            f"fix or remove that frame")
+
+
+def intrinsics(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
+    """[3,3] float64 pinhole intrinsics."""
+    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
+def make_cameras(cam_from_world: Sequence[np.ndarray], Ks: Sequence[np.ndarray],
+                 sizes: Sequence[tuple[int, int]]) -> Cameras:
+    """Cameras from per-view float64 [4,4] cam_from_world, [3,3] Ks and (width, height)."""
+    return Cameras(
+        cam_from_world=torch.from_numpy(np.stack(cam_from_world)).float(),
+        Ks=torch.from_numpy(np.stack(Ks)).float(),
+        widths=torch.tensor([w for w, _ in sizes], dtype=torch.int64),
+        heights=torch.tensor([h for _, h in sizes], dtype=torch.int64),
+    )
+
+
+def unique_names(paths: Sequence[Path], root: Path) -> tuple[str, ...]:
+    """File stems when they are unique, else paths relative to `root` without the suffix."""
+    stems = [p.stem for p in paths]
+    if len(set(stems)) == len(stems):
+        return tuple(stems)
+    names = []
+    for p in paths:
+        try:
+            rel = p.relative_to(root)
+        except ValueError:
+            rel = p
+        names.append(rel.with_suffix("").as_posix())
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise VoxsplatError(f"{root}: image '{dup}' is listed twice; list each image once")
+    return tuple(names)

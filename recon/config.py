@@ -1,0 +1,152 @@
+"""Typed training configuration and named presets.
+
+Every field carries its unit and default in its docstring. Presets are complete configs,
+picked by name (``--preset``); command-line overrides produce a new frozen config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace, asdict
+from typing import Literal
+
+from ..data.errors import VoxsplatError
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    """How the Gaussians start."""
+
+    source: Literal["auto", "points", "masks", "bounds"] = "auto"
+    """auto: scene points if present, else the visual hull of the masks, else random in bounds."""
+    n_random: int = 100_000
+    """Number of Gaussians for the random (bounds) and visual-hull initializations."""
+    opacity: float = 0.1
+    """Initial opacity in (0,1)."""
+    scale_factor: float = 1.0
+    """Initial std-dev = factor x mean distance to the 3 nearest neighbours."""
+    hull_resolution: int = 128
+    """Voxels per side of the visual-hull carving grid."""
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimizer, loss and schedule (3DGS defaults)."""
+
+    steps: int = 30_000
+    """Total optimization steps."""
+    batch_size: int = 1
+    """Training views rendered per step."""
+    lr_means: float = 1.6e-4
+    """Adam lr for centres, times the scene scale; decays exponentially to lr_means_final."""
+    lr_means_final: float = 1.6e-6
+    """Final lr for centres, times the scene scale."""
+    lr_scales: float = 5e-3
+    """Adam lr for log scales."""
+    lr_quats: float = 1e-3
+    """Adam lr for quaternions."""
+    lr_opacities: float = 5e-2
+    """Adam lr for opacity logits."""
+    lr_sh0: float = 2.5e-3
+    """Adam lr for the DC colour coefficient."""
+    lr_shN: float = 2.5e-3 / 20
+    """Adam lr for higher-order SH coefficients."""
+    ssim_weight: float = 0.2
+    """Loss = (1-w) L1 + w (1 - SSIM)."""
+    sh_degree: int = 3
+    """Final SH degree (0..3)."""
+    sh_degree_interval: int = 1000
+    """Steps between SH degree increments."""
+    random_background: bool = False
+    """Train on random background colours where the scene has alpha (masks)."""
+
+
+@dataclass(frozen=True)
+class DensifyConfig:
+    """Grow and prune schedule, as gsplat's DefaultStrategy (steps are absolute)."""
+
+    prune_opacity: float = 0.005
+    """Gaussians below this opacity are removed at each refinement."""
+    grow_grad2d: float = 2e-4
+    """Mean view-space gradient (in NDC units) above which a Gaussian is cloned or split."""
+    grow_scale3d: float = 0.01
+    """Above this largest scale (x scene scale) a Gaussian splits instead of cloning."""
+    prune_scale3d: float = 0.1
+    """Gaussians larger than this (x scene scale) are pruned after the first reset."""
+    refine_start: int = 500
+    """First refinement step."""
+    refine_stop: int = 15_000
+    """No refinement from this step on."""
+    refine_every: int = 100
+    """Steps between refinements."""
+    reset_every: int = 3000
+    """Steps between opacity resets."""
+    max_gaussians: int = 3_000_000
+    """Growth stops at this count."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything `voxsplat reconstruct` needs besides the input."""
+
+    init: InitConfig = field(default_factory=InitConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    densify: DensifyConfig = field(default_factory=DensifyConfig)
+    backend: Literal["auto", "gsplat", "torch"] = "auto"
+    """Rasterizer backend."""
+    checkpoint_every: int = 1000
+    """Steps between checkpoints (0 = only at the end)."""
+    seed: int = 0
+    """Random seed for initialization and view order."""
+    downscale: float = 1.0
+    """Input images are resized by this factor before training."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "TrainConfig":
+        return TrainConfig(init=InitConfig(**d["init"]), optim=OptimConfig(**d["optim"]),
+                           densify=DensifyConfig(**d["densify"]),
+                           **{k: v for k, v in d.items() if k not in ("init", "optim", "densify")})
+
+
+def with_steps(cfg: TrainConfig, steps: int) -> TrainConfig:
+    """Rescale every step-based schedule of `cfg` to a run of `steps` steps."""
+    if steps <= 0:
+        raise VoxsplatError(f"--steps must be positive, got {steps}")
+    r = steps / cfg.optim.steps
+    d = cfg.densify
+    densify = replace(d, refine_start=max(1, round(d.refine_start * r)),
+                      refine_stop=round(d.refine_stop * r),
+                      refine_every=max(1, round(d.refine_every * r)),
+                      reset_every=max(1, round(d.reset_every * r)))
+    optim = replace(cfg.optim, steps=steps,
+                    sh_degree_interval=max(1, round(cfg.optim.sh_degree_interval * r)))
+    ckpt = cfg.checkpoint_every and max(1, round(cfg.checkpoint_every * r))
+    return replace(cfg, optim=optim, densify=densify, checkpoint_every=ckpt)
+
+
+def _dense() -> TrainConfig:
+    return TrainConfig()
+
+
+def _fast() -> TrainConfig:
+    """A few minutes on a CPU for small images: fewer steps, earlier and shorter growth."""
+    cfg = TrainConfig(
+        optim=OptimConfig(steps=2000, sh_degree=1, sh_degree_interval=500, lr_means=1.6e-4 * 4,
+                          lr_means_final=1.6e-6 * 4),
+        densify=DensifyConfig(refine_start=200, refine_stop=1400, refine_every=100,
+                              reset_every=100_000, max_gaussians=60_000),
+        checkpoint_every=500,
+    )
+    return cfg
+
+
+PRESETS = {"dense": _dense, "fast": _fast}
+
+
+def preset(name: str) -> TrainConfig:
+    """The named preset config (see PRESETS)."""
+    if name not in PRESETS:
+        raise VoxsplatError(f"unknown preset '{name}'; choose one of {', '.join(sorted(PRESETS))}")
+    return PRESETS[name]()

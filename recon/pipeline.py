@@ -1,0 +1,100 @@
+"""The product's operations on a workspace: reconstruct, evaluate, render a video, export.
+
+Each is a plain function the CLI calls in one line; all outputs are written atomically.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..data.errors import VoxsplatError
+from ..data.scene import Scene
+from ..render.metrics import psnr, ssim
+from .config import TrainConfig, preset, with_steps
+from .engine import Trainer, resolve_device
+from .export.ply import read_ply, write_ply
+from .export.splat import write_splat
+from .gaussians import render_splats, sh_degree_of
+from . import workspace as wsp
+
+
+def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, device: str = "auto",
+                resume: bool = False, progress: bool = True) -> dict:
+    """Optimize Gaussians for `scene` into workspace `out`; returns the metrics written."""
+    out = Path(out)
+    dev = resolve_device(device)
+    if resume:
+        rec = wsp.open_workspace(out)
+        cfg = TrainConfig.from_dict(rec["config"])
+    out.mkdir(parents=True, exist_ok=True)
+    wsp.write_json(out / wsp.SCENE_JSON, wsp.scene_record(scene, input_spec, cfg.to_dict()))
+    result = Trainer(scene, cfg, out, dev).fit(resume=resume, progress=progress)
+    splats = {k: v.detach() for k, v in result.splats.items()}
+    write_ply(out / wsp.SPLATS_PLY, splats)
+    write_splat(out / wsp.SPLATS_SPLAT, splats)
+    metrics = evaluate(scene, splats, "test", dev, cfg.backend)
+    metrics.update(steps=result.steps, train_seconds=result.train_seconds,
+                   peak_gpu_mem_mb=result.peak_gpu_mem_mb, device=_device_name(dev))
+    wsp.write_json(out / wsp.METRICS_JSON, metrics)
+    return metrics
+
+
+@torch.no_grad()
+def evaluate(scene: Scene, splats: dict, split: str, device: torch.device, backend: str = "auto",
+             masked: bool = False) -> dict:
+    """Mean PSNR/SSIM of `splats` rendered into the views of `split` (held-out by default)."""
+    ids = list(scene.splits.get(split, ())) if split != "all" else list(range(len(scene)))
+    splats = {k: v.to(device) for k, v in splats.items()}
+    bg = torch.tensor(scene.background, device=device)
+    cams = scene.cameras.to(device)
+    deg = sh_degree_of(splats)
+    psnrs, ssims = [], []
+    for i in ids:
+        gt = scene.image(i).to(device)
+        out = render_splats(splats, cams[i], deg, bg, backend)
+        img = out.colors[0].clamp(0, 1)
+        mask = scene.masks[i].to(device) if masked and scene.masks is not None else None
+        psnrs.append(float(psnr(img, gt, mask)))
+        ssims.append(float(ssim(img, gt, mask)))
+    return {"split": split, "n_test_views": len(ids),
+            "psnr": float(np.mean(psnrs)) if ids else None,
+            "ssim": float(np.mean(ssims)) if ids else None,
+            "psnr_per_view": psnrs, "n_gaussians": int(splats["means"].shape[0])}
+
+
+def load_splats(ws: Path) -> dict:
+    return read_ply(wsp.splats_path(ws))
+
+
+def export(ws: Path, fmt: str, out: Path) -> Path:
+    """Write the workspace's Gaussians to `out` as 'ply' or 'splat'."""
+    wsp.open_workspace(ws)
+    splats = load_splats(ws)
+    if fmt == "ply":
+        write_ply(out, splats)
+    elif fmt == "splat":
+        write_splat(out, splats)
+    else:
+        raise VoxsplatError(f"unknown export format '{fmt}'; use ply or splat")
+    return Path(out)
+
+
+def _device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return "cpu"
+
+
+def clean_outputs(out: Path) -> None:
+    """Remove a workspace's products (not its checkpoints) before a fresh run."""
+    for name in (wsp.SPLATS_PLY, wsp.SPLATS_SPLAT, wsp.METRICS_JSON):
+        (Path(out) / name).unlink(missing_ok=True)
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,85 @@
+"""The workspace folder: scene.json, checkpoints/, splats.ply, splats.splat, metrics.json.
+
+``scene.json`` records the cameras (per image, with split), the normalization and how to reload
+the input, so ``render``/``eval``/``export`` work on a workspace alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.atomic import atomic_open
+from ..data.cameras import Cameras
+from ..data.errors import VoxsplatError
+
+SCENE_JSON = "scene.json"
+SPLATS_PLY = "splats.ply"
+SPLATS_SPLAT = "splats.splat"
+METRICS_JSON = "metrics.json"
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write `obj` as indented JSON, atomically."""
+    with atomic_open(path, "w") as f:
+        json.dump(obj, f, indent=1)
+        f.write("\n")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise VoxsplatError(f"{path}: not found; is this a workspace made by `voxsplat reconstruct`?") from None
+    except json.JSONDecodeError as e:
+        raise VoxsplatError(f"{path}: invalid JSON ({e.msg} at line {e.lineno}); re-run reconstruct") from None
+
+
+def scene_record(scene, input_spec: dict, config: dict) -> dict:
+    """The scene.json content for `scene` (cameras in the normalized scene frame)."""
+    cams = scene.cameras
+    split_of = {}
+    for name, ids in scene.splits.items():
+        for i in ids:
+            split_of.setdefault(i, name)
+    return {
+        "version": 1,
+        "input": input_spec,
+        "source": scene.source,
+        "background": list(scene.background),
+        "world_from_input": scene.world_from_input.tolist(),
+        "splits": {k: list(v) for k, v in scene.splits.items()},
+        "config": config,
+        "images": [
+            {"name": scene.names[i], "split": split_of.get(i, "none"), "width": int(cams.widths[i]),
+             "height": int(cams.heights[i]), "K": cams.Ks[i].tolist(),
+             "cam_from_world": cams.cam_from_world[i].tolist()}
+            for i in range(len(scene))
+        ],
+    }
+
+
+def cameras_from_record(rec: dict) -> Cameras:
+    imgs = rec["images"]
+    return Cameras(torch.tensor([im["cam_from_world"] for im in imgs], dtype=torch.float32),
+                   torch.tensor([im["K"] for im in imgs], dtype=torch.float32),
+                   torch.tensor([im["width"] for im in imgs]), torch.tensor([im["height"] for im in imgs]))
+
+
+def open_workspace(ws: Path) -> dict:
+    """Check `ws` is a workspace and return its scene.json record."""
+    ws = Path(ws)
+    if not ws.is_dir():
+        raise VoxsplatError(f"{ws}: no such workspace folder; run `voxsplat reconstruct INPUT --out {ws}` first")
+    return read_json(ws / SCENE_JSON)
+
+
+def splats_path(ws: Path) -> Path:
+    p = Path(ws) / SPLATS_PLY
+    if not p.is_file():
+        raise VoxsplatError(f"{p}: missing; the reconstruction did not finish — run "
+                            f"`voxsplat reconstruct ... --out {ws} --resume`")
+    return p

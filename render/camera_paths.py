@@ -1,0 +1,358 @@
+"""Camera paths for novel-view videos: orbit, LLFF-style spiral, interpolation, look-at.
+
+Every function is pure and returns OpenCV ``cam_from_world`` matrices (x right, y down,
+z forward) as float32 tensors; the work is done in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from ..data.cameras import Cameras
+from ..data.errors import VoxsplatError
+
+_F64 = torch.float64
+
+
+def _as_vec3(x, name: str) -> Tensor:
+    v = torch.as_tensor(x, dtype=_F64).reshape(-1)
+    if v.shape != (3,):
+        raise ValueError(f"{name}: expected 3 values, got shape {tuple(v.shape)}")
+    return v
+
+
+def _pose(rot_cam_from_world: Tensor, eye: Tensor) -> Tensor:
+    """[...,4,4] cam_from_world from rotations [...,3,3] (rows = camera axes) and eyes [...,3]."""
+    out = torch.zeros(*eye.shape[:-1], 4, 4, dtype=_F64)
+    out[..., :3, :3] = rot_cam_from_world
+    out[..., :3, 3] = -(rot_cam_from_world @ eye[..., None])[..., 0]
+    out[..., 3, 3] = 1.0
+    return out
+
+
+def look_at(eye: Sequence[float] | Tensor, target: Sequence[float] | Tensor,
+            up: Sequence[float] | Tensor) -> Tensor:
+    """OpenCV camera at ``eye`` looking at ``target`` with ``up`` pointing up in the image.
+
+    Args:
+        eye: [3] camera centre, world frame.
+        target: [3] point that lands on the principal point.
+        up: [3] world direction that appears upward (-y in the camera). When it is parallel
+            to the viewing direction, the world axis least aligned with it is used instead.
+
+    Returns:
+        cam_from_world [4,4] float32 with a proper rotation (det +1).
+    """
+    eye, target, up = _as_vec3(eye, "eye"), _as_vec3(target, "target"), _as_vec3(up, "up")
+    fwd = target - eye
+    if fwd.norm() < 1e-12:
+        raise ValueError("look_at: eye and target coincide")
+    fwd = fwd / fwd.norm()
+    right = torch.linalg.cross(fwd, up)
+    if right.norm() < 1e-6 * max(float(up.norm()), 1e-12):
+        up = torch.eye(3, dtype=_F64)[int(fwd.abs().argmin())]
+        right = torch.linalg.cross(fwd, up)
+    right = right / right.norm()
+    down = torch.linalg.cross(fwd, right)
+    return _pose(torch.stack([right, down, fwd]), eye).float()
+
+
+def _basis_around(up: Tensor, start: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+    """Orthonormal e1, e2 spanning the plane perpendicular to unit ``up``; e1 towards start."""
+    ref = None if start is None else start - (start @ up) * up
+    if ref is None or ref.norm() < 1e-9:
+        ref = torch.eye(3, dtype=_F64)[int(up.abs().argmin())]
+        ref = ref - (ref @ up) * up
+    e1 = ref / ref.norm()
+    return e1, torch.linalg.cross(up, e1)
+
+
+def orbit_path(center: Sequence[float] | Tensor, radius: float, elevation_deg: float,
+               n_frames: int, up: Sequence[float] | Tensor,
+               start_dir: Optional[Sequence[float] | Tensor] = None) -> Tensor:
+    """Cameras circling ``center`` at a fixed distance and elevation, looking at it.
+
+    Args:
+        center: [3] point every frame looks at.
+        radius: distance from ``center`` to every camera.
+        elevation_deg: angle above the plane perpendicular to ``up``.
+        n_frames: F; frames are evenly spaced over one turn without repeating the first.
+        up: [3] world up direction (need not be unit length).
+        start_dir: optional [3] direction from ``center`` whose azimuth frame 0 takes.
+
+    Returns:
+        cam_from_world [F,4,4] float32.
+    """
+    center, up = _as_vec3(center, "center"), _as_vec3(up, "up")
+    up = up / up.norm()
+    e1, e2 = _basis_around(up, None if start_dir is None else _as_vec3(start_dir, "start_dir"))
+    az = torch.arange(n_frames, dtype=_F64) * (2.0 * math.pi / max(n_frames, 1))
+    el = math.radians(elevation_deg)
+    dirs = (math.cos(el) * (torch.cos(az)[:, None] * e1 + torch.sin(az)[:, None] * e2)
+            + math.sin(el) * up)
+    eyes = center + radius * dirs
+    return _stack([look_at(eye, center, up) for eye in eyes], n_frames)
+
+
+def _stack(poses: list[Tensor], n_frames: int) -> Tensor:
+    return torch.stack(poses) if poses else torch.zeros(n_frames, 4, 4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Estimating an orbit from training cameras.
+
+
+@dataclass(frozen=True)
+class Orbit:
+    """Orbit parameters estimated from cameras (see ``estimate_orbit``).
+
+    Attributes:
+        center: [3] point the cameras look at.
+        radius: mean camera distance from ``center``.
+        elevation_deg: mean camera elevation above the plane perpendicular to ``up``.
+        up: [3] unit world up (see ``estimate_up``).
+        start_dir: [3] direction from ``center`` to the first camera.
+    """
+
+    center: Tensor
+    radius: float
+    elevation_deg: float
+    up: Tensor
+    start_dir: Tensor
+
+
+def _axes_world(cam_from_world: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Camera centres [C,3], forward (+z) axes [C,3] and up (-y) axes [C,3] in the world."""
+    pose = cam_from_world.to(_F64)
+    rot = pose[:, :3, :3]
+    centers = -(rot.transpose(1, 2) @ pose[:, :3, 3:])[..., 0]
+    return centers, rot[:, 2], -rot[:, 1]
+
+
+def focus_point(cam_from_world: Tensor) -> Optional[Tensor]:
+    """[3] least-squares intersection of the optical axes, or None if they are near-parallel.
+
+    Args:
+        cam_from_world: [C,4,4] OpenCV poses.
+    """
+    centers, fwd, _ = _axes_world(cam_from_world)
+    proj = torch.eye(3, dtype=_F64) - fwd[:, :, None] * fwd[:, None, :]  # [C,3,3]
+    A, b = proj.sum(0), (proj @ centers[:, :, None]).sum(0)[:, 0]
+    eig = torch.linalg.eigvalsh(A)
+    if len(centers) < 2 or eig[0] < 1e-3 * eig[-1]:
+        return None
+    point = torch.linalg.solve(A, b)
+    if ((point - centers) * fwd).sum(-1).mean() <= 0:  # behind the cameras
+        return None
+    return point
+
+
+def estimate_up(cam_from_world: Tensor) -> Tensor:
+    """[3] unit world up direction estimated from camera orientations (not assumed).
+
+    Photographers rarely roll the camera, so the cameras' right (+x) axes lie nearly in the
+    horizontal plane: up is the direction most perpendicular to all of them, signed to agree
+    with the mean -y axis. When the right axes do not span a plane (e.g. every camera faces
+    the same way), the mean -y axis is used.
+
+    Args:
+        cam_from_world: [C,4,4] OpenCV poses.
+    """
+    rot = cam_from_world[:, :3, :3].to(_F64)
+    rights, mean_up = rot[:, 0], -rot[:, 1].mean(0)
+    if mean_up.norm() < 1e-6:
+        raise VoxsplatError("camera path: the cameras' up directions cancel out; "
+                            "pass an explicit up vector to orbit_path")
+    mean_up = mean_up / mean_up.norm()
+    eigvals, eigvecs = torch.linalg.eigh(rights.T @ rights / len(rights))
+    if eigvals[1] - eigvals[0] < 0.05:  # right axes all (nearly) parallel: plane undefined
+        return mean_up.float()
+    up = eigvecs[:, 0]
+    return (up if up @ mean_up >= 0 else -up).float()
+
+
+def estimate_orbit(cameras: Cameras) -> Orbit:
+    """Orbit centre, radius, elevation and up direction from (training) cameras.
+
+    The centre is where the optical axes meet (least squares); for near-parallel axes it is
+    placed in front of the mean camera at the cameras' mean distance from their centroid
+    (at least 1). The up direction comes from ``estimate_up``.
+    """
+    if len(cameras) == 0:
+        raise VoxsplatError("camera path: no cameras to fit an orbit to")
+    centers, fwd, _ = _axes_world(cameras.cam_from_world)
+    up = estimate_up(cameras.cam_from_world).to(_F64)
+    center = focus_point(cameras.cam_from_world)
+    if center is None:
+        mean_fwd = fwd.mean(0) / fwd.mean(0).norm().clamp(min=1e-12)
+        spread = (centers - centers.mean(0)).norm(dim=-1).mean()
+        center = centers.mean(0) + mean_fwd * max(float(spread), 1.0)
+    offsets = centers - center
+    dist = offsets.norm(dim=-1)
+    elev = torch.rad2deg(torch.asin(((offsets @ up) / dist.clamp(min=1e-12)).clamp(-1.0, 1.0)))
+    return Orbit(center=center.float(), radius=float(dist.mean()),
+                 elevation_deg=float(elev.mean()), up=up.float(),
+                 start_dir=(offsets[0] / dist[0].clamp(min=1e-12)).float())
+
+
+def default_orbit(cameras: Cameras, n_frames: int = 120) -> Tensor:
+    """An orbit around what the cameras look at, at their mean distance and elevation.
+
+    Returns:
+        cam_from_world [F,4,4] float32, starting at the first camera's azimuth.
+    """
+    orbit = estimate_orbit(cameras)
+    return orbit_path(orbit.center, orbit.radius, orbit.elevation_deg, n_frames, orbit.up,
+                      start_dir=orbit.start_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# Spiral (forward-facing scenes).
+
+
+def mean_pose(cam_from_world: Tensor) -> Tensor:
+    """[4,4] world_from_cam of the average camera (mean centre, averaged axes, OpenCV)."""
+    centers, fwd, ups = _axes_world(cam_from_world)
+    z = fwd.mean(0)
+    z = z / z.norm()
+    x = torch.linalg.cross(-ups.mean(0), z)  # down x forward = right
+    x = x / x.norm()
+    y = torch.linalg.cross(z, x)
+    world_from_cam = torch.eye(4, dtype=_F64)
+    world_from_cam[:3, :3] = torch.stack([x, y, z], dim=1)
+    world_from_cam[:3, 3] = centers.mean(0)
+    return world_from_cam
+
+
+def spiral_path(cam_from_world: Tensor, n_frames: int, *, radius_scale: float = 1.0,
+                focus_depth: Optional[float] = None, n_rotations: float = 2.0,
+                z_rate: float = 0.5) -> Tensor:
+    """LLFF-style spiral around the mean of forward-facing cameras, looking at a focus point.
+
+    Args:
+        cam_from_world: [C,4,4] training poses (OpenCV).
+        n_frames: F frames over ``n_rotations`` turns (the last frame is not the first).
+        radius_scale: multiplies the spiral radii, which are the 90th percentile of the
+            camera offsets from the mean pose along its x, y and z axes.
+        focus_depth: distance along the mean viewing direction that every frame looks at;
+            None uses the optical axes' intersection, or 5x the largest radius (at least 1)
+            when the axes are near-parallel.
+        n_rotations: turns of the spiral.
+        z_rate: forward/backward oscillations per turn, relative to the turns.
+
+    Returns:
+        cam_from_world [F,4,4] float32.
+    """
+    mean = mean_pose(cam_from_world)
+    centers, _, _ = _axes_world(cam_from_world)
+    local = (centers - mean[:3, 3]) @ mean[:3, :3]  # offsets in the mean camera's frame
+    radii = torch.quantile(local.abs(), 0.9, dim=0) * radius_scale
+    if focus_depth is None:
+        point = focus_point(cam_from_world)
+        depth = None if point is None else float((point - mean[:3, 3]) @ mean[:3, 2])
+        focus_depth = depth if depth and depth > 0 else max(5.0 * float(radii.max()), 1.0)
+    target = mean[:3, 3] + focus_depth * mean[:3, 2]
+    up = -mean[:3, 1]
+    theta = torch.arange(n_frames, dtype=_F64) * (2.0 * math.pi * n_rotations / max(n_frames, 1))
+    offsets = torch.stack([torch.cos(theta), torch.sin(theta), torch.sin(theta * z_rate)], -1)
+    eyes = mean[:3, 3] + (offsets * radii) @ mean[:3, :3].T
+    return _stack([look_at(eye, target, up) for eye in eyes], n_frames)
+
+
+# ---------------------------------------------------------------------------------------------
+# Interpolation through given cameras.
+
+
+def _quat_from_rot(rot: Tensor) -> Tensor:
+    """Unit quaternions [N,4] (w,x,y,z) from rotation matrices [N,3,3] (Shepperd's method)."""
+    m = rot
+    trace = m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2]
+    cands = torch.stack([
+        torch.stack([1 + trace, m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0],
+                     m[:, 1, 0] - m[:, 0, 1]], -1),
+        torch.stack([m[:, 2, 1] - m[:, 1, 2], 1 + m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2],
+                     m[:, 0, 1] + m[:, 1, 0], m[:, 0, 2] + m[:, 2, 0]], -1),
+        torch.stack([m[:, 0, 2] - m[:, 2, 0], m[:, 0, 1] + m[:, 1, 0],
+                     1 - m[:, 0, 0] + m[:, 1, 1] - m[:, 2, 2], m[:, 1, 2] + m[:, 2, 1]], -1),
+        torch.stack([m[:, 1, 0] - m[:, 0, 1], m[:, 0, 2] + m[:, 2, 0], m[:, 1, 2] + m[:, 2, 1],
+                     1 - m[:, 0, 0] - m[:, 1, 1] + m[:, 2, 2]], -1),
+    ], 1)  # [N,4 candidates,4]; candidate k is 4*q*q_k, best conditioned when q_k is largest
+    diag = torch.stack([trace, m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]], -1)
+    diag[:, 1:] = 2 * diag[:, 1:] - trace[:, None]  # proportional to q_k^2 ordering
+    q = cands[torch.arange(len(m)), diag.argmax(-1)]
+    return q / q.norm(dim=-1, keepdim=True)
+
+
+def _rot_from_quat(q: Tensor) -> Tensor:
+    """Rotation matrices [N,3,3] from quaternions [N,4] (w,x,y,z)."""
+    w, x, y, z = (q / q.norm(dim=-1, keepdim=True)).unbind(-1)
+    return torch.stack([
+        torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+        torch.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+        torch.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+    ], -2)
+
+
+def _slerp(q0: Tensor, q1: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation [N,4] between unit quaternions [N,4] at fractions t [N]."""
+    dot = (q0 * q1).sum(-1)
+    q1 = torch.where(dot[:, None] < 0, -q1, q1)  # shortest arc
+    dot = dot.abs().clamp(max=1.0)
+    angle = torch.acos(dot)
+    sin = torch.sin(angle)
+    small = sin < 1e-6
+    w0 = torch.where(small, 1 - t, torch.sin((1 - t) * angle) / sin.clamp(min=1e-12))
+    w1 = torch.where(small, t, torch.sin(t * angle) / sin.clamp(min=1e-12))
+    q = w0[:, None] * q0 + w1[:, None] * q1
+    return q / q.norm(dim=-1, keepdim=True)
+
+
+def keyframe_indices(n_cameras: int, n_frames: int) -> Tensor:
+    """Frame index [C] at which ``interpolate_path`` passes through each input camera.
+
+    The F-1 steps are split as evenly as possible over the C-1 segments; camera 0 is frame 0
+    and the last camera is frame F-1.
+    """
+    if n_cameras < 1 or n_frames < n_cameras:
+        raise VoxsplatError(f"camera path: cannot pass through {n_cameras} cameras in "
+                            f"{n_frames} frames; use at least as many frames as cameras")
+    if n_cameras == 1:
+        return torch.zeros(1, dtype=torch.int64)
+    steps = torch.arange(n_cameras, dtype=torch.int64) * (n_frames - 1)
+    return steps // (n_cameras - 1)
+
+
+def interpolate_path(cam_from_world: Tensor, n_frames: int) -> Tensor:
+    """A smooth path through the given cameras, in the given order.
+
+    Positions follow a Catmull-Rom spline through the camera centres; rotations are slerped.
+    Camera k is reproduced exactly at frame ``keyframe_indices(C, n_frames)[k]``.
+
+    Args:
+        cam_from_world: [C,4,4] OpenCV poses.
+        n_frames: F >= C.
+
+    Returns:
+        cam_from_world [F,4,4] float32.
+    """
+    C = int(cam_from_world.shape[0])
+    keys = keyframe_indices(C, n_frames)
+    centers, _, _ = _axes_world(cam_from_world)
+    quats = _quat_from_rot(cam_from_world[:, :3, :3].to(_F64))
+    if C == 1:
+        return cam_from_world.float().expand(n_frames, 4, 4).clone()
+    frames = torch.arange(n_frames)
+    seg = (torch.searchsorted(keys, frames, right=True) - 1).clamp(0, C - 2)
+    t = (frames - keys[seg]).to(_F64) / (keys[seg + 1] - keys[seg]).to(_F64)
+    padded = torch.cat([2 * centers[:1] - centers[1:2], centers, 2 * centers[-1:] - centers[-2:-1]])
+    p0, p1, p2, p3 = padded[seg], padded[seg + 1], padded[seg + 2], padded[seg + 3]
+    tt = t[:, None]
+    eyes = 0.5 * (2 * p1 + (p2 - p0) * tt + (2 * p0 - 5 * p1 + 4 * p2 - p3) * tt**2
+                  + (3 * p1 - p0 - 3 * p2 + p3) * tt**3)
+    rots = _rot_from_quat(_slerp(quats[seg], quats[seg + 1], t))
+    return _pose(rots, eyes).float()

@@ -1,0 +1,176 @@
+"""`voxsplat` command line: one dataclass per command, each parsing into a library call.
+
+Errors in user input surface as one line (``voxsplat: error: ...``) and exit code 2; set
+``VOXSPLAT_DEBUG=1`` for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from voxsplat.data.errors import VoxsplatError
+
+
+@dataclass
+class Reconstruct:
+    """Optimize a scene (transforms.json, poses_bounds.npy or cameras_sphere.npz) into a workspace."""
+
+    input: Path
+    out: Path
+    preset: str = "fast"
+    device: str = "auto"
+    steps: Optional[int] = None
+    downscale: Optional[float] = None
+    resume: bool = False
+    quiet: bool = False
+
+    def execute(self) -> None:
+        from voxsplat.recon.app import run_reconstruct
+        metrics = run_reconstruct(self.input, self.out, self.preset, self.device, self.steps,
+                                  self.downscale, self.resume, progress=not self.quiet)
+        _report(metrics, self.out)
+
+
+@dataclass
+class Render:
+    """Render a camera path through a workspace's Gaussians to an mp4."""
+
+    workspace: Path
+    out: Path
+    path: str = "orbit"
+    frames: int = 120
+    depth: bool = False
+    device: str = "auto"
+    fps: int = 30
+
+    def execute(self) -> None:
+        from voxsplat.recon.app import run_render
+        written = run_render(self.workspace, self.path, self.frames, self.out, self.depth, self.device, self.fps)
+        for p in written:
+            print(f"wrote {p}")
+
+
+@dataclass
+class Export:
+    """Export a workspace's Gaussians as a 3DGS .ply or an antimatter15 .splat."""
+
+    workspace: Path
+    format: str
+    out: Path
+
+    def execute(self) -> None:
+        from voxsplat.recon.pipeline import export
+        print(f"wrote {export(self.workspace, self.format, self.out)}")
+
+
+@dataclass
+class Eval:
+    """Held-out metrics of a workspace, written to DIR/metrics.json."""
+
+    workspace: Path
+    split: str = "test"
+    device: str = "auto"
+
+    def execute(self) -> None:
+        from voxsplat.recon.app import run_eval
+        _report(run_eval(self.workspace, self.split, self.device), self.workspace)
+
+
+@dataclass
+class Demo:
+    """Generate the synthetic sample scene and run reconstruct, eval, export and render on it."""
+
+    out: Path
+    device: str = "auto"
+    steps: Optional[int] = None
+    quiet: bool = False
+
+    def execute(self) -> None:
+        from voxsplat.recon.app import run_demo
+        run_demo(self.out, self.device, self.steps, progress=not self.quiet)
+
+
+def _report(metrics: dict, ws: Path) -> None:
+    shown = {k: metrics.get(k) for k in ("psnr", "ssim", "n_test_views", "n_gaussians", "train_seconds")}
+    print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
+    print(f"workspace: {ws}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="voxsplat", description="Sparse-voxel Gaussian-splat reconstruction")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("reconstruct", help=Reconstruct.__doc__)
+    r.add_argument("input", type=Path)
+    r.add_argument("--out", type=Path, required=True)
+    r.add_argument("--preset", default="fast", help="fast (CPU-friendly) or dense")
+    r.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    r.add_argument("--steps", type=int, help="override the preset's step count")
+    r.add_argument("--downscale", type=float, help="resize input images by this factor (e.g. 0.5)")
+    r.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(cls=Reconstruct)
+    v = sub.add_parser("render", help=Render.__doc__)
+    v.add_argument("workspace", type=Path)
+    v.add_argument("--path", default="orbit", choices=["orbit", "spiral", "interp"])
+    v.add_argument("--frames", type=int, default=120)
+    v.add_argument("--out", type=Path, required=True)
+    v.add_argument("--depth", action="store_true", help="also write OUT_depth.mp4")
+    v.add_argument("--device", default="auto")
+    v.add_argument("--fps", type=int, default=30)
+    v.set_defaults(cls=Render)
+    e = sub.add_parser("export", help=Export.__doc__)
+    e.add_argument("workspace", type=Path)
+    e.add_argument("--format", required=True, choices=["ply", "splat"])
+    e.add_argument("--out", type=Path, required=True)
+    e.set_defaults(cls=Export)
+    ev = sub.add_parser("eval", help=Eval.__doc__)
+    ev.add_argument("workspace", type=Path)
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--device", default="auto")
+    ev.set_defaults(cls=Eval)
+    d = sub.add_parser("demo", help=Demo.__doc__)
+    d.add_argument("--out", type=Path, required=True)
+    d.add_argument("--device", default="auto")
+    d.add_argument("--steps", type=int)
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(cls=Demo)
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = vars(build_parser().parse_args(argv))
+    cls = args.pop("cls")
+    args.pop("command")
+    debug = bool(os.environ.get("VOXSPLAT_DEBUG"))
+    try:
+        cls(**args).execute()
+    except VoxsplatError as e:
+        if debug:
+            traceback.print_exc()
+        print(f"voxsplat: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("voxsplat: interrupted; continue with `--resume`", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("voxsplat: error: out of memory; use --downscale 0.5 or a smaller --steps", file=sys.stderr)
+        return 3
+    except RuntimeError as e:
+        if "out of memory" not in str(e):
+            raise
+        if debug:
+            traceback.print_exc()
+        print("voxsplat: error: out of GPU memory; use --downscale 0.5, or --device cpu for small "
+              "scenes", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

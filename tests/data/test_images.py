@@ -1,0 +1,159 @@
+"""read_image / read_mask / composite / resize_image on synthetic files of every mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from voxsplat.data.errors import VoxsplatError
+from voxsplat.data.images import composite, read_image, read_mask, resize_image
+
+
+def _exif_orientation(value: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = value  # Orientation
+    return exif
+
+
+def test_rgb_png_roundtrip(tmp_path):
+    array = np.random.default_rng(0).integers(0, 256, (5, 7, 3), np.uint8)
+    Image.fromarray(array).save(tmp_path / "a.png")
+    rgb, alpha = read_image(tmp_path / "a.png")
+    assert rgb.dtype == torch.uint8 and rgb.shape == (5, 7, 3) and alpha is None
+    np.testing.assert_array_equal(rgb.numpy(), array)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_exif_orientation_6_rotates_clockwise(tmp_path, suffix):
+    array = np.zeros((16, 32, 3), np.uint8)  # H=16, W=32; left half red, right half blue
+    array[:, :16] = (255, 0, 0)
+    array[:, 16:] = (0, 0, 255)
+    path = tmp_path / f"rotated{suffix}"
+    Image.fromarray(array).save(path, exif=_exif_orientation(6), **(
+        {"quality": 100, "subsampling": 0} if suffix == ".jpg" else {}))
+    rgb, _ = read_image(path)
+    assert rgb.shape == (32, 16, 3)  # displayed upright: 90 degrees clockwise
+    expected = np.rot90(array, k=-1)
+    assert np.abs(rgb.numpy().astype(int) - expected).max() <= (0 if suffix == ".png" else 40)
+    assert rgb[0, 0, 0] > 200 and rgb[-1, 0, 2] > 200  # red on top, blue at the bottom
+
+
+def test_rgba_keeps_alpha(tmp_path):
+    array = np.random.default_rng(1).integers(0, 256, (4, 6, 4), np.uint8)
+    Image.fromarray(array, "RGBA").save(tmp_path / "a.png")
+    rgb, alpha = read_image(tmp_path / "a.png")
+    np.testing.assert_array_equal(rgb.numpy(), array[:, :, :3])
+    np.testing.assert_array_equal(alpha.numpy(), array[:, :, 3])
+
+
+def test_la_gray_with_alpha(tmp_path):
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    alpha = np.full((3, 4), 128, np.uint8)
+    Image.fromarray(np.stack([gray, alpha], axis=2), "LA").save(tmp_path / "la.png")
+    rgb, a = read_image(tmp_path / "la.png")
+    np.testing.assert_array_equal(rgb.numpy(), np.repeat(gray[:, :, None], 3, axis=2))
+    np.testing.assert_array_equal(a.numpy(), alpha)
+
+
+def test_grayscale_l(tmp_path):
+    gray = np.arange(20, dtype=np.uint8).reshape(4, 5) * 10
+    Image.fromarray(gray).save(tmp_path / "g.png")
+    rgb, alpha = read_image(tmp_path / "g.png")
+    assert alpha is None
+    np.testing.assert_array_equal(rgb.numpy(), np.repeat(gray[:, :, None], 3, axis=2))
+
+
+def test_sixteen_bit_gray_scaled_to_eight(tmp_path):
+    values = np.array([[0, 257, 257 * 100], [257 * 200, 65535, 65535]], np.uint16)
+    Image.fromarray(values).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+    rgb, alpha = read_image(tmp_path / "g16.png")
+    assert alpha is None and rgb.dtype == torch.uint8
+    np.testing.assert_array_equal(rgb[:, :, 0].numpy(), [[0, 1, 100], [200, 255, 255]])
+
+
+def test_palette_without_and_with_transparency(tmp_path):
+    palette = [255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * (256 * 3 - 9)
+    indices = np.array([[0, 1, 2], [2, 1, 0]], np.uint8)
+    img = Image.fromarray(indices, "P")
+    img.putpalette(palette)
+    img.save(tmp_path / "p.png")
+    rgb, alpha = read_image(tmp_path / "p.png")
+    assert alpha is None
+    np.testing.assert_array_equal(rgb[0].numpy(), [[255, 0, 0], [0, 255, 0], [0, 0, 255]])
+    img.save(tmp_path / "pt.png", transparency=1)  # palette index 1 is transparent
+    rgb, alpha = read_image(tmp_path / "pt.png")
+    np.testing.assert_array_equal(alpha.numpy(), [[255, 0, 255], [255, 0, 255]])
+    np.testing.assert_array_equal(rgb[0, 0].numpy(), [255, 0, 0])
+
+
+def test_cmyk_jpeg_becomes_rgb(tmp_path):
+    cmyk = np.zeros((8, 8, 4), np.uint8)
+    cmyk[:, :4, 0] = 255  # left: full cyan -> (0, 255, 255); right: no ink -> white
+    Image.fromarray(cmyk, "CMYK").save(tmp_path / "c.jpg", quality=100)
+    rgb, alpha = read_image(tmp_path / "c.jpg")
+    assert alpha is None and rgb.shape == (8, 8, 3)
+    assert np.abs(rgb[4, 1].numpy().astype(int) - [0, 255, 255]).max() < 30
+    assert np.abs(rgb[4, 6].numpy().astype(int) - [255, 255, 255]).max() < 30
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", "truncated"])
+def test_corrupt_files_raise_naming_the_file(tmp_path, content):
+    path = tmp_path / "broken.png"
+    if content == "truncated":
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)).save(path)
+        path.write_bytes(path.read_bytes()[:300])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(VoxsplatError, match="broken.png: cannot read image .*valid JPEG/PNG"):
+        read_image(path)
+
+
+def test_missing_file_and_folder_raise(tmp_path):
+    with pytest.raises(VoxsplatError, match=r"nope.png: cannot read image \(no such file\)"):
+        read_image(tmp_path / "nope.png")
+    with pytest.raises(VoxsplatError, match="cannot read image"):
+        read_image(tmp_path)
+
+
+def test_read_mask_thresholds_first_channel(tmp_path):
+    mask = np.zeros((3, 4, 3), np.uint8)
+    mask[0, :, 0] = 128
+    mask[1, :, 0] = 127
+    mask[2, :, 1] = 255  # only green: not the first channel
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    out = read_mask(tmp_path / "m.png")
+    assert out.dtype == torch.bool and out.shape == (3, 4)
+    assert out[0].all() and not out[1].any() and not out[2].any()
+
+
+def test_composite():
+    rgb = torch.tensor([[[200, 100, 0], [10, 20, 30], [0, 0, 0]]], dtype=torch.uint8)
+    alpha = torch.tensor([[255, 0, 128]], dtype=torch.uint8)
+    out = composite(rgb, alpha, (1.0, 0.0, 0.5))
+    assert out.dtype == torch.uint8
+    np.testing.assert_array_equal(out[0, 0].numpy(), [200, 100, 0])
+    np.testing.assert_array_equal(out[0, 1].numpy(), [255, 0, 128])
+    np.testing.assert_allclose(out[0, 2].numpy(), [127.5, 0, 63.75], atol=1)
+    assert composite(rgb, None) is rgb
+    with pytest.raises(VoxsplatError, match="background"):
+        composite(rgb, alpha, (2.0, 0.0, 0.0))
+
+
+def test_resize_image_area_average_and_shapes():
+    img = torch.zeros((4, 4, 3), dtype=torch.uint8)
+    img[:2, :2] = 200
+    img[0, 0] = 0  # top-left 2x2 block averages to 150
+    small = resize_image(img, (2, 2))
+    assert small.shape == (2, 2, 3)
+    np.testing.assert_array_equal(small[:, :, 0].numpy(), [[150, 0], [0, 0]])
+    assert resize_image(img[:, :, 0], (2, 2)).shape == (2, 2)
+    assert resize_image(img, (8, 6)).shape == (6, 8, 3)
+    mask = torch.zeros((4, 4), dtype=torch.bool)
+    mask[:2, :] = True
+    mask[1, 0] = False  # the left block is 3/4 set
+    out = resize_image(mask, (2, 2))
+    assert out.dtype == torch.bool
+    np.testing.assert_array_equal(out.numpy(), [[True, True], [False, False]])

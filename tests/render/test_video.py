@@ -1,0 +1,82 @@
+"""Video writing (atomic H.264 mp4) and the depth colormap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+
+from voxsplat.data.errors import VoxsplatError
+from voxsplat.render.video import depth_to_rgb, turbo, write_video
+
+
+def _gradient(H: int, W: int, k: int) -> np.ndarray:
+    """A smooth uint8 [H,W,3] test frame that changes with k."""
+    y, x = np.mgrid[0:H, 0:W]
+    rgb = np.stack([x * 255 // (W - 1), y * 255 // (H - 1), np.full_like(x, 20 * k)], -1)
+    return rgb.astype(np.uint8)
+
+
+def _leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if ".part" in p.name]
+
+
+def test_written_video_decodes_to_the_frames(tmp_path: Path):
+    frames = [_gradient(25, 33, k) for k in range(6)]  # odd size: padded to 34x26
+    frames[3] = torch.from_numpy(frames[3]).float() / 255.0  # float tensors in [0,1] too
+    path = tmp_path / "out.mp4"
+    assert write_video(path, iter(frames), fps=12) == 6
+    video = iio.imread(path)
+    assert video.shape == (6, 26, 34, 3)
+    meta = iio.immeta(path)
+    assert meta["codec"] == "h264" and meta["fps"] == pytest.approx(12.0)
+    for k in range(6):
+        expected = _gradient(25, 33, k).astype(float)
+        assert np.abs(video[k, :25, :33].astype(float) - expected).mean() < 4.0
+    padded_row, last_row = video[0, 25].astype(float), video[0, 24].astype(float)
+    assert np.abs(padded_row - last_row).mean() < 4.0  # edge padding, not black
+    assert not _leftovers(tmp_path)
+
+
+def test_exception_while_writing_leaves_no_file(tmp_path: Path):
+    def frames():
+        for k in range(3):
+            yield _gradient(16, 16, k)
+        raise RuntimeError("renderer crashed")
+
+    path = tmp_path / "crash.mp4"
+    with pytest.raises(RuntimeError, match="renderer crashed"):
+        write_video(path, frames())
+    assert not path.exists() and not _leftovers(tmp_path)
+
+
+def test_failed_write_keeps_the_previous_video(tmp_path: Path):
+    path = tmp_path / "keep.mp4"
+    write_video(path, [_gradient(16, 16, 0)] * 2)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="first was"):
+        write_video(path, [_gradient(16, 16, 0), _gradient(18, 16, 1)])
+    assert path.read_bytes() == before and not _leftovers(tmp_path)
+    with pytest.raises(VoxsplatError, match="no frames"):
+        write_video(tmp_path / "empty.mp4", [])
+    assert not (tmp_path / "empty.mp4").exists()
+
+
+def test_depth_to_rgb_maps_near_blue_far_red_invalid_black():
+    depth = torch.linspace(1.0, 5.0, 64).expand(8, 64).clone()
+    depth[:, :4] = 0.0
+    depth[0, 10] = float("nan")
+    rgb = depth_to_rgb(depth, near=1.0, far=5.0)
+    assert rgb.shape == (8, 64, 3) and rgb.dtype == np.uint8
+    assert (rgb[:, :4] == 0).all() and (rgb[0, 10] == 0).all()
+    near, far = rgb[1, 4].astype(int), rgb[1, -1].astype(int)
+    assert near[2] > near[0] and far[0] > far[2]
+    assert (rgb[1:, 4:].max(-1) > 0).all()  # valid depth is never black
+    auto = depth_to_rgb(depth.numpy())  # percentile range when near/far are omitted
+    assert auto.shape == rgb.shape and (auto[:, :4] == 0).all()
+    assert (depth_to_rgb(np.zeros((4, 5))) == 0).all()
+    ramp = turbo(np.linspace(0, 1, 256))
+    assert ramp.shape == (256, 3) and 0.0 <= ramp.min() and ramp.max() <= 1.0

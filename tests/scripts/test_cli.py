@@ -1,0 +1,130 @@
+"""The CLI contract: bad input gives one clear line and leaves no partial output."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
+from voxsplat.data.writers import write_blender_dataset
+from voxsplat.scripts.cli import main
+
+OUTPUTS = ("splats.ply", "splats.splat", "metrics.json")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    cfg = SyntheticConfig(width=48, height=36, n_train=6, n_test=2, n_points=800, supersample=1)
+    folder = tmp_path_factory.mktemp("scene")
+    return write_blender_dataset(make_synthetic_scene(cfg).scene, folder)
+
+
+@pytest.fixture
+def scene_copy(dataset, tmp_path):
+    dst = tmp_path / "input"
+    shutil.copytree(dataset, dst)
+    return dst
+
+
+def _run_err(capsys, argv):
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code != 0
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("voxsplat: error: ")
+    return err
+
+
+def _assert_no_outputs(out):
+    for name in OUTPUTS:
+        assert not (out / name).exists(), name
+
+
+def test_missing_path(capsys, tmp_path):
+    err = _run_err(capsys, ["reconstruct", str(tmp_path / "nope"), "--out", str(tmp_path / "ws")])
+    assert "nope" in err
+    assert not (tmp_path / "ws").exists()
+
+
+def test_empty_folder(capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    err = _run_err(capsys, ["reconstruct", str(tmp_path / "empty"), "--out", str(tmp_path / "ws")])
+    assert "empty" in err
+    _assert_no_outputs(tmp_path / "ws")
+
+
+def test_corrupt_image(capsys, scene_copy, tmp_path):
+    victim = sorted((scene_copy / "images").iterdir())[0]
+    victim.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws")])
+    assert victim.name in err
+    _assert_no_outputs(tmp_path / "ws")
+
+
+def test_json_missing_field(capsys, scene_copy, tmp_path):
+    path = scene_copy / "transforms_train.json"
+    meta = json.loads(path.read_text())
+    del meta["frames"][1]["transform_matrix"]
+    path.write_text(json.dumps(meta))
+    err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws")])
+    assert "transform_matrix" in err and "transforms_train.json" in err
+    _assert_no_outputs(tmp_path / "ws")
+
+
+def test_nan_pose(capsys, scene_copy, tmp_path):
+    path = scene_copy / "transforms_train.json"
+    meta = json.loads(path.read_text())
+    meta["frames"][2]["transform_matrix"][0][3] = float("nan")
+    path.write_text(json.dumps(meta))
+    err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws")])
+    assert "transforms_train.json" in err and ("NaN" in err or "nan" in err or "finite" in err)
+    _assert_no_outputs(tmp_path / "ws")
+
+
+def test_mixed_sizes(capsys, scene_copy, tmp_path):
+    """Pixel intrinsics given once at the top level only fit images of one size."""
+    from PIL import Image
+    path = scene_copy / "transforms_train.json"
+    meta = json.loads(path.read_text())
+    keys = ("fl_x", "fl_y", "cx", "cy")
+    meta.update({k: meta["frames"][0][k] for k in keys})
+    for fr in meta["frames"]:
+        for k in keys + ("w", "h"):
+            fr.pop(k)
+    path.write_text(json.dumps(meta))
+    victim = scene_copy / meta["frames"][0]["file_path"]
+    Image.open(victim).resize((40, 30)).save(victim)
+    err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws")])
+    assert victim.name in err
+    _assert_no_outputs(tmp_path / "ws")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
+def test_cuda_without_cuda(capsys, scene_copy, tmp_path):
+    err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws"), "--device", "cuda"])
+    assert "--device cuda" in err and "cpu" in err
+    assert not (tmp_path / "ws").exists()
+
+
+def test_interrupted_run_leaves_no_outputs_and_resumes(capsys, scene_copy, tmp_path, monkeypatch):
+    from voxsplat.recon import engine
+    ws = tmp_path / "ws"
+    real_step = engine.Trainer._step
+
+    def flaky(self, *args):
+        if args[4] == 30:  # step index
+            raise KeyboardInterrupt
+        return real_step(self, *args)
+
+    monkeypatch.setattr(engine.Trainer, "_step", flaky)
+    argv = ["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu", "--steps", "40", "--quiet"]
+    assert main(argv) == 130
+    _assert_no_outputs(ws)
+    assert any((ws / "checkpoints").iterdir())
+    monkeypatch.setattr(engine.Trainer, "_step", real_step)
+    assert main(["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu", "--resume", "--quiet"]) == 0
+    metrics = json.loads((ws / "metrics.json").read_text())
+    assert metrics["steps"] == 40 and metrics["n_test_views"] == 2
+    assert (ws / "splats.splat").stat().st_size == 32 * metrics["n_gaussians"]
