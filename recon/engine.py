@@ -114,8 +114,11 @@ class Trainer:
             if bar is not None and (step % 10 == 0 or step == cfg.optim.steps):
                 bar.update(step - bar.n)
                 bar.set_postfix(loss=f"{loss:.4f}", gaussians=n, refresh=False)
-            if on_step is not None:
-                on_step(step, {"loss": loss, "n": n})
+            if on_step is not None:  # callback time (e.g. evaluation) is not training time
+                t_cb = time.perf_counter()
+                on_step(step, {"loss": loss, "n": n, "splats": splats,
+                               "train_seconds": prior_seconds + t_cb - t0})
+                t0 += time.perf_counter() - t_cb
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.optim.steps:
                 self._save(splats, opts, state, data, gen, step, prior_seconds + time.perf_counter() - t0)
         if dev.type == "cuda":

@@ -24,7 +24,7 @@ from . import workspace as wsp
 
 
 def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, device: str = "auto",
-                resume: bool = False, progress: bool = True) -> dict:
+                resume: bool = False, progress: bool = True, on_step=None) -> dict:
     """Optimize Gaussians for `scene` into workspace `out`; returns the metrics written."""
     out = Path(out)
     dev = resolve_device(device)
@@ -33,7 +33,7 @@ def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, dev
         cfg = TrainConfig.from_dict(rec["config"])
     out.mkdir(parents=True, exist_ok=True)
     wsp.write_json(out / wsp.SCENE_JSON, wsp.scene_record(scene, input_spec, cfg.to_dict()))
-    result = Trainer(scene, cfg, out, dev).fit(resume=resume, progress=progress)
+    result = Trainer(scene, cfg, out, dev).fit(resume=resume, progress=progress, on_step=on_step)
     splats = {k: v.detach() for k, v in result.splats.items()}
     write_ply(out / wsp.SPLATS_PLY, splats)
     write_splat(out / wsp.SPLATS_SPLAT, splats)

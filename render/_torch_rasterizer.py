@@ -43,6 +43,8 @@ ALPHA_MIN = 1.0 / 255.0
 """Contributions with alpha below this are skipped (gsplat's ALPHA_THRESHOLD)."""
 ALPHA_MAX = 0.999
 """Alpha is clamped to this (gsplat 1.5's rasterize_to_pixels kernels)."""
+_BELOW_ALPHA_MIN = float(torch.nextafter(torch.tensor(ALPHA_MIN), torch.tensor(0.0)))
+"""Largest float32 below 1/255: ``threshold_`` keeps values > it, i.e. alpha >= 1/255."""
 T_MIN = 1e-4
 """A pixel stops at the first Gaussian that would take its transmittance to <= T_MIN."""
 EXTEND_MAX = 3.33
@@ -156,7 +158,9 @@ class _Plan(NamedTuple):
     """(tile, Gaussian) pairs of one band, sorted by tile then depth, with per-pixel state.
 
     Per-pixel tensors are [S,P]: S = TILE * TILE pixels of the pair's tile (row-major inside
-    the tile) by P pairs, so scans over a tile's Gaussians run along contiguous memory. No grad.
+    the tile) by P pairs, so scans over a tile's Gaussians run along contiguous memory. Pixels
+    where gsplat skips the pair (alpha < 1/255) have alpha 0; pixels from the first pair that
+    would take the transmittance to <= 1e-4 on have transmittance 0 ("cut"). No grad.
     """
 
     gid: Tensor  # [P] int64 Gaussian, as its rank in the view's depth order
@@ -164,10 +168,10 @@ class _Plan(NamedTuple):
     counts: Tensor  # [n_tiles] int64 pairs per tile
     dx: Tensor  # [TILE,P] mean x - pixel centre x, per tile column
     dy: Tensor  # [TILE,P] mean y - pixel centre y, per tile row
-    alpha: Tensor  # [S,P] min(0.999, o exp(-sigma)); 0 when skipped (< 1/255 or sigma < 0)
-    trans: Tensor  # [S,P] transmittance before the pair; 0 from the pixel's cut on
+    trans: Tensor  # [S,P] transmittance before the pair
     weight: Tensor  # [S,P] alpha * trans, the pair's share of the pixel
-    dalpha: Tensor  # [S,P] -d alpha / d sigma: alpha, or 0 where clamped at 0.999 or cut
+    dalpha: Tensor  # [S,P] -d alpha / d sigma: alpha, or 0 where clamped at 0.999
+    inv_keep: Tensor  # [S,P] 1 / (1 - alpha)
 
 
 def _tile_pairs(boxes: Tensor, row0: int, row1: int, tiles_x: int) -> Tuple[Tensor, Tensor]:
@@ -193,11 +197,11 @@ def _tile_pairs(boxes: Tensor, row0: int, row1: int, tiles_x: int) -> Tuple[Tens
 
 
 def _pair_sigmas(means2d: Tensor, conics: Tensor, opac: Tensor, gid: Tensor, tile: Tensor,
-                 row0: int, row1: int, width: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+                 row0: int, row1: int, width: int) -> Tuple[Tensor, Tensor, Tensor]:
     """sigma - ln(opacity) [TILE,TILE,P] on each pair's tile pixels, +inf off the band/image.
 
     Returns:
-        (sig, dx [TILE,P], dy [TILE,P], ln opacity [P]).
+        (sig, dx [TILE,P], dy [TILE,P]).
     """
     tiles_x = -(-width // TILE)
     ty = torch.div(tile, tiles_x, rounding_mode="floor")
@@ -217,7 +221,7 @@ def _pair_sigmas(means2d: Tensor, conics: Tensor, opac: Tensor, gid: Tensor, til
     sig = (cb * dx)[None] * dy[:, None]  # in place from here: large tensors are costly
     sig += qx[None]
     sig += qy[:, None]
-    return sig, dx, dy, log_o
+    return sig, dx, dy
 
 
 @torch.no_grad()
@@ -226,24 +230,22 @@ def _plan_band(means2d: Tensor, conics: Tensor, opac: Tensor, boxes: Tensor,
     """Evaluate every (tile, Gaussian) pair of rows [row0,row1) on the tile's pixels.
 
     Gaussians must be in depth order. A pixel blends a Gaussian when gsplat does: alpha >=
-    1/255, sigma >= 0, and before the first Gaussian that would take its transmittance to
-    <= 1e-4 (that one and all later ones are cut).
+    1/255 and before the first Gaussian that would take its transmittance to <= 1e-4 (that
+    one and all later ones are cut). Masks are applied with ``threshold_``, in place.
     """
     tiles_x = -(-width // TILE)
     gid, tile = _tile_pairs(boxes, row0, row1, tiles_x)
     counts = torch.bincount(tile, minlength=tiles_x * -(-(row1 - row0) // TILE))
-    sig, dx, dy, log_o = _pair_sigmas(means2d, conics, opac, gid, tile, row0, row1, width)
-    keep = sig <= math.log(1.0 / ALPHA_MIN)
-    keep &= sig >= -log_o
-    raw = sig.clamp_max_(30.0).neg_().exp_().reshape(TILE * TILE, -1)  # no denormals
-    alpha = raw.clamp_max(ALPHA_MAX).mul_(keep.reshape(raw.shape))
+    sig, dx, dy = _pair_sigmas(means2d, conics, opac, gid, tile, row0, row1, width)
+    alpha = sig.clamp_max_(30.0).neg_().exp_().clamp_max_(ALPHA_MAX).reshape(TILE * TILE, -1)
+    F.threshold_(alpha, _BELOW_ALPHA_MIN, 0.0)  # alpha >= 1/255 or 0; exp(-30) > denormals
     logs = torch.log1p(alpha.neg())
     trans = _run_prefix(logs, counts)[0].float()  # log T after the pair
-    alive = trans > math.log(T_MIN)
-    trans.sub_(logs).clamp_min_(-30.0).exp_().mul_(alive)
-    alive &= raw <= ALPHA_MAX
-    dalpha = torch.mul(alpha, alive, out=raw)
-    plan = _Plan(gid, tile, counts, dx, dy, alpha, trans, alpha * trans, dalpha)
+    F.threshold_(trans.sub_(math.log(T_MIN)), 0.0, -math.inf)  # -inf from the cut on
+    trans.add_(math.log(T_MIN)).sub_(logs).exp_()
+    dalpha = F.threshold_(alpha.neg(), -ALPHA_MAX, 0.0).neg_()
+    weight = alpha.mul_(trans)
+    plan = _Plan(gid, tile, counts, dx, dy, trans, weight, dalpha, logs.neg_().exp_())
     return _drop_idle_pairs(plan)
 
 
@@ -310,7 +312,8 @@ class _Blend(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_out):
-        conics, opac, feats, gid, tile, counts, dx, dy, alpha, trans, w, dalpha = ctx.saved_tensors
+        conics, opac, feats, gid, tile, counts, dx, dy, trans, w, dalpha, inv_keep = \
+            ctx.saved_tensors
         g_out = g_out.contiguous()
         g_w = g_out[0].index_select(1, tile)  # dL / d weight, [S,P]
         g_pix = torch.empty_like(g_w)
@@ -319,12 +322,13 @@ class _Blend(torch.autograd.Function):
             torch.index_select(g_out[k + 1], 1, tile, out=g_pix)
             g_w.addcmul_(g_pix, feats[:, k].take(gid))
             g_feats.append(g_pix.mul_(w).sum(0))
-        upto, totals = _run_prefix(g_pix.copy_(w).mul_(g_w), counts)
+        upto, totals = _run_prefix(torch.mul(w, g_w, out=g_pix), counts)
         behind = totals.float().index_select(1, torch.repeat_interleave(
             torch.arange(len(counts), device=gid.device), counts))
-        behind -= upto  # sum of w * g_w over the later pairs of the pixel
+        behind -= upto.float()  # sum of w * g_w over the later pairs of the pixel
         del upto
-        g_a = g_w.mul_(trans).addcdiv_(behind, alpha - 1.0).mul_(dalpha)  # -dL/dsigma
+        # -dL/dsigma; zero on cut pixels, whose trans and later weights are all 0
+        g_a = g_w.mul_(trans).sub_(behind.mul_(inv_keep)).mul_(dalpha)
         g_sig = g_a.reshape(TILE, TILE, -1)
         by_col, by_row = g_sig.sum(0), g_sig.sum(1)  # [TILE,P]
         s_xy = (torch.mul(g_sig, dx[None], out=behind.reshape(g_sig.shape)).sum(1) * dy).sum(0)

@@ -17,10 +17,22 @@ from typing import Optional
 
 import torch
 
-# case -> (scene folder under the data root, preset)
+# case -> (scene folder under the data root, or "synthetic" for the generated scene; preset)
 CASES = {
     "lego_dense": ("nerf_synthetic_lego_400", "dense"),
+    "synthetic_fast": ("synthetic", "fast"),
 }
+
+
+def load_case_scene(folder: str, data_root: Path):
+    if folder == "synthetic":
+        from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
+        return make_synthetic_scene(SyntheticConfig()).scene
+    from voxsplat.data.load import load_scene
+    path = data_root / folder
+    if not path.is_dir():
+        raise SystemExit(f"{path}: benchmark data not found; pass --data pointing at shared/data")
+    return load_scene(path)
 
 
 def environment() -> dict:
@@ -37,23 +49,33 @@ def environment() -> dict:
 
 
 def run_case(case: str, data_root: Path, out_dir: Path, steps: Optional[int], preset: Optional[str],
-             device: str) -> dict:
-    from voxsplat.data.load import load_scene
+             device: str, eval_at: tuple[int, ...] = ()) -> dict:
+    from dataclasses import replace
     from voxsplat.recon import pipeline
     from voxsplat.recon.app import _config
     folder, default_preset = CASES[case]
-    cfg = _config(preset or default_preset, steps, None)
+    cfg = replace(_config(preset or default_preset, steps, None), checkpoint_every=0)
     t0 = time.perf_counter()
-    scene = load_scene(data_root / folder)
+    scene = load_case_scene(folder, data_root)
     load_seconds = time.perf_counter() - t0
+    curve = []
+
+    def on_step(step: int, info: dict) -> None:
+        if step in eval_at:
+            splats = {k: v.detach() for k, v in info["splats"].items()}
+            m = pipeline.evaluate(scene, splats, "test", splats["means"].device, cfg.backend)
+            curve.append({"step": step, "psnr": m["psnr"], "ssim": m["ssim"],
+                          "train_seconds": info["train_seconds"], "n_gaussians": m["n_gaussians"]})
+            print(json.dumps(curve[-1]), flush=True)
+
     with tempfile.TemporaryDirectory() as ws:
         metrics = pipeline.reconstruct(scene, Path(ws), cfg, {"kind": "path", "path": str(data_root / folder)},
-                                       device=device, progress=sys.stderr.isatty())
+                                       device=device, progress=sys.stderr.isatty(), on_step=on_step)
     result = {"case": case, "scene": folder, "preset": preset or default_preset,
               **{k: metrics[k] for k in ("psnr", "ssim", "train_seconds", "peak_gpu_mem_mb",
                                          "n_gaussians", "n_test_views", "steps", "device")},
               "load_seconds": load_seconds, **environment(), "config": cfg.to_dict(),
-              "psnr_per_view": metrics["psnr_per_view"]}
+              "curve": curve, "psnr_per_view": metrics["psnr_per_view"]}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{case}.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
@@ -67,10 +89,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--steps", type=int)
     p.add_argument("--preset")
     p.add_argument("--device", default="auto")
+    p.add_argument("--eval-at", default="", help="comma-separated steps to also evaluate at (not timed)")
     a = p.parse_args(argv)
+    eval_at = tuple(int(x) for x in a.eval_at.split(",") if x)
     for case in a.cases:
-        r = run_case(case, a.data, a.out, a.steps, a.preset, a.device)
-        print(json.dumps({k: v for k, v in r.items() if k not in ("config", "psnr_per_view")}))
+        r = run_case(case, a.data, a.out, a.steps, a.preset, a.device, eval_at)
+        print(json.dumps({k: v for k, v in r.items() if k not in ("config", "psnr_per_view", "curve")}))
     return 0
 
 
