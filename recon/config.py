@@ -150,3 +150,18 @@ def preset(name: str) -> TrainConfig:
     if name not in PRESETS:
         raise VoxsplatError(f"unknown preset '{name}'; choose one of {', '.join(sorted(PRESETS))}")
     return PRESETS[name]()
+
+
+def override(cfg: TrainConfig, assignment: str) -> TrainConfig:
+    """Apply one ``section.field=value`` (or ``field=value``) override, typed by the field."""
+    key, sep, value = assignment.partition("=")
+    if not sep:
+        raise VoxsplatError(f"--set {assignment}: expected section.field=value, e.g. optim.batch_size=4")
+    section, _, name = key.rpartition(".")
+    target = getattr(cfg, section) if section else cfg
+    if not hasattr(target, "__dataclass_fields__") or name not in target.__dataclass_fields__:
+        raise VoxsplatError(f"--set {assignment}: no config field '{key}'")
+    old = getattr(target, name)
+    typed = (value.lower() in ("1", "true", "yes")) if isinstance(old, bool) else type(old)(value)
+    new = replace(target, **{name: typed})
+    return replace(cfg, **{section: new}) if section else new

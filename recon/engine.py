@@ -11,6 +11,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
+from ..data.cameras import Cameras
 from ..data.errors import VoxsplatError
 from ..data.scene import Scene
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -48,36 +49,36 @@ def make_optimizers(splats, cfg: TrainConfig, scene_scale: float, device) -> dic
     lrs = {"means": o.lr_means * scene_scale, "scales": o.lr_scales, "quats": o.lr_quats,
            "opacities": o.lr_opacities, "sh0": o.lr_sh0, "shN": o.lr_shN}
     fused = device.type == "cuda"
-    return {k: torch.optim.Adam([splats[k]], lr=lrs[k], eps=1e-15, fused=fused) for k in lrs}
+    B = o.batch_size  # gsplat's convention for batches: lr x sqrt(B), eps / sqrt(B)
+    return {k: torch.optim.Adam([splats[k]], lr=lrs[k] * math.sqrt(B), eps=1e-15 / math.sqrt(B),
+                                fused=fused) for k in lrs}
 
 
 class TrainData:
-    """Training images on the device, grouped by size so each batch shares one size."""
+    """Training images and cameras on the device, grouped by size so a batch shares one size."""
 
     def __init__(self, scene: Scene, ids: list[int], device, seed: int):
         if not ids:
             raise VoxsplatError(f"{scene.source}: the scene has no training views")
         self.scene = scene
-        self.groups: dict[tuple[int, int], list[int]] = {}
-        for i in ids:
-            self.groups.setdefault(scene.cameras.size(i), []).append(i)
         self.images = {i: scene.images[i].to(device) for i in ids}
-        self.cameras = scene.cameras.to(device)
+        cams = scene.cameras.to(device)
+        self.cameras = {i: cams[i:i + 1] for i in ids}  # slices: no index copies or syncs per step
         self.gen = torch.Generator().manual_seed(seed)
         self.order: list[int] = []
         self.ids = ids
 
-    def sample(self, batch_size: int) -> tuple[list[int], Tensor]:
-        """Next batch of view ids (one size) in shuffled epochs, and their images [B,H,W,3]."""
+    def sample(self, batch_size: int) -> tuple[Cameras, Tensor]:
+        """Next batch (one image size) in shuffled epochs: cameras and images [B,H,W,3]."""
         if not self.order:
             self.order = [self.ids[j] for j in torch.randperm(len(self.ids), generator=self.gen)]
-        first = self.order.pop()
-        group = [first]
-        size = self.scene.cameras.size(first)
+        group = [self.order.pop()]
+        size = self.scene.cameras.size(group[0])
         while len(group) < batch_size and self.order and self.scene.cameras.size(self.order[-1]) == size:
             group.append(self.order.pop())
+        cams = self.cameras[group[0]] if len(group) == 1 else Cameras.cat([self.cameras[i] for i in group])
         imgs = torch.stack([self.images[i] for i in group]).float() / 255.0
-        return group, imgs
+        return cams, imgs
 
 
 class Trainer:
@@ -108,7 +109,7 @@ class Trainer:
         bar = _progress(cfg.optim.steps, step, progress)
         while step < cfg.optim.steps:
             for g in opts["means"].param_groups:
-                g["lr"] = cfg.optim.lr_means * self.scene_scale * gamma ** step
+                g["lr"] = cfg.optim.lr_means * self.scene_scale * math.sqrt(cfg.optim.batch_size) * gamma ** step
             loss, n = self._step(splats, opts, state, data, step, gen)
             step += 1
             if bar is not None and (step % 10 == 0 or step == cfg.optim.steps):
@@ -132,8 +133,7 @@ class Trainer:
 
     def _step(self, splats, opts, state, data: TrainData, step: int, gen) -> tuple[float, int]:
         cfg = self.cfg
-        ids, gt = data.sample(cfg.optim.batch_size)
-        cams = data.cameras[ids]
+        cams, gt = data.sample(cfg.optim.batch_size)
         sh_degree = min(step // cfg.optim.sh_degree_interval, cfg.optim.sh_degree)
         out = render_splats(splats, cams, sh_degree, self.background, cfg.backend)
         self.strategy.step_pre_backward(out.means2d)

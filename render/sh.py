@@ -86,4 +86,4 @@ def eval_sh(degree: int, dirs: Tensor, coeffs: Tensor) -> Tensor:
         raise VoxsplatError(f"SH degree {degree} needs {k} coefficients per Gaussian, "
                             f"got {coeffs.shape[-2]}")
     bases = sh_bases(degree, F.normalize(dirs, p=2, dim=-1))  # [...,k]
-    return (bases[..., None, :] @ coeffs[..., :k, :]).squeeze(-2)
+    return (bases[..., None] * coeffs[..., :k, :]).sum(-2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Iterable, Optional, Union
 
-import imageio_ffmpeg
 import numpy as np
 import torch
 from torch import Tensor
@@ -14,6 +13,15 @@ from ..data.atomic import atomic_path
 from ..data.errors import VoxsplatError
 
 Frame = Union[np.ndarray, Tensor]
+
+
+def _ffmpeg():
+    """imageio-ffmpeg, imported on first use; a clear error when it is missing."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise VoxsplatError("writing mp4 needs imageio-ffmpeg: pip install imageio-ffmpeg") from None
+    return imageio_ffmpeg
 
 
 def _to_uint8(frame: Frame) -> np.ndarray:
@@ -61,7 +69,7 @@ def write_video(path: str | os.PathLike, frames: Iterable[Frame], fps: float = 3
                 image = _pad_even(_to_uint8(frame))
                 if writer is None:
                     size = image.shape[:2]
-                    writer = imageio_ffmpeg.write_frames(
+                    writer = _ffmpeg().write_frames(
                         str(tmp), (image.shape[1], image.shape[0]), fps=float(fps),
                         codec="libx264", pix_fmt_out="yuv420p", quality=quality,
                         macro_block_size=1, ffmpeg_log_level="error")

@@ -49,12 +49,16 @@ def environment() -> dict:
 
 
 def run_case(case: str, data_root: Path, out_dir: Path, steps: Optional[int], preset: Optional[str],
-             device: str, eval_at: tuple[int, ...] = ()) -> dict:
+             device: str, eval_at: tuple[int, ...] = (), sets: tuple[str, ...] = (),
+             tag: str = "") -> dict:
     from dataclasses import replace
     from voxsplat.recon import pipeline
     from voxsplat.recon.app import _config
     folder, default_preset = CASES[case]
+    from voxsplat.recon.config import override
     cfg = replace(_config(preset or default_preset, steps, None), checkpoint_every=0)
+    for assignment in sets:
+        cfg = override(cfg, assignment)
     t0 = time.perf_counter()
     scene = load_case_scene(folder, data_root)
     load_seconds = time.perf_counter() - t0
@@ -77,7 +81,7 @@ def run_case(case: str, data_root: Path, out_dir: Path, steps: Optional[int], pr
               "load_seconds": load_seconds, **environment(), "config": cfg.to_dict(),
               "curve": curve, "psnr_per_view": metrics["psnr_per_view"]}
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{case}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out_dir / f"{case}{tag}.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
 
 
@@ -89,11 +93,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--steps", type=int)
     p.add_argument("--preset")
     p.add_argument("--device", default="auto")
+    p.add_argument("--set", action="append", default=[], help="config override, e.g. optim.batch_size=4")
+    p.add_argument("--tag", default="", help="suffix of the result file name")
     p.add_argument("--eval-at", default="", help="comma-separated steps to also evaluate at (not timed)")
     a = p.parse_args(argv)
     eval_at = tuple(int(x) for x in a.eval_at.split(",") if x)
     for case in a.cases:
-        r = run_case(case, a.data, a.out, a.steps, a.preset, a.device, eval_at)
+        r = run_case(case, a.data, a.out, a.steps, a.preset, a.device, eval_at, tuple(a.set), a.tag)
         print(json.dumps({k: v for k, v in r.items() if k not in ("config", "psnr_per_view", "curve")}))
     return 0
 

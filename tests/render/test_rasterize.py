@@ -222,6 +222,20 @@ def test_gradients_match_dense(sh_degree):
         assert _rel(a, b) <= GRAD_RTOL, (name, _rel(a, b))
 
 
+def test_float64_gradcheck():
+    params, views, Ks, width, height = _scene(6, 8, width=14, height=11, f=12.0)
+    params = [p.double().requires_grad_() for p in params]
+    views, Ks = views.double(), Ks.double()
+
+    def render(*ps):
+        out = rasterize(*ps, views, Ks, width, height, backend="torch")
+        return out.colors, out.alphas, out.depths * out.alphas
+
+    assert render(*params)[1].max() > 0.5
+    assert torch.autograd.gradcheck(render, params, eps=1e-6, atol=1e-5, rtol=1e-4,
+                                    fast_mode=True)
+
+
 def test_two_cameras_match_dense_and_single_renders():
     params, views, Ks, width, height = _scene(200, 3, n_cams=2)
     wts = _loss_weights(2, height, width, 1)
@@ -334,8 +348,9 @@ def test_bands_with_checkpointing_match(monkeypatch):
         monkeypatch.setattr(_torch_rasterizer, "MAX_PAIRS", max_pairs)
         ps = [p.clone().requires_grad_() for p in params]
         out = rasterize(*ps, views, Ks, width, height, backend="torch")
+        out.means2d.retain_grad()
         _loss(out.colors, out.alphas, out.depths, wts).backward()
-        results.append((out.colors.detach(), [p.grad for p in ps]))
+        results.append((out.colors.detach(), [p.grad for p in ps] + [out.means2d.grad]))
     assert torch.allclose(results[0][0], results[1][0], atol=1e-6)
     for a, b in zip(results[0][1], results[1][1]):
         assert _rel(a, b) <= 1e-5
