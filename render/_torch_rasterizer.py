@@ -11,7 +11,8 @@ Stages, mirroring gsplat:
 
 Step 3 is organised for CPU speed. gsplat 1.5 bounds a Gaussian by ``sqrt(2 ln(255 opacity))``
 standard deviations, which is exactly where its alpha falls below 1/255 (the kernel skips such
-contributions), so tiles never cut a contribution and any tiling gives gsplat's image. We use
+contributions), so for opacities <= 1 tiles never cut a contribution and any tiling gives
+gsplat's image. We use
 small 4x4 tiles: the (tile, Gaussian) pairs a Gaussian's pixel box touches are sorted by tile
 then depth, every pair is evaluated densely on its tile's 16 pixels ([16,P] tensors, pairs
 along contiguous memory), and each tile's run of pairs is composited with a run-local float64
