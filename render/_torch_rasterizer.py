@@ -12,11 +12,11 @@ Stages, mirroring gsplat:
 Step 3 is organised for CPU speed. gsplat 1.5 bounds a Gaussian by ``sqrt(2 ln(255 opacity))``
 standard deviations, which is exactly where its alpha falls below 1/255 (the kernel skips such
 contributions), so for opacities <= 1 tiles never cut a contribution and any tiling gives
-gsplat's image. We use
-small 4x4 tiles: the (tile, Gaussian) pairs a Gaussian's pixel box touches are sorted by tile
-then depth, every pair is evaluated densely on its tile's 16 pixels ([16,P] tensors, pairs
-along contiguous memory), and each tile's run of pairs is composited with a run-local float64
-cumulative sum of log(1 - alpha), cut where gsplat's kernel stops (transmittance <= 1e-4).
+gsplat's image. We use small 4x4 tiles: the (tile, Gaussian) pairs a Gaussian's pixel box
+touches are sorted by tile then depth, every pair is evaluated densely on its tile's 16 pixels
+([16,P] tensors, pairs along contiguous memory), and each tile's run of pairs is composited
+with a run-local float64 cumulative sum of log(1 - alpha), cut where gsplat's kernel stops
+(transmittance <= 1e-4).
 Compositing is a custom autograd Function whose backward is gsplat's analytic one; everything
 before it (projection, SH) is plain autograd. Large views are rendered in bands of tile rows
 under activation checkpointing, so memory stays bounded by ``MAX_PAIRS``.
