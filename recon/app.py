@@ -20,10 +20,12 @@ from .engine import resolve_device
 from .gaussians import render_splats, sh_degree_of
 
 
-def run_reconstruct(input_path: Path, out: Path, preset: str = "fast", device: str = "auto",
+def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: str = "auto",
                     steps: Optional[int] = None, downscale: Optional[float] = None,
                     resume: bool = False, progress: bool = True) -> dict:
     """`voxsplat reconstruct`: load INPUT, optimize, write splats and metrics into OUT."""
+    if preset == "auto":
+        preset = "dense" if resolve_device(device).type == "cuda" else "fast"
     cfg = _config(preset, steps, downscale)
     if resume:
         rec = wsp.open_workspace(out)

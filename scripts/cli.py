@@ -23,7 +23,7 @@ class Reconstruct:
 
     input: Path
     out: Path
-    preset: str = "fast"
+    preset: str = "auto"
     device: str = "auto"
     steps: Optional[int] = None
     downscale: Optional[float] = None
@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("reconstruct", help=Reconstruct.__doc__)
     r.add_argument("input", type=Path)
     r.add_argument("--out", type=Path, required=True)
-    r.add_argument("--preset", default="fast", help="fast (CPU-friendly) or dense")
+    r.add_argument("--preset", default="auto",
+                   help="fast (CPU-friendly), dense (GPU), or auto: dense on a GPU, else fast")
     r.add_argument("--device", default="auto", help="cpu, cuda or auto")
     r.add_argument("--steps", type=int, help="override the preset's step count")
     r.add_argument("--downscale", type=float, help="resize input images by this factor (e.g. 0.5)")
