@@ -10,12 +10,15 @@ from .errors import VoxsplatError
 from .images import is_image_file, list_images
 from .readers import read_blender, read_llff, read_neus
 from .readers.blender import find_transforms
+from .readers.colmap import find_colmap_model, read_colmap
 from .readers.llff import POSES_FILE
 from .readers.neus import CAMERAS_FILE
 from .scene import Scene
 from .transforms import check_downscale, downscale as downscale_scene
 
 _EXPECTED = "transforms.json, poses_bounds.npy or cameras_sphere.npz"
+_EXPECTED_COLMAP = f"{_EXPECTED}, or a COLMAP model (sparse/0/ with images/)"
+_COLMAP_FILES = ("cameras.bin", "cameras.txt", "images.bin", "images.txt")
 _IMAGE_SUB_FOLDERS = ("images", "image", "input", "rgb")
 
 Reader = Callable[..., Scene]
@@ -39,10 +42,12 @@ def _reader_for_file(path: Path) -> tuple[Reader, Path]:
         return read_llff, path.parent
     if path.name == CAMERAS_FILE:
         return read_neus, path.parent
+    if path.name in _COLMAP_FILES:
+        return read_colmap, path.parent
     if is_image_file(path):
         raise VoxsplatError(f"{path}: a single image, not a scene; give the scene folder "
                             f"(with {_EXPECTED})")
-    raise VoxsplatError(f"{path}: not a known scene file; give {_EXPECTED} or their folder")
+    raise VoxsplatError(f"{path}: not a known scene file; give {_EXPECTED_COLMAP} or their folder")
 
 
 def _has_images(folder: Path) -> bool:
@@ -67,11 +72,29 @@ def _reader_for_folder(path: Path) -> tuple[Reader, Path]:
         return read_llff, path
     if (path / CAMERAS_FILE).is_file():
         return read_neus, path
+    if find_colmap_model(path) is not None:
+        return read_colmap, path
     if _has_images(path):
-        raise VoxsplatError(f"{path}: a folder of images without poses; structure-from-motion "
-                            f"is not available yet — provide {_EXPECTED}")
+        raise VoxsplatError(f"{path}: a folder of images without poses; run `voxsplat poses` "
+                            f"or `voxsplat reconstruct` on it (structure-from-motion), or provide "
+                            f"{_EXPECTED}")
     raise VoxsplatError(f"{path}: unknown scene layout (no images and no poses); expected "
-                        f"{_EXPECTED} next to the images")
+                        f"{_EXPECTED_COLMAP} next to the images")
+
+
+def needs_poses(path: str | os.PathLike) -> bool:
+    """True for inputs that need structure-from-motion: a video, or photos without poses."""
+    path = Path(path)
+    if path.is_file():
+        from .video import is_video_file
+        return is_video_file(path)
+    if not path.is_dir():
+        return False
+    try:
+        _reader_for_folder(path)
+    except VoxsplatError:
+        return _has_images(path)
+    return False
 
 
 def find_reader(path: str | os.PathLike) -> tuple[Reader, Path]:
@@ -91,7 +114,8 @@ def load_scene(path: str | os.PathLike, *, background: Sequence[float] = (1.0, 1
     """Load a posed multi-view scene.
 
     Recognizes `transforms*.json` (NeRF/Blender; a file or a folder holding one), a folder
-    with `poses_bounds.npy` (LLFF) and a folder with `cameras_sphere.npz` (NeuS/DTU).
+    with `poses_bounds.npy` (LLFF), a folder with `cameras_sphere.npz` (NeuS/DTU) and a
+    COLMAP model (`sparse/0/` beside `images/`, or the model folder or one of its files).
 
     Args:
         path: scene folder or file.

@@ -39,7 +39,7 @@ def optical_axes_center(cameras: Cameras) -> Tensor | None:
     dirs = world_from_cam[:, :3, 2]
     dirs = dirs / dirs.norm(dim=1, keepdim=True)  # [C,3] optical axes (OpenCV +z)
     centers = world_from_cam[:, :3, 3]  # [C,3]
-    projectors = torch.eye(3, dtype=torch.float64) - dirs[:, :, None] * dirs[:, None, :]  # [C,3,3]
+    projectors = torch.eye(3, dtype=torch.float64, device=dirs.device) - dirs[:, :, None] * dirs[:, None, :]  # [C,3,3]
     A = projectors.sum(0)
     b = (projectors @ centers[:, :, None]).sum(0)[:, 0]
     eigenvalues = torch.linalg.eigvalsh(A)

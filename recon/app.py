@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -10,7 +12,7 @@ import numpy as np
 import torch
 
 from ..data.errors import VoxsplatError
-from ..data.load import load_scene
+from ..data.load import load_scene, needs_poses
 from ..render.camera_paths import default_orbit, interpolate_path, spiral_path
 from ..render.video import depth_to_rgb, write_video
 from . import pipeline
@@ -22,8 +24,8 @@ from .gaussians import render_splats, sh_degree_of
 
 def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: str = "auto",
                     steps: Optional[int] = None, downscale: Optional[float] = None,
-                    resume: bool = False, progress: bool = True) -> dict:
-    """`voxsplat reconstruct`: load INPUT, optimize, write splats and metrics into OUT."""
+                    resume: bool = False, progress: bool = True, sfm=None) -> dict:
+    """`voxsplat reconstruct`: load INPUT (posing photos/videos by SfM), optimize, write OUT."""
     if preset == "auto":
         preset = "dense" if resolve_device(device).type == "cuda" else "fast"
     cfg = _config(preset, steps, downscale)
@@ -32,12 +34,36 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         cfg = TrainConfig.from_dict(rec["config"])
         input_path = Path(rec["input"]["path"])
     resolve_device(device)  # fail before loading images
-    scene = load_scene(input_path, downscale=cfg.downscale)
+    scene = load_input(input_path, Path(out), cfg.downscale, sfm, progress)
     spec = {"kind": "path", "path": str(Path(input_path).resolve()), "downscale": cfg.downscale}
     if not resume:
         pipeline.remove_tree(Path(out) / "checkpoints")
         pipeline.clean_outputs(out)
     return pipeline.reconstruct(scene, out, cfg, spec, device, resume, progress)
+
+
+def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None,
+               progress: bool = True):
+    """A posed Scene from any input: scene files through `data.load`; photo folders and videos
+    through structure-from-motion (pycolmap), whose model goes to `workdir/sfm/`."""
+    if not needs_poses(input_path):
+        return load_scene(input_path, downscale=downscale)
+    from ..data.transforms import downscale as downscale_scene
+    from .sfm import SfmConfig, load_or_run_sfm
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scene = load_or_run_sfm(Path(input_path), Path(workdir), sfm or SfmConfig(), progress)
+    for w in caught:  # e.g. partial registration: say it, once, without a traceback
+        print(f"voxsplat: warning: {w.message}", file=sys.stderr)
+    return downscale_scene(scene, downscale) if downscale != 1.0 else scene
+
+
+def run_poses(input_path: Path, out: Path, sfm=None, progress: bool = True):
+    """`voxsplat poses`: structure-from-motion alone; the model lands in OUT/sfm/sparse/0."""
+    if not needs_poses(input_path):
+        raise VoxsplatError(f"{input_path}: already has poses (or is not photos/a video); "
+                            "`voxsplat poses` takes a folder of photos or a video")
+    return load_input(input_path, out, 1.0, sfm, progress)
 
 
 def _config(preset: str, steps: Optional[int], downscale: Optional[float]) -> TrainConfig:
@@ -56,7 +82,7 @@ def load_workspace_scene(ws: Path):
     """Reload the scene a workspace was made from (its input path and options)."""
     rec = wsp.open_workspace(ws)
     spec = rec["input"]
-    return load_scene(Path(spec["path"]), downscale=spec.get("downscale", 1.0)), rec
+    return load_input(Path(spec["path"]), Path(ws), spec.get("downscale", 1.0), progress=False), rec
 
 
 def run_eval(ws: Path, split: str = "test", device: str = "auto") -> dict:
@@ -125,7 +151,7 @@ DEMO_STEPS = 1200
 
 
 def run_demo(out: Path, device: str = "auto", steps: Optional[int] = None, progress: bool = True) -> dict:
-    """`voxsplat demo`: synthetic scene -> reconstruct -> eval -> export -> orbit video."""
+    """`voxsplat demo`: synthetic scene -> reconstruct -> eval -> export -> orbit video -> mesh."""
     from ..data.synthetic import SyntheticConfig, make_synthetic_scene, save_ground_truth
     from ..data.writers import write_blender_dataset
     out = Path(out)
@@ -138,6 +164,9 @@ def run_demo(out: Path, device: str = "auto", steps: Optional[int] = None, progr
     print(f"held-out PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f} on "
           f"{metrics['n_test_views']} views; {metrics['n_gaussians']} Gaussians")
     written = run_render(out, "orbit", 120, out / "video.mp4", depth=True, device=device)
-    for p in [out / wsp.SPLATS_PLY, out / wsp.SPLATS_SPLAT, out / wsp.METRICS_JSON, *written]:
+    t0 = time.perf_counter()
+    mesh = pipeline.export(out, "mesh", out / "mesh.ply", device=device)
+    print(f"meshed the Gaussians (TSDF) in {time.perf_counter() - t0:.1f}s")
+    for p in [out / wsp.SPLATS_PLY, out / wsp.SPLATS_SPLAT, out / wsp.METRICS_JSON, *written, mesh]:
         print(f"wrote {p}")
     return metrics

@@ -103,13 +103,15 @@ class Trainer:
         gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
         if ckpt is not None:
             self._restore(ckpt, opts, state, data, gen)
-        gamma = (cfg.optim.lr_means_final / cfg.optim.lr_means) ** (1.0 / max(cfg.optim.steps, 1))
+        o = cfg.optim
+        lr0 = o.lr_means * self.scene_scale * math.sqrt(o.batch_size)
+        gamma = (o.lr_means_final / o.lr_means) ** (1.0 / max(o.steps, 1))  # exponential decay
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         bar = _progress(cfg.optim.steps, step, progress)
         while step < cfg.optim.steps:
             for g in opts["means"].param_groups:
-                g["lr"] = cfg.optim.lr_means * self.scene_scale * math.sqrt(cfg.optim.batch_size) * gamma ** step
+                g["lr"] = lr0 * gamma ** step
             loss, n = self._step(splats, opts, state, data, step, gen)
             step += 1
             if bar is not None and (step % 10 == 0 or step == cfg.optim.steps):

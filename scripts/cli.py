@@ -29,12 +29,35 @@ class Reconstruct:
     downscale: Optional[float] = None
     resume: bool = False
     quiet: bool = False
+    matcher: str = "auto"
 
     def execute(self) -> None:
         from voxsplat.recon.app import run_reconstruct
         metrics = run_reconstruct(self.input, self.out, self.preset, self.device, self.steps,
-                                  self.downscale, self.resume, progress=not self.quiet)
+                                  self.downscale, self.resume, progress=not self.quiet,
+                                  sfm=_sfm_config(self.matcher))
         _report(metrics, self.out)
+
+
+@dataclass
+class Poses:
+    """Structure-from-motion alone: a folder of photos or a video -> OUT/sfm/sparse/0 (COLMAP)."""
+
+    input: Path
+    out: Path
+    matcher: str = "auto"
+    quiet: bool = False
+
+    def execute(self) -> None:
+        from voxsplat.recon.app import run_poses
+        scene = run_poses(self.input, self.out, _sfm_config(self.matcher), progress=not self.quiet)
+        print(f"registered {len(scene)} images; {0 if scene.points is None else len(scene.points)} "
+              f"points; model in {self.out / 'sfm' / 'sparse' / '0'}")
+
+
+def _sfm_config(matcher: str):
+    from voxsplat.recon.sfm import SfmConfig
+    return SfmConfig(matcher=matcher)
 
 
 @dataclass
@@ -58,15 +81,21 @@ class Render:
 
 @dataclass
 class Export:
-    """Export a workspace's Gaussians as a 3DGS .ply or an antimatter15 .splat."""
+    """Export a workspace's Gaussians as a 3DGS .ply, an antimatter15 .splat, or a coloured mesh."""
 
     workspace: Path
     format: str
     out: Path
+    voxel_size: Optional[float] = None
+    faces: Optional[int] = None
+    mesher: str = "tsdf"
+    device: str = "auto"
 
     def execute(self) -> None:
         from voxsplat.recon.pipeline import export
-        print(f"wrote {export(self.workspace, self.format, self.out)}")
+        out = export(self.workspace, self.format, self.out, self.voxel_size, self.faces,
+                     self.mesher, self.device)
+        print(f"wrote {out}")
 
 
 @dataclass
@@ -115,7 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--downscale", type=float, help="resize input images by this factor (e.g. 0.5)")
     r.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"],
+                   help="feature matching for photos/videos (auto: sequential for videos)")
     r.set_defaults(cls=Reconstruct)
+    po = sub.add_parser("poses", help=Poses.__doc__)
+    po.add_argument("input", type=Path)
+    po.add_argument("--out", type=Path, required=True)
+    po.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"])
+    po.add_argument("--quiet", action="store_true")
+    po.set_defaults(cls=Poses)
     v = sub.add_parser("render", help=Render.__doc__)
     v.add_argument("workspace", type=Path)
     v.add_argument("--path", default="orbit", choices=["orbit", "spiral", "interp"])
@@ -127,8 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(cls=Render)
     e = sub.add_parser("export", help=Export.__doc__)
     e.add_argument("workspace", type=Path)
-    e.add_argument("--format", required=True, choices=["ply", "splat"])
-    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--format", required=True, choices=["ply", "splat", "mesh"],
+                   help="ply/splat: the Gaussians; mesh: a coloured triangle mesh")
+    e.add_argument("--out", type=Path, required=True, help="for meshes: a .ply, .obj or .glb path")
+    e.add_argument("--voxel-size", type=float, help="mesh: TSDF voxel edge in scene units "
+                   "(default: one rendered pixel at the scene's distance)")
+    e.add_argument("--faces", type=int, help="mesh: decimate to about N faces (needs fast-simplification)")
+    e.add_argument("--mesher", default="tsdf", choices=["tsdf", "poisson"],
+                   help="mesh: sparse TSDF fusion (default) or open3d Poisson")
+    e.add_argument("--device", default="auto", help="mesh: cpu, cuda or auto")
     e.set_defaults(cls=Export)
     ev = sub.add_parser("eval", help=Eval.__doc__)
     ev.add_argument("workspace", type=Path)

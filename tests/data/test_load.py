@@ -49,7 +49,7 @@ def test_images_without_poses_mention_sfm(tmp_path, sub):
     save_rgb(tmp_path / sub / "a.jpg", 8, 8)
     message = _message(tmp_path)
     assert message.startswith(str(tmp_path))
-    assert "a folder of images without poses; structure-from-motion is not available" in message
+    assert "a folder of images without poses; run `voxsplat poses`" in message
     assert "transforms.json, poses_bounds.npy or cameras_sphere.npz" in message
 
 

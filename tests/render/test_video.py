@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+pytest.importorskip("imageio_ffmpeg", reason="writing mp4 needs imageio-ffmpeg")
+
 from voxsplat.data.errors import VoxsplatError
 from voxsplat.render.video import depth_to_rgb, turbo, write_video
 

@@ -1,0 +1,200 @@
+"""Frames from a video for structure-from-motion: evenly spread, sharp, written as JPEGs.
+
+The video is cut into `target_count` equal windows of frames; each window keeps its sharpest
+frame by the variance of the Laplacian (a standard blur measure). A window whose best frame is
+still much blurrier than the others (below `min_sharpness_ratio` times the median) is dropped.
+Frames are decoded once, through imageio's ffmpeg plugin, keeping one frame in memory.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+from PIL import Image
+
+from .errors import VoxsplatError
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
+
+_SHARPNESS_WIDTH = 640
+"""Frames are area-downscaled to about this width before measuring sharpness."""
+
+FrameProgress = Callable[[int, int], None]
+"""Called as progress(frames decoded, estimated total)."""
+
+
+def is_video_file(path: str | os.PathLike) -> bool:
+    """True when `path` has a known video extension (case-insensitive)."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def sharpness(rgb: np.ndarray) -> float:
+    """Variance of the Laplacian of a frame's grey levels (higher is sharper).
+
+    Args:
+        rgb: [H,W,3] uint8 frame. It is area-downscaled to ~640 px wide first, so frames of
+            one video compare fairly and large frames stay cheap.
+
+    Returns:
+        The variance of the 4-neighbour Laplacian, in grey-level units squared.
+    """
+    H, W = rgb.shape[:2]
+    s = max(1, W // _SHARPNESS_WIDTH)
+    h, w = H // s, W // s
+    grey = rgb[:h * s, :w * s].astype(np.float32).mean(axis=2)
+    grey = grey.reshape(h, s, w, s).mean(axis=(1, 3))
+    if h < 3 or w < 3:
+        return 0.0
+    lap = (grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:]
+           - 4.0 * grey[1:-1, 1:-1])
+    return float(lap.var())
+
+
+def _cannot_decode(path: Path, reason: str) -> VoxsplatError:
+    return VoxsplatError(f"{path}: cannot decode the video ({reason}); check the file plays, "
+                         f"or convert it with `ffmpeg -i INPUT out.mp4`")
+
+
+def _open_reader(path: Path):
+    """An imageio ffmpeg reader and its estimated frame count."""
+    import imageio.v2 as imageio
+    try:
+        reader = imageio.get_reader(path, format="FFMPEG")
+        meta = reader.get_meta_data()
+    except Exception as e:  # imageio/ffmpeg raise OSError, RuntimeError, IndexError, ...
+        raise _cannot_decode(path, str(e).strip().splitlines()[-1] if str(e).strip()
+                             else type(e).__name__) from None
+    count = meta.get("nframes")
+    if not isinstance(count, (int, float)) or not math.isfinite(count) or count <= 0:
+        count = float(meta.get("fps") or 0.0) * float(meta.get("duration") or 0.0)
+    if not math.isfinite(count) or count < 1:
+        try:
+            count = reader.count_frames()
+        except Exception:  # no count in the container: decode once to count
+            count = sum(1 for _ in _frames(reader, path))
+            reader = imageio.get_reader(path, format="FFMPEG")
+    return reader, int(round(count))
+
+
+def _frames(reader, path: Path):
+    """Yield (index, frame [H,W,3] uint8); a decoding error after 2 frames ends the stream."""
+    index = -1
+    try:
+        for index, frame in enumerate(reader):
+            yield index, np.ascontiguousarray(np.asarray(frame)[:, :, :3])
+    except Exception as e:
+        if index < 1:
+            raise _cannot_decode(path, str(e).strip().splitlines()[-1] if str(e).strip()
+                                 else type(e).__name__) from None
+        warnings.warn(f"{path}: decoding stopped after frame {index} ({type(e).__name__}); "
+                      f"using the frames read so far")
+    finally:
+        reader.close()
+
+
+def _save_frame(frame: np.ndarray, path: Path, max_size: int, quality: int) -> None:
+    """Write a frame as JPEG, area-downscaled so its longest side is at most `max_size`."""
+    img = Image.fromarray(frame)
+    if max_size > 0 and max(img.size) > max_size:
+        scale = max_size / max(img.size)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                         Image.BOX)
+    img.save(path, format="JPEG", quality=quality)
+
+
+def _select(path: Path, folder: Path, target_count: int, max_size: int,
+            progress: Optional[FrameProgress]) -> dict[Path, float]:
+    """Decode the video once, saving each window's sharpest frame into `folder`.
+
+    Returns:
+        Written frame file -> its sharpness.
+    """
+    reader, total = _open_reader(path)
+    kept: dict[Path, float] = {}
+    best: Optional[tuple[int, float, np.ndarray]] = None  # (frame index, sharpness, frame)
+    window = -1
+
+    def flush() -> None:
+        """Save the finished window's sharpest frame."""
+        if best is not None:
+            file = folder / f"frame_{best[0]:06d}.jpg"
+            _save_frame(best[2], file, max_size, 95)
+            kept[file] = best[1]
+
+    for index, frame in _frames(reader, path):
+        w = min(index * target_count // max(total, 1), target_count - 1)
+        if w != window:
+            flush()
+            window, best = w, None
+        score = sharpness(frame)
+        if best is None or score > best[1]:
+            best = (index, score, frame)
+        if progress is not None:
+            progress(index + 1, max(total, index + 1))
+    flush()
+    if not kept:
+        raise _cannot_decode(path, "no frames")
+    return kept
+
+
+def _replace_folder(tmp: Path, out_dir: Path) -> None:
+    """Move the finished `tmp` folder to `out_dir`, replacing an older one."""
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+        os.replace(out_dir, old / out_dir.name)
+    os.replace(tmp, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def extract_frames(video: str | os.PathLike, out_dir: str | os.PathLike, target_count: int = 150,
+                   *, min_sharpness_ratio: float = 0.35, max_size: int = 1920,
+                   progress: Optional[FrameProgress] = None) -> list[Path]:
+    """Sample sharp frames from a video into `out_dir` as JPEGs (`frame_<index>.jpg`).
+
+    Args:
+        video: the video file (anything ffmpeg decodes: mp4, mov, mkv, ...).
+        out_dir: folder for the frames; written to a temporary folder and renamed, so an
+            interrupted run leaves no partial folder (an older `out_dir` is replaced).
+        target_count: how many frames to keep at most (one per equal window of the video).
+        min_sharpness_ratio: drop a window's frame whose sharpness is below this fraction of
+            the median over the kept frames (0 keeps them all).
+        max_size: longest side of the written frames in pixels (0 keeps the video's size).
+        progress: optional callback(frames decoded, estimated total).
+
+    Returns:
+        The written frames, in video order.
+
+    Raises:
+        VoxsplatError: the file is missing or cannot be decoded, or yields fewer than 2 frames.
+    """
+    video, out_dir = Path(video), Path(out_dir)
+    if not video.is_file():
+        raise VoxsplatError(f"{video}: no such video file; check the path")
+    if target_count < 2:
+        raise VoxsplatError(f"target_count={target_count}: need at least 2 frames for SfM")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        kept = _select(video, tmp, target_count, max_size, progress)
+        threshold = min_sharpness_ratio * float(np.median(list(kept.values())))
+        for file, score in kept.items():
+            if score < threshold:
+                file.unlink()
+        frames = sorted(f.name for f, score in kept.items() if score >= threshold)
+        if len(frames) < 2:
+            raise VoxsplatError(f"{video}: only {len(frames)} usable frame(s); SfM needs a "
+                                f"longer video that moves around the scene")
+        _replace_folder(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [out_dir / name for name in frames]

@@ -1,0 +1,217 @@
+"""Each COLMAP stage as one function over pycolmap; the one module that imports pycolmap.
+
+pycolmap is imported lazily (importing voxsplat never needs it); a missing install raises a
+VoxsplatError that says what to install. COLMAP's own log is silenced unless VOXSPLAT_DEBUG
+is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence
+
+from ...data.errors import VoxsplatError
+from .config import SfmConfig
+from .inputs import InputImage
+
+PRINCIPAL_POINT_MIN_IMAGES = 10
+"""A camera's principal point is refined only when this many registered images share it."""
+PRINCIPAL_POINT_MAX_SHIFT = 0.02
+"""Largest accepted principal-point move, as a fraction of the image's longest side."""
+_EXTRACT_CHUNK = 8  # images per extract_features call: granularity of the progress report
+
+Advance = Callable[[int], None]
+"""Called with the number of items just completed."""
+
+
+def import_pycolmap():
+    """The pycolmap module.
+
+    Raises:
+        VoxsplatError: pycolmap is not installed.
+    """
+    try:
+        import pycolmap
+    except ImportError:
+        raise VoxsplatError("structure-from-motion needs pycolmap, which is not installed; run "
+                            "`pip install pycolmap` (or `pip install 'voxsplat[sfm]'`)") from None
+    return pycolmap
+
+
+@contextlib.contextmanager
+def colmap_logging() -> Iterator[None]:
+    """Silence COLMAP's INFO/WARNING log (kept with VOXSPLAT_DEBUG=1); restores it after."""
+    pycolmap = import_pycolmap()
+    previous = pycolmap.logging.minloglevel
+    if not os.environ.get("VOXSPLAT_DEBUG"):
+        pycolmap.logging.minloglevel = 2
+    try:
+        yield
+    finally:
+        pycolmap.logging.minloglevel = previous
+
+
+def _device(pycolmap):
+    return pycolmap.Device.auto if pycolmap.has_cuda else pycolmap.Device.cpu
+
+
+def extract_features(database: Path, image_dir: Path, groups: Sequence[Sequence[InputImage]],
+                     config: SfmConfig, advance: Advance) -> None:
+    """SIFT features of every image into `database`, one COLMAP camera per group.
+
+    The first chunk of a group creates its camera (from EXIF when present, else a focal
+    length of 1.2 x the longest side); later chunks reuse it.
+    """
+    pycolmap = import_pycolmap()
+    options = pycolmap.FeatureExtractionOptions()
+    options.max_image_size = config.max_image_size
+    options.num_threads = config.num_threads
+    options.sift.max_num_features = config.max_num_features
+    for group in groups:
+        camera_id = -1
+        for start in range(0, len(group), _EXTRACT_CHUNK):
+            names = [im.name for im in group[start:start + _EXTRACT_CHUNK]]
+            reader = pycolmap.ImageReaderOptions()
+            reader.camera_model = config.camera_model
+            reader.existing_camera_id = camera_id
+            mode = pycolmap.CameraMode.SINGLE if len(group) > 1 else pycolmap.CameraMode.PER_IMAGE
+            pycolmap.extract_features(database, image_dir, image_names=names, camera_mode=mode,
+                                      reader_options=reader, extraction_options=options,
+                                      device=_device(pycolmap))
+            if camera_id < 0:
+                camera_id = _camera_of(database, names)
+            advance(len(names))
+
+
+def _camera_of(database: Path, names: Sequence[str]) -> int:
+    """The camera id of the first of `names` that COLMAP could read, or -1 if none."""
+    pycolmap = import_pycolmap()
+    with contextlib.closing(pycolmap.Database.open(database)) as db:
+        for name in names:
+            image = db.read_image_with_name(name)  # None when COLMAP could not read the file
+            if image is not None:
+                return int(image.camera_id)
+    return -1
+
+
+def match_features(database: Path, matcher: str, config: SfmConfig) -> None:
+    """Match and geometrically verify image pairs (`exhaustive` or `sequential`)."""
+    pycolmap = import_pycolmap()
+    matching = pycolmap.FeatureMatchingOptions()
+    matching.num_threads = config.num_threads
+    verification = pycolmap.TwoViewGeometryOptions()
+    verification.ransac.random_seed = config.seed
+    if matcher == "sequential":
+        pairing = pycolmap.SequentialPairingOptions()
+        pairing.overlap = config.sequential_overlap
+        pycolmap.match_sequential(database, matching_options=matching, pairing_options=pairing,
+                                  verification_options=verification, device=_device(pycolmap))
+    else:
+        pycolmap.match_exhaustive(database, matching_options=matching,
+                                  verification_options=verification, device=_device(pycolmap))
+
+
+def verified_pair_count(database: Path) -> int:
+    """Image pairs that passed geometric verification."""
+    pycolmap = import_pycolmap()
+    with contextlib.closing(pycolmap.Database.open(database)) as db:
+        return int(db.num_verified_image_pairs())
+
+
+def map_incremental(database: Path, image_dir: Path, work_dir: Path, config: SfmConfig,
+                    on_registered: Callable[[int], None]):
+    """Incremental mapping with bundle adjustment; the model with the most images, or None.
+
+    Args:
+        on_registered: called with the running count of registered images.
+    """
+    pycolmap = import_pycolmap()
+    pycolmap.set_random_seed(config.seed)
+    options = pycolmap.IncrementalPipelineOptions()
+    options.min_model_size = 2  # small sets too; the caller judges the registered fraction
+    options.num_threads = config.num_threads
+    options.random_seed = config.seed
+    count = [0]
+
+    def registered(n: int) -> None:
+        """COLMAP registered `n` more images."""
+        count[0] += n
+        on_registered(count[0])
+
+    models = pycolmap.incremental_mapping(
+        database, image_path=image_dir, output_path=work_dir, options=options,
+        initial_image_pair_callback=lambda: registered(2),
+        next_image_callback=lambda: registered(1))
+    if not models:
+        return None
+    return max(models.values(), key=lambda rec: rec.num_reg_images())
+
+
+def refine_principal_points(reconstruction):
+    """A global bundle adjustment that also refines shared cameras' principal points.
+
+    Only cameras shared by at least `PRINCIPAL_POINT_MIN_IMAGES` registered images are
+    refined (the others keep their intrinsics); with fewer views the principal point trades
+    off against the camera tilt and drifts. A result that moves a principal point by more
+    than `PRINCIPAL_POINT_MAX_SHIFT` of the image size is taken as such a drift and dropped.
+
+    Returns:
+        (model, refined): the refined copy and True, or the input model unchanged and False.
+    """
+    pycolmap = import_pycolmap()
+    counts: dict[int, int] = {}
+    for image_id in reconstruction.reg_image_ids():
+        camera_id = reconstruction.images[image_id].camera_id
+        counts[camera_id] = counts.get(camera_id, 0) + 1
+    refined_ids = [cid for cid, n in counts.items() if n >= PRINCIPAL_POINT_MIN_IMAGES]
+    if not refined_ids:
+        return reconstruction, False
+    model = pycolmap.Reconstruction(reconstruction)
+    ba_config = pycolmap.BundleAdjustmentConfig()
+    for image_id in model.reg_image_ids():
+        ba_config.add_image(image_id)
+    for camera_id in set(counts) - set(refined_ids):
+        ba_config.set_constant_cam_intrinsics(camera_id)
+    ba_config.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
+    options = pycolmap.BundleAdjustmentOptions()
+    options.refine_principal_point = True
+    options.print_summary = False
+    options.ceres.solver_options.max_num_iterations = 50  # converges in ~15 on real scenes
+    pycolmap.create_default_bundle_adjuster(options, ba_config, model).solve()
+    for camera_id in refined_ids:
+        before, after = reconstruction.cameras[camera_id], model.cameras[camera_id]
+        shift = math.hypot(after.principal_point_x - before.principal_point_x,
+                           after.principal_point_y - before.principal_point_y)
+        if not shift <= PRINCIPAL_POINT_MAX_SHIFT * max(before.width, before.height):
+            return reconstruction, False
+    return model, True
+
+
+def undistort(reconstruction_dir: Path, image_dir: Path, out_dir: Path, config: SfmConfig) -> None:
+    """Undistorted pinhole images and model of every registered image into
+    `out_dir/images` and `out_dir/sparse`."""
+    pycolmap = import_pycolmap()
+    options = pycolmap.UndistortCameraOptions()
+    if config.max_output_size > 0:
+        options.max_image_size = config.max_output_size
+    pycolmap.undistort_images(out_dir, reconstruction_dir, image_dir, undistort_options=options,
+                              num_threads=config.num_threads)
+
+
+def model_summary(reconstruction) -> dict:
+    """Registered image names and model statistics, for the report and messages."""
+    names = sorted(reconstruction.images[i].name for i in reconstruction.reg_image_ids())
+    return {"registered": names, "n_points": int(reconstruction.num_points3D()),
+            "n_cameras": int(reconstruction.num_cameras()),
+            "mean_reprojection_error_px": float(reconstruction.compute_mean_reprojection_error())}
+
+
+def version() -> Optional[str]:
+    """pycolmap's version, or None when it is not installed."""
+    try:
+        return import_pycolmap().__version__
+    except VoxsplatError:
+        return None

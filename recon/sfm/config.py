@@ -1,0 +1,102 @@
+"""Typed configuration of the structure-from-motion stage, with named presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ...data.errors import VoxsplatError
+
+MATCHERS = ("auto", "exhaustive", "sequential")
+SINGLE_CAMERA = ("auto", "yes", "no")
+CAMERA_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV")
+
+
+@dataclass(frozen=True)
+class SfmConfig:
+    """How to pose a folder of photos or a video with COLMAP (through pycolmap)."""
+
+    matcher: str = "auto"
+    """Which image pairs to match: `exhaustive` (every pair; best for unordered photos),
+    `sequential` (each image with its next `sequential_overlap` neighbours by name; for video
+    frames) or `auto` (sequential for video frames and for more than `exhaustive_max_images`
+    images, else exhaustive). Default auto."""
+    max_image_size: int = 1600
+    """Longest image side, in pixels, used for feature extraction (larger images are
+    downscaled for SIFT only; keypoints are mapped back). Default 1600."""
+    max_num_features: int = 8192
+    """Most SIFT features kept per image (default 8192)."""
+    single_camera: str = "auto"
+    """Shared intrinsics: `auto` shares one camera between images with the same size and EXIF
+    make/model/focal length, `yes` shares one camera for all (same size required), `no` gives
+    every image its own. EXIF focal lengths are the prior when present. Default auto."""
+    camera_model: str = "SIMPLE_RADIAL"
+    """COLMAP camera model estimated before undistortion (default SIMPLE_RADIAL: f, cx, cy,
+    one radial coefficient)."""
+    min_registered_fraction: float = 0.6
+    """Smallest fraction of the images the largest model must register; below it SfM fails,
+    above it unregistered images are dropped with a warning. Default 0.6."""
+    exhaustive_max_images: int = 150
+    """With matcher `auto`, unordered sets up to this many images are matched exhaustively
+    (n^2/2 pairs) and larger ones sequentially. Default 150."""
+    sequential_overlap: int = 10
+    """Neighbours each image is matched with by the sequential matcher (default 10)."""
+    refine_principal_point: bool = True
+    """Finish with a bundle adjustment that also refines the principal point of cameras shared
+    by at least 10 registered images, unless it moves by more than 2% of the image size
+    (default on; COLMAP otherwise keeps it at the image centre)."""
+    max_output_size: int = 0
+    """Longest side, in pixels, of the undistorted images of the result; 0 keeps the input
+    resolution (default 0)."""
+    video_frames: int = 150
+    """Frames sampled from a video input (default 150)."""
+    video_min_sharpness_ratio: float = 0.35
+    """Video frames blurrier than this fraction of the median sharpness are dropped (0.35)."""
+    video_max_size: int = 1920
+    """Longest side, in pixels, of frames extracted from a video (0: native; default 1920)."""
+    seed: int = 0
+    """Seed of COLMAP's random sampling (RANSAC, initial pair), for repeatable runs."""
+    num_threads: int = -1
+    """CPU threads for COLMAP (-1: all cores)."""
+
+    def __post_init__(self) -> None:
+        _choice("matcher", self.matcher, MATCHERS)
+        _choice("single_camera", self.single_camera, SINGLE_CAMERA)
+        _choice("camera_model", self.camera_model, CAMERA_MODELS)
+        for name in ("max_image_size", "max_num_features", "video_frames", "sequential_overlap",
+                     "exhaustive_max_images"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 2:
+                raise VoxsplatError(f"sfm {name}={getattr(self, name)!r}: expected an integer >= 2")
+        if not 0.0 < self.min_registered_fraction <= 1.0:
+            raise VoxsplatError(f"sfm min_registered_fraction={self.min_registered_fraction}: "
+                                f"expected a fraction in (0, 1], e.g. 0.6")
+        if not 0.0 <= self.video_min_sharpness_ratio < 1.0:
+            raise VoxsplatError(f"sfm video_min_sharpness_ratio={self.video_min_sharpness_ratio}: "
+                                f"expected a value in [0, 1)")
+        if self.max_output_size < 0 or self.video_max_size < 0:
+            raise VoxsplatError("sfm max_output_size and video_max_size must be >= 0 (0: keep size)")
+
+    def to_dict(self) -> dict:
+        """The fields as a JSON-ready dict (recorded in `sfm.json`)."""
+        return dataclasses.asdict(self)
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise VoxsplatError(f"sfm {name}={value!r}: expected one of {', '.join(allowed)}")
+
+
+SFM_PRESETS: dict[str, SfmConfig] = {
+    "default": SfmConfig(),
+    "fast": SfmConfig(max_image_size=1024, max_num_features=4096, refine_principal_point=False),
+    "video": SfmConfig(matcher="sequential", single_camera="yes"),
+}
+"""Named configurations: COLMAP's quality defaults, a quicker low-resolution variant, and
+one for video frames (sequential matching, one shared camera)."""
+
+
+def sfm_preset(name: str) -> SfmConfig:
+    """The preset `name` (see `SFM_PRESETS`)."""
+    if name not in SFM_PRESETS:
+        raise VoxsplatError(f"unknown sfm preset '{name}'; use one of {', '.join(SFM_PRESETS)}")
+    return SFM_PRESETS[name]

@@ -1,0 +1,184 @@
+"""The photos SfM runs on: listing, checks, camera grouping by EXIF, and a staging folder.
+
+COLMAP reads pixels as stored and ignores EXIF orientation; our images are always shown
+upright. So images with an EXIF rotation, an alpha channel or a format COLMAP may not read
+are staged as upright, opaque JPEG/PNG copies (keeping the EXIF focal length); the others are
+hard-linked (or copied). No pycolmap here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ...data.errors import VoxsplatError
+from ...data.images import composite, list_images, read_image
+from .config import SfmConfig
+
+_COLMAP_FORMATS = (".jpg", ".jpeg", ".png")
+_ORIENTATION, _MAKE, _MODEL, _EXIF_IFD, _FOCAL, _FOCAL_35MM = (0x0112, 0x010F, 0x0110, 0x8769,
+                                                               0x920A, 0xA405)
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """One photo: its file, the name SfM sees, its upright size and camera identity."""
+
+    source: Path
+    name: str
+    """File name in the staging folder (and in the COLMAP model)."""
+    width: int
+    height: int
+    camera_key: tuple
+    """(width, height, EXIF make, model, focal) - equal keys share intrinsics under `auto`."""
+    needs_copy: bool
+    """True when the file must be re-encoded upright/opaque rather than linked."""
+
+
+def _exif_fields(img: Image.Image) -> tuple[int, str, str, Optional[float]]:
+    """(orientation, make, model, focal length in mm or 35-mm equivalent) from EXIF."""
+    try:
+        exif = img.getexif()
+        sub = exif.get_ifd(_EXIF_IFD)
+    except Exception:  # malformed EXIF: treat as absent
+        return 1, "", "", None
+    focal = sub.get(_FOCAL) or sub.get(_FOCAL_35MM)
+    try:
+        focal = float(focal) if focal else None
+    except (TypeError, ValueError, ZeroDivisionError):
+        focal = None
+    orientation = exif.get(_ORIENTATION, 1)
+    make, model = (str(exif.get(tag, "")).strip("\x00 ") for tag in (_MAKE, _MODEL))
+    return orientation if isinstance(orientation, int) else 1, make, model, focal
+
+
+def describe_image(path: Path) -> InputImage:
+    """Read a photo's header (not its pixels): size after EXIF rotation and camera identity.
+
+    Raises:
+        VoxsplatError: the file is not a readable image.
+    """
+    try:
+        with Image.open(path) as img:
+            W, H = img.size
+            orientation, make, model, focal = _exif_fields(img)
+            has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+            odd_mode = img.mode not in ("RGB", "L", "RGBA", "LA", "P", "PA")
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        reason = "unknown or corrupt format" if isinstance(e, UnidentifiedImageError) else str(e)
+        raise VoxsplatError(f"{path}: cannot read image ({reason}); check the file is a valid "
+                            f"JPEG/PNG or remove it") from None
+    if orientation in (5, 6, 7, 8):
+        W, H = H, W
+    needs_copy = (orientation not in (0, 1) or has_alpha or odd_mode
+                  or path.suffix.lower() not in _COLMAP_FORMATS)
+    name = path.name if not needs_copy else path.stem + (
+        ".png" if path.suffix.lower() == ".png" else ".jpg")
+    return InputImage(path, name, W, H, (W, H, make, model, focal), needs_copy)
+
+
+def scan_images(image_dir: Path) -> list[InputImage]:
+    """The photos directly inside `image_dir`, sorted by name, checked for SfM.
+
+    Raises:
+        VoxsplatError: the folder is missing, has fewer than 2 images, or two images share a
+            name stem (e.g. `a.jpg` and `a.png`).
+    """
+    image_dir = Path(image_dir)
+    if not image_dir.is_dir():
+        raise VoxsplatError(f"{image_dir}: no such folder; give the folder holding the photos")
+    paths = list_images(image_dir)
+    if not paths:
+        raise VoxsplatError(f"{image_dir}: no images (.jpg, .png, ...) in the folder; put the "
+                            f"photos directly inside it")
+    if len(paths) < 2:
+        raise VoxsplatError(f"{image_dir}: only 1 image ({paths[0].name}); structure-from-motion "
+                            f"needs at least 2 overlapping photos (20 or more work best)")
+    seen: dict[str, Path] = {}
+    for p in paths:
+        if p.stem in seen:
+            raise VoxsplatError(f"{image_dir}: {seen[p.stem].name} and {p.name} have the same "
+                                f"name; rename one (images are identified by name)")
+        seen[p.stem] = p
+    return [describe_image(p) for p in paths]
+
+
+def camera_groups(images: Sequence[InputImage], single_camera: str) -> list[list[InputImage]]:
+    """Images that share one camera (intrinsics), in name order within each group.
+
+    Args:
+        images: the scanned photos.
+        single_camera: `auto` (group by size and EXIF make/model/focal), `yes` (one group;
+            all images must have one size) or `no` (one group per image).
+
+    Raises:
+        VoxsplatError: `yes` with images of different sizes.
+    """
+    if single_camera == "no":
+        return [[im] for im in images]
+    if single_camera == "yes":
+        first = images[0]
+        for im in images:
+            if (im.width, im.height) != (first.width, first.height):
+                raise VoxsplatError(
+                    f"{im.source}: image is {im.width}x{im.height} but {first.source.name} is "
+                    f"{first.width}x{first.height}; single_camera=yes needs one image size, "
+                    f"use single_camera=auto")
+        return [list(images)]
+    groups: dict[tuple, list[InputImage]] = {}
+    for im in images:
+        groups.setdefault(im.camera_key, []).append(im)
+    return list(groups.values())
+
+
+def choose_matcher(config: SfmConfig, n_images: int, from_video: bool) -> str:
+    """`exhaustive` or `sequential` for `config.matcher` (see `SfmConfig.matcher`)."""
+    if config.matcher != "auto":
+        return config.matcher
+    if from_video or n_images > config.exhaustive_max_images:
+        return "sequential"
+    return "exhaustive"
+
+
+def _exif_without_rotation(source: Path) -> Optional[bytes]:
+    """The source's EXIF with orientation reset to 1 (so the focal prior survives)."""
+    try:
+        with Image.open(source) as img:
+            exif = img.getexif()
+            if not exif:
+                return None
+            exif[_ORIENTATION] = 1
+            return exif.tobytes()
+    except Exception:
+        return None
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def stage_images(images: Sequence[InputImage], stage_dir: Path) -> None:
+    """Fill `stage_dir` with the photos as COLMAP should read them (see the module doc)."""
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    for im in images:
+        target = stage_dir / im.name
+        if not im.needs_copy:
+            _link_or_copy(im.source, target)
+            continue
+        rgb, alpha = read_image(im.source)
+        array = np.ascontiguousarray(composite(rgb, alpha).numpy())
+        exif = _exif_without_rotation(im.source)
+        kwargs = {"exif": exif} if exif else {}
+        if target.suffix == ".png":
+            Image.fromarray(array).save(target, format="PNG", **kwargs)
+        else:
+            Image.fromarray(array).save(target, format="JPEG", quality=95, **kwargs)

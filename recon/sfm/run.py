@@ -1,0 +1,300 @@
+"""Photos or a video in, a posed `Scene` out: the SfM stages, their checks and the workspace.
+
+Workspace layout (inside `out_dir`):
+
+    frames/                 frames sampled from a video input (video only)
+    sfm/images/             undistorted pinhole images of the registered views
+    sfm/sparse/0/           their COLMAP model (PINHOLE cameras, binary), readable by COLMAP
+                            tools and by `voxsplat.data.readers.colmap.read_colmap`
+    sfm/distorted/sparse/0  the model before undistortion
+    sfm/database.db         COLMAP's features and matches
+    sfm/sfm.json            what ran: input, config, registered images, timings
+
+Everything is built in a hidden temporary folder and renamed to `sfm/` at the end, so a
+failed or interrupted run leaves no partial workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence
+
+from ...data.atomic import atomic_open
+from ...data.errors import VoxsplatError
+from ...data.images import list_images
+from ...data.readers.colmap import find_colmap_model, read_colmap
+from ...data.scene import Scene
+from ...data.transforms import normalize
+from ...data.video import extract_frames, is_video_file
+from . import colmap_steps as steps
+from .config import SfmConfig
+from .inputs import InputImage, camera_groups, choose_matcher, scan_images, stage_images
+from .progress import Progress, StageProgress
+
+SFM_DIR = "sfm"
+FRAMES_DIR = "frames"
+REPORT_FILE = "sfm.json"
+_IMAGE_SUB_FOLDERS = ("images", "image", "input", "rgb")
+
+
+class PartialRegistrationWarning(UserWarning):
+    """SfM registered enough images to go on, but not all of them."""
+
+
+def _name_list(names: Sequence[str], shown: int = 5) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def check_registration(image_dir: Path, names: Sequence[str], registered: Sequence[str],
+                       matcher: str, config: SfmConfig) -> Optional[str]:
+    """Judge how many images the model registered.
+
+    Returns:
+        None when all are registered, else a warning message (the fraction is at least
+        `config.min_registered_fraction`).
+
+    Raises:
+        VoxsplatError: fewer than `min_registered_fraction` of the images are registered.
+    """
+    missing = sorted(set(names) - set(registered))
+    if not missing:
+        return None
+    fraction = len(registered) / len(names)
+    hint = ("try --matcher exhaustive (sequential matching only pairs images with nearby "
+            "names), or take more photos overlapping them" if matcher == "sequential" else
+            "take more photos overlapping them (each view should share ~60% with a "
+            "neighbour); for video frames --matcher sequential is faster")
+    message = (f"{image_dir}: SfM registered only {len(registered)} of {len(names)} images "
+               f"({fraction:.0%}; not registered: {_name_list(missing)}); {hint}")
+    if fraction < config.min_registered_fraction:
+        raise VoxsplatError(f"{message} (at least {config.min_registered_fraction:.0%} needed; "
+                            f"lower min_registered_fraction to accept fewer)")
+    return message
+
+
+def _no_model_error(image_dir: Path, database: Path, n_images: int, matcher: str) -> VoxsplatError:
+    pairs = steps.verified_pair_count(database)
+    hint = "; or use --matcher exhaustive" if matcher == "sequential" else ""
+    return VoxsplatError(f"{image_dir}: SfM could not build a model from the {n_images} images "
+                         f"({pairs} image pairs share enough matched features); the photos do "
+                         f"not overlap enough: retake them so neighbours share ~60% of the "
+                         f"view{hint}")
+
+
+def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
+         config: SfmConfig, report: StageProgress, info: dict) -> tuple:
+    """Stage, extract, match and map; returns (model, registration warning or None).
+
+    Stage timings go to info["seconds"]; info["principal_point_refined"] is set.
+    """
+    stage_dir, database = tmp / "input", tmp / "database.db"
+    stage_images(images, stage_dir)
+    t0 = time.perf_counter()
+    report.start("features", len(images))
+    steps.extract_features(database, stage_dir, camera_groups(images, config.single_camera),
+                           config, report.advance)
+    t1 = time.perf_counter()
+    report.note(f"{matcher} matching of {len(images)} images")
+    report.start("matching", 1)
+    steps.match_features(database, matcher, config)
+    report.set(1)
+    t2 = time.perf_counter()
+    report.start("mapping", len(images))
+    model = steps.map_incremental(database, stage_dir, tmp / "models", config, report.set)
+    if model is None:
+        raise _no_model_error(image_dir, database, len(images), matcher)
+    registered = steps.model_summary(model)["registered"]
+    report.set(len(registered))
+    warning = check_registration(image_dir, [im.name for im in images], registered, matcher,
+                                 config)
+    refined = False
+    if config.refine_principal_point:
+        model, refined = steps.refine_principal_points(model)
+    info["principal_point_refined"] = refined
+    info["seconds"] = dict(features=t1 - t0, matching=t2 - t1, mapping=time.perf_counter() - t2)
+    return model, warning
+
+
+def _undistort(model, tmp: Path, config: SfmConfig, report: StageProgress) -> None:
+    """Write the distorted model, then undistorted images and model as images/, sparse/0/."""
+    distorted = tmp / "distorted" / "sparse" / "0"
+    distorted.mkdir(parents=True)
+    model.write(distorted)
+    report.start("undistortion", model.num_reg_images())
+    steps.undistort(distorted, tmp / "input", tmp / "undistorted", config)
+    os.replace(tmp / "undistorted" / "images", tmp / "images")
+    (tmp / "sparse").mkdir()
+    os.replace(tmp / "undistorted" / "sparse", tmp / "sparse" / "0")
+    report.set(model.num_reg_images())
+    for leftover in ("undistorted", "input", "models"):
+        shutil.rmtree(tmp / leftover, ignore_errors=True)
+
+
+def _stamp(source: Path) -> dict:
+    """What identifies the input's content: a file's size and time, a folder's image names."""
+    if source.is_file():
+        stat = source.stat()
+        return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    folder = _image_folder(source)
+    return {"images": [p.name for p in list_images(folder)] if folder else []}
+
+
+def _publish(tmp: Path, target: Path) -> None:
+    """Rename the finished `tmp` folder to `target`, replacing an older one."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        os.replace(target, old / target.name)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _report(images: Sequence[InputImage], image_dir: Path, source: Path, config: SfmConfig,
+            matcher: str, model, warning: Optional[str], info: dict) -> dict:
+    """The content of `sfm.json`."""
+    summary = steps.model_summary(model)
+    names = [im.name for im in images]
+    return {"source": str(source.resolve()), "source_stamp": _stamp(source),
+            "image_dir": str(image_dir.resolve()), "images": names, "config": config.to_dict(),
+            "matcher": matcher, **summary,
+            "unregistered": sorted(set(names) - set(summary["registered"])), "warning": warning,
+            **info, "pycolmap": steps.version()}
+
+
+def _write_report(path: Path, report: dict) -> None:
+    with atomic_open(path, "w") as f:
+        json.dump(report, f, indent=1)
+
+
+def _scene(sfm_dir: Path, warning: Optional[str]) -> Scene:
+    """The normalized scene of a finished SfM folder; re-issues its registration warning."""
+    if warning:
+        warnings.warn(warning, PartialRegistrationWarning, stacklevel=3)
+    return normalize(read_colmap(sfm_dir))
+
+
+def run_sfm(image_dir: Path, out_dir: Path, config: SfmConfig = SfmConfig(),
+            progress: Progress = True, *, from_video: bool = False,
+            source: Optional[Path] = None) -> Scene:
+    """Pose a folder of photos with COLMAP and return the undistorted, normalized scene.
+
+    Args:
+        image_dir: folder with the photos (directly inside; mixed sizes and cameras allowed).
+        out_dir: workspace; the result goes to `out_dir/sfm/` (see the module doc).
+        config: SfM options.
+        progress: True for progress bars on stderr, False for none, or a callback
+            progress(stage, done, total).
+        from_video: the images are video frames in order (matcher `auto` -> sequential).
+        source: what the images came from (e.g. the video), recorded in `sfm.json`.
+
+    Returns:
+        Scene of the registered images (undistorted, OpenCV pinhole cameras), with SfM points
+        and colours, "test" = every 8th image by name, normalized by
+        `voxsplat.data.transforms.normalize`.
+
+    Raises:
+        VoxsplatError: fewer than 2 images, pycolmap missing, no model (images do not
+            overlap), or fewer than `config.min_registered_fraction` of the images registered.
+    """
+    image_dir, out_dir = Path(image_dir), Path(out_dir)
+    images = scan_images(image_dir)
+    steps.import_pycolmap()  # fail before creating anything
+    matcher = choose_matcher(config, len(images), from_video)
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{SFM_DIR}.", dir=out_dir))
+    report = StageProgress(progress)
+    info: dict = {}
+    t0 = time.perf_counter()
+    try:
+        with steps.colmap_logging():
+            model, warning = _map(images, image_dir, tmp, matcher, config, report, info)
+            t1 = time.perf_counter()
+            _undistort(model, tmp, config, report)
+        info["seconds"].update(undistortion=time.perf_counter() - t1,
+                               total=time.perf_counter() - t0)
+        _write_report(tmp / REPORT_FILE, _report(images, image_dir, Path(source or image_dir),
+                                                 config, matcher, model, warning, info))
+        _publish(tmp, out_dir / SFM_DIR)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
+    finally:
+        report.close()
+    return _scene(out_dir / SFM_DIR, warning)
+
+
+def _cached(workdir: Path, source: Path, config: SfmConfig) -> Optional[dict]:
+    """The report of a finished SfM run in `workdir` for the same input and config, if any."""
+    path = workdir / SFM_DIR / REPORT_FILE
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    same = (report.get("source") == str(source.resolve())
+            and report.get("source_stamp") == _stamp(source)
+            and report.get("config") == config.to_dict())
+    return report if same and find_colmap_model(workdir / SFM_DIR) is not None else None
+
+
+def _image_folder(path: Path) -> Optional[Path]:
+    """`path` if it holds images, else its first `images/`-like sub-folder that does."""
+    if list_images(path):
+        return path
+    return next((path / s for s in _IMAGE_SUB_FOLDERS
+                 if (path / s).is_dir() and list_images(path / s)), None)
+
+
+def load_or_run_sfm(input_path: Path, workdir: Path, config: SfmConfig = SfmConfig(),
+                    progress: Progress = True) -> Scene:
+    """A posed scene from a COLMAP model, or by running SfM on photos or a video.
+
+    - a COLMAP scene (`sparse/0/` with `images/`, or a model file): read, no SfM;
+    - a video file: frames sampled into `workdir/frames/` (see `data.video`), then SfM;
+    - a folder of photos (directly or in `images/`): SfM.
+    A finished SfM run in `workdir` for the same input (same video file, or same image names)
+    and config is reused.
+
+    Returns:
+        The scene, normalized by `voxsplat.data.transforms.normalize`.
+
+    Raises:
+        VoxsplatError: the input is missing or not one of the above, or SfM fails.
+    """
+    path, workdir = Path(input_path), Path(workdir)
+    if not path.exists():
+        raise VoxsplatError(f"{path}: no such file or folder; check the path")
+    colmap_root = path.parent if path.is_file() and path.stem in ("cameras", "images") else path
+    if colmap_root.is_dir() and find_colmap_model(colmap_root) is not None:
+        return normalize(read_colmap(colmap_root))
+    cached = _cached(workdir, path, config)
+    if cached is not None:
+        return _scene(workdir / SFM_DIR, cached.get("warning"))
+    if path.is_file() and is_video_file(path):
+        report = StageProgress(progress)
+        report.start("frames", 0)
+        try:
+            extract_frames(path, workdir / FRAMES_DIR, config.video_frames,
+                           min_sharpness_ratio=config.video_min_sharpness_ratio,
+                           max_size=config.video_max_size,
+                           progress=report.set)
+        finally:
+            report.close()
+        return run_sfm(workdir / FRAMES_DIR, workdir, config, progress, from_video=True,
+                       source=path)
+    folder = _image_folder(path) if path.is_dir() else None
+    if folder is None:
+        raise VoxsplatError(f"{path}: not a folder of photos, a video or a COLMAP model; give a "
+                            f"folder of .jpg/.png photos, a video (.mp4, .mov, ...) or a folder "
+                            f"with sparse/0 and images/")
+    return run_sfm(folder, workdir, config, progress, source=path)

@@ -1,0 +1,100 @@
+"""Video frame sampling: even spread, blurry frames rejected, atomic output, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from voxsplat.data.errors import VoxsplatError
+from voxsplat.data.video import extract_frames, is_video_file, sharpness
+from voxsplat.render.video import write_video
+
+BLURRED = {1, 5, 9, 13, 17, 21, 25, 29, 33, 37}  # every 4th frame, starting at 1
+
+
+def _frames(n: int = 40) -> list[np.ndarray]:
+    """A textured pan; the frames in BLURRED are strongly blurred."""
+    rng = np.random.default_rng(0)
+    small = (rng.random((60, 80, 3)) * 255).astype(np.uint8)
+    base = np.asarray(Image.fromarray(small).resize((320, 240), Image.BICUBIC))
+    frames = []
+    for i in range(n):
+        frame = np.roll(base, 2 * i, axis=1)
+        if i in BLURRED:
+            frame = np.asarray(Image.fromarray(frame).filter(ImageFilter.GaussianBlur(4)))
+        frames.append(frame)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("video") / "pan.mp4"
+    write_video(path, _frames(), fps=10)
+    return path
+
+
+def _index(path: Path) -> int:
+    return int(path.stem.split("_")[1])
+
+
+def _message(fn, *args, **kwargs) -> str:
+    with pytest.raises(VoxsplatError) as info:
+        fn(*args, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_sharpness_ranks_blur():
+    sharp = _frames(2)[0]
+    blurred = np.asarray(Image.fromarray(sharp).filter(ImageFilter.GaussianBlur(2)))
+    assert sharpness(sharp) > 5 * sharpness(blurred)
+    assert sharpness(np.full((50, 60, 3), 128, np.uint8)) == 0.0
+
+
+def test_one_sharp_frame_per_window(video, tmp_path):
+    calls = []
+    frames = extract_frames(video, tmp_path / "frames", 10, progress=lambda d, t: calls.append((d, t)))
+    indices = [_index(p) for p in frames]
+    assert len(indices) == 10 and indices == sorted(indices)
+    assert not set(indices) & BLURRED
+    assert [i // 4 for i in indices] == list(range(10))  # one per window of 4 frames
+    assert all(p.suffix == ".jpg" and p.parent == tmp_path / "frames" for p in frames)
+    assert Image.open(frames[0]).size == (320, 240)
+    assert calls[-1] == (40, 40)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]  # no temporary folders
+
+
+def test_blurry_frames_are_dropped_when_every_frame_is_a_window(video, tmp_path):
+    frames = extract_frames(video, tmp_path / "frames", 40)
+    indices = {_index(p) for p in frames}
+    assert indices == set(range(40)) - BLURRED
+    kept_all = extract_frames(video, tmp_path / "all", 40, min_sharpness_ratio=0.0)
+    assert len(kept_all) == 40
+
+
+def test_resizes_and_replaces_an_older_folder(video, tmp_path):
+    out = tmp_path / "frames"
+    out.mkdir()
+    (out / "stale.jpg").write_bytes(b"old")
+    frames = extract_frames(video, out, 4, max_size=160)
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in frames)
+    assert Image.open(frames[0]).size == (160, 120)
+
+
+def test_undecodable_and_missing_videos(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video" * 50)
+    message = _message(extract_frames, bad, tmp_path / "frames")
+    assert message.startswith(f"{bad}: cannot decode the video")
+    assert "convert it with `ffmpeg" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4"]  # nothing half-written
+    assert "no such video file" in _message(extract_frames, tmp_path / "none.mp4", tmp_path / "f")
+    assert "need at least 2 frames" in _message(extract_frames, bad, tmp_path / "f", 1)
+
+
+def test_video_extensions():
+    assert is_video_file("a/B.MOV") and is_video_file("x.mp4") and not is_video_file("x.jpg")

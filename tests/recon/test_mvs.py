@@ -1,0 +1,137 @@
+"""Plane-sweep MVS on the synthetic scene: depth accuracy against ground truth, 3-view fused
+points against the ground-truth mesh, the NCC fast path against its reference, outputs."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial import cKDTree
+
+from voxsplat.data.cameras import Cameras
+from voxsplat.data.errors import VoxsplatError
+from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
+from voxsplat.recon.config import InitConfig
+from voxsplat.recon.depth import (MvsConfig, compute_depths, depth_accuracy, depth_loss,
+                                  mvs_preset, scene_with_points, write_depths)
+from voxsplat.recon.depth.sweep import _patch_ncc_reference, patch_ncc, winner_take_all
+from voxsplat.recon.depth.views import depth_bounds, select_neighbours
+from voxsplat.recon.gaussians import init_splats
+
+
+@pytest.fixture(scope="module")
+def synth():
+    """20 views of 160x120 around the objects (ground-truth depth and mesh included)."""
+    return make_synthetic_scene(SyntheticConfig(width=160, height=120, n_train=20, n_test=0,
+                                                n_points=4000))
+
+
+@pytest.fixture(scope="module")
+def three_views(synth):
+    """View 0 and its two nearest cameras, without scene points (bounds from the cameras)."""
+    centers = synth.scene.cameras.centers
+    ids = (centers - centers[0]).norm(dim=1).argsort()[:3].tolist()
+    scene = replace(synth.scene.subset(ids), points=None, point_colors=None)
+    return scene, ids, compute_depths(scene, MvsConfig(), "cpu")
+
+
+def _gt(synth, scene_ids, result):
+    return torch.stack([synth.depths[scene_ids[i]] for i in result.view_ids])
+
+
+def test_depth_maps_match_ground_truth(synth):
+    result = compute_depths(synth.scene, mvs_preset("fast"), "cpu")
+    acc = depth_accuracy(result.depths, _gt(synth, list(range(20)), result), tolerance=0.01)
+    assert acc["accuracy"] >= 0.8, acc  # measured 0.92
+    assert acc["coverage"] >= 0.5, acc  # measured 0.73 of the foreground pixels
+    assert result.depths.shape == (20, 120, 160) and result.confidence.shape == (20, 120, 160)
+    assert ((result.confidence > 0) == (result.depths > 0)).all()
+    assert result.points.shape[0] > 5000 and result.colors.shape == result.points.shape
+
+
+def test_three_views_give_points_on_the_surface(synth, three_views):
+    scene, ids, result = three_views
+    assert result.points.shape[0] > 1000
+    surface = np.asarray(synth.mesh.sample(200_000))
+    dist, _ = cKDTree(surface).query(result.points.numpy())
+    assert np.median(dist) < 0.01, np.quantile(dist, [0.5, 0.9, 0.99])  # scene is ~2 units wide
+    assert np.quantile(dist, 0.95) < 0.03, np.quantile(dist, [0.5, 0.9, 0.99])
+    acc = depth_accuracy(result.depths, _gt(synth, ids, result))
+    assert acc["accuracy"] >= 0.8 and acc["coverage"] >= 0.3, acc
+    assert result.colors.std(0).min() > 0.05  # real colours, not a constant
+
+
+def test_fused_points_initialize_training(three_views):
+    scene, _, result = three_views
+    with_points = scene_with_points(scene, result.points, result.colors)
+    assert with_points.points.shape == result.points.shape and scene.points is None
+    splats = init_splats(with_points, InitConfig(source="points"), sh_degree=1, seed=0)
+    assert splats["means"].shape[0] == result.points.shape[0]
+    with pytest.raises(VoxsplatError):
+        scene_with_points(scene, result.points[:, :2], None)
+
+
+def test_write_depths(three_views, tmp_path):
+    _, _, result = three_views
+    write_depths(result, tmp_path)
+    for name, depth in zip(result.names, result.depths):
+        assert np.array_equal(np.load(tmp_path / "depth" / f"{name}.npy"), depth.numpy())
+        assert (tmp_path / "depth" / f"{name}.png").stat().st_size > 0
+    from plyfile import PlyData
+    assert len(PlyData.read(str(tmp_path / "points.ply"))["vertex"]) == len(result.points)
+    assert not list(tmp_path.rglob("*.part*"))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_patch_ncc_matches_reference(channels):
+    gen = torch.Generator().manual_seed(0)
+    ref = torch.rand(13, 17, channels, generator=gen)
+    warped = torch.rand(2, 13, 17, 4, channels, generator=gen)
+    warped[0, ..., 1, :] = 0.5 * ref + 0.2  # an affine copy correlates perfectly
+    fast = patch_ncc(ref, warped, 5)
+    torch.testing.assert_close(fast, _patch_ncc_reference(ref, warped, 5), atol=1e-5, rtol=0)
+    assert fast[0, 2:-2, 2:-2, 1].min() > 0.999
+
+
+def test_winner_take_all_finds_the_vertex_of_a_parabola():
+    d = torch.arange(9.0)
+    score = -(d - 3.3) ** 2
+    pos, best, interior = winner_take_all(score.expand(2, 2, 9))
+    torch.testing.assert_close(pos, torch.full((2, 2), 3.3))
+    assert interior.all() and (best == score.max()).all()
+
+
+def test_depth_loss():
+    target = torch.tensor([[[2.0, 4.0], [0.0, 1.0]]])
+    rendered = torch.tensor([[[2.0, 2.0], [5.0, 1.0]]])[..., None].requires_grad_()
+    loss = depth_loss(rendered, target)
+    torch.testing.assert_close(loss, torch.tensor(0.25 / 3))  # |1/2 - 1/4| over 3 valid
+    loss.backward()
+    assert rendered.grad[0, 1, 0, 0] == 0  # no target there
+    weighted = depth_loss(rendered, target, torch.tensor([[[1.0, 0.0], [1.0, 1.0]]]))
+    assert float(weighted) == 0.0
+    assert float(depth_loss(rendered, torch.zeros_like(target))) == 0.0
+
+
+def test_bounds_and_neighbours_without_points():
+    """Parallel cameras on a line (no convergence point): bounds come from the baseline."""
+    C = 4
+    cam_from_world = torch.eye(4).repeat(C, 1, 1)
+    cam_from_world[:, 0, 3] = -0.1 * torch.arange(C, dtype=torch.float32)  # centres at x = 0.1 i
+    K = torch.tensor([[100.0, 0.0, 50.0], [0.0, 100.0, 40.0], [0.0, 0.0, 1.0]])
+    cams = Cameras(cam_from_world, K.repeat(C, 1, 1), torch.full((C,), 100), torch.full((C,), 80))
+    near, far = depth_bounds(cams, None, MvsConfig())
+    torch.testing.assert_close(near, torch.full((C,), 100.0 * 0.1 / 50.0))  # 50 px disparity
+    torch.testing.assert_close(far, 100.0 * near)  # down to 0.5 px
+    neighbours = select_neighbours(cams, None, near, far, MvsConfig(n_neighbours=2))
+    assert neighbours.shape == (C, 2) and not (neighbours == torch.arange(C)[:, None]).any()
+    assert set(neighbours[0].tolist()) == {1, 2}  # the closest views share the most
+
+
+def test_mvs_needs_two_views(synth):
+    with pytest.raises(VoxsplatError, match="at least 2"):
+        compute_depths(synth.scene.subset([0]).with_splits({"train": [0]}), MvsConfig())
+    with pytest.raises(VoxsplatError, match="split"):
+        compute_depths(synth.scene, MvsConfig(split="nope"))
+    with pytest.raises(VoxsplatError):
+        MvsConfig(patch_size=4)

@@ -1,0 +1,330 @@
+"""Structure-from-motion (pycolmap): poses of a rendered textured scene, the workspace it
+leaves, input handling (EXIF, camera groups, video, COLMAP folders) and every failure's message.
+
+The test scene is the inside corner of a box whose three walls carry multi-scale noise
+textures (SIFT needs texture), rendered by exact ray casting from cameras on an arc.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from voxsplat.data.errors import VoxsplatError
+from voxsplat.data.load import load_scene
+from voxsplat.recon.sfm import (PartialRegistrationWarning, SfmConfig, check_registration,
+                                load_or_run_sfm, run_sfm)
+from voxsplat.recon.sfm import run as sfm_run
+from voxsplat.recon.sfm.evaluate import pose_errors, umeyama
+from voxsplat.recon.sfm.inputs import camera_groups, choose_matcher, scan_images, stage_images
+
+pytest.importorskip("pycolmap")
+
+FAST = SfmConfig(max_num_features=1024)
+W, H = 256, 192
+
+
+def _texture(rng: np.random.Generator, size: int = 512) -> np.ndarray:
+    """[size,size,3] float texture: random colours at three scales, bicubically smoothed."""
+    out = np.zeros((size, size, 3))
+    for cells, weight in ((16, 0.5), (48, 0.35), (128, 0.15)):
+        small = (rng.random((cells, cells, 3)) * 255).astype(np.uint8)
+        out += weight * np.asarray(Image.fromarray(small).resize((size, size), Image.BICUBIC), float)
+    return out
+
+
+def _look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """[4,4] OpenCV cam_from_world looking from `eye` at `target`, z up."""
+    forward = (target - eye) / np.linalg.norm(target - eye)
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    pose = np.eye(4)
+    pose[:3, :3] = np.stack([right, np.cross(forward, right), forward])
+    pose[:3, 3] = -pose[:3, :3] @ eye
+    return pose
+
+
+def _render(cam_from_world: np.ndarray, K: np.ndarray, textures: list) -> np.ndarray:
+    """uint8 [H,W,3] view of the walls x=-2, y=-2 and floor z=0 (each 4x4, centred)."""
+    v, u = np.mgrid[0:H, 0:W] + 0.5
+    rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)
+    dirs = rays.reshape(-1, 3) @ cam_from_world[:3, :3]  # world directions [R,3]
+    center = -cam_from_world[:3, :3].T @ cam_from_world[:3, 3]
+    depth, color = np.full(len(dirs), np.inf), np.full((len(dirs), 3), 255.0)
+    for axis, offset, tex in ((2, 0.0, textures[0]), (0, -2.0, textures[1]), (1, -2.0, textures[2])):
+        safe = np.where(np.abs(dirs[:, axis]) < 1e-9, 1e-9, dirs[:, axis])
+        t = (offset - center[axis]) / safe
+        uv = np.delete(center + t[:, None] * dirs, axis, 1)
+        hit = (t > 0) & (t < depth) & np.all(np.abs(uv) <= 2.0, 1)
+        ij = np.clip(np.round((uv[hit] + 2.0) / 4.0 * 511).astype(int), 0, 511)
+        color[hit], depth[hit] = tex[ij[:, 1], ij[:, 0]], t[hit]
+    return color.reshape(H, W, 3).astype(np.uint8)
+
+
+def render_corner(folder: Path, n_views: int, seed: int = 0, prefix: str = "") -> np.ndarray:
+    """Write n views as PNGs into `folder`; returns their cam_from_world [n,4,4]."""
+    rng = np.random.default_rng(seed)
+    textures = [_texture(rng) for _ in range(3)]
+    K = np.array([[0.9 * W, 0, W / 2], [0, 0.9 * W, H / 2], [0, 0, 1]])
+    folder.mkdir(parents=True, exist_ok=True)
+    poses = []
+    for k, azimuth in enumerate(np.radians(np.linspace(15, 75, n_views))):
+        elevation = 0.5 + 0.25 * np.sin(2.3 * k)
+        eye = 5.0 * np.array([np.cos(azimuth) * np.cos(elevation),
+                              np.sin(azimuth) * np.cos(elevation), np.sin(elevation)])
+        poses.append(_look_at(eye, np.array([-0.5, -0.5, 0.5])))
+        Image.fromarray(_render(poses[-1], K, textures)).save(folder / f"{prefix}{k:02d}.png")
+    return np.stack(poses)
+
+
+def _save_unrelated(path: Path, seed: int) -> None:
+    """A textured image that overlaps nothing else."""
+    tex = _texture(np.random.default_rng(1000 + seed))[:H, :W]
+    Image.fromarray(tex.astype(np.uint8)).save(path)
+
+
+def _message(fn, *args, **kwargs) -> str:
+    with pytest.raises(VoxsplatError) as info:
+        fn(*args, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+@pytest.fixture(scope="module")
+def corner(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    folder = tmp_path_factory.mktemp("corner") / "images"
+    return folder, render_corner(folder, 8)
+
+
+@pytest.fixture(scope="module")
+def solved(corner, tmp_path_factory):
+    """(scene, workspace, progress calls) of one SfM run on the corner scene."""
+    calls = []
+    ws = tmp_path_factory.mktemp("ws")
+    scene = run_sfm(corner[0], ws, FAST, progress=lambda *a: calls.append(a))
+    return scene, ws, calls
+
+
+def test_registers_every_view_with_accurate_poses(corner, solved):
+    scene, _, _ = solved
+    assert scene.names == tuple(f"{k:02d}" for k in range(8))
+    errors = pose_errors(scene.cameras.cam_from_world.double().numpy(), corner[1])
+    assert errors["rot_err_deg"] < 0.5 and errors["center_err_frac"] < 0.01
+    K = scene.cameras.Ks[0].double().numpy()
+    assert K[0, 0] == pytest.approx(0.9 * W, rel=0.03) and K[0, 0] == pytest.approx(K[1, 1])
+    assert scene.points is not None and len(scene.points) > 500
+    assert scene.point_colors.shape == scene.points.shape
+    assert scene.splits == {"test": (0,), "train": tuple(range(1, 8))}
+    radius = scene.cameras.centers.norm(dim=1).max()
+    assert float(radius) == pytest.approx(1.0, abs=1e-4)  # normalized
+
+
+def test_workspace_holds_a_colmap_model_and_report(solved):
+    scene, ws, calls = solved
+    sfm = ws / "sfm"
+    assert _leftovers(ws) == ["sfm"]  # no temporary folders left
+    for stem in ("cameras", "images", "points3D"):
+        assert (sfm / "sparse" / "0" / f"{stem}.bin").is_file()
+    assert len(list((sfm / "images").iterdir())) == 8
+    report = json.loads((sfm / "sfm.json").read_text())
+    assert report["matcher"] == "exhaustive" and len(report["registered"]) == 8
+    assert report["unregistered"] == [] and report["warning"] is None
+    reread = load_scene(sfm)  # other tools (and our COLMAP reader) read the model
+    assert reread.names == scene.names and len(reread.points) == len(scene.points)
+    stages = [c[0] for c in calls]
+    assert stages.index("features") < stages.index("matching") < stages.index("mapping")
+    assert ("mapping", 8, 8) in calls and ("features", 8, 8) in calls
+
+
+def test_load_or_run_reuses_a_finished_run_and_reads_colmap_folders(corner, solved, monkeypatch):
+    scene, ws, _ = solved
+    monkeypatch.setattr(sfm_run, "run_sfm", lambda *a, **k: pytest.fail("SfM ran again"))
+    again = load_or_run_sfm(corner[0], ws, FAST, progress=False)
+    assert again.names == scene.names
+    colmap = load_or_run_sfm(ws / "sfm", ws / "other", FAST, progress=False)
+    assert np.allclose(colmap.cameras.cam_from_world.numpy(), scene.cameras.cam_from_world.numpy(),
+                       atol=1e-5)
+
+
+def test_partial_registration_warns_then_fails_below_the_fraction(corner, tmp_path):
+    images = tmp_path / "images"
+    render_corner(images, 8)
+    for k in range(3):
+        _save_unrelated(images / f"zz_unrelated{k}.png", k)
+    with pytest.warns(PartialRegistrationWarning, match=r"registered only 8 of 11 images \(73%; "
+                      r"not registered: zz_unrelated0.png, zz_unrelated1.png, zz_unrelated2.png\)"):
+        scene = run_sfm(images, tmp_path / "ws", FAST, progress=False)
+    assert len(scene) == 8 and "zz_unrelated0" not in scene.names
+    strict = replace(FAST, min_registered_fraction=0.9)
+    message = _message(run_sfm, images, tmp_path / "strict", strict, progress=False)
+    assert message.startswith(f"{images}: SfM registered only 8 of 11 images")
+    assert "take more photos overlapping them" in message and "at least 90% needed" in message
+    assert not (tmp_path / "strict").exists()  # nothing half-written
+
+
+def test_registration_messages_suggest_the_other_matcher(tmp_path):
+    names = [f"{k}.jpg" for k in range(10)]
+    assert check_registration(tmp_path, names, names, "exhaustive", FAST) is None
+    warning = check_registration(tmp_path, names, names[:7], "sequential", FAST)
+    assert "registered only 7 of 10 images (70%; not registered: 7.jpg, 8.jpg, 9.jpg)" in warning
+    assert "try --matcher exhaustive" in warning
+    many = [f"{k:02d}.jpg" for k in range(20)]
+    message = _message(check_registration, tmp_path, many, many[:5], "exhaustive", FAST)
+    assert "not registered: 05.jpg, 06.jpg, 07.jpg, 08.jpg, 09.jpg and 10 more" in message
+
+
+def test_images_that_do_not_overlap(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for k in range(4):
+        _save_unrelated(images / f"{k}.png", k)
+    message = _message(run_sfm, images, tmp_path / "ws", FAST, progress=False)
+    assert message.startswith(f"{images}: SfM could not build a model from the 4 images")
+    assert "the photos do not overlap enough" in message
+    assert not (tmp_path / "ws").exists()
+
+
+def test_too_few_images(tmp_path):
+    assert "no images (.jpg, .png, ...) in the folder" in _message(run_sfm, tmp_path, tmp_path / "ws")
+    _save_unrelated(tmp_path / "only.png", 0)
+    message = _message(run_sfm, tmp_path, tmp_path / "ws")
+    assert "only 1 image (only.png); structure-from-motion needs at least 2" in message
+    assert "no such folder" in _message(run_sfm, tmp_path / "missing", tmp_path / "ws")
+    assert not (tmp_path / "ws").exists()
+
+
+def test_missing_pycolmap_says_what_to_install(tmp_path, monkeypatch):
+    for k in range(2):
+        _save_unrelated(tmp_path / f"{k}.png", k)
+    monkeypatch.setitem(__import__("sys").modules, "pycolmap", None)
+    message = _message(run_sfm, tmp_path, tmp_path / "ws")
+    assert "structure-from-motion needs pycolmap" in message and "pip install pycolmap" in message
+
+
+def test_camera_groups_follow_size_and_exif(tmp_path):
+    def save(name, size, make=None, orientation=None):
+        exif = Image.Exif()
+        if make:
+            exif[0x010F] = make
+        if orientation:
+            exif[0x0112] = orientation
+        Image.new("RGB", size, (90, 120, 30)).save(tmp_path / name, exif=exif.tobytes())
+
+    save("a.jpg", (40, 30), "Canon")
+    save("b.jpg", (40, 30), "Canon")
+    save("c.jpg", (40, 30), "Nikon")
+    save("d.jpg", (30, 40))
+    images = scan_images(tmp_path)
+    groups = camera_groups(images, "auto")
+    assert [[im.name for im in g] for g in groups] == [["a.jpg", "b.jpg"], ["c.jpg"], ["d.jpg"]]
+    assert len(camera_groups(images, "no")) == 4
+    assert "single_camera=yes needs one image size" in _message(camera_groups, images, "yes")
+    save("e.jpg", (40, 30), "Canon", orientation=6)  # stored 40x30, shown 30x40
+    e = scan_images(tmp_path)[-1]
+    assert (e.width, e.height, e.needs_copy) == (30, 40, True)
+
+
+def test_staging_makes_rotated_photos_upright(tmp_path):
+    pixels = np.zeros((30, 40, 3), np.uint8)
+    pixels[:, :20] = 255  # left half white as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise
+    exif.get_ifd(0x8769)[0xA405] = 28  # 35 mm equivalent focal length: COLMAP's prior
+    Image.fromarray(pixels).save(tmp_path / "r.jpg", exif=exif.tobytes(), quality=95)
+    Image.fromarray(pixels).save(tmp_path / "p.png")
+    stage = tmp_path / "stage"
+    stage_images(scan_images(tmp_path), stage)
+    upright = np.asarray(Image.open(stage / "r.jpg"))
+    assert upright.shape == (40, 30, 3) and upright[:20].mean() > 200 and upright[20:].mean() < 50
+    assert Image.open(stage / "r.jpg").getexif().get(0x0112, 1) == 1
+    import pycolmap
+    camera = pycolmap.infer_camera_from_image(stage / "r.jpg")  # the focal prior survived
+    assert camera.has_prior_focal_length and (camera.width, camera.height) == (30, 40)
+    assert (stage / "p.png").stat().st_ino == (tmp_path / "p.png").stat().st_ino  # linked
+
+
+def test_matcher_choice_and_config_errors():
+    assert choose_matcher(SfmConfig(), 20, from_video=False) == "exhaustive"
+    assert choose_matcher(SfmConfig(), 20, from_video=True) == "sequential"
+    assert choose_matcher(SfmConfig(), 500, from_video=False) == "sequential"
+    assert choose_matcher(SfmConfig(matcher="exhaustive"), 20, from_video=True) == "exhaustive"
+    assert "sfm matcher='vocab': expected one of auto, exhaustive, sequential" in _message(
+        SfmConfig, matcher="vocab")
+    assert "min_registered_fraction=0" in _message(SfmConfig, min_registered_fraction=0)
+
+
+def test_video_input_samples_frames_then_runs_sequential_sfm(tmp_path, monkeypatch):
+    from voxsplat.render.video import write_video
+    frames = tmp_path / "render"
+    render_corner(frames, 12)
+    video = tmp_path / "walk.mp4"
+    write_video(video, [np.asarray(Image.open(p)) for p in sorted(frames.iterdir())], fps=6)
+    seen = {}
+
+    def fake_run_sfm(image_dir, out_dir, config, progress, **kwargs):
+        seen.update(image_dir=Path(image_dir), **kwargs)
+        return "scene"
+
+    monkeypatch.setattr(sfm_run, "run_sfm", fake_run_sfm)
+    config = replace(FAST, video_frames=6)
+    assert load_or_run_sfm(video, tmp_path / "ws", config, progress=False) == "scene"
+    assert seen["image_dir"] == tmp_path / "ws" / "frames" and seen["from_video"] is True
+    assert len(list(seen["image_dir"].glob("frame_*.jpg"))) == 6
+    assert seen["source"] == video
+
+
+def test_bad_inputs_to_load_or_run(tmp_path):
+    assert "no such file or folder" in _message(load_or_run_sfm, tmp_path / "nope", tmp_path)
+    (tmp_path / "notes.txt").write_text("hi")
+    message = _message(load_or_run_sfm, tmp_path / "notes.txt", tmp_path / "ws")
+    assert "not a folder of photos, a video or a COLMAP model" in message
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 64)
+    assert "broken.mp4: cannot decode the video" in _message(load_or_run_sfm, tmp_path / "broken.mp4",
+                                                             tmp_path / "ws")
+
+
+def test_umeyama_recovers_a_similarity():
+    rng = np.random.default_rng(3)
+    src = rng.normal(size=(10, 3))
+    angle = 0.7
+    R = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    dst = 2.5 * src @ R.T + [1.0, -2.0, 0.5]
+    scale, R_est, t = umeyama(src, dst)
+    assert scale == pytest.approx(2.5) and np.allclose(R_est, R) and np.allclose(t, [1, -2, 0.5])
+
+
+@pytest.mark.slow
+def test_strecha_fountain_poses_match_ground_truth(shared_data, tmp_path):
+    """Strecha SfM protocol: all 11 views, <= 0.5 deg and <= 1% of the extent, < 3 minutes.
+
+    On a machine busy with other work (load average above the core count) the time limit
+    applies to this process's CPU time over 2 cores instead of the wall time.
+    """
+    import os
+    import resource
+    import time
+    from voxsplat.recon.sfm.bench import read_strecha_camera
+    folder = shared_data / "strecha_fountain_p11_half"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not found")
+    t0, cpu0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+    scene = load_or_run_sfm(folder / "images", tmp_path, SfmConfig(), progress=False)
+    seconds, cpu1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+    if os.getloadavg()[0] > (os.cpu_count() or 1):
+        seconds = (cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime) / 2
+    assert len(scene) == 11
+    gt = np.stack([read_strecha_camera(folder / "gt_dense_cameras" / f"{name}.jpg.camera")
+                   for name in scene.names])
+    errors = pose_errors(scene.cameras.cam_from_world.double().numpy(), gt)
+    assert errors["rot_err_deg"] <= 0.5 and errors["center_err_frac"] <= 0.01, errors
+    assert seconds < 180, f"SfM took {seconds:.0f} s"
