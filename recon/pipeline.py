@@ -71,17 +71,53 @@ def load_splats(ws: Path) -> dict:
     return read_ply(wsp.splats_path(ws))
 
 
-def export(ws: Path, fmt: str, out: Path) -> Path:
-    """Write the workspace's Gaussians to `out` as 'ply' or 'splat'."""
-    wsp.open_workspace(ws)
+def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
+           faces: Optional[int] = None, mesher: str = "tsdf", device: str = "auto",
+           closed: bool = False) -> Path:
+    """Write the workspace's Gaussians to `out` as 'ply', 'splat' or 'mesh' (.ply/.obj/.glb).
+
+    Options are checked before any work; `voxel_size`, `faces`, `mesher`, `device` and
+    `closed` apply to meshes only (see ``export.mesh.MeshConfig``). The training views' masks
+    are used when the workspace's input can still be loaded.
+    """
+    if fmt not in ("ply", "splat", "mesh"):
+        raise VoxsplatError(f"unknown export format '{fmt}'; use ply, splat or mesh")
+    if fmt == "mesh":
+        from .export.mesh import MeshConfig, check_mesh_suffix, require_packages
+        check_mesh_suffix(Path(out))
+        cfg = MeshConfig(mesher=mesher, voxel_size=voxel_size, faces=faces, closed=closed)
+        require_packages(cfg)
+        dev = resolve_device(device)
+    rec = wsp.open_workspace(ws)
     splats = load_splats(ws)
     if fmt == "ply":
         write_ply(out, splats)
     elif fmt == "splat":
         write_splat(out, splats)
     else:
-        raise VoxsplatError(f"unknown export format '{fmt}'; use ply or splat")
+        from .export.mesh import mesh_from_splats, write_mesh
+        cams, masks = _train_views(rec)
+        splats = {k: v.to(dev) for k, v in splats.items()}
+        mesh = mesh_from_splats(splats, cams, cfg, masks, rec["config"].get("backend", "auto"))
+        write_mesh(out, mesh)
     return Path(out)
+
+
+def _train_views(rec: dict) -> tuple:
+    """Training cameras of a workspace record and their masks (None if the input is gone)."""
+    cams = wsp.cameras_from_record(rec)
+    train = [i for i, im in enumerate(rec["images"]) if im["split"] == "train"] or list(range(len(cams)))
+    spec = rec.get("input", {})
+    masks = None
+    if spec.get("kind") == "path" and Path(spec.get("path", "")).exists():
+        from ..data.load import load_scene
+        try:
+            scene = load_scene(Path(spec["path"]), downscale=spec.get("downscale", 1.0))
+        except VoxsplatError:  # e.g. photos posed by SfM: they have no masks anyway
+            return cams[train], None
+        if scene.masks is not None and list(scene.names) == [im["name"] for im in rec["images"]]:
+            masks = [scene.masks[i] for i in train]
+    return cams[train], masks
 
 
 def _device_name(dev: torch.device) -> str:

@@ -90,11 +90,12 @@ class Export:
     faces: Optional[int] = None
     mesher: str = "tsdf"
     device: str = "auto"
+    closed: bool = False
 
     def execute(self) -> None:
         from voxsplat.recon.pipeline import export
         out = export(self.workspace, self.format, self.out, self.voxel_size, self.faces,
-                     self.mesher, self.device)
+                     self.mesher, self.device, self.closed)
         print(f"wrote {out}")
 
 
@@ -173,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--mesher", default="tsdf", choices=["tsdf", "poisson"],
                    help="mesh: sparse TSDF fusion (default) or open3d Poisson")
     e.add_argument("--device", default="auto", help="mesh: cpu, cuda or auto")
+    e.add_argument("--closed", action="store_true", help="mesh (tsdf): close every surface, "
+                   "unseen space counting as inside (objects captured from around)")
     e.set_defaults(cls=Export)
     ev = sub.add_parser("eval", help=Eval.__doc__)
     ev.add_argument("workspace", type=Path)

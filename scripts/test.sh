@@ -7,6 +7,13 @@ py=${PYTHON:-python3}
 if ! "$py" -c "import torch" 2>/dev/null; then
   "$py" -m pip install -q torch==2.13.0
 fi
+# open3d (the TSDF reference in the tests, `--mesher poisson`) loads libusb-1.0 at import time.
+if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1\.0\.so\.0'; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libusb-1.0-0) \
+      >/dev/null 2>&1 || echo "could not install libusb-1.0-0; open3d tests will be skipped"
+  fi
+fi
 "$py" -m pip install -q -e '.[test]'
 set +e
 "$py" -m pytest -q "$@"

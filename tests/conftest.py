@@ -18,3 +18,13 @@ def shared_data() -> Path:
         pytest.skip(f"shared data not found at {path}: these tests need the real scenes in "
                     f"../shared/data")
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory) -> Path:
+    """The output folder of one `voxsplat demo --device cpu` run (~3-4 min), shared by the session."""
+    from voxsplat.scripts.cli import main
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    code = main(["demo", "--out", str(out), "--device", "cpu", "--quiet"])
+    assert code == 0, f"voxsplat demo exited with {code}"
+    return out

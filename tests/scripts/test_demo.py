@@ -5,13 +5,10 @@ import json
 import imageio.v3 as iio
 import pytest
 
-from voxsplat.scripts.cli import main
-
 
 @pytest.mark.slow
-def test_demo_end_to_end(tmp_path):
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--device", "cpu", "--quiet"]) == 0
+def test_demo_end_to_end(demo_workspace):
+    out = demo_workspace
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["psnr"] >= 24.0, metrics["psnr"]
     assert metrics["n_test_views"] == 10 and metrics["peak_gpu_mem_mb"] is None
@@ -21,5 +18,6 @@ def test_demo_end_to_end(tmp_path):
     frames = iio.imread(out / "video.mp4")
     assert frames.shape[0] >= 60 and frames.std() > 10
     assert (out / "ground_truth" / "mesh.ply").is_file()
+    assert (out / "mesh.ply").is_file()
     record = json.loads((out / "scene.json").read_text())
     assert {im["split"] for im in record["images"]} == {"train", "test"}

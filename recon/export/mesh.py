@@ -1,0 +1,397 @@
+"""Triangle meshes from trained Gaussians: render depth and colour, fuse, extract, clean, write.
+
+Two meshers share the rendering and the cleanup (`MeshConfig.mesher`):
+
+- ``"tsdf"``: TSDF fusion on a sparse voxel grid (``tsdf.py``, pure PyTorch, CUDA or CPU) and
+  marching cubes (scikit-image). Never imports open3d.
+- ``"poisson"``: screened Poisson reconstruction of the rendered points through open3d, which
+  is imported lazily inside ``poisson_mesh`` only.
+
+Depth is the rasterizer's alpha-normalized expected depth, rendered with sharpened opacities
+(``MeshConfig.opacity_power``), from the training views plus extra views between neighbouring
+training cameras. A pixel is a surface sample where the rendered alpha is high (and the
+scene's mask, when it has one, is True); it carves free space where the alpha is low or the
+mask is False. Open TSDF meshes keep only faces some view has a depth sample near; closed
+ones (``MeshConfig.closed``) count unseen space as inside, so every surface closes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional, Sequence
+
+import numpy as np
+import torch
+import trimesh
+from torch import Tensor
+
+from ...data.atomic import atomic_path
+from ...data.cameras import Cameras
+from ...data.errors import VoxsplatError
+from ...render.camera_paths import interpolate_path
+from ..gaussians import render_splats, sh_degree_of
+from .tsdf import backproject, extract_mesh, fuse_depth_maps
+
+MESH_SUFFIXES = (".ply", ".obj", ".glb")
+"""File types `write_mesh` writes (all with vertex colours)."""
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    """How to turn Gaussians into a mesh. Lengths are in scene units."""
+
+    mesher: Literal["tsdf", "poisson"] = "tsdf"
+    """tsdf: sparse TSDF fusion + marching cubes; poisson: open3d's Poisson on rendered points."""
+    voxel_size: Optional[float] = None
+    """TSDF voxel edge (and Poisson point spacing). None: the footprint of one rendered pixel
+    at the median camera distance from the scene centre."""
+    trunc_voxels: float = 4.0
+    """TSDF truncation distance in voxels (default 4)."""
+    render_scale: float = 1.0
+    """Rendered size / training image size (default 1)."""
+    extra_views: Optional[int] = None
+    """Views added between neighbouring training cameras. None: one per training view."""
+    opacity_power: float = 4.0
+    """Opacities o render as 1 - (1 - o)^k for meshing (default 4). Trained Gaussians form a
+    layer a few voxels thick; this moves the blended (expected) depth from the middle of that
+    layer towards its front, where the surface is (k = 1: the plain expected depth)."""
+    alpha_surface: float = 0.5
+    """Rendered alpha above which a pixel's depth is integrated as surface (default 0.5)."""
+    alpha_free: float = 0.05
+    """Rendered alpha below which a pixel carves free space (default 0.05)."""
+    support_voxels: float = 1.5
+    """A TSDF face is kept only if some view has a depth sample within this many voxels of one
+    of its vertices; those views also give the vertex colours (default 1.5)."""
+    closed: bool = False
+    """Close every surface: voxels no view observes count as inside (see
+    ``tsdf.extract_mesh``); for objects captured from around with masks. Off: open surfaces
+    end where observation ends, and faces without depth support are dropped."""
+    min_weight: float = 2.0
+    """Voxels observed fewer times count as unobserved in marching cubes (default 2)."""
+    min_component: float = 0.02
+    """Connected components with fewer faces than this fraction of the largest are dropped."""
+    smooth_iterations: int = 5
+    """Taubin smoothing iterations after extraction (volume-preserving; default 5, 0: none)."""
+    faces: Optional[int] = None
+    """Decimate to about this many faces (needs fast-simplification). None: keep all."""
+    poisson_depth: int = 9
+    """Octree depth of the Poisson reconstruction (default 9)."""
+    max_blocks: int = 1_000_000
+    """Memory guard: most TSDF blocks of 8^3 voxels (4 KB each)."""
+
+    def __post_init__(self) -> None:
+        if self.mesher not in ("tsdf", "poisson"):
+            raise VoxsplatError(f"unknown mesher '{self.mesher}'; use --mesher tsdf or poisson")
+        if self.voxel_size is not None and not self.voxel_size > 0:
+            raise VoxsplatError(f"--voxel-size must be > 0, got {self.voxel_size}")
+        if self.faces is not None and self.faces < 4:
+            raise VoxsplatError(f"--faces must be at least 4, got {self.faces}")
+        if not (self.trunc_voxels > 0 and self.render_scale > 0 and self.opacity_power >= 1):
+            raise VoxsplatError("mesh: trunc_voxels and render_scale must be > 0 and "
+                                "opacity_power >= 1")
+
+
+@dataclass
+class RenderedViews:
+    """What the meshers consume, for C views of one size.
+
+    Attributes:
+        cameras: the C cameras (at the rendered size), on the render device.
+        depths: [C,H,W] expected camera z.
+        colors: [C,H,W,3] RGB in [0,1], un-premultiplied by alpha.
+        surface: [C,H,W] bool, pixels whose depth is a surface sample.
+        free: [C,H,W] bool, pixels that see empty space.
+    """
+
+    cameras: Cameras
+    depths: Tensor
+    colors: Tensor
+    surface: Tensor
+    free: Tensor
+
+
+def scene_center(splats: dict) -> Tensor:
+    """[3] median centre of the opaque Gaussians (all of them if none is opaque)."""
+    means = splats["means"].detach()
+    opaque = torch.sigmoid(splats["opacities"].detach()) > 0.5
+    return (means[opaque] if opaque.sum() > 10 else means).median(0).values
+
+
+def extra_cameras(cameras: Cameras, n: int) -> Optional[Cameras]:
+    """`n` views halfway between training cameras (cycled through) and their nearest
+    neighbours, or None.
+
+    They stay inside the captured range (orbits and forward-facing captures alike).
+    """
+    C = len(cameras)
+    if n <= 0 or C < 2:
+        return None
+    centers = cameras.centers
+    dist = torch.cdist(centers, centers) + torch.eye(C, device=centers.device) * 1e9
+    nearest = dist.argmin(1).cpu()
+    idx = (torch.arange(n) % C).tolist()
+    poses = [interpolate_path(cameras.cam_from_world[[i, int(nearest[i])]].cpu(), 3)[1] for i in idx]
+    return Cameras(torch.stack(poses).to(cameras.cam_from_world), cameras.Ks[idx],
+                   cameras.widths[idx], cameras.heights[idx])
+
+
+def default_voxel_size(cameras: Cameras, center: Tensor) -> float:
+    """Footprint of one pixel of `cameras` at their median distance from `center`."""
+    dist = (cameras.centers - center.to(cameras.device)).norm(dim=-1).median()
+    focal = cameras.Ks[:, :2, :2].diagonal(dim1=-2, dim2=-1).mean()
+    return float(dist / focal)
+
+
+@torch.no_grad()
+def render_views(splats: dict, cameras: Cameras, masks: Optional[Sequence[Optional[Tensor]]],
+                 cfg: MeshConfig, backend: str = "auto") -> RenderedViews:
+    """Render depth, colour and alpha of `splats` into every camera (one at a time).
+
+    Args:
+        splats: Gaussians (raw parameters) on the render device.
+        cameras: C cameras of one size (already scaled to the render size).
+        masks: None, or per camera None or a bool [h,w] mask at any size (nearest resize).
+        cfg: alpha thresholds.
+        backend: rasterizer backend.
+    """
+    dev = splats["means"].device
+    cameras = cameras.to(dev)
+    deg = sh_degree_of(splats)
+    if cfg.opacity_power != 1:
+        opacity = 1 - (1 - torch.sigmoid(splats["opacities"])) ** cfg.opacity_power
+        splats = {**splats, "opacities": torch.logit(opacity.clamp(1e-6, 1 - 1e-6))}
+    W, H = cameras.size(0)
+    depths, colors, surface, free = [], [], [], []
+    for i in range(len(cameras)):
+        out = render_splats(splats, cameras[i], deg, None, backend)
+        alpha = out.alphas[0, ..., 0]
+        depths.append(out.depths[0, ..., 0])
+        colors.append((out.colors[0] / alpha.clamp_min(1e-6)[..., None]).clamp(0, 1))
+        surf, empty = alpha > cfg.alpha_surface, alpha < cfg.alpha_free
+        m = None if masks is None or i >= len(masks) else masks[i]
+        if m is not None:
+            m = torch.nn.functional.interpolate(m[None, None].float().to(dev), size=(H, W),
+                                                mode="nearest")[0, 0] > 0.5
+            surf, empty = surf & m, empty | ~m
+        surface.append(surf)
+        free.append(empty)
+    return RenderedViews(cameras, torch.stack(depths), torch.stack(colors), torch.stack(surface),
+                         torch.stack(free))
+
+
+def tsdf_mesh(views: RenderedViews, voxel_size: float, cfg: MeshConfig) -> trimesh.Trimesh:
+    """Fuse the rendered views on a sparse TSDF grid and extract its zero level set, coloured.
+
+    Faces no view has a depth sample near (within ``support_voxels``) are dropped: they are
+    not seen surface but the border between carved space and the unseen band behind a thin
+    sheet (e.g. a skirt under the rim of a ground disc).
+    """
+    cams, trunc = views.cameras, cfg.trunc_voxels * voxel_size
+    vol = fuse_depth_maps(views.depths, cams.cam_from_world, cams.Ks, voxel_size, trunc,
+                          views.surface, views.free, cfg.max_blocks)
+    verts, faces = extract_mesh(vol, cfg.min_weight, cfg.closed)
+    mesh = _trimesh(verts, faces, np.full((len(verts), 3), 0.5))
+    if len(mesh.vertices):
+        verts = torch.from_numpy(mesh.vertices).to(views.depths)
+        colors, support = vertex_colors(verts, views, cfg.support_voxels * voxel_size)
+        mesh.visual.vertex_colors = _rgba(colors.cpu().numpy())
+        if not cfg.closed:
+            mesh.update_faces((support.cpu().numpy()[mesh.faces] > 0).any(1))
+            mesh.remove_unreferenced_vertices()
+    return mesh
+
+
+@torch.no_grad()
+def vertex_colors(verts: Tensor, views: RenderedViews, tol: float) -> tuple[Tensor, Tensor]:
+    """Mean rendered colour [V,3] of vertices `verts [V,3]` over the views that see them, and
+    the number of such views [V].
+
+    A view sees a vertex when it projects onto a surface pixel whose depth is within `tol`
+    of the vertex's camera z; vertices no view sees are grey.
+    """
+    cams = views.cameras
+    total = torch.zeros_like(verts)
+    count = torch.zeros_like(verts[:, 0])
+    H, W = views.depths.shape[1:]
+    for c in range(len(cams)):
+        p = verts @ cams.cam_from_world[c, :3, :3].T + cams.cam_from_world[c, :3, 3]
+        z = p[:, 2].clamp_min(1e-6)
+        K = cams.Ks[c]
+        u = torch.floor(p[:, 0] / z * K[0, 0] + K[0, 2]).long()
+        v = torch.floor(p[:, 1] / z * K[1, 1] + K[1, 2]).long()
+        ok = (p[:, 2] > 1e-6) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
+        u, v = u.clamp(0, W - 1), v.clamp(0, H - 1)
+        ok &= views.surface[c, v, u] & ((views.depths[c, v, u] - z).abs() < tol)
+        total += views.colors[c, v, u] * ok[:, None]
+        count += ok
+    return torch.where(count[:, None] > 0, total / count.clamp_min(1)[:, None], 0.5), count
+
+
+def _rgba(colors: np.ndarray) -> np.ndarray:
+    """[V,4] uint8 RGBA of colours [V,3] in [0,1]."""
+    rgb = np.round(np.clip(colors, 0, 1) * 255)
+    return np.concatenate([rgb, np.full((len(rgb), 1), 255)], 1).astype(np.uint8)
+
+
+def _trimesh(verts: np.ndarray, faces: np.ndarray, colors: np.ndarray) -> trimesh.Trimesh:
+    """A merged trimesh from vertices [V,3], faces [F,3] and vertex colours [V,3] in [0,1]."""
+    mesh = trimesh.Trimesh(verts, faces, vertex_colors=_rgba(colors), process=False)
+    mesh.merge_vertices()  # chunk borders: identical positions
+    mesh.update_faces(mesh.nondegenerate_faces())
+    mesh.remove_unreferenced_vertices()
+    return mesh
+
+
+def rendered_points(views: RenderedViews) -> tuple[Tensor, Tensor, Tensor]:
+    """Surface points [P,3], normals [P,3] (towards the camera) and colours [P,3] of the views.
+
+    Normals come from the depth map's finite differences; pixels whose neighbours are not
+    surface samples are skipped.
+    """
+    pts, nrm, col = [], [], []
+    cams = views.cameras
+    for c in range(len(cams)):
+        xyz = backproject(views.depths[c], cams.cam_from_world[c], cams.Ks[c])  # [H,W,3]
+        du, dv = xyz[1:-1, 2:] - xyz[1:-1, :-2], xyz[2:, 1:-1] - xyz[:-2, 1:-1]
+        n = torch.nn.functional.normalize(torch.cross(dv, du, dim=-1), dim=-1)
+        s = views.surface[c]
+        ok = s[1:-1, 1:-1] & s[1:-1, 2:] & s[1:-1, :-2] & s[2:, 1:-1] & s[:-2, 1:-1]
+        p = xyz[1:-1, 1:-1][ok]
+        n = n[ok]
+        to_cam = cams.centers[c] - p
+        n = torch.where(((n * to_cam).sum(-1) < 0)[:, None], -n, n)
+        pts.append(p), nrm.append(n), col.append(views.colors[c, 1:-1, 1:-1][ok])
+    return torch.cat(pts), torch.cat(nrm), torch.cat(col)
+
+
+def poisson_mesh(views: RenderedViews, voxel_size: float, cfg: MeshConfig) -> trimesh.Trimesh:
+    """open3d's screened Poisson reconstruction of the rendered points (open3d imported here).
+
+    Points are thinned to one per voxel; vertices of low Poisson density (the bottom 5%, far
+    from any sample) and the part outside the points' bounding box are removed.
+    """
+    require_packages(cfg)
+    import open3d as o3d
+    pts, nrm, col = (x.double().cpu().numpy() for x in rendered_points(views))
+    if len(pts) < 100:
+        raise VoxsplatError("mesh: the renders show (almost) no surface; check the workspace")
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts))
+    pcd.normals, pcd.colors = o3d.utility.Vector3dVector(nrm), o3d.utility.Vector3dVector(col)
+    pcd = pcd.voxel_down_sample(voxel_size)
+    mesh, density = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson(
+        pcd, depth=cfg.poisson_depth)
+    density = np.asarray(density)
+    mesh.remove_vertices_by_mask(density < np.quantile(density, 0.05))
+    box = pcd.get_axis_aligned_bounding_box()
+    mesh = mesh.crop(o3d.geometry.AxisAlignedBoundingBox(box.min_bound - 2 * voxel_size,
+                                                         box.max_bound + 2 * voxel_size))
+    return _trimesh(np.asarray(mesh.vertices), np.asarray(mesh.triangles),
+                    np.asarray(mesh.vertex_colors) if mesh.has_vertex_colors()
+                    else np.full((len(mesh.vertices), 3), 0.5))
+
+
+def clean_mesh(mesh: trimesh.Trimesh, cfg: MeshConfig) -> trimesh.Trimesh:
+    """Drop small components, smooth (Taubin) and decimate as `cfg` says."""
+    if len(mesh.faces) == 0:
+        return mesh
+    labels = trimesh.graph.connected_component_labels(mesh.face_adjacency, len(mesh.faces))
+    sizes = np.bincount(labels)
+    mesh.update_faces(sizes[labels] >= cfg.min_component * sizes.max())
+    mesh.remove_unreferenced_vertices()
+    if cfg.smooth_iterations > 0:
+        trimesh.smoothing.filter_taubin(mesh, iterations=cfg.smooth_iterations)
+    if cfg.faces is not None and len(mesh.faces) > cfg.faces:
+        mesh = decimate(mesh, cfg.faces)
+    return mesh
+
+
+def decimate(mesh: trimesh.Trimesh, faces: int) -> trimesh.Trimesh:
+    """Quadric decimation to about `faces` faces; colours move to the nearest old vertex."""
+    from scipy.spatial import cKDTree
+    require_packages(MeshConfig(faces=faces))
+    small = mesh.simplify_quadric_decimation(face_count=int(faces))
+    _, nearest = cKDTree(mesh.vertices).query(small.vertices)
+    small.visual.vertex_colors = mesh.visual.vertex_colors[nearest]
+    return small
+
+
+def require_packages(cfg: MeshConfig) -> None:
+    """Fail early, naming the package to install, when `cfg` needs an optional one missing."""
+    needs = []
+    if cfg.faces is not None:
+        needs.append(("fast_simplification", "--faces needs the fast-simplification package: "
+                      "pip install fast-simplification (or leave --faces out)"))
+    if cfg.mesher == "poisson":
+        needs.append(("open3d", "--mesher poisson needs open3d: pip install open3d "
+                      "(or use --mesher tsdf)"))
+    for module, message in needs:
+        try:
+            __import__(module)
+        except ImportError:
+            raise VoxsplatError(message) from None
+
+
+def write_mesh(path: Path, mesh: trimesh.Trimesh) -> Path:
+    """Write `mesh` with vertex colours as .ply (binary), .obj or .glb, atomically."""
+    path = Path(path)
+    suffix = check_mesh_suffix(path)
+    with atomic_path(path) as tmp:
+        mesh.export(tmp, file_type=suffix[1:])
+    return path
+
+
+def check_mesh_suffix(path: Path) -> str:
+    """The lower-case suffix of `path`, or a VoxsplatError naming the ones supported."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in MESH_SUFFIXES:
+        raise VoxsplatError(f"{path}: unknown mesh file type '{suffix}'; use "
+                            f"{', '.join(MESH_SUFFIXES)}")
+    return suffix
+
+
+def _mesh_cameras(cameras: Cameras, cfg: MeshConfig) -> Cameras:
+    """Training cameras plus the extra views, scaled to the render size."""
+    if len(cameras) == 0:
+        raise VoxsplatError("mesh: the workspace has no training cameras")
+    if len(set(zip(cameras.widths.tolist(), cameras.heights.tolist()))) > 1:
+        raise VoxsplatError("mesh: the training images differ in size; meshing needs one size "
+                            "(re-run reconstruct with images of one size)")
+    scale = cfg.render_scale
+    extra = extra_cameras(cameras, len(cameras) if cfg.extra_views is None else cfg.extra_views)
+    cams = cameras if extra is None else Cameras.cat([cameras, extra])
+    return cams.scaled(scale) if scale != 1 else cams
+
+
+@torch.no_grad()
+def mesh_from_splats(splats: dict, cameras: Cameras, cfg: MeshConfig = MeshConfig(),
+                     masks: Optional[Sequence[Tensor]] = None,
+                     backend: str = "auto") -> trimesh.Trimesh:
+    """A cleaned, vertex-coloured mesh of the Gaussians' surfaces.
+
+    Args:
+        splats: Gaussians (raw parameters); rendering and fusion run on their device.
+        cameras: C training cameras of one size (OpenCV, scene frame).
+        cfg: mesher and its options.
+        masks: None, or C bool [H,W] masks of the training views (True = object).
+        backend: rasterizer backend.
+
+    Returns:
+        The mesh ([V,3] vertices, [F,3] faces, RGBA vertex colours) in the scene frame.
+
+    Raises:
+        VoxsplatError: nothing to mesh, too many blocks, or a missing optional package.
+    """
+    require_packages(cfg)
+    cams = _mesh_cameras(cameras, cfg)
+    voxel = cfg.voxel_size or default_voxel_size(cams, scene_center(splats))
+    views = render_views(splats, cams, masks, cfg, backend)
+    if not bool(views.surface.any()):
+        raise VoxsplatError("mesh: no rendered pixel is opaque; the Gaussians are empty or "
+                            "outside every camera")
+    mesh = (tsdf_mesh if cfg.mesher == "tsdf" else poisson_mesh)(views, voxel, cfg)
+    mesh = clean_mesh(mesh, cfg)
+    if len(mesh.faces) == 0:
+        raise VoxsplatError(f"mesh: no surface was extracted at voxel size {voxel:.4g}; "
+                            f"try a larger --voxel-size")
+    return mesh

@@ -1,0 +1,163 @@
+"""`voxsplat export --format mesh`: formats, options and errors on a tiny workspace.
+
+The workspace is made without training: Gaussians sit on the synthetic scene's surface points
+(opaque, sized by their neighbours), which renders a plausible surface in a fraction of a second.
+"""
+
+import sys
+
+import numpy as np
+import pytest
+import trimesh
+
+from voxsplat.data.load import load_scene
+from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
+from voxsplat.data.writers import write_blender_dataset
+from voxsplat.recon import workspace as wsp
+from voxsplat.recon.config import TrainConfig
+from voxsplat.recon.export.ply import write_ply
+from voxsplat.recon.gaussians import splats_from_points
+from voxsplat.scripts.cli import main
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mesh_ws")
+    cfg = SyntheticConfig(width=64, height=48, n_train=8, n_test=2, n_points=3000, supersample=1)
+    synth = make_synthetic_scene(cfg)
+    data = write_blender_dataset(synth.scene, root / "input")
+    scene = load_scene(data)
+    ws = root / "ws"
+    ws.mkdir()
+    splats = splats_from_points(scene.points, scene.point_colors, 0, 0.95, 1.2)
+    write_ply(ws / wsp.SPLATS_PLY, {k: v.detach() for k, v in splats.items()})
+    spec = {"kind": "path", "path": str(data), "downscale": 1.0}
+    wsp.write_json(ws / wsp.SCENE_JSON, wsp.scene_record(scene, spec, TrainConfig().to_dict()))
+    return ws
+
+
+@pytest.fixture(scope="module")
+def exported(workspace, tmp_path_factory):
+    """The workspace meshed once through the CLI (TSDF, with open3d made unimportable)."""
+    out = tmp_path_factory.mktemp("mesh_out") / "mesh.ply"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "open3d", None)  # the TSDF path must never import it
+        assert main(["export", str(workspace), "--format", "mesh", "--out", str(out),
+                     "--device", "cpu"]) == 0
+    return trimesh.load(out, process=False)
+
+
+def _run_err(capsys, argv) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith("voxsplat: error: ")
+    return err
+
+
+def _no_files(folder) -> None:
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_mesh_has_colours_and_surfaces(exported):
+    assert len(exported.faces) > 500
+    assert exported.visual.kind == "vertex"
+    assert np.ptp(exported.visual.vertex_colors[:, :3]) > 50
+    assert np.linalg.norm(exported.extents) < 4.0  # the scene is ~2.6 across
+
+
+@pytest.mark.parametrize("suffix", [".obj", ".glb", ".ply"])
+def test_formats_round_trip_with_colours(workspace, exported, tmp_path, suffix):
+    from voxsplat.recon.export.mesh import write_mesh
+    path = write_mesh(tmp_path / f"mesh{suffix}", exported)
+    back = trimesh.load(path, process=False, force="mesh")
+    assert back.faces.shape == exported.faces.shape
+    np.testing.assert_allclose(back.vertices, exported.vertices, atol=1e-6)
+    assert np.array_equal(back.faces, exported.faces)
+    assert back.visual.kind == "vertex"
+    assert np.array_equal(back.visual.vertex_colors, exported.visual.vertex_colors)
+
+
+def test_glb_through_the_cli_opens_as_a_scene_with_colours(workspace, tmp_path):
+    out = tmp_path / "mesh.glb"
+    assert main(["export", str(workspace), "--format", "mesh", "--out", str(out), "--device", "cpu",
+                 "--voxel-size", "0.08"]) == 0
+    scene = trimesh.load(out)
+    (geom,) = scene.geometry.values()
+    assert len(geom.faces) > 100 and geom.visual.kind == "vertex"
+
+
+def test_closed_mesh_is_watertight(workspace, tmp_path):
+    out = tmp_path / "mesh.ply"
+    assert main(["export", str(workspace), "--format", "mesh", "--out", str(out), "--closed",
+                 "--voxel-size", "0.06", "--device", "cpu"]) == 0
+    mesh = trimesh.load(out)
+    assert mesh.is_watertight and len(mesh.faces) > 200
+
+
+@pytest.mark.parametrize("size", ["0", "-0.1"])
+def test_bad_voxel_size(capsys, workspace, tmp_path, size):
+    err = _run_err(capsys, ["export", str(workspace), "--format", "mesh",
+                            "--out", str(tmp_path / "o" / "mesh.ply"), "--voxel-size", size])
+    assert "--voxel-size" in err
+    _no_files(tmp_path / "o")
+
+
+def test_unknown_suffix(capsys, workspace, tmp_path):
+    err = _run_err(capsys, ["export", str(workspace), "--format", "mesh",
+                            "--out", str(tmp_path / "o" / "mesh.stl")])
+    assert "mesh.stl" in err and ".glb" in err
+    _no_files(tmp_path / "o")
+
+
+def test_empty_workspace(capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    err = _run_err(capsys, ["export", str(tmp_path / "empty"), "--format", "mesh",
+                            "--out", str(tmp_path / "o" / "mesh.ply")])
+    assert "scene.json" in err
+    _no_files(tmp_path / "o")
+
+
+def test_workspace_without_splats(capsys, workspace, tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / wsp.SCENE_JSON).write_text((workspace / wsp.SCENE_JSON).read_text())
+    err = _run_err(capsys, ["export", str(ws), "--format", "mesh", "--out", str(tmp_path / "o.ply")])
+    assert "splats.ply" in err
+    assert not (tmp_path / "o.ply").exists()
+
+
+def test_faces_without_fast_simplification(capsys, workspace, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "fast_simplification", None)
+    err = _run_err(capsys, ["export", str(workspace), "--format", "mesh", "--out",
+                            str(tmp_path / "o" / "mesh.ply"), "--faces", "200", "--voxel-size", "0.08"])
+    assert "fast-simplification" in err
+    _no_files(tmp_path / "o")
+
+
+def test_faces_decimates(workspace, tmp_path):
+    pytest.importorskip("fast_simplification", reason="decimation needs fast-simplification")
+    out = tmp_path / "mesh.obj"
+    assert main(["export", str(workspace), "--format", "mesh", "--out", str(out), "--faces", "300",
+                 "--voxel-size", "0.06", "--device", "cpu"]) == 0
+    mesh = trimesh.load(out, process=False)
+    assert 0 < len(mesh.faces) <= 400 and mesh.visual.kind == "vertex"
+
+
+def test_poisson_without_open3d(capsys, workspace, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "open3d", None)
+    err = _run_err(capsys, ["export", str(workspace), "--format", "mesh", "--mesher", "poisson",
+                            "--out", str(tmp_path / "o" / "mesh.ply")])
+    assert "pip install open3d" in err
+    _no_files(tmp_path / "o")
+
+
+def test_poisson_mesher(workspace, tmp_path):
+    pytest.importorskip("open3d", reason="--mesher poisson needs open3d")
+    out = tmp_path / "mesh.ply"
+    assert main(["export", str(workspace), "--format", "mesh", "--mesher", "poisson",
+                 "--out", str(out), "--device", "cpu"]) == 0
+    mesh = trimesh.load(out, process=False)
+    assert len(mesh.faces) > 500 and mesh.visual.kind == "vertex"
+    assert np.linalg.norm(mesh.extents) < 4.0
