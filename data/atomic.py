@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -41,3 +42,14 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator:
     with atomic_path(path) as tmp:
         with open(tmp, mode) as f:
             yield f
+
+
+def replace_folder(tmp: Path, target: Path) -> None:
+    """Move the finished folder `tmp` to `target`, replacing an older one only once it is done."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        os.replace(target, old / target.name)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -19,6 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 from PIL import Image
 
+from .atomic import replace_folder
 from .errors import VoxsplatError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
@@ -144,17 +145,6 @@ def _select(path: Path, folder: Path, target_count: int, max_size: int,
     return kept
 
 
-def _replace_folder(tmp: Path, out_dir: Path) -> None:
-    """Move the finished `tmp` folder to `out_dir`, replacing an older one."""
-    old = None
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
-        os.replace(out_dir, old / out_dir.name)
-    os.replace(tmp, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def extract_frames(video: str | os.PathLike, out_dir: str | os.PathLike, target_count: int = 150,
                    *, min_sharpness_ratio: float = 0.35, max_size: int = 1920,
                    progress: Optional[FrameProgress] = None) -> list[Path]:
@@ -193,7 +183,7 @@ def extract_frames(video: str | os.PathLike, out_dir: str | os.PathLike, target_
         if len(frames) < 2:
             raise VoxsplatError(f"{video}: only {len(frames)} usable frame(s); SfM needs a "
                                 f"longer video that moves around the scene")
-        _replace_folder(tmp, out_dir)
+        replace_folder(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -25,7 +25,7 @@ import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ...data.atomic import atomic_open
+from ...data.atomic import atomic_open, replace_folder
 from ...data.errors import VoxsplatError
 from ...data.images import list_images
 from ...data.readers.colmap import find_colmap_model, read_colmap
@@ -146,17 +146,6 @@ def _stamp(source: Path) -> dict:
     return {"images": [p.name for p in list_images(folder)] if folder else []}
 
 
-def _publish(tmp: Path, target: Path) -> None:
-    """Rename the finished `tmp` folder to `target`, replacing an older one."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        os.replace(target, old / target.name)
-    os.replace(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _report(images: Sequence[InputImage], image_dir: Path, source: Path, config: SfmConfig,
             matcher: str, model, warning: Optional[str], info: dict) -> dict:
     """The content of `sfm.json`."""
@@ -223,7 +212,7 @@ def run_sfm(image_dir: Path, out_dir: Path, config: SfmConfig = SfmConfig(),
                                total=time.perf_counter() - t0)
         _write_report(tmp / REPORT_FILE, _report(images, image_dir, Path(source or image_dir),
                                                  config, matcher, model, warning, info))
-        _publish(tmp, out_dir / SFM_DIR)
+        replace_folder(tmp, out_dir / SFM_DIR)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if created and not any(out_dir.iterdir()):
