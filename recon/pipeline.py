@@ -15,7 +15,7 @@ import torch
 from ..data.errors import VoxsplatError
 from ..data.scene import Scene
 from ..render.metrics import psnr, ssim
-from .config import TrainConfig, preset, with_steps
+from .config import TrainConfig
 from .engine import Trainer, resolve_device
 from .export.ply import read_ply, write_ply
 from .export.splat import write_splat
