@@ -11,6 +11,18 @@ import torch
 from torch import Tensor
 
 
+def quat_to_rotmat(quats: Tensor) -> Tensor:
+    """[...,3,3] rotation matrices from (w,x,y,z) quaternions [...,4], normalized here.
+
+    Differentiable; the one torch copy of this formula (Gaussians, camera paths, densification).
+    """
+    w, x, y, z = torch.nn.functional.normalize(quats, p=2, dim=-1).unbind(-1)
+    rows = [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]
+    return torch.stack(rows, dim=-1).reshape(quats.shape[:-1] + (3, 3))
+
+
 @dataclass(frozen=True)
 class Cameras:
     """A batch of C pinhole cameras.

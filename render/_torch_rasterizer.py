@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from ..data.cameras import quat_to_rotmat
 from ..data.errors import VoxsplatError
 from .rasterize import RasterOutput
 from .sh import eval_sh
@@ -79,15 +80,6 @@ class _Projected(NamedTuple):
     var2d: Tensor  # [C,N,2] diagonal of the blurred 2D covariance, no grad
 
 
-def _rotmats(quats: Tensor) -> Tensor:
-    """[N,4] (w,x,y,z) quaternions, normalized here -> [N,3,3] rotation matrices."""
-    w, x, y, z = F.normalize(quats, p=2, dim=-1).unbind(-1)
-    rows = [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]
-    return torch.stack(rows, dim=-1).reshape(quats.shape[:-1] + (3, 3))
-
-
 def _project(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor,
              cam_from_world: Tensor, Ks: Tensor, width: int, height: int,
              near: float, far: float, eps2d: float) -> _Projected:
@@ -99,7 +91,7 @@ def _project(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor,
     rot, trans = cam_from_world[:, :3, :3], cam_from_world[:, :3, 3]
     n = means.shape[0]
     means_c = means @ rot.transpose(1, 2) + trans[:, None, :]  # [C,N,3]
-    rs = _rotmats(quats) * scales[:, None, :]  # [N,3,3] R S
+    rs = quat_to_rotmat(quats) * scales[:, None, :]  # [N,3,3] R S
     wrs = (rot @ rs.permute(1, 0, 2).reshape(3, 3 * n)).reshape(len(rot), 3, n, 3)  # [C,3,N,3]
     x, y, z = means_c.unbind(-1)
     in_depth = (z >= near) & (z <= far)

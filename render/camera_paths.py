@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
-from ..data.cameras import Cameras
+from ..data.cameras import Cameras, quat_to_rotmat
 from ..data.errors import VoxsplatError
 
 _F64 = torch.float64
@@ -288,16 +288,6 @@ def _quat_from_rot(rot: Tensor) -> Tensor:
     return q / q.norm(dim=-1, keepdim=True)
 
 
-def _rot_from_quat(q: Tensor) -> Tensor:
-    """Rotation matrices [N,3,3] from quaternions [N,4] (w,x,y,z)."""
-    w, x, y, z = (q / q.norm(dim=-1, keepdim=True)).unbind(-1)
-    return torch.stack([
-        torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        torch.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        torch.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
-
-
 def _slerp(q0: Tensor, q1: Tensor, t: Tensor) -> Tensor:
     """Spherical interpolation [N,4] between unit quaternions [N,4] at fractions t [N]."""
     dot = (q0 * q1).sum(-1)
@@ -354,5 +344,5 @@ def interpolate_path(cam_from_world: Tensor, n_frames: int) -> Tensor:
     tt = t[:, None]
     eyes = 0.5 * (2 * p1 + (p2 - p0) * tt + (2 * p0 - 5 * p1 + 4 * p2 - p3) * tt**2
                   + (3 * p1 - p0 - 3 * p2 + p3) * tt**3)
-    rots = _rot_from_quat(_slerp(quats[seg], quats[seg + 1], t))
+    rots = quat_to_rotmat(_slerp(quats[seg], quats[seg + 1], t))
     return _pose(rots, eyes).float()

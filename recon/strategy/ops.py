@@ -11,6 +11,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ...data.cameras import quat_to_rotmat
+
 
 def _update(params: torch.nn.ParameterDict, optimizers: dict[str, torch.optim.Optimizer],
             param_fn: Callable[[str, Tensor], Tensor], state_fn: Callable[[str, Tensor], Tensor],
@@ -44,8 +46,7 @@ def split(params, optimizers, mask: Tensor, generator: torch.Generator | None = 
     sel = mask.nonzero().squeeze(-1)
     rest = (~mask).nonzero().squeeze(-1)
     scales = torch.exp(params["scales"][sel])
-    quats = torch.nn.functional.normalize(params["quats"][sel], dim=-1)
-    R = quat_to_rotmat(quats)
+    R = quat_to_rotmat(params["quats"][sel])
     noise = torch.randn(2, len(sel), 3, device=scales.device, generator=generator)
     samples = torch.einsum("nij,bnj->bni", R, scales[None] * noise)
 
@@ -76,13 +77,3 @@ def reset_opacity(params, optimizers, value: float) -> None:
     logit = float(torch.logit(torch.tensor(value)))
     _update(params, optimizers, lambda _, p: p.clamp_max(logit), lambda _, v: torch.zeros_like(v),
             names=["opacities"])
-
-
-def quat_to_rotmat(quats: Tensor) -> Tensor:
-    """[N,3,3] rotation matrices from normalized (w,x,y,z) quaternions [N,4]."""
-    w, x, y, z = quats.unbind(-1)
-    return torch.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], -1).reshape(*quats.shape[:-1], 3, 3)
