@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from voxsplat.data.errors import VoxsplatError
 from voxsplat.data.load import load_scene
 from voxsplat.data.readers.colmap import (find_colmap_model, max_distortion_px, quaternion_to_matrix,
                                           read_colmap, read_colmap_model, ColmapCamera)
+from testkit import error_message as _message
 
 # A hand-written text model: 2 cameras, 3 images (one with an empty POINTS2D line), 2 points.
 CAMERAS_TXT = """# Camera list with one line of data per camera:
@@ -50,14 +50,6 @@ def _text_scene(root: Path, cameras: str = CAMERAS_TXT, with_images: bool = True
         for i, name in enumerate(("a.png", "b.png", "c.png")):
             _save_image(root / "images" / name, (40, 30), seed=i)
     return root
-
-
-def _message(fn, *args, **kwargs) -> str:
-    with pytest.raises(VoxsplatError) as info:
-        fn(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
 
 
 def test_text_model_reads_poses_intrinsics_and_points(tmp_path):

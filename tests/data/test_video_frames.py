@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from voxsplat.data.errors import VoxsplatError
 from voxsplat.data.video import extract_frames, is_video_file, sharpness
 from voxsplat.render.video import write_video
+from testkit import error_message as _message
 
 BLURRED = {1, 5, 9, 13, 17, 21, 25, 29, 33, 37}  # every 4th frame, starting at 1
 
@@ -38,14 +38,6 @@ def video(tmp_path_factory) -> Path:
 
 def _index(path: Path) -> int:
     return int(path.stem.split("_")[1])
-
-
-def _message(fn, *args, **kwargs) -> str:
-    with pytest.raises(VoxsplatError) as info:
-        fn(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
 
 
 def test_sharpness_ranks_blur():

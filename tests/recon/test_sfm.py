@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from voxsplat.data.errors import VoxsplatError
 from voxsplat.data.load import load_scene
 from voxsplat.recon.sfm import (PartialRegistrationWarning, SfmConfig, check_registration,
                                 load_or_run_sfm, run_sfm)
 from voxsplat.recon.sfm import run as sfm_run
 from voxsplat.recon.sfm.evaluate import pose_errors, umeyama
 from voxsplat.recon.sfm.inputs import camera_groups, choose_matcher, scan_images, stage_images
+from testkit import error_message as _message
 
 pytest.importorskip("pycolmap")
 
@@ -86,14 +86,6 @@ def _save_unrelated(path: Path, seed: int) -> None:
     """A textured image that overlaps nothing else."""
     tex = _texture(np.random.default_rng(1000 + seed))[:H, :W]
     Image.fromarray(tex.astype(np.uint8)).save(path)
-
-
-def _message(fn, *args, **kwargs) -> str:
-    with pytest.raises(VoxsplatError) as info:
-        fn(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
 
 
 def _leftovers(folder: Path) -> list[str]:
