@@ -14,7 +14,7 @@ import torch
 from ..data.errors import VoxsplatError
 from ..data.load import load_scene, needs_poses
 from ..render.camera_paths import default_orbit, interpolate_path, spiral_path
-from ..render.video import depth_to_rgb, write_video
+from ..render.video import depth_to_rgb, write_frames, write_video
 from . import pipeline
 from . import workspace as wsp
 from .config import TrainConfig, preset as get_preset, with_steps
@@ -24,22 +24,41 @@ from .gaussians import render_splats, sh_degree_of
 
 def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: str = "auto",
                     steps: Optional[int] = None, downscale: Optional[float] = None,
-                    resume: bool = False, progress: bool = True, sfm=None) -> dict:
-    """`voxsplat reconstruct`: load INPUT (posing photos/videos by SfM), optimize, write OUT."""
-    if preset == "auto":
-        preset = "dense" if resolve_device(device).type == "cuda" else "fast"
-    cfg = _config(preset, steps, downscale)
+                    resume: bool = False, progress: bool = True, sfm=None,
+                    model: Optional[str] = None) -> dict:
+    """`voxsplat reconstruct`: load INPUT (posing photos/videos by SfM), optimize, write OUT.
+
+    preset "auto": `sparse` for at most 12 training views, else `dense` on a GPU, `fast` on a
+    CPU. `model` ("gaussians" | "voxel") overrides the preset's model.
+    """
+    resolve_device(device)  # fail before loading images
+    if model is not None and model not in ("gaussians", "voxel"):
+        raise VoxsplatError(f"unknown model '{model}'; use gaussians or voxel")
     if resume:
         rec = wsp.open_workspace(out)
         cfg = TrainConfig.from_dict(rec["config"])
         input_path = Path(rec["input"]["path"])
-    resolve_device(device)  # fail before loading images
-    scene = load_input(input_path, Path(out), cfg.downscale, sfm, progress)
+    scale = cfg.downscale if resume else (downscale if downscale is not None else 1.0)
+    scene = load_input(input_path, Path(out), scale, sfm, progress)
+    if not resume:
+        if preset == "auto":
+            preset = auto_preset(len(scene.split("train")), resolve_device(device).type)
+        cfg = _config(preset, steps, downscale)
+        if model is not None:
+            from dataclasses import replace
+            cfg = replace(cfg, model=model)
     spec = {"kind": "path", "path": str(Path(input_path).resolve()), "downscale": cfg.downscale}
     if not resume:
         pipeline.remove_tree(Path(out) / "checkpoints")
         pipeline.clean_outputs(out)
     return pipeline.reconstruct(scene, out, cfg, spec, device, resume, progress)
+
+
+def auto_preset(n_train_views: int, device_type: str) -> str:
+    """The preset `--preset auto` picks: sparse for few views, else by device."""
+    if n_train_views <= 12:
+        return "sparse"
+    return "dense" if device_type == "cuda" else "fast"
 
 
 def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None,
@@ -121,7 +140,8 @@ def path_cameras(rec: dict, kind: str, n_frames: int):
 @torch.no_grad()
 def run_render(ws: Path, kind: str, n_frames: int, out: Path, depth: bool = False,
                device: str = "auto", fps: int = 30) -> list[Path]:
-    """`voxsplat render`: an mp4 along a camera path (and OUT_depth.mp4 with `depth`)."""
+    """`voxsplat render`: an mp4 along a camera path (and OUT_depth.mp4 with `depth`); an OUT
+    without a suffix is a folder of PNG frames instead (OUT_depth/ for depth)."""
     dev = resolve_device(device)
     rec = wsp.open_workspace(ws)
     splats = {k: v.to(dev) for k, v in pipeline.load_splats(ws).items()}
@@ -135,13 +155,15 @@ def run_render(ws: Path, kind: str, n_frames: int, out: Path, depth: bool = Fals
         rgbs.append((r.colors[0].clamp(0, 1) * 255).round().byte().cpu().numpy())
         if depth:
             depths.append((r.depths[0, ..., 0] * (r.alphas[0, ..., 0] > 0.5)).cpu().numpy())
-    write_video(out, rgbs, fps=fps)
+    as_frames = Path(out).suffix == ""
+    write = (lambda p, fr: write_frames(p, fr)) if as_frames else (lambda p, fr: write_video(p, fr, fps=fps))
+    write(out, rgbs)
     written = [Path(out)]
     if depth:
         valid = np.concatenate([d[d > 0] for d in depths]) if depths else np.zeros(0)
         near, far = (np.percentile(valid, [2, 98]) if valid.size else (0.0, 1.0))
-        dpath = Path(out).with_name(Path(out).stem + "_depth.mp4")
-        write_video(dpath, [depth_to_rgb(d, float(near), float(far)) for d in depths], fps=fps)
+        dpath = Path(out).with_name(Path(out).stem + ("_depth" if as_frames else "_depth.mp4"))
+        write(dpath, [depth_to_rgb(d, float(near), float(far)) for d in depths])
         written.append(dpath)
     return written
 

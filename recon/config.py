@@ -58,6 +58,10 @@ class OptimConfig:
     """Steps between SH degree increments."""
     random_background: bool = False
     """Train on random background colours where the scene has alpha (masks)."""
+    depth_weight: float = 0.0
+    """Weight of the inverse-depth L1 against MVS depth maps (0 = off; needs the depth stage)."""
+    opacity_weight: float = 0.0
+    """Weight of the mean-opacity penalty (pushes unused Gaussians to transparency)."""
 
 
 @dataclass(frozen=True)
@@ -85,12 +89,71 @@ class DensifyConfig:
 
 
 @dataclass(frozen=True)
+class VoxelConfig:
+    """The voxel model: a sparse grid whose voxels carry K Gaussians decoded by a spconv U-Net."""
+
+    n_voxels: int = 20_000
+    """Target number of voxels of the initial grid; sets the voxel size."""
+    min_spacing_voxels: float = 2.0
+    """The voxel size is at least this many times the points' median nearest-neighbour distance
+    (sparse clouds: voxels bridge the gaps between points instead of isolating each one)."""
+    latent_dim: int = 32
+    """Learnable features per voxel (network input)."""
+    width: int = 32
+    """U-Net channels at the finest level (x2, x4 below)."""
+    levels: int = 3
+    """U-Net resolutions (1 = submanifold convolutions only)."""
+    head_hidden: int = 128
+    """Hidden units of the per-voxel decoding MLP."""
+    gaussians_per_voxel: int = 8
+    """K Gaussians decoded per voxel."""
+    offset_voxels: float = 1.5
+    """Gaussian centres stay within this many voxel sizes of their voxel's centre."""
+    max_scale_voxels: float = 2.0
+    """Largest Gaussian std-dev, in voxel sizes."""
+    init_scale_voxels: float = 0.4
+    """Initial Gaussian std-dev, in voxel sizes."""
+    init_opacity: float = 0.1
+    """Initial opacity of the decoded Gaussians."""
+    lr_net: float = 1e-3
+    """Adam lr of the U-Net and head; decays exponentially to lr_net x lr_final_factor."""
+    lr_latent: float = 5e-3
+    """Adam lr of the per-voxel latents."""
+    lr_color: float = 2.5e-3
+    """Adam lr of the per-voxel base colour (SH DC)."""
+    lr_final_factor: float = 0.1
+    """Final / initial learning rate of the network, latents and colours."""
+    refine_start: int = 500
+    """First grow/prune step."""
+    refine_stop: int = 15_000
+    """No grow/prune from this step on."""
+    refine_every: int = 200
+    """Steps between grow/prune."""
+    grow_grad2d: float = 4e-4
+    """Voxels whose Gaussians' mean view-space gradient exceeds this get their free neighbours."""
+    prune_opacity: float = 0.01
+    """Voxels whose Gaussians all stayed below this opacity since the last refinement go."""
+    subdivide_at: int = 0
+    """Step at which every voxel splits into 8 of half the size (0 = never)."""
+    max_voxels: int = 300_000
+    """Growth and subdivision stop at this count."""
+    bake_min_opacity: float = 0.004
+    """Baked (exported) Gaussians below this opacity are dropped."""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything `voxsplat reconstruct` needs besides the input."""
 
     init: InitConfig = field(default_factory=InitConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     densify: DensifyConfig = field(default_factory=DensifyConfig)
+    voxel: VoxelConfig = field(default_factory=VoxelConfig)
+    model: Literal["gaussians", "voxel"] = "gaussians"
+    """gaussians: explicit 3D Gaussians (dense views); voxel: sparse voxels decoding Gaussians."""
+    depth: Literal["auto", "on", "off"] = "auto"
+    """Dense MVS depth before training (points for init, maps for optim.depth_weight): auto runs
+    it when the scene has at most 12 training views and neither points nor masks."""
     backend: Literal["auto", "gsplat", "torch"] = "auto"
     """Rasterizer backend."""
     checkpoint_every: int = 1000
@@ -105,9 +168,9 @@ class TrainConfig:
 
     @staticmethod
     def from_dict(d: dict) -> "TrainConfig":
-        return TrainConfig(init=InitConfig(**d["init"]), optim=OptimConfig(**d["optim"]),
-                           densify=DensifyConfig(**d["densify"]),
-                           **{k: v for k, v in d.items() if k not in ("init", "optim", "densify")})
+        nested = {"init": InitConfig, "optim": OptimConfig, "densify": DensifyConfig,
+                  "voxel": VoxelConfig}
+        return TrainConfig(**{k: nested[k](**v) if k in nested else v for k, v in d.items()})
 
 
 def with_steps(cfg: TrainConfig, steps: int) -> TrainConfig:
@@ -122,8 +185,13 @@ def with_steps(cfg: TrainConfig, steps: int) -> TrainConfig:
                       reset_every=max(1, round(d.reset_every * r)))
     optim = replace(cfg.optim, steps=steps,
                     sh_degree_interval=max(1, round(cfg.optim.sh_degree_interval * r)))
+    v = cfg.voxel
+    voxel = replace(v, refine_start=max(1, round(v.refine_start * r)),
+                    refine_stop=round(v.refine_stop * r),
+                    refine_every=max(1, round(v.refine_every * r)),
+                    subdivide_at=round(v.subdivide_at * r))
     ckpt = cfg.checkpoint_every and max(1, round(cfg.checkpoint_every * r))
-    return replace(cfg, optim=optim, densify=densify, checkpoint_every=ckpt)
+    return replace(cfg, optim=optim, densify=densify, voxel=voxel, checkpoint_every=ckpt)
 
 
 def _dense() -> TrainConfig:
@@ -148,7 +216,21 @@ def _fast() -> TrainConfig:
     return cfg
 
 
-PRESETS = {"dense": _dense, "fast": _fast}
+def _sparse() -> TrainConfig:
+    """Few views (3-12): the voxel model, MVS depth when there are no points or masks, a depth
+    loss, and no free-floating densification; 3000 steps of 1 view."""
+    return TrainConfig(
+        model="voxel",
+        optim=OptimConfig(steps=3000, sh_degree=1, sh_degree_interval=1000, depth_weight=0.1,
+                          lr_means=1.6e-4 * 2, lr_means_final=1.6e-6 * 2),
+        densify=DensifyConfig(refine_start=300, refine_stop=1500, refine_every=100,
+                              reset_every=100_000, max_gaussians=300_000),
+        voxel=VoxelConfig(refine_start=300, refine_stop=2000, refine_every=200),
+        checkpoint_every=1000,
+    )
+
+
+PRESETS = {"dense": _dense, "fast": _fast, "sparse": _sparse}
 
 
 def preset(name: str) -> TrainConfig:

@@ -1,4 +1,4 @@
-"""The optimization loop: Adam on explicit Gaussians, grow/prune, checkpoints, resume."""
+"""The optimization loop over a scene model (explicit or voxel): losses, checkpoints, resume."""
 
 from __future__ import annotations
 
@@ -16,20 +16,24 @@ from ..data.errors import VoxsplatError
 from ..data.scene import Scene
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .gaussians import init_splats, render_splats, scene_extent
+from .depth.loss import depth_loss
+from .gaussians import scene_extent
 from .losses import photometric_loss
-from .strategy.default import DefaultStrategy
+from .representation.models import MODELS
 
 
 @dataclass
 class TrainResult:
     """What a finished run produced."""
 
-    splats: torch.nn.ParameterDict
+    splats: dict
+    """The final Gaussians, explicit and detached (the voxel model's are baked)."""
     steps: int
     train_seconds: float
     """Wall time of the optimization loop (this process; resumed runs add the earlier time)."""
     peak_gpu_mem_mb: Optional[float]
+    model: str = "gaussians"
+    n_voxels: Optional[int] = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -44,32 +48,24 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_optimizers(splats, cfg: TrainConfig, scene_scale: float, device) -> dict:
-    o = cfg.optim
-    lrs = {"means": o.lr_means * scene_scale, "scales": o.lr_scales, "quats": o.lr_quats,
-           "opacities": o.lr_opacities, "sh0": o.lr_sh0, "shN": o.lr_shN}
-    fused = device.type == "cuda"
-    B = o.batch_size  # gsplat's convention for batches: lr x sqrt(B), eps / sqrt(B)
-    return {k: torch.optim.Adam([splats[k]], lr=lrs[k] * math.sqrt(B), eps=1e-15 / math.sqrt(B),
-                                fused=fused) for k in lrs}
-
-
 class TrainData:
     """Training images and cameras on the device, grouped by size so a batch shares one size."""
 
-    def __init__(self, scene: Scene, ids: list[int], device, seed: int):
+    def __init__(self, scene: Scene, ids: list[int], device, seed: int, depth=None):
         if not ids:
             raise VoxsplatError(f"{scene.source}: the scene has no training views")
         self.scene = scene
         self.images = {i: scene.images[i].to(device) for i in ids}
+        self.depths = {} if depth is None else _depth_targets(depth, scene, ids, device)
         cams = scene.cameras.to(device)
         self.cameras = {i: cams[i:i + 1] for i in ids}  # slices: no index copies or syncs per step
         self.gen = torch.Generator().manual_seed(seed)
         self.order: list[int] = []
         self.ids = ids
 
-    def sample(self, batch_size: int) -> tuple[Cameras, Tensor]:
-        """Next batch (one image size) in shuffled epochs: cameras and images [B,H,W,3]."""
+    def sample(self, batch_size: int) -> tuple[Cameras, Tensor, Optional[Tensor]]:
+        """Next batch (one image size) in shuffled epochs: cameras, images [B,H,W,3] and MVS
+        depth targets [B,H,W] (0 = none) or None when the scene has no depth maps."""
         if not self.order:
             self.order = [self.ids[j] for j in torch.randperm(len(self.ids), generator=self.gen)]
         group = [self.order.pop()]
@@ -78,105 +74,114 @@ class TrainData:
             group.append(self.order.pop())
         cams = self.cameras[group[0]] if len(group) == 1 else Cameras.cat([self.cameras[i] for i in group])
         imgs = torch.stack([self.images[i] for i in group]).float() / 255.0
-        return cams, imgs
+        depths = None
+        if self.depths:
+            zero = torch.zeros_like(imgs[..., 0])
+            depths = torch.stack([self.depths.get(i, zero[0]) for i in group])
+        return cams, imgs, depths
+
+
+def _depth_targets(depth, scene: Scene, ids: list[int], device) -> dict[int, Tensor]:
+    """MVS depth maps (DepthResult) resized (nearest) to each training image, by view id."""
+    out = {}
+    for j, vid in enumerate(depth.view_ids):
+        if vid not in ids:
+            continue
+        H, W = scene.images[vid].shape[:2]
+        d = depth.depths[j][None, None].float()
+        if tuple(d.shape[-2:]) != (H, W):
+            d = torch.nn.functional.interpolate(d, size=(H, W), mode="nearest")
+        out[vid] = d[0, 0].to(device)
+    return out
 
 
 class Trainer:
-    """Optimizes Gaussians for one scene; checkpoints to `workdir/checkpoints`."""
+    """Optimizes a scene model (explicit or voxel, `cfg.model`); checkpoints to
+    `workdir/checkpoints`. `depth`: optional DepthResult whose maps supervise rendered depth."""
 
-    def __init__(self, scene: Scene, cfg: TrainConfig, workdir: Path, device: torch.device):
+    def __init__(self, scene: Scene, cfg: TrainConfig, workdir: Path, device: torch.device,
+                 depth=None):
         self.scene, self.cfg, self.workdir, self.device = scene, cfg, Path(workdir), device
+        self.depth = depth
         self.ckpt_dir = self.workdir / "checkpoints"
         self.scene_scale = scene_extent(scene.cameras[list(scene.split("train"))])
         self.background = torch.tensor(scene.background, device=device, dtype=torch.float32)
-        self.strategy = DefaultStrategy(cfg.densify)
+        if cfg.model not in MODELS:
+            raise VoxsplatError(f"unknown model '{cfg.model}'; use {' or '.join(MODELS)}")
 
     def fit(self, resume: bool = False, progress: bool = True,
             on_step: Optional[Callable[[int, dict], None]] = None) -> TrainResult:
         cfg, dev = self.cfg, self.device
         torch.manual_seed(cfg.seed)
         t0 = time.perf_counter()  # initialization counts towards train_seconds
-        splats, step, prior_seconds, ckpt = self._start(resume)
-        opts = make_optimizers(splats, cfg, self.scene_scale, dev)
-        state = self.strategy.initialize_state(splats["means"].shape[0], self.scene_scale, dev)
-        data = TrainData(self.scene, list(self.scene.split("train")), dev, cfg.seed)
-        gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
-        if ckpt is not None:
-            self._restore(ckpt, opts, state, data, gen)
-        o = cfg.optim
-        lr0 = o.lr_means * self.scene_scale * math.sqrt(o.batch_size)
-        gamma = (o.lr_means_final / o.lr_means) ** (1.0 / max(o.steps, 1))  # exponential decay
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
+        model, step, prior_seconds, ckpt = self._start(resume)
+        data = TrainData(self.scene, list(self.scene.split("train")), dev, cfg.seed, self.depth)
+        gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
+        if ckpt is not None:
+            self._restore(ckpt, data, gen)
         bar = _progress(cfg.optim.steps, step, progress)
         while step < cfg.optim.steps:
-            for g in opts["means"].param_groups:
-                g["lr"] = lr0 * gamma ** step
-            loss, n = self._step(splats, opts, state, data, step, gen)
+            loss = self._step(model, data, step, gen)
             step += 1
             if bar is not None and (step % 10 == 0 or step == cfg.optim.steps):
                 bar.update(step - bar.n)
-                bar.set_postfix(loss=f"{loss:.4f}", gaussians=n, refresh=False)
+                bar.set_postfix(loss=f"{loss:.4f}", gaussians=model.n_gaussians, refresh=False)
             if on_step is not None:  # callback time (e.g. evaluation) is not training time
                 t_cb = time.perf_counter()
-                on_step(step, {"loss": loss, "n": n, "splats": splats,
+                on_step(step, {"loss": loss, "n": model.n_gaussians, "model": model,
                                "train_seconds": prior_seconds + t_cb - t0})
                 t0 += time.perf_counter() - t_cb
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.optim.steps:
-                self._save(splats, opts, state, data, gen, step, prior_seconds + time.perf_counter() - t0)
+                self._save(model, data, gen, step, prior_seconds + time.perf_counter() - t0)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         seconds = prior_seconds + time.perf_counter() - t0
         if bar is not None:
             bar.close()
-        self._save(splats, opts, state, data, gen, step, seconds)
+        self._save(model, data, gen, step, seconds)
         peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
-        return TrainResult(splats, step, seconds, peak)
+        return TrainResult(model.bake(), step, seconds, peak, model.kind,
+                           getattr(model, "n_voxels", None))
 
-    def _step(self, splats, opts, state, data: TrainData, step: int, gen) -> tuple[float, int]:
-        cfg = self.cfg
-        cams, gt = data.sample(cfg.optim.batch_size)
-        sh_degree = min(step // cfg.optim.sh_degree_interval, cfg.optim.sh_degree)
-        out = render_splats(splats, cams, sh_degree, self.background, cfg.backend)
-        self.strategy.step_pre_backward(out.means2d)
-        loss = photometric_loss(out.colors, gt, cfg.optim.ssim_weight)
+    def _step(self, model, data: TrainData, step: int, gen) -> float:
+        o = self.cfg.optim
+        cams, gt, depth = data.sample(o.batch_size)
+        sh_degree = min(step // o.sh_degree_interval, o.sh_degree)
+        out, raw = model.render(cams, sh_degree, self.background)
+        loss = photometric_loss(out.colors, gt, o.ssim_weight)
+        if depth is not None and o.depth_weight > 0:
+            loss = loss + o.depth_weight * self.scene_scale * depth_loss(out.depths, depth)
+        if o.opacity_weight > 0:
+            loss = loss + o.opacity_weight * torch.sigmoid(raw["opacities"]).mean()
         loss.backward()
-        for o in opts.values():
-            o.step()
-            o.zero_grad(set_to_none=True)
         W, H = cams.size(0)
-        self.strategy.step_post_backward(splats, opts, state, step, out.means2d, out.radii, W, H, gen)
-        return (float(loss.detach()) if (step + 1) % 10 == 0 else math.nan), int(splats["means"].shape[0])
+        model.update(step, out, W, H, gen)
+        return float(loss.detach()) if (step + 1) % 10 == 0 else math.nan
 
     def _start(self, resume: bool):
-        """(splats, step, seconds so far, checkpoint or None)."""
+        """(model, step, seconds so far, checkpoint or None)."""
         ckpt_path = latest_checkpoint(self.ckpt_dir) if resume else None
         if resume and ckpt_path is None:
             raise VoxsplatError(f"{self.ckpt_dir}: --resume, but there is no checkpoint to resume "
                                 "from; run without --resume")
+        cls = MODELS[self.cfg.model]
         if ckpt_path is not None:
             ckpt = load_checkpoint(ckpt_path, self.device)
-            splats = torch.nn.ParameterDict({k: torch.nn.Parameter(v) for k, v in ckpt["splats"].items()})
-            return splats, int(ckpt["step"]), float(ckpt["train_seconds"]), ckpt
-        splats = init_splats(self.scene, self.cfg.init, self.cfg.optim.sh_degree, self.cfg.seed,
-                             self.device)
-        return splats.to(self.device), 0, 0.0, None
+            model = cls.from_state(ckpt["model"], self.cfg, self.scene_scale, self.device)
+            return model, int(ckpt["step"]), float(ckpt["train_seconds"]), ckpt
+        return cls.create(self.scene, self.cfg, self.scene_scale, self.device), 0, 0.0, None
 
-    def _save(self, splats, opts, state, data: TrainData, gen, step: int, seconds: float) -> None:
+    def _save(self, model, data: TrainData, gen, step: int, seconds: float) -> None:
         payload = {
             "step": step, "train_seconds": seconds, "config": self.cfg.to_dict(),
-            "splats": {k: v.detach() for k, v in splats.items()},
-            "optimizers": {k: o.state_dict() for k, o in opts.items()},
-            "strategy": state.state_dict(),
+            "model": model.state_dict(),
             "data_order": list(data.order), "data_rng": data.gen.get_state(), "rng": gen.get_state(),
         }
         save_checkpoint(self.ckpt_dir, step, payload)
 
-    def _restore(self, ckpt: dict, opts, state, data: TrainData, gen) -> None:
-        for k, o in opts.items():
-            o.load_state_dict(ckpt["optimizers"][k])
-        state.grad2d = ckpt["strategy"]["grad2d"].to(self.device)
-        state.count = ckpt["strategy"]["count"].to(self.device)
+    def _restore(self, ckpt: dict, data: TrainData, gen) -> None:
         data.order = list(ckpt["data_order"])
         data.gen.set_state(ckpt["data_rng"])
         gen.set_state(ckpt["rng"].cpu() if hasattr(ckpt["rng"], "cpu") else ckpt["rng"])

@@ -58,12 +58,13 @@ def random_in_bounds(center: Tensor, radius: float, n: int, seed: int) -> Tensor
 
 
 def visual_hull_points(scene: Scene, train_ids: list[int], resolution: int, n: int,
-                       seed: int, radius: float, device="cpu") -> tuple[Tensor, Tensor]:
+                       seed: int, radius: float, device="cpu",
+                       shell: bool = True) -> tuple[Tensor, Tensor]:
     """Points inside every training silhouette (space carving), with colours.
 
     Voxels of a cube of half-size `radius` at the origin are kept when at least 3/4 of the
     training views see them and they project inside the mask of every view that does; only
-    the shell of that hull is returned. Colours are the mean of the voxels' pixels.
+    the shell of that hull is returned unless `shell` is False. Colours are the mean of the voxels' pixels.
 
     Returns:
         points [n',3] (n' <= n) and colours [n',3] in [0,1].
@@ -84,7 +85,8 @@ def visual_hull_points(scene: Scene, train_ids: list[int], resolution: int, n: i
         color_sum += img[v, u] * inside[:, None]
         n_seen += inside.float()
     keep &= n_seen >= 0.75 * len(train_ids)  # voxels most views see, inside every silhouette
-    keep &= _surface(keep.reshape(resolution, resolution, resolution)).reshape(-1)
+    if shell:
+        keep &= _surface(keep.reshape(resolution, resolution, resolution)).reshape(-1)
     pts, cols = grid[keep], color_sum[keep] / n_seen[keep, None]
     pts, cols = pts.cpu(), cols.cpu()
     if pts.shape[0] > n:

@@ -6,6 +6,7 @@ Each is a plain function the CLI calls in one line; all outputs are written atom
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -33,15 +34,53 @@ def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, dev
         cfg = TrainConfig.from_dict(rec["config"])
     out.mkdir(parents=True, exist_ok=True)
     wsp.write_json(out / wsp.SCENE_JSON, wsp.scene_record(scene, input_spec, cfg.to_dict()))
-    result = Trainer(scene, cfg, out, dev).fit(resume=resume, progress=progress, on_step=on_step)
-    splats = {k: v.detach() for k, v in result.splats.items()}
+    scene, depth = dense_depth_stage(scene, cfg, out, dev, progress)
+    result = Trainer(scene, cfg, out, dev, depth).fit(resume=resume, progress=progress, on_step=on_step)
+    splats = result.splats
     write_ply(out / wsp.SPLATS_PLY, splats)
     write_splat(out / wsp.SPLATS_SPLAT, splats)
     metrics = evaluate(scene, splats, "test", dev, cfg.backend)
     metrics.update(steps=result.steps, train_seconds=result.train_seconds,
-                   peak_gpu_mem_mb=result.peak_gpu_mem_mb, device=_device_name(dev))
+                   peak_gpu_mem_mb=result.peak_gpu_mem_mb, device=_device_name(dev),
+                   model=result.model, n_voxels=result.n_voxels,
+                   mvs_points=None if depth is None else int(len(depth.points)))
     wsp.write_json(out / wsp.METRICS_JSON, metrics)
     return metrics
+
+
+MIN_MVS_POINTS = 1000
+"""Below this many fused MVS points the depth stage's points are not used for initialization."""
+
+
+def wants_depth(scene: Scene, cfg: TrainConfig) -> bool:
+    """Whether `cfg.depth` asks for the MVS stage on `scene` (see TrainConfig.depth)."""
+    if cfg.depth != "auto":
+        return cfg.depth == "on"
+    return len(scene.split("train")) <= 12 and scene.masks is None
+
+
+def dense_depth_stage(scene: Scene, cfg: TrainConfig, out: Path, device: torch.device,
+                      progress: bool = True):
+    """Run MVS on the training views when wanted: writes DIR/depth/ and DIR/points.ply, and
+    returns the scene with the fused points (for initialization) and the DepthResult, else
+    (scene, None)."""
+    if not wants_depth(scene, cfg):
+        return scene, None
+    from .depth import MvsConfig, compute_depths, scene_with_points, write_depths
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(scene.split("train")), desc="depth", unit="view", dynamic_ncols=True)
+    depth = compute_depths(scene, MvsConfig(split="train", max_points=200_000), device,
+                           on_view=(lambda _: bar.update(1)) if bar is not None else None)
+    if bar is not None:
+        bar.close()
+    write_depths(depth, out)
+    if len(depth.points) < MIN_MVS_POINTS:  # too few to build on (e.g. very wide baselines)
+        warnings.warn(f"{scene.source}: multi-view stereo found only {len(depth.points)} "
+                      "consistent points; initializing from the scene bounds instead")
+        return scene, depth
+    return scene_with_points(scene, depth.points, depth.colors), depth
 
 
 @torch.no_grad()
@@ -128,8 +167,9 @@ def _device_name(dev: torch.device) -> str:
 
 def clean_outputs(out: Path) -> None:
     """Remove a workspace's products (not its checkpoints) before a fresh run."""
-    for name in (wsp.SPLATS_PLY, wsp.SPLATS_SPLAT, wsp.METRICS_JSON):
+    for name in (wsp.SPLATS_PLY, wsp.SPLATS_SPLAT, wsp.METRICS_JSON, "points.ply"):
         (Path(out) / name).unlink(missing_ok=True)
+    remove_tree(Path(out) / "depth")
 
 
 def remove_tree(path: Path) -> None:

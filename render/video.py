@@ -45,6 +45,33 @@ def _pad_even(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, H % 2), (0, W % 2), (0, 0)), mode="edge")
 
 
+def write_frames(folder: str | os.PathLike, frames: Iterable[Frame]) -> int:
+    """Write frames as ``folder/frame_00000.png`` ..., replacing `folder` only when all are done.
+
+    Needs no ffmpeg (for machines without it, or for editing the frames elsewhere).
+
+    Returns:
+        The number of frames written.
+    """
+    import tempfile
+    from pathlib import Path
+    from PIL import Image
+    from ..data.atomic import replace_folder
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        n = 0
+        for n, frame in enumerate(frames, 1):
+            Image.fromarray(_to_uint8(frame)).save(tmp / f"frame_{n - 1:05d}.png")
+    except BaseException:
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    replace_folder(tmp, folder)
+    return n
+
+
 def write_video(path: str | os.PathLike, frames: Iterable[Frame], fps: float = 30.0,
                 quality: float = 8.0) -> int:
     """Encode frames as an H.264 (libx264, yuv420p) mp4, atomically.

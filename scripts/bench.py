@@ -25,6 +25,7 @@ from typing import Optional
 
 import torch
 
+
 # case -> (scene folder under the data root, or "synthetic" for the generated scene; preset)
 CASES = {
     "lego_dense": ("nerf_synthetic_lego_400", "dense"),
@@ -84,7 +85,7 @@ def run_case(case: str, data_root: Path, out_dir: Path, steps: Optional[int], pr
 
     def on_step(step: int, info: dict) -> None:
         if step in eval_at:
-            splats = {k: v.detach() for k, v in info["splats"].items()}
+            splats = info["model"].bake()
             m = pipeline.evaluate(scene, splats, "test", splats["means"].device, cfg.backend)
             curve.append({"step": step, "psnr": m["psnr"], "ssim": m["ssim"],
                           "train_seconds": info["train_seconds"], "n_gaussians": m["n_gaussians"]})
@@ -323,9 +324,14 @@ DEPTH_CASES = {"mvs_depth": run_mvs_depth, "fern_3view_init": run_fern_3view_ini
 
 
 
+def _fewview_names() -> tuple[str, ...]:
+    from voxsplat.scripts.bench_fewview import FEWVIEW_CASES
+    return tuple(FEWVIEW_CASES)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("cases", nargs="+", choices=sorted(CASES))
+    p.add_argument("cases", nargs="+", choices=sorted([*CASES, *_fewview_names()]))
     p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
     p.add_argument("--out", type=Path, default=Path("bench/results"))
     p.add_argument("--steps", type=int)
@@ -335,15 +341,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--tag", default="", help="suffix of the result file name")
     p.add_argument("--eval-at", default="", help="comma-separated steps to also evaluate at (not timed)")
     a = p.parse_args(argv)
+    from voxsplat.scripts.bench_fewview import FEWVIEW_CASES, run_fewview_case
     eval_at = tuple(int(x) for x in a.eval_at.split(",") if x)
     for case in a.cases:
-        if case in MESH_CASES:
+        if case in FEWVIEW_CASES:
+            r = run_fewview_case(case, a.data, a.out, a.steps, a.preset, a.device, tuple(a.set), a.tag)
+        elif case in MESH_CASES:
             r = MESH_CASES[case](case, a.data, a.out, a.steps, a.preset, a.device, tuple(a.set), a.tag)
         elif case in DEPTH_CASES:
             r = DEPTH_CASES[case](case, a.data, a.out, a.steps, a.preset, a.device, tuple(a.set), a.tag)
         else:
             r = run_case(case, a.data, a.out, a.steps, a.preset, a.device, eval_at, tuple(a.set), a.tag)
-        skip = ("config", "psnr_per_view", "curve", "silhouette_iou_per_view", "mvs_config")
+        skip = ("config", "psnr_per_view", "curve", "silhouette_iou_per_view", "mvs_config",
+                "voxel", "baseline")
         print(json.dumps({k: v for k, v in r.items() if k not in skip}))
     return 0
 

@@ -30,12 +30,13 @@ class Reconstruct:
     resume: bool = False
     quiet: bool = False
     matcher: str = "auto"
+    model: Optional[str] = None
 
     def execute(self) -> None:
         from voxsplat.recon.app import run_reconstruct
         metrics = run_reconstruct(self.input, self.out, self.preset, self.device, self.steps,
                                   self.downscale, self.resume, progress=not self.quiet,
-                                  sfm=_sfm_config(self.matcher))
+                                  sfm=_sfm_config(self.matcher), model=self.model)
         _report(metrics, self.out)
 
 
@@ -139,7 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("input", type=Path)
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--preset", default="auto",
-                   help="fast (CPU-friendly), dense (GPU), or auto: dense on a GPU, else fast")
+                   help="sparse (3-12 views, voxel model), dense (GPU), fast (CPU-friendly), or "
+                        "auto: sparse for <= 12 training views, else dense on a GPU, fast on a CPU")
+    r.add_argument("--model", choices=["voxel", "gaussians"],
+                   help="scene model (default: the preset's; voxel for sparse)")
     r.add_argument("--device", default="auto", help="cpu, cuda or auto")
     r.add_argument("--steps", type=int, help="override the preset's step count")
     r.add_argument("--downscale", type=float, help="resize input images by this factor (e.g. 0.5)")
@@ -158,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("workspace", type=Path)
     v.add_argument("--path", default="orbit", choices=["orbit", "spiral", "interp"])
     v.add_argument("--frames", type=int, default=120)
-    v.add_argument("--out", type=Path, required=True)
+    v.add_argument("--out", type=Path, required=True,
+                   help="an .mp4 file, or a folder (no suffix) for PNG frames")
     v.add_argument("--depth", action="store_true", help="also write OUT_depth.mp4")
     v.add_argument("--device", default="auto")
     v.add_argument("--fps", type=int, default=30)

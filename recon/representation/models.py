@@ -1,0 +1,210 @@
+"""The two trainable scene models behind one small interface, used by the engine.
+
+- `ExplicitModel`: free 3D Gaussians, one Adam per parameter, the 3DGS grow/prune strategy.
+- `VoxelModel`: `VoxelGaussians` (sparse voxels + spconv U-Net + head), Adam on the network
+  and on the per-voxel parameters, the voxel grow/prune strategy.
+
+Both: ``render(cams, sh_degree, bg) -> (RasterOutput, raw params)``, ``update(step, out, W,
+H, gen)`` after backward, ``bake()`` -> explicit Gaussians (raw form, detached),
+``state_dict()``/``load_state_dict()`` for checkpoints, ``n_gaussians``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ...data.scene import Scene
+from ..config import TrainConfig
+from ..gaussians import _bounds_radius, init_splats, knn_mean_dist, render_splats, visual_hull_points
+from ..strategy.default import DefaultState, DefaultStrategy
+from ..strategy.voxel import VoxelState, VoxelStrategy
+from .voxel_grid import SparseVoxelGrid, voxel_size_for_count, voxelize
+from .voxel_gaussians import VoxelGaussians
+
+
+def _adam(params, lr: float, batch_size: int, fused: bool) -> torch.optim.Adam:
+    # gsplat's convention for batches: lr x sqrt(B), eps / sqrt(B)
+    return torch.optim.Adam(params, lr=lr * math.sqrt(batch_size), eps=1e-15 / math.sqrt(batch_size),
+                            fused=fused)
+
+
+class ExplicitModel:
+    """Explicit Gaussians in a ParameterDict (gsplat's names, raw form)."""
+
+    kind = "gaussians"
+
+    def __init__(self, splats: torch.nn.ParameterDict, cfg: TrainConfig, scene_scale: float, device):
+        self.splats, self.cfg, self.scene_scale = splats.to(device), cfg, scene_scale
+        o, B, fused = cfg.optim, cfg.optim.batch_size, torch.device(device).type == "cuda"
+        lrs = {"means": o.lr_means * scene_scale, "scales": o.lr_scales, "quats": o.lr_quats,
+               "opacities": o.lr_opacities, "sh0": o.lr_sh0, "shN": o.lr_shN}
+        self.optimizers = {k: _adam([self.splats[k]], lrs[k], B, fused) for k in lrs}
+        self.strategy = DefaultStrategy(cfg.densify)
+        self.state = self.strategy.initialize_state(self.splats["means"].shape[0], scene_scale, device)
+        self._lr0 = lrs["means"] * math.sqrt(B)
+        self._gamma = (o.lr_means_final / o.lr_means) ** (1.0 / max(o.steps, 1))
+
+    @staticmethod
+    def create(scene: Scene, cfg: TrainConfig, scene_scale: float, device) -> "ExplicitModel":
+        splats = init_splats(scene, cfg.init, cfg.optim.sh_degree, cfg.seed, device)
+        return ExplicitModel(splats, cfg, scene_scale, device)
+
+    @property
+    def n_gaussians(self) -> int:
+        return int(self.splats["means"].shape[0])
+
+    def render(self, cams, sh_degree: int, background: Tensor):
+        out = render_splats(self.splats, cams, sh_degree, background, self.cfg.backend)
+        self.strategy.step_pre_backward(out.means2d)
+        return out, self.splats
+
+    def update(self, step: int, out, W: int, H: int, gen) -> dict:
+        for g in self.optimizers["means"].param_groups:
+            g["lr"] = self._lr0 * self._gamma ** step
+        for o in self.optimizers.values():
+            o.step()
+            o.zero_grad(set_to_none=True)
+        return self.strategy.step_post_backward(self.splats, self.optimizers, self.state, step,
+                                                out.means2d, out.radii, W, H, gen)
+
+    def bake(self) -> dict[str, Tensor]:
+        return {k: v.detach() for k, v in self.splats.items()}
+
+    def state_dict(self) -> dict:
+        return {"splats": self.bake(), "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "strategy": self.state.state_dict()}
+
+    def load_state_dict(self, d: dict) -> None:
+        for k, o in self.optimizers.items():
+            o.load_state_dict(d["optimizers"][k])
+        self.state.grad2d = d["strategy"]["grad2d"].to(self.state.grad2d.device)
+        self.state.count = d["strategy"]["count"].to(self.state.count.device)
+
+    @staticmethod
+    def from_state(d: dict, cfg: TrainConfig, scene_scale: float, device) -> "ExplicitModel":
+        splats = torch.nn.ParameterDict({k: torch.nn.Parameter(v.to(device)) for k, v in d["splats"].items()})
+        m = ExplicitModel(splats, cfg, scene_scale, device)
+        m.state = DefaultState(torch.zeros(m.n_gaussians, device=device),
+                               torch.zeros(m.n_gaussians, device=device), scene_scale)
+        m.load_state_dict(d)
+        return m
+
+
+def point_spacing(points: Tensor, n_sample: int = 20_000, seed: int = 0) -> float:
+    """Median distance of points to their nearest neighbour (on a random subsample)."""
+    if points.shape[0] > n_sample:
+        idx = torch.randperm(points.shape[0], generator=torch.Generator().manual_seed(seed))[:n_sample]
+        points = points[idx]
+    return float(knn_mean_dist(points.float(), k=1).median()) if points.shape[0] > 1 else 1.0
+
+
+def initial_grid(scene: Scene, cfg: TrainConfig, device) -> tuple[SparseVoxelGrid, Tensor]:
+    """The starting voxel grid and per-voxel colours [V,3], from the scene's points, else the
+    visual hull of its masks, else a dense cube over the bounds (InitConfig.source)."""
+    source = cfg.init.source
+    if source == "auto":
+        source = "points" if scene.points is not None and len(scene.points) > 0 else (
+            "masks" if scene.masks is not None else "bounds")
+    radius = _bounds_radius(scene)
+    if source == "bounds":
+        res = max(4, round(cfg.voxel.n_voxels ** (1 / 3)))
+        grid = SparseVoxelGrid.from_bounds(torch.zeros(3), radius, res)
+        return grid, torch.full((len(grid), 3), 0.5)
+    if source == "points":
+        if scene.points is None or len(scene.points) == 0:
+            from ...data.errors import VoxsplatError
+            raise VoxsplatError(f"{scene.source}: --init points, but the scene has no points")
+        pts = scene.points.float()
+        cols = scene.point_colors if scene.point_colors is not None else torch.full_like(pts, 0.5)
+    else:
+        # the whole hull, not its shell: a loose hull's surface lies inside it, and Gaussians
+        # stay near their voxels; voxels in empty space turn transparent and are pruned
+        pts, cols = visual_hull_points(scene, list(scene.split("train")), cfg.init.hull_resolution,
+                                       cfg.init.n_random * 4, cfg.seed, radius, device, shell=False)
+    size = max(voxel_size_for_count(pts, cfg.voxel.n_voxels), point_spacing(pts) * cfg.voxel.min_spacing_voxels)
+    grid = SparseVoxelGrid.from_points(pts, size)
+    _, inv = voxelize(pts, grid.origin, size)
+    sums = torch.zeros(len(grid), 3).index_add_(0, inv, cols.float())
+    counts = torch.zeros(len(grid)).index_add_(0, inv, torch.ones(len(inv)))
+    return grid, sums / counts[:, None]
+
+
+class VoxelModel:
+    """Sparse voxels carrying Gaussians decoded by a spconv U-Net."""
+
+    kind = "voxel"
+
+    def __init__(self, net: VoxelGaussians, cfg: TrainConfig, device):
+        self.net, self.cfg = net.to(device), cfg
+        v, B, fused = cfg.voxel, cfg.optim.batch_size, torch.device(device).type == "cuda"
+        self.optimizers = {
+            "latents": _adam([net.params["latents"]], v.lr_latent, B, fused),
+            "colors": _adam([net.params["colors"]], v.lr_color, B, fused),
+            "net": _adam(list(net.net.parameters()) + list(net.head.parameters()), v.lr_net, B, fused),
+        }
+        self._lr0 = {k: o.param_groups[0]["lr"] for k, o in self.optimizers.items()}
+        self._gamma = v.lr_final_factor ** (1.0 / max(cfg.optim.steps, 1))
+        self.strategy = VoxelStrategy(v)
+        self.state = self.strategy.initialize_state(net.n_voxels, device)
+
+    @staticmethod
+    def create(scene: Scene, cfg: TrainConfig, scene_scale: float, device) -> "VoxelModel":
+        grid, colors = initial_grid(scene, cfg, device)
+        net = VoxelGaussians(grid, colors, cfg.voxel, cfg.optim.sh_degree, cfg.seed)
+        return VoxelModel(net, cfg, device)
+
+    @property
+    def n_gaussians(self) -> int:
+        return self.net.n_voxels * self.cfg.voxel.gaussians_per_voxel
+
+    @property
+    def n_voxels(self) -> int:
+        return self.net.n_voxels
+
+    def render(self, cams, sh_degree: int, background: Tensor):
+        raw = self.net()
+        out = render_splats(raw, cams, sh_degree, background, self.cfg.backend)
+        self.strategy.step_pre_backward(out.means2d)
+        self._opacities = raw["opacities"]
+        return out, raw
+
+    def update(self, step: int, out, W: int, H: int, gen) -> dict:
+        for k, o in self.optimizers.items():
+            for g in o.param_groups:
+                g["lr"] = self._lr0[k] * self._gamma ** step
+            o.step()
+            o.zero_grad(set_to_none=True)
+        report = self.strategy.step_post_backward(self.net, self.optimizers, self.state, step,
+                                                  out.means2d, out.radii, self._opacities, W, H)
+        self._opacities = None
+        return report
+
+    @torch.no_grad()
+    def bake(self) -> dict[str, Tensor]:
+        """The decoded Gaussians as explicit ones, without the nearly transparent."""
+        raw = {k: v.detach() for k, v in self.net().items()}
+        keep = torch.sigmoid(raw["opacities"]) >= self.cfg.voxel.bake_min_opacity
+        return {k: v[keep] for k, v in raw.items()}
+
+    def state_dict(self) -> dict:
+        return {"net": self.net.state_dict(), "voxel_size": self.net.voxel_size,
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "strategy": self.state.state_dict()}
+
+    @staticmethod
+    def from_state(d: dict, cfg: TrainConfig, scene_scale: float, device) -> "VoxelModel":
+        coords = d["net"]["coords"].cpu()
+        grid = SparseVoxelGrid(coords, d["net"]["origin"].cpu(), float(d["voxel_size"]))
+        net = VoxelGaussians(grid, torch.zeros(len(grid), 3), cfg.voxel, cfg.optim.sh_degree, cfg.seed)
+        net.load_state_dict(d["net"])
+        m = VoxelModel(net, cfg, device)
+        for k, o in m.optimizers.items():
+            o.load_state_dict(d["optimizers"][k])
+        m.state = VoxelState(**{k: v.to(device) for k, v in d["strategy"].items()})
+        return m
+
+
+MODELS = {"gaussians": ExplicitModel, "voxel": VoxelModel}
