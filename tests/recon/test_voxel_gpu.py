@@ -24,6 +24,10 @@ def test_voxel_gaussians_cuda_matches_cpu_forward_and_backward():
         for p in cpu.parameters():
             p.add_(torch.randn(p.shape, generator=g) * 0.05)
     gpu = copy.deepcopy(cpu).cuda()
+    from spconv.core import ConvAlgo  # on a CUDA machine layers default to implicit GEMM,
+    for m in cpu.modules():           # which has no CPU kernel; same weights (KRSC) either way
+        if hasattr(m, "algo"):
+            m.algo = ConvAlgo.Native
     out_c, out_g = cpu(), gpu()
     w = {k: torch.randn(v.shape, generator=g) for k, v in out_c.items()}
     sum(((out_c[k] * w[k]).sum() for k in out_c)).backward()
