@@ -109,8 +109,8 @@ def test_depth_loss():
     loss.backward()
     assert rendered.grad[0, 1, 0, 0] == 0  # no target there
     weighted = depth_loss(rendered, target, torch.tensor([[[1.0, 0.0], [1.0, 1.0]]]))
-    assert float(weighted) == 0.0
-    assert float(depth_loss(rendered, torch.zeros_like(target))) == 0.0
+    assert float(weighted.detach()) == 0.0
+    assert float(depth_loss(rendered, torch.zeros_like(target)).detach()) == 0.0
 
 
 def test_bounds_and_neighbours_without_points():
