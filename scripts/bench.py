@@ -37,15 +37,23 @@ CASES = {
 }
 
 
-def load_case_scene(folder: str, data_root: Path):
+def load_case_scene(folder: str, data_root: Path, downscale: float = 1.0):
+    """The case's scene, resized by `downscale` (the config's, e.g. `--set downscale=0.25`)."""
     if folder == "synthetic":
         from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
-        return make_synthetic_scene(SyntheticConfig()).scene
+        from voxsplat.data.transforms import downscale as downscale_scene
+        scene = make_synthetic_scene(SyntheticConfig()).scene
+        return downscale_scene(scene, downscale) if downscale != 1.0 else scene
     from voxsplat.data.load import load_scene
     path = data_root / folder
     if not path.is_dir():
         raise SystemExit(f"{path}: benchmark data not found; pass --data pointing at shared/data")
-    return load_scene(path)
+    return load_scene(path, downscale=downscale)
+
+
+def source_spec(data_root: Path, folder: str, cfg) -> dict:
+    """Where a workspace's scene came from (scene.json), so `render`/`eval` can reload it."""
+    return {"kind": "path", "path": str(data_root / folder), "downscale": cfg.downscale}
 
 
 def environment() -> dict:
@@ -79,7 +87,7 @@ def run_case(case: str, data_root: Path, out_dir: Path, steps: Optional[int], pr
     folder, default_preset = CASES[case]
     cfg = train_config(preset or default_preset, steps, sets)
     t0 = time.perf_counter()
-    scene = load_case_scene(folder, data_root)
+    scene = load_case_scene(folder, data_root, cfg.downscale)
     load_seconds = time.perf_counter() - t0
     curve = []
 
@@ -92,7 +100,7 @@ def run_case(case: str, data_root: Path, out_dir: Path, steps: Optional[int], pr
             print(json.dumps(curve[-1]), flush=True)
 
     with tempfile.TemporaryDirectory() as ws:
-        metrics = pipeline.reconstruct(scene, Path(ws), cfg, {"kind": "path", "path": str(data_root / folder)},
+        metrics = pipeline.reconstruct(scene, Path(ws), cfg, source_spec(data_root, folder, cfg),
                                        device=device, progress=sys.stderr.isatty(), on_step=on_step)
     result = {"case": case, "scene": folder, "preset": preset or default_preset,
               **{k: metrics[k] for k in ("psnr", "ssim", "train_seconds", "peak_gpu_mem_mb",
@@ -117,12 +125,12 @@ def run_lego_mesh(case: str, data_root: Path, out_dir: Path, steps: Optional[int
     from voxsplat.recon.export.mesh import MeshConfig, mesh_from_splats
     folder, default_preset = CASES[case]
     cfg = train_config(preset or default_preset, steps, sets)
-    scene = load_case_scene(folder, data_root)
+    scene = load_case_scene(folder, data_root, cfg.downscale)
     if scene.masks is None:
         raise SystemExit(f"{folder}: the test images have no alpha; silhouettes need masks")
     dev = resolve_device(device)
     with tempfile.TemporaryDirectory() as ws:
-        spec = {"kind": "path", "path": str(data_root / folder)}
+        spec = source_spec(data_root, folder, cfg)
         metrics = pipeline.reconstruct(scene, Path(ws), cfg, spec, device=device,
                                        progress=sys.stderr.isatty())
         splats = {k: v.to(dev) for k, v in pipeline.load_splats(Path(ws)).items()}
@@ -291,7 +299,7 @@ def run_fern_3view_init(case: str, data_root: Path, out_dir: Path, steps: Option
     mvs_sets, train_sets = _split_sets(sets, "mvs.")
     cfg = train_config(preset or default_preset, steps, train_sets)
     mvs_cfg = _mvs_config("default", ["max_points=100000", *mvs_sets])
-    scene = few_view_split(load_case_scene(folder, data_root))
+    scene = few_view_split(load_case_scene(folder, data_root, cfg.downscale))
     dev = resolve_device(device)
     _sync(dev)
     t0 = time.perf_counter()
@@ -303,7 +311,7 @@ def run_fern_3view_init(case: str, data_root: Path, out_dir: Path, steps: Option
                                      ("bounds", scene, "bounds")):
         run_cfg = replace(cfg, init=replace(cfg.init, source=source))
         with tempfile.TemporaryDirectory() as ws:
-            m = pipeline.reconstruct(init_scene, Path(ws), run_cfg, {"kind": "path", "path": str(data_root / folder)},
+            m = pipeline.reconstruct(init_scene, Path(ws), run_cfg, source_spec(data_root, folder, run_cfg),
                                      device=device, progress=sys.stderr.isatty())
         runs[name] = {k: m[k] for k in ("psnr", "ssim", "train_seconds", "n_gaussians", "steps", "psnr_per_view")}
     result = {"case": case, "scene": folder, "preset": preset or default_preset,

@@ -44,10 +44,10 @@ def dtu_3view(scene):
     return scene.with_splits({"train": [idx[i] for i in DTU_TRAIN], "test": [idx[i] for i in DTU_TEST]})
 
 
-def case_scene(case: str, data_root: Path):
+def case_scene(case: str, data_root: Path, downscale: float = 1.0):
     from voxsplat.scripts.bench import few_view_split, load_case_scene
     folder = FEWVIEW_CASES[case][0]
-    scene = load_case_scene(folder, data_root)
+    scene = load_case_scene(folder, data_root, downscale)
     if case == "lego_8view":
         return lego_8view(scene)
     if case == "fern_3view":
@@ -57,13 +57,13 @@ def case_scene(case: str, data_root: Path):
     return scene
 
 
-def _train_and_eval(scene, cfg, device: str, masked: bool, source: str) -> dict:
+def _train_and_eval(scene, cfg, device: str, masked: bool, source: dict) -> dict:
     from voxsplat.recon import pipeline
     from voxsplat.recon.engine import resolve_device
     eval_masks = scene.masks
     train_scene = replace(scene, masks=None) if masked else scene  # masks: metrics only
     with tempfile.TemporaryDirectory() as ws:
-        m = pipeline.reconstruct(train_scene, Path(ws), cfg, {"kind": "path", "path": source},
+        m = pipeline.reconstruct(train_scene, Path(ws), cfg, source,
                                  device=device, progress=sys.stderr.isatty())
         if masked:
             splats = pipeline.load_splats(Path(ws))
@@ -80,11 +80,11 @@ def run_fewview_case(case: str, data_root: Path, out_dir: Path, steps: Optional[
                      preset: Optional[str], device: str, sets: tuple[str, ...] = (),
                      tag: str = "") -> dict:
     """Voxel run, then the same config with model=gaussians; one JSON with both."""
-    from voxsplat.scripts.bench import environment, train_config
+    from voxsplat.scripts.bench import environment, source_spec, train_config
     folder, default_preset, masked = FEWVIEW_CASES[case]
     cfg = replace(train_config(preset or default_preset, steps, sets), model="voxel")
-    scene = case_scene(case, data_root)
-    source = str(data_root / folder)
+    scene = case_scene(case, data_root, cfg.downscale)
+    source = source_spec(data_root, folder, cfg)
     voxel = _train_and_eval(scene, cfg, device, masked, source)
     base = _train_and_eval(scene, replace(cfg, model="gaussians"), device, masked, source)
     result = {"case": case, "scene": folder, "preset": preset or default_preset,
