@@ -7,7 +7,11 @@
 # CASE_TIMEOUT override.
 source .device-wheels/setup.sh && source bench/device_setup.sh
 python3 -m pytest -m gpu -q -x --tb=short -p no:cacheprovider tests/recon/test_voxel_gpu.py > $OUT/gpu_tests_voxel.txt 2>&1; tail -1 $OUT/gpu_tests_voxel.txt
-B="python3 -m voxsplat.scripts.bench --device cuda --data .devdata/fv --out $OUT"
+B="python3 -m voxsplat.scripts.bench --device cuda --data ${DATA:-.devdata/fv} --out $OUT"
 for c in ${CASES:-lego_8view fern_3view dtu24_3view}; do
   echo "== $c"; timeout ${CASE_TIMEOUT:-240} $B $c $EXTRA 2>&1 | grep -v -i warn | tail -1 | cut -c1-300
 done
+# lego_dense_voxel needs every lego view (~38 MiB): stage it with
+#   python bench/stage_devdata.py .devdata/ld lego_dense_voxel
+# carry only .devdata/ld in one call (e.g. command "true"), then, while the machine is warm,
+# CASES=lego_dense_voxel with DATA=.devdata/ld and carry=[".device-wheels"].

@@ -121,6 +121,9 @@ class VoxelConfig:
     """Adam lr of the per-voxel latents."""
     lr_color: float = 2.5e-3
     """Adam lr of the per-voxel base colour (SH DC)."""
+    lr_residual: float = 0.0
+    """Adam lr of per-Gaussian residuals on the decoded parameters (0 = none: the network
+    alone decodes every Gaussian)."""
     lr_final_factor: float = 0.1
     """Final / initial learning rate of the network, latents and colours."""
     refine_start: int = 500

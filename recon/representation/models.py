@@ -145,6 +145,8 @@ class VoxelModel:
             "colors": _adam([net.params["colors"]], v.lr_color, B, fused),
             "net": _adam(list(net.net.parameters()) + list(net.head.parameters()), v.lr_net, B, fused),
         }
+        if "residuals" in net.params:
+            self.optimizers["residuals"] = _adam([net.params["residuals"]], v.lr_residual, B, fused)
         self._lr0 = {k: o.param_groups[0]["lr"] for k, o in self.optimizers.items()}
         self._gamma = v.lr_final_factor ** (1.0 / max(cfg.optim.steps, 1))
         self.strategy = VoxelStrategy(v)

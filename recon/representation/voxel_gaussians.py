@@ -47,10 +47,13 @@ class GaussianHead(nn.Module):
         last.bias.data.copy_(bias.reshape(-1))
 
     def forward(self, features: Tensor, centers: Tensor, voxel_size: float,
-                base_sh0: Tensor) -> dict[str, Tensor]:
-        """Raw Gaussian parameters, N = V*K, Gaussian k of voxel v at index v*K + k."""
+                base_sh0: Tensor, residuals: Tensor | None = None) -> dict[str, Tensor]:
+        """Raw Gaussian parameters, N = V*K, Gaussian k of voxel v at index v*K + k.
+        `residuals [V,K,per]` are added to the decoded values before their bounds apply."""
         V, K = features.shape[0], self.K
         out = self.mlp(features).reshape(V, K, self.per)
+        if residuals is not None:
+            out = out + residuals
         lo, hi = math.log(0.02), math.log(self.cfg.max_scale_voxels)
         means = centers[:, None, :] + torch.tanh(out[..., 0:3]) * (self.cfg.offset_voxels * voxel_size)
         scales = math.log(voxel_size) + lo + (hi - lo) * torch.sigmoid(out[..., 3:6])
@@ -63,7 +66,9 @@ class GaussianHead(nn.Module):
 
 class VoxelGaussians(nn.Module):
     """A voxel grid with per-voxel parameters (`params`: ``latents [V,F]``, ``colors [V,3]`` SH
-    DC) and the shared network (`net`, `head`). `coords` and the grid geometry are buffers that
+    DC, and with ``VoxelConfig.lr_residual > 0`` zero-initialized per-Gaussian ``residuals
+    [V,K,P]`` on the head's raw outputs: capacity for detail the network alone cannot fit) and
+    the shared network (`net`, `head`). `coords` and the grid geometry are buffers that
     the voxel strategy edits together with `params`."""
 
     def __init__(self, grid: SparseVoxelGrid, colors: Tensor, cfg: VoxelConfig, sh_degree: int,
@@ -77,11 +82,13 @@ class VoxelGaussians(nn.Module):
             "latents": nn.Parameter(torch.randn(V, cfg.latent_dim, generator=g) * 0.1),
             "colors": nn.Parameter(RGB2SH(colors.float().clamp(0, 1))),
         })
+        self.net = SparseUNet(cfg.latent_dim, cfg.width, cfg.levels)
+        self.head = GaussianHead(self.net.out_channels + cfg.latent_dim, cfg, sh_degree, seed)
+        if cfg.lr_residual > 0:
+            self.params["residuals"] = nn.Parameter(torch.zeros(V, self.head.K, self.head.per))
         self.register_buffer("coords", grid.coords.long())
         self.register_buffer("origin", grid.origin.float())
         self.voxel_size = grid.voxel_size
-        self.net = SparseUNet(cfg.latent_dim, cfg.width, cfg.levels)
-        self.head = GaussianHead(self.net.out_channels + cfg.latent_dim, cfg, sh_degree, seed)
 
     @property
     def grid(self) -> SparseVoxelGrid:
@@ -98,4 +105,5 @@ class VoxelGaussians(nn.Module):
         from ..backbone import sparse_tensor
         x = sparse_tensor(lat, self.coords, grid.spatial_shape)
         feats = torch.cat([self.net(x), lat], -1)
-        return self.head(feats, grid.centers, self.voxel_size, self.params["colors"])
+        return self.head(feats, grid.centers, self.voxel_size, self.params["colors"],
+                         self.params["residuals"] if "residuals" in self.params else None)

@@ -70,8 +70,9 @@ def test_grow_and_prune_change_the_grid(small_scene, tmp_path):
     assert sum(r["voxels_grown"] for r in reports) > 0
 
 
-def test_voxel_checkpoint_round_trip_is_exact(small_scene, tmp_path):
-    cfg = _cfg(20, refine_start=5, refine_every=5, refine_stop=20)
+@pytest.mark.parametrize("lr_residual", [0.0, 2e-3])
+def test_voxel_checkpoint_round_trip_is_exact(small_scene, tmp_path, lr_residual):
+    cfg = _cfg(20, refine_start=5, refine_every=5, refine_stop=20, lr_residual=lr_residual)
     trainer = Trainer(small_scene, cfg, tmp_path, torch.device("cpu"))
     trainer.fit(progress=False)
     ckpt = torch.load(sorted((tmp_path / "checkpoints").iterdir())[-1], weights_only=False)
@@ -81,6 +82,21 @@ def test_voxel_checkpoint_round_trip_is_exact(small_scene, tmp_path):
     assert model.n_voxels == ckpt["model"]["net"]["coords"].shape[0]
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    if lr_residual:  # trained, and kept per voxel through growth and pruning
+        res = model.net.params["residuals"]
+        assert res.shape[0] == model.n_voxels and res.abs().max() > 0
+
+
+def test_residuals_start_at_zero_and_only_add_capacity(small_scene):
+    """With residuals the decoded Gaussians start identical to the network-only model's."""
+    torch.manual_seed(0)  # the network's weights come from the global generator
+    plain = VoxelModel.create(small_scene, _cfg(10), 1.0, "cpu")
+    torch.manual_seed(0)
+    with_res = VoxelModel.create(small_scene, _cfg(10, lr_residual=2e-3), 1.0, "cpu")
+    assert "residuals" not in plain.net.params and "residuals" in with_res.optimizers
+    a, b = plain.net(), with_res.net()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
 
 
 def test_voxel_resume_finishes_the_run_as_well(small_scene, tmp_path):
