@@ -212,15 +212,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("voxsplat: interrupted; continue with `--resume`", file=sys.stderr)
         return 130
     except MemoryError:
-        print("voxsplat: error: out of memory; use --downscale 0.5 or a smaller --steps", file=sys.stderr)
+        print("voxsplat: error: out of memory; use --downscale 0.5 (a quarter of the pixels) or "
+              "--preset fast", file=sys.stderr)
         return 3
     except RuntimeError as e:
         if "out of memory" not in str(e):
             raise
         if debug:
             traceback.print_exc()
-        print("voxsplat: error: out of GPU memory; use --downscale 0.5, or --device cpu for small "
-              "scenes", file=sys.stderr)
+        print("voxsplat: error: out of GPU memory; use --downscale 0.5 (a quarter of the pixels), "
+              "or --device cpu for small scenes", file=sys.stderr)
         return 3
     return 0
 

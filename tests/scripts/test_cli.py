@@ -128,3 +128,18 @@ def test_interrupted_run_leaves_no_outputs_and_resumes(capsys, scene_copy, tmp_p
     metrics = json.loads((ws / "metrics.json").read_text())
     assert metrics["steps"] == 40 and metrics["n_test_views"] == 2
     assert (ws / "splats.splat").stat().st_size == 32 * metrics["n_gaussians"]
+
+
+@pytest.mark.parametrize("error", [MemoryError(), torch.cuda.OutOfMemoryError("CUDA out of memory.")])
+def test_out_of_memory_says_what_to_do(capsys, scene_copy, tmp_path, monkeypatch, error):
+    from voxsplat.recon import engine
+
+    def oom(self, *args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(engine.Trainer, "fit", oom)
+    ws = tmp_path / "ws"
+    assert main(["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu", "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert "out of" in err and "memory" in err and "--downscale 0.5" in err
+    _assert_no_outputs(ws)
