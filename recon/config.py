@@ -220,15 +220,16 @@ def _fast() -> TrainConfig:
 
 
 def _sparse() -> TrainConfig:
-    """Few views (3-12): the voxel model, MVS depth when there are no points or masks, a depth
-    loss, and no free-floating densification; 3000 steps of 1 view."""
+    """Few views (3-12): the voxel model (with per-Gaussian residuals: the network alone
+    underfits), MVS depth when there are no points or masks, a depth loss, and no free-floating
+    densification; 3000 steps of 1 view."""
     return TrainConfig(
         model="voxel",
         optim=OptimConfig(steps=3000, sh_degree=1, sh_degree_interval=1000, depth_weight=0.1,
                           lr_means=1.6e-4 * 2, lr_means_final=1.6e-6 * 2),
         densify=DensifyConfig(refine_start=300, refine_stop=1500, refine_every=100,
                               reset_every=100_000, max_gaussians=300_000),
-        voxel=VoxelConfig(refine_start=300, refine_stop=2000, refine_every=200),
+        voxel=VoxelConfig(refine_start=300, refine_stop=2000, refine_every=200, lr_residual=2e-3),
         checkpoint_every=1000,
     )
 
