@@ -45,7 +45,7 @@ def stage_folder(src: Path, dst: Path, names: set[str]) -> tuple[int, int]:
         out.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix.lower() in IMAGE_SUFFIXES and not _kept(rel, names):
             with Image.open(path) as im:
-                Image.new(im.mode, im.size).save(out.with_suffix(".png") if path.suffix.lower() == ".png" else out)
+                Image.new(im.mode, im.size).save(out, format=im.format)
             blanked += 1
         else:
             shutil.copy2(path, out)
