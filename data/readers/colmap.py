@@ -370,7 +370,8 @@ def _scaled_intrinsics(K: np.ndarray, camera: ColmapCamera, size: tuple[int, int
     if (W, H) == (camera.width, camera.height):
         return K
     sx, sy = W / camera.width, H / camera.height
-    if abs(sx - sy) * max(camera.width, camera.height) > 1.0:  # not within a pixel of uniform
+    # a uniform resize rounds each side to whole pixels of the new image: allow a pixel there
+    if abs(sx - sy) * max(W, H) > 1.0:
         raise VoxsplatError(f"{path}: image is {W}x{H} but camera {camera.camera_id} in {model_dir} "
                             f"is {camera.width}x{camera.height} (COLMAP ignores EXIF rotation); "
                             f"give the images the model was made from")

@@ -122,6 +122,20 @@ def test_resized_image_folder_scales_intrinsics(tmp_path):
     assert torch.allclose(scene.cameras.Ks[0], torch.tensor([[25.0, 0, 10], [0, 26, 7.5], [0, 0, 1]]))
 
 
+def test_odd_sized_camera_halved_with_rounding_is_accepted(tmp_path):
+    """1555x1037 halved is 778x518 (rounded): uniform within a pixel of the resized image; a
+    rotated image (518x778) is still refused."""
+    cams = "".join(f"{i} PINHOLE 1555 1037 1200 1200 777.5 518.5\n" for i in (1, 2))
+    root = _text_scene(tmp_path, cams, with_images=False)
+    for i, name in enumerate(("a.png", "b.png", "c.png")):
+        _save_image(root / "images" / name, (778, 518), seed=i)
+    K = read_colmap(root).cameras.Ks[0]
+    torch.testing.assert_close(K[0, 2], torch.tensor(777.5 * 778 / 1555))
+    torch.testing.assert_close(K[1, 1], torch.tensor(1200.0 * 518 / 1037))
+    _save_image(root / "images" / "b.png", (518, 778))
+    assert "b.png: image is 518x778" in _message(lambda: read_colmap(root))
+
+
 def test_distorted_camera_is_refused_with_the_fix(tmp_path):
     root = _text_scene(tmp_path, CAMERAS_TXT.replace("20.5 15.5 0", "20.5 15.5 -0.2"))
     message = _message(load_scene, root)
