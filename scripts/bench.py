@@ -42,8 +42,7 @@ def load_case_scene(folder: str, data_root: Path, downscale: float = 1.0):
     if folder == "synthetic":
         from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
         from voxsplat.data.transforms import downscale as downscale_scene
-        scene = make_synthetic_scene(SyntheticConfig()).scene
-        return downscale_scene(scene, downscale) if downscale != 1.0 else scene
+        return downscale_scene(make_synthetic_scene(SyntheticConfig()).scene, downscale)
     from voxsplat.data.load import load_scene
     path = data_root / folder
     if not path.is_dir():
