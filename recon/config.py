@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace, asdict
 from typing import Literal
 
 from ..data.errors import VoxsplatError
+from .depth.config import MvsConfig
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,8 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     densify: DensifyConfig = field(default_factory=DensifyConfig)
     voxel: VoxelConfig = field(default_factory=VoxelConfig)
+    mvs: MvsConfig = field(default_factory=lambda: MvsConfig(split="train", max_points=200_000))
+    """The depth stage's plane-sweep settings (training views only, at most 200k fused points)."""
     model: Literal["gaussians", "voxel"] = "gaussians"
     """gaussians: explicit 3D Gaussians (dense views); voxel: sparse voxels decoding Gaussians."""
     depth: Literal["auto", "on", "off"] = "auto"
@@ -172,7 +175,10 @@ class TrainConfig:
     @staticmethod
     def from_dict(d: dict) -> "TrainConfig":
         nested = {"init": InitConfig, "optim": OptimConfig, "densify": DensifyConfig,
-                  "voxel": VoxelConfig}
+                  "voxel": VoxelConfig, "mvs": MvsConfig}
+        d = dict(d)
+        if "mvs" in d and "fallback_range" in d["mvs"]:  # JSON turns the tuple into a list
+            d["mvs"] = {**d["mvs"], "fallback_range": tuple(d["mvs"]["fallback_range"])}
         return TrainConfig(**{k: nested[k](**v) if k in nested else v for k, v in d.items()})
 
 

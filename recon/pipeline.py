@@ -66,12 +66,12 @@ def dense_depth_stage(scene: Scene, cfg: TrainConfig, out: Path, device: torch.d
     (scene, None)."""
     if not wants_depth(scene, cfg):
         return scene, None
-    from .depth import MvsConfig, compute_depths, scene_with_points, write_depths
+    from .depth import compute_depths, scene_with_points, write_depths
     bar = None
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(scene.split("train")), desc="depth", unit="view", dynamic_ncols=True)
-    depth = compute_depths(scene, MvsConfig(split="train", max_points=200_000), device,
+    depth = compute_depths(scene, cfg.mvs, device,
                            on_view=(lambda _: bar.update(1)) if bar is not None else None)
     if bar is not None:
         bar.close()

@@ -346,13 +346,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--set", action="append", default=[], help="config override, e.g. optim.batch_size=4")
     p.add_argument("--tag", default="", help="suffix of the result file name")
+    p.add_argument("--models", default="voxel,gaussians",
+                   help="few-view cases: which models to run (comma-separated)")
     p.add_argument("--eval-at", default="", help="comma-separated steps to also evaluate at (not timed)")
     a = p.parse_args(argv)
     from voxsplat.scripts.bench_fewview import FEWVIEW_CASES, run_fewview_case
     eval_at = tuple(int(x) for x in a.eval_at.split(",") if x)
     for case in a.cases:
         if case in FEWVIEW_CASES:
-            r = run_fewview_case(case, a.data, a.out, a.steps, a.preset, a.device, tuple(a.set), a.tag)
+            r = run_fewview_case(case, a.data, a.out, a.steps, a.preset, a.device, tuple(a.set), a.tag,
+                                  tuple(a.models.split(",")))
         elif case in MESH_CASES:
             r = MESH_CASES[case](case, a.data, a.out, a.steps, a.preset, a.device, tuple(a.set), a.tag)
         elif case in DEPTH_CASES:

@@ -135,3 +135,20 @@ def test_mvs_needs_two_views(synth):
         compute_depths(synth.scene, MvsConfig(split="nope"))
     with pytest.raises(VoxsplatError):
         MvsConfig(patch_size=4)
+
+
+def test_train_config_mvs_settings_reach_the_depth_stage(three_views, tmp_path):
+    """`--set mvs.*` is typed, survives the workspace's JSON record (resume) and is what the
+    pipeline's depth stage runs with (here: the working image size)."""
+    import json
+    from voxsplat.recon.config import TrainConfig, override, preset
+    from voxsplat.recon.pipeline import dense_depth_stage
+    scene, _, _ = three_views
+    cfg = override(override(preset("sparse"), "mvs.max_image_size=80"), "mvs.min_ncc=0.4")
+    cfg = override(cfg, "depth=on")  # the synthetic scene has masks, which turn auto off
+    assert cfg.mvs.max_image_size == 80 and cfg.mvs.min_ncc == 0.4 and cfg.mvs.split == "train"
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    _, depth = dense_depth_stage(scene.with_splits({"train": [0, 1, 2]}), cfg, tmp_path,
+                                 torch.device("cpu"), progress=False)
+    assert depth.depths.shape == (3, 60, 80)  # 160x120 views matched at 80 px
+    assert (tmp_path / "points.ply").exists()
