@@ -143,3 +143,24 @@ def test_out_of_memory_says_what_to_do(capsys, scene_copy, tmp_path, monkeypatch
     err = capsys.readouterr().err
     assert "out of" in err and "memory" in err and "--downscale 0.5" in err
     _assert_no_outputs(ws)
+
+
+@pytest.mark.parametrize("extra, model", [([], "gaussians"), (["--model", "voxel"], "voxel"),
+                                          (["--preset", "sparse"], "voxel")])
+def test_auto_preset_on_few_views(scene_copy, tmp_path, monkeypatch, extra, model):
+    """6 training views: auto takes the sparse settings with explicit Gaussians (the better
+    model at full resolution so far); --model voxel and an explicit --preset sparse give
+    the voxel model."""
+    from voxsplat.recon import app, config, pipeline
+    seen = {}
+
+    def capture(scene, out, cfg, *args, **kwargs):
+        seen["cfg"] = cfg
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "reconstruct", capture)
+    assert main(["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws"), "--device", "cpu",
+                 "--quiet", *extra]) == 130
+    sparse = config.preset("sparse")
+    assert seen["cfg"].model == model and app.AUTO_SPARSE_MODEL == "gaussians"
+    assert (seen["cfg"].optim, seen["cfg"].voxel) == (sparse.optim, sparse.voxel)
