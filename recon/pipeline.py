@@ -43,7 +43,8 @@ def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, dev
     metrics.update(steps=result.steps, train_seconds=result.train_seconds,
                    peak_gpu_mem_mb=result.peak_gpu_mem_mb, device=_device_name(dev),
                    model=result.model, n_voxels=result.n_voxels,
-                   mvs_points=None if depth is None else int(len(depth.points)))
+                   mvs_points=None if depth is None else int(len(depth.points)),
+                   mvs_matched_points=None if depth is None else depth.n_matched)
     wsp.write_json(out / wsp.METRICS_JSON, metrics)
     return metrics
 
@@ -76,8 +77,8 @@ def dense_depth_stage(scene: Scene, cfg: TrainConfig, out: Path, device: torch.d
     if bar is not None:
         bar.close()
     write_depths(depth, out)
-    if len(depth.points) < MIN_MVS_POINTS:  # too few to build on (e.g. very wide baselines)
-        warnings.warn(f"{scene.source}: multi-view stereo found only {len(depth.points)} "
+    if depth.n_matched < MIN_MVS_POINTS:  # too few to build on (e.g. very wide baselines)
+        warnings.warn(f"{scene.source}: multi-view stereo found only {depth.n_matched} "
                       "consistent points; initializing from the scene bounds instead")
         return scene, depth
     return scene_with_points(scene, depth.points, depth.colors), depth

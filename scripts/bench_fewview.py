@@ -72,7 +72,8 @@ def _train_and_eval(scene, cfg, device: str, masked: bool, source: dict) -> dict
             m.update(psnr=mm["psnr"], ssim=mm["ssim"], psnr_per_view=mm["psnr_per_view"],
                      psnr_unmasked=m["psnr"])
     keys = ("psnr", "ssim", "train_seconds", "peak_gpu_mem_mb", "n_gaussians", "n_voxels",
-            "mvs_points", "steps", "psnr_per_view", "psnr_unmasked", "model")
+            "mvs_points", "mvs_matched_points", "steps", "psnr_per_view", "psnr_unmasked",
+            "model")
     return {k: m.get(k) for k in keys}
 
 

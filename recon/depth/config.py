@@ -70,6 +70,10 @@ class MvsConfig:
     (0 = keep every pixel's point)."""
     max_points: int = 1_000_000
     """The fused cloud is randomly subsampled to at most this many points."""
+    fill_stride: int = 0
+    """Pixels without a consistent depth get one interpolated from the kept depths around them
+    (push-pull in inverse depth) on a grid of this step, added to the fused points (0 = off):
+    initial points where the photos show surfaces MVS could not match (see fill.py)."""
     use_masks: bool = False
     """Drop depth outside the scene's masks when it has them."""
     seed: int = 0
@@ -86,6 +90,8 @@ class MvsConfig:
         if self.n_neighbours < 1 or self.top_k < 1 or self.n_consistent < 0:
             raise VoxsplatError("MvsConfig: n_neighbours and top_k must be >= 1, "
                                 "n_consistent >= 0")
+        if self.fill_stride < 0:
+            raise VoxsplatError("MvsConfig.fill_stride must be >= 0 (0 = no hole filling)")
         if self.max_image_size < 8 or self.depth_chunk < 1:
             raise VoxsplatError("MvsConfig: max_image_size must be >= 8 and depth_chunk >= 1")
         lo, hi = self.fallback_range

@@ -17,6 +17,7 @@ from ...data.scene import Scene
 from ...data.writers import write_points_ply
 from ...render.video import depth_to_rgb
 from .config import MvsConfig
+from .fill import fill_points
 from .fusion import consistency_filter, fuse_depths
 from .sweep import relative_projection, texture_std, view_depth
 from .views import depth_bounds, pixel_rays, select_neighbours, working_views
@@ -35,6 +36,8 @@ class DepthResult:
         view_ids: the C views' indices in the scene.
         cameras: the C cameras at the depth maps' (working) resolution.
         neighbours: [C,S] int64 source views of each view (indices into the C views).
+        n_matched: how many of the points come from matched depth; the rest (MvsConfig.
+            fill_stride) are interpolated into the holes of the depth maps.
     """
 
     depths: Tensor
@@ -45,6 +48,7 @@ class DepthResult:
     view_ids: tuple[int, ...]
     cameras: Cameras
     neighbours: Tensor
+    n_matched: int = 0
 
 
 def _view_ids(scene: Scene, split: str) -> tuple[int, ...]:
@@ -129,8 +133,13 @@ def compute_depths(scene: Scene, cfg: MvsConfig = MvsConfig(), device="cpu",
         voxel = cfg.voxel_px * float(depths[depths > 0].median()) / float(cams.Ks[:, 0, 0].mean())
     pts, cols = fuse_depths(depths, images.permute(0, 2, 3, 1), cams, voxel, cfg.max_points,
                             cfg.seed)
+    n_matched = len(pts)
+    if cfg.fill_stride > 0 and n_matched > 0:
+        more, more_cols = fill_points(depths, images.permute(0, 2, 3, 1), cams, cfg.fill_stride)
+        pts, cols = torch.cat([pts, more]), torch.cat([cols, more_cols])
     return DepthResult(depths.cpu(), conf.cpu(), pts.cpu(), cols.cpu(),
-                       tuple(scene.names[i] for i in ids), ids, cams.to("cpu"), neighbours.cpu())
+                       tuple(scene.names[i] for i in ids), ids, cams.to("cpu"), neighbours.cpu(),
+                       n_matched)
 
 
 def write_depths(result: DepthResult, out_dir: str | Path) -> Path:
