@@ -67,21 +67,31 @@ def dense_depth_stage(scene: Scene, cfg: TrainConfig, out: Path, device: torch.d
     (scene, None)."""
     if not wants_depth(scene, cfg):
         return scene, None
-    from .depth import compute_depths, scene_with_points, write_depths
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(scene.split("train")), desc="depth", unit="view", dynamic_ncols=True)
-    depth = compute_depths(scene, cfg.mvs, device,
-                           on_view=(lambda _: bar.update(1)) if bar is not None else None)
-    if bar is not None:
-        bar.close()
+    from .depth import scene_with_points, wide_baseline, write_depths
+    depth = _sweep(scene, cfg.mvs, device, progress)
+    if depth.n_matched < MIN_MVS_POINTS and cfg.mvs.wide_baseline_retry:
+        retry = _sweep(scene, wide_baseline(cfg.mvs), device, progress)
+        depth = retry if retry.n_matched > depth.n_matched else depth
     write_depths(depth, out)
     if depth.n_matched < MIN_MVS_POINTS:  # too few to build on (e.g. very wide baselines)
         warnings.warn(f"{scene.source}: multi-view stereo found only {depth.n_matched} "
                       "consistent points; initializing from the scene bounds instead")
         return scene, depth
     return scene_with_points(scene, depth.points, depth.colors), depth
+
+
+def _sweep(scene: Scene, mvs, device: torch.device, progress: bool):
+    """compute_depths on the training views, with a progress bar."""
+    from .depth import compute_depths
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(scene.split("train")), desc="depth", unit="view", dynamic_ncols=True)
+    depth = compute_depths(scene, mvs, device,
+                           on_view=(lambda _: bar.update(1)) if bar is not None else None)
+    if bar is not None:
+        bar.close()
+    return depth
 
 
 @torch.no_grad()

@@ -194,6 +194,7 @@ def test_few_matched_points_fall_back_to_bounds_whatever_the_filling(three_views
     scene, _, result = three_views
     scene = scene.with_splits({"train": [0, 1, 2]})
     cfg = override(override(preset("sparse"), "depth=on"), "mvs.fill_stride=2")
+    cfg = override(cfg, "mvs.wide_baseline_retry=false")
     monkeypatch.setattr(pipeline, "MIN_MVS_POINTS", len(result.points) + 1)
     with pytest.warns(UserWarning, match="consistent points"):
         out, depth = pipeline.dense_depth_stage(scene, cfg, tmp_path, torch.device("cpu"), False)
@@ -201,3 +202,30 @@ def test_few_matched_points_fall_back_to_bounds_whatever_the_filling(three_views
     monkeypatch.setattr(pipeline, "MIN_MVS_POINTS", len(result.points))
     out, depth = pipeline.dense_depth_stage(scene, cfg, tmp_path, torch.device("cpu"), False)
     assert len(out.points) == len(depth.points) > depth.n_matched == len(result.points)
+
+
+def test_too_few_matched_points_retry_with_wide_baseline_settings(three_views, tmp_path,
+                                                                   monkeypatch):
+    from voxsplat.recon import pipeline
+    from voxsplat.recon.config import override, preset
+    from voxsplat.recon.depth import wide_baseline
+    scene, _, result = three_views
+    scene = scene.with_splits({"train": [0, 1, 2]})
+    cfg = override(preset("sparse"), "depth=on")
+    real, seen = pipeline._sweep, []
+
+    def sweep(scene, mvs, device, progress):
+        seen.append(mvs)
+        return real(scene, mvs, device, progress)
+
+    monkeypatch.setattr(pipeline, "_sweep", sweep)
+    pipeline.dense_depth_stage(scene, cfg, tmp_path, torch.device("cpu"), False)
+    assert seen == [cfg.mvs]  # enough matched: one sweep
+    seen.clear()
+    monkeypatch.setattr(pipeline, "MIN_MVS_POINTS", len(result.points) + 1)
+    out, depth = pipeline.dense_depth_stage(scene, cfg, tmp_path, torch.device("cpu"), False)
+    relaxed = wide_baseline(cfg.mvs)
+    assert seen == [cfg.mvs, relaxed] and relaxed.min_ncc < cfg.mvs.min_ncc
+    assert relaxed.n_consistent == 1 and not relaxed.wide_baseline_retry
+    # the relaxed sweep matches more on the synthetic scene, and that is what is kept
+    assert depth.n_matched > len(result.points) and out.points is not None
