@@ -227,10 +227,13 @@ def _fast() -> TrainConfig:
 
 def _sparse() -> TrainConfig:
     """Few views (3-12): the voxel model (with per-Gaussian residuals: the network alone
-    underfits), MVS depth when there are no points or masks, a depth loss, and no free-floating
+    underfits), MVS depth when there are no points or masks, its holes filled for the
+    initial points (voxels exist only near points: without filling, fern 3-view at full
+    resolution left most of the view empty), a depth loss, and no free-floating
     densification; 3000 steps of 1 view."""
     return TrainConfig(
         model="voxel",
+        mvs=MvsConfig(split="train", max_points=200_000, fill_stride=4),
         optim=OptimConfig(steps=3000, sh_degree=1, sh_degree_interval=1000, depth_weight=0.1,
                           lr_means=1.6e-4 * 2, lr_means_final=1.6e-6 * 2),
         densify=DensifyConfig(refine_start=300, refine_stop=1500, refine_every=100,
