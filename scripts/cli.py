@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--preset", default="auto",
                    help="sparse (3-12 views, voxel model), dense (GPU), fast (CPU-friendly), or "
-                        "auto: sparse for <= 12 training views, else dense on a GPU, fast on a CPU")
+                        "auto: sparse settings with explicit Gaussians for <= 12 training views, "
+                        "else dense on a GPU, fast on a CPU")
     r.add_argument("--model", choices=["voxel", "gaussians"],
                    help="scene model (default: the preset's; voxel for sparse)")
     r.add_argument("--device", default="auto", help="cpu, cuda or auto")
