@@ -77,6 +77,11 @@ def _train_and_eval(scene, cfg, device: str, masked: bool, source: dict) -> dict
     return {k: m.get(k) for k in keys}
 
 
+_SUMMARY_KEYS = ("psnr", "ssim", "train_seconds", "peak_gpu_mem_mb", "n_voxels", "n_gaussians",
+                 "mvs_points", "steps")
+"""Top-level fields of a case's JSON, taken from the voxel run."""
+
+
 def run_fewview_case(case: str, data_root: Path, out_dir: Path, steps: Optional[int],
                      preset: Optional[str], device: str, sets: tuple[str, ...] = (),
                      tag: str = "", models: tuple[str, ...] = ("voxel", "gaussians")) -> dict:
@@ -87,14 +92,12 @@ def run_fewview_case(case: str, data_root: Path, out_dir: Path, steps: Optional[
     cfg = replace(train_config(preset or default_preset, steps, sets), model="voxel")
     scene = case_scene(case, data_root, cfg.downscale)
     source = source_spec(data_root, folder, cfg)
-    none = dict.fromkeys(("psnr", "ssim", "train_seconds", "peak_gpu_mem_mb", "n_voxels",
-                          "n_gaussians", "mvs_points", "steps"))
+    none = dict.fromkeys(_SUMMARY_KEYS)
     voxel = _train_and_eval(scene, cfg, device, masked, source) if "voxel" in models else none
     base = (_train_and_eval(scene, replace(cfg, model="gaussians"), device, masked, source)
             if "gaussians" in models else none)
     result = {"case": case, "scene": folder, "preset": preset or default_preset,
-              **{k: voxel[k] for k in ("psnr", "ssim", "train_seconds", "peak_gpu_mem_mb",
-                                       "n_voxels", "n_gaussians", "mvs_points", "steps")},
+              **{k: voxel[k] for k in _SUMMARY_KEYS},
               "baseline_psnr": base["psnr"],
               "delta_psnr": None if None in (voxel["psnr"], base["psnr"]) else voxel["psnr"] - base["psnr"],
               "masked_metrics": masked, "voxel": voxel, "baseline": base,

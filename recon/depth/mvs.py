@@ -48,7 +48,7 @@ class DepthResult:
     view_ids: tuple[int, ...]
     cameras: Cameras
     neighbours: Tensor
-    n_matched: int = 0
+    n_matched: int
 
 
 def _view_ids(scene: Scene, split: str) -> tuple[int, ...]:
