@@ -2,14 +2,15 @@
 # it, so train_seconds are inflated; PSNRs are what this is for). Each line of $SWEEP
 # (default bench/sweep.txt) is "CASE TAG [bench.py options...]"; PAR runs at a time (default 2: two full-resolution fern runs side by side took 120 s each;
 # twelve side by side did not finish in 470 s, only the quarter-resolution ones did).
-# One summary, $OUT/sweep.json, comes back (a call returns at most 8 files).
+# $OUT/sweep.json (summary) and $OUT/sweep_runs.tgz (every JSON and log) come back.
 # run(command="bash bench/device_sweep.sh", carry=[".device-wheels", ".devdata/fv"])
 source .device-wheels/setup.sh && source bench/device_setup.sh
 mkdir -p /tmp/sweep
 export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
-grep -v '^#' ${SWEEP:-bench/sweep.txt} | grep . | xargs -P ${PAR:-2} -L 1 bash -c \
+grep -v '^#' ${SWEEP:-bench/sweep.txt} | grep . | timeout ${SWEEP_TIMEOUT:-540} xargs -P ${PAR:-2} -L 1 bash -c \
   'c=$0; t=$1; shift; timeout ${RUN_TIMEOUT:-420} python3 -m voxsplat.scripts.bench --device cuda \
    --data ${DATA:-.devdata/fv} --out /tmp/sweep --tag _$t "$c" "$@" > /tmp/sweep/${c}_${t}.log 2>&1; echo "done $c $t"'
+pkill -f voxsplat.scripts.bench; sleep 1  # runs cut off by SWEEP_TIMEOUT leave no JSON
 python3 - <<'PY'
 import json, glob, os
 rows = []
@@ -22,4 +23,5 @@ for f in sorted(glob.glob("/tmp/sweep/*.json")):
     print(rows[-1]["file"], rows[-1]["psnr"], rows[-1]["baseline_psnr"], rows[-1]["n_voxels"], rows[-1]["train_seconds"])
 json.dump(rows, open(os.environ["OUT"] + "/sweep.json", "w"), indent=1)
 PY
+tar czf $OUT/sweep_runs.tgz -C /tmp/sweep .  # every run's JSON and log
 tail -n 3 /tmp/sweep/*.log | grep -i -B2 "error\|Traceback" | head -20

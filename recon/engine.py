@@ -51,11 +51,15 @@ def resolve_device(name: str) -> torch.device:
 class TrainData:
     """Training images and cameras on the device, grouped by size so a batch shares one size."""
 
-    def __init__(self, scene: Scene, ids: list[int], device, seed: int, depth=None):
+    def __init__(self, scene: Scene, ids: list[int], device, seed: int, depth=None,
+                 masks: bool = False):
         if not ids:
             raise VoxsplatError(f"{scene.source}: the scene has no training views")
         self.scene = scene
         self.images = {i: scene.images[i].to(device) for i in ids}
+        self.masks = ({i: scene.masks[i].to(device) for i in ids}
+                      if masks and scene.masks is not None else {})
+        self.bg_gen = torch.Generator().manual_seed(seed + 2)  # random backgrounds
         self.depths = {} if depth is None else _depth_targets(depth, scene, ids, device)
         cams = scene.cameras.to(device)
         self.cameras = {i: cams[i:i + 1] for i in ids}  # slices: no index copies or syncs per step
@@ -63,9 +67,10 @@ class TrainData:
         self.order: list[int] = []
         self.ids = ids
 
-    def sample(self, batch_size: int) -> tuple[Cameras, Tensor, Optional[Tensor]]:
-        """Next batch (one image size) in shuffled epochs: cameras, images [B,H,W,3] and MVS
-        depth targets [B,H,W] (0 = none) or None when the scene has no depth maps."""
+    def sample(self, batch_size: int) -> tuple[Cameras, Tensor, Optional[Tensor], Optional[Tensor]]:
+        """Next batch (one image size) in shuffled epochs: cameras, images [B,H,W,3], MVS
+        depth targets [B,H,W] (0 = none) or None when the scene has no depth maps, and masks
+        [B,H,W] bool or None (kept only for random backgrounds)."""
         if not self.order:
             self.order = [self.ids[j] for j in torch.randperm(len(self.ids), generator=self.gen)]
         group = [self.order.pop()]
@@ -78,7 +83,15 @@ class TrainData:
         if self.depths:
             zero = torch.zeros_like(imgs[..., 0])
             depths = torch.stack([self.depths.get(i, zero[0]) for i in group])
-        return cams, imgs, depths
+        masks = torch.stack([self.masks[i] for i in group]) if self.masks else None
+        return cams, imgs, depths, masks
+
+    def random_background(self, images: Tensor, masks: Tensor, background: Tensor
+                          ) -> tuple[Tensor, Tensor]:
+        """A random colour [3] and `images [B,H,W,3]` (composited on `background [3]`) moved
+        onto it outside `masks [B,H,W]`: the object's alpha becomes supervised."""
+        bg = torch.rand(3, generator=self.bg_gen).to(images.device)
+        return bg, images + (~masks)[..., None].float() * (bg - background)
 
 
 def _depth_targets(depth, scene: Scene, ids: list[int], device) -> dict[int, Tensor]:
@@ -117,7 +130,8 @@ class Trainer:
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         model, step, prior_seconds, ckpt = self._start(resume)
-        data = TrainData(self.scene, list(self.scene.split("train")), dev, cfg.seed, self.depth)
+        data = TrainData(self.scene, list(self.scene.split("train")), dev, cfg.seed, self.depth,
+                         masks=cfg.optim.random_background)
         gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
         if ckpt is not None:
             self._restore(ckpt, data, gen)
@@ -147,9 +161,12 @@ class Trainer:
 
     def _step(self, model, data: TrainData, step: int, gen) -> float:
         o = self.cfg.optim
-        cams, gt, depth = data.sample(o.batch_size)
+        cams, gt, depth, masks = data.sample(o.batch_size)
+        background = self.background
+        if masks is not None:
+            background, gt = data.random_background(gt, masks, self.background)
         sh_degree = min(step // o.sh_degree_interval, o.sh_degree)
-        out, raw = model.render(cams, sh_degree, self.background)
+        out, raw = model.render(cams, sh_degree, background)
         loss = photometric_loss(out.colors, gt, o.ssim_weight)
         if depth is not None and o.depth_weight > 0:
             loss = loss + o.depth_weight * self.scene_scale * depth_loss(out.depths, depth)
@@ -178,12 +195,15 @@ class Trainer:
             "step": step, "train_seconds": seconds, "config": self.cfg.to_dict(),
             "model": model.state_dict(),
             "data_order": list(data.order), "data_rng": data.gen.get_state(), "rng": gen.get_state(),
+            "bg_rng": data.bg_gen.get_state(),
         }
         save_checkpoint(self.ckpt_dir, step, payload)
 
     def _restore(self, ckpt: dict, data: TrainData, gen) -> None:
         data.order = list(ckpt["data_order"])
         data.gen.set_state(ckpt["data_rng"])
+        if "bg_rng" in ckpt:
+            data.bg_gen.set_state(ckpt["bg_rng"].cpu())
         gen.set_state(ckpt["rng"].cpu() if hasattr(ckpt["rng"], "cpu") else ckpt["rng"])
 
 

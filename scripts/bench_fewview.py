@@ -65,15 +65,20 @@ def _train_and_eval(scene, cfg, device: str, masked: bool, source: dict) -> dict
     with tempfile.TemporaryDirectory() as ws:
         m = pipeline.reconstruct(train_scene, Path(ws), cfg, source,
                                  device=device, progress=sys.stderr.isatty())
+        splats = pipeline.load_splats(Path(ws))
+        mscene = replace(scene, masks=eval_masks)
         if masked:
-            splats = pipeline.load_splats(Path(ws))
-            mm = pipeline.evaluate(replace(scene, masks=eval_masks), splats, "test",
-                                   resolve_device(device), cfg.backend, masked=True)
+            mm = pipeline.evaluate(mscene, splats, "test", resolve_device(device), cfg.backend,
+                                   masked=True)
             m.update(psnr=mm["psnr"], ssim=mm["ssim"], psnr_per_view=mm["psnr_per_view"],
                      psnr_unmasked=m["psnr"])
+        # fit of the training views: low = the model underfits, high with a low test PSNR = it
+        # overfits (few views)
+        m["psnr_train"] = pipeline.evaluate(mscene, splats, "train", resolve_device(device),
+                                            cfg.backend, masked=masked)["psnr"]
     keys = ("psnr", "ssim", "train_seconds", "peak_gpu_mem_mb", "n_gaussians", "n_voxels",
             "mvs_points", "mvs_matched_points", "steps", "psnr_per_view", "psnr_unmasked",
-            "model")
+            "psnr_train", "model")
     return {k: m.get(k) for k in keys}
 
 

@@ -73,7 +73,8 @@ class MvsConfig:
     fill_stride: int = 0
     """Pixels without a consistent depth get one interpolated from the kept depths around them
     (push-pull in inverse depth) on a grid of this step, added to the fused points (0 = off):
-    initial points where the photos show surfaces MVS could not match (see fill.py)."""
+    initial points where the photos show surfaces MVS could not match (see fill.py). Used for
+    the voxel model only: explicit Gaussians move to where they are needed."""
     use_masks: bool = False
     """Drop depth outside the scene's masks when it has them."""
     seed: int = 0

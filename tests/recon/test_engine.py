@@ -36,8 +36,10 @@ def test_training_improves_held_out_psnr(tiny_scene, tmp_path):
     assert after > 18.0
 
 
-def test_resume_continues_from_last_checkpoint_and_matches(tiny_scene, tmp_path):
+@pytest.mark.parametrize("random_background", [False, True])
+def test_resume_continues_from_last_checkpoint_and_matches(tiny_scene, tmp_path, random_background):
     cfg = _cfg(60)
+    cfg = replace(cfg, optim=replace(cfg.optim, random_background=random_background))
     full = Trainer(tiny_scene, cfg, tmp_path / "full", torch.device("cpu")).fit(progress=False)
 
     def interrupt(step, _):
@@ -52,3 +54,28 @@ def test_resume_continues_from_last_checkpoint_and_matches(tiny_scene, tmp_path)
     assert resumed.steps == 60
     for k in full.splats:
         torch.testing.assert_close(resumed.splats[k], full.splats[k], rtol=1e-4, atol=1e-5)
+
+
+def _alpha_outside_masks(scene, splats, ids) -> float:
+    from voxsplat.recon.gaussians import render_splats
+    cams, bg = scene.cameras, torch.tensor(scene.background)
+    vals = []
+    for i in ids:
+        out = render_splats(splats, cams[i], 1, bg, "torch")
+        vals.append(out.alphas[0].reshape(-1)[~scene.masks[i].reshape(-1)].mean())
+    return float(torch.stack(vals).mean())
+
+
+def test_random_background_supervises_the_silhouette(tiny_scene, tmp_path):
+    """On a white background, white Gaussians outside the object cost nothing; on random
+    backgrounds they do, so the rendered alpha outside the masks drops."""
+    base = replace(_cfg(400), init=replace(_cfg(400).init, source="bounds", n_random=3000))
+    on = replace(base, optim=replace(base.optim, random_background=True))
+    alpha = {}
+    for name, cfg in (("white", base), ("random", on)):
+        splats = Trainer(tiny_scene, cfg, tmp_path / name, torch.device("cpu")).fit(progress=False).splats
+        alpha[name] = [_alpha_outside_masks(tiny_scene, splats, tiny_scene.split(s))
+                       for s in ("train", "test")]
+    # measured: train views 0.36 -> 0.03, held-out views 0.54 -> 0.38
+    assert alpha["random"][0] < 0.3 * alpha["white"][0], alpha
+    assert alpha["random"][1] < alpha["white"][1] - 0.05, alpha

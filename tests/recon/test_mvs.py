@@ -229,3 +229,26 @@ def test_too_few_matched_points_retry_with_wide_baseline_settings(three_views, t
     assert relaxed.n_consistent == 1 and not relaxed.wide_baseline_retry
     # the relaxed sweep matches more on the synthetic scene, and that is what is kept
     assert depth.n_matched > len(result.points) and out.points is not None
+
+
+def test_hole_filling_is_for_the_voxel_model_only(three_views, tmp_path, monkeypatch):
+    """Explicit Gaussians move to where they are needed; filled points cost them 0.8 dB on
+    fern 3-view, so the depth stage fills only for the voxel model."""
+    from voxsplat.recon import pipeline
+    from voxsplat.recon.config import override, preset
+    scene = three_views[0].with_splits({"train": [0, 1, 2]})
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def sweep(scene, mvs, device, progress):
+        seen.append(mvs.fill_stride)
+        raise Stop
+
+    monkeypatch.setattr(pipeline, "_sweep", sweep)
+    for model in ("voxel", "gaussians"):
+        cfg = override(override(preset("sparse"), "depth=on"), f"model={model}")
+        with pytest.raises(Stop):
+            pipeline.dense_depth_stage(scene, cfg, tmp_path, torch.device("cpu"), False)
+    assert seen == [preset("sparse").mvs.fill_stride, 0] and seen[0] > 0
