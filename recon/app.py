@@ -59,8 +59,8 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
 AUTO_SPARSE_MODEL = "gaussians"
 """The model `--preset auto` trains on few views. Measured on the H200 at full resolution with
 the sparse preset (bench/results/README.md): explicit Gaussians beat the voxel model on fern
-3-view (20.74 vs 16.13 dB) and lego 8-view (21.96 vs 21.65) and tie on DTU (10.49 vs 10.63), so
-the voxel model stays opt-in (`--preset sparse` or `--model voxel`) until it wins there."""
+3-view (20.54 vs 19.33 dB), lego 8-view (22.33 vs 21.70) and DTU scan24 3-view (15.21 vs 12.95),
+so the voxel model stays opt-in (`--preset sparse` or `--model voxel`) until it wins there."""
 
 
 def auto_preset(n_train_views: int, device_type: str) -> str:
