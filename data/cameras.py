@@ -78,6 +78,12 @@ class Cameras:
         return torch.linalg.inv(self.cam_from_world)
 
     @property
+    def optical_axes(self) -> Tensor:
+        """[C,3] unit viewing directions (each camera's +z, OpenCV) in world coordinates."""
+        axes = self.world_from_cam[:, :3, 2]
+        return axes / axes.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+    @property
     def centers(self) -> Tensor:
         """[C,3] camera centres in world coordinates."""
         return self.world_from_cam[:, :3, 3]
@@ -112,3 +118,14 @@ class Cameras:
         world_from_cam[:, :3, :3] = world_from_cam[:, :3, :3] / s
         return Cameras(torch.linalg.inv(world_from_cam), self.Ks.clone(), self.widths.clone(),
                        self.heights.clone())
+
+
+def nearest_view_angles(cams: Cameras, ids: list[int], ref_ids: list[int]) -> Tensor:
+    """[len(ids)] smallest angle in degrees between each view's optical axis and those of the
+    `ref_ids` views (e.g. held-out views against the training views: a large angle means the
+    view looks at what no training view saw head-on, so its PSNR measures extrapolation)."""
+    if not ids or not ref_ids:
+        return torch.zeros(len(ids))
+    axes = cams.optical_axes.float().cpu()
+    cos = (axes[ids] @ axes[ref_ids].T).clamp(-1.0, 1.0)
+    return torch.rad2deg(torch.acos(cos.max(dim=1).values))

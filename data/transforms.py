@@ -36,8 +36,7 @@ def optical_axes_center(cameras: Cameras) -> Tensor | None:
     if len(cameras) < 2:
         return None
     world_from_cam = cameras.world_from_cam.double()
-    dirs = world_from_cam[:, :3, 2]
-    dirs = dirs / dirs.norm(dim=1, keepdim=True)  # [C,3] optical axes (OpenCV +z)
+    dirs = cameras.optical_axes.double()  # [C,3]
     centers = world_from_cam[:, :3, 3]  # [C,3]
     projectors = torch.eye(3, dtype=torch.float64, device=dirs.device) - dirs[:, :, None] * dirs[:, None, :]  # [C,3,3]
     A = projectors.sum(0)

@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..data.cameras import nearest_view_angles
 from ..data.errors import VoxsplatError
 from ..data.scene import Scene
 from ..render.metrics import psnr, ssim
@@ -115,10 +116,27 @@ def evaluate(scene: Scene, splats: dict, split: str, device: torch.device, backe
         mask = scene.masks[i].to(device) if masked and scene.masks is not None else None
         psnrs.append(float(psnr(img, gt, mask)))
         ssims.append(float(ssim(img, gt, mask)))
+    train = [] if split == "train" else list(scene.splits.get("train", ()))
+    angles = nearest_view_angles(scene.cameras, ids, train).tolist() if train else None
     return {"split": split, "n_test_views": len(ids),
             "psnr": float(np.mean(psnrs)) if ids else None,
             "ssim": float(np.mean(ssims)) if ids else None,
-            "psnr_per_view": psnrs, "n_gaussians": int(splats["means"].shape[0])}
+            "psnr_per_view": psnrs, "views": [scene.names[i] for i in ids],
+            "nearest_train_angle_deg": angles, "n_gaussians": int(splats["means"].shape[0])}
+
+
+FAR_VIEW_DEG = 30.0
+"""Held-out views turned more than this from every training view get a note with the metrics."""
+
+
+def far_views(metrics: dict) -> list[str]:
+    """One line per evaluated view whose optical axis is more than FAR_VIEW_DEG from every
+    training view's: its PSNR measures extrapolation into what the training views did not see."""
+    angles = metrics.get("nearest_train_angle_deg") or []
+    return [f"view {name}: {a:.0f} deg from every training view (PSNR {p:.2f} dB): it shows what "
+            "the training views did not see head-on, so its score measures extrapolation"
+            for name, a, p in zip(metrics.get("views", []), angles, metrics.get("psnr_per_view", []))
+            if a > FAR_VIEW_DEG]
 
 
 def load_splats(ws: Path) -> dict:

@@ -130,6 +130,9 @@ class Demo:
 def _report(metrics: dict, ws: Path) -> None:
     shown = {k: metrics.get(k) for k in ("psnr", "ssim", "n_test_views", "n_gaussians", "train_seconds")}
     print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
+    from voxsplat.recon.pipeline import far_views
+    for line in far_views(metrics):
+        print(f"note: {line}")
     print(f"workspace: {ws}")
 
 

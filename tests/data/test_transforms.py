@@ -87,3 +87,19 @@ def test_split_every_follows_sorted_names():
     assert [out.names[i] for i in out.splits["test"]] == ["a", "c", "e"]
     assert [out.names[i] for i in out.splits["train"]] == ["b", "d"]
     assert split_every(scene, 8).splits == {"test": (1,), "train": (3, 4, 2, 0)}
+
+
+def test_nearest_view_angles_and_far_view_notes():
+    """Held-out views are scored against the training view closest in direction; one turned
+    far from all of them gets a note (its PSNR measures extrapolation)."""
+    from voxsplat.data.cameras import nearest_view_angles
+    from voxsplat.recon.pipeline import far_views
+    poses = ring_poses(8, height=0.0)  # 45 degrees apart around the ring, all level
+    cams = Cameras(torch.linalg.inv(torch.tensor(np.stack(poses), dtype=torch.float32)),
+                   torch.eye(3).expand(8, 3, 3).clone(), torch.full((8,), 64), torch.full((8,), 48))
+    angles = nearest_view_angles(cams, [1, 2, 4], [0, 2])
+    torch.testing.assert_close(angles, torch.tensor([45.0, 0.0, 90.0]), atol=1e-3, rtol=0)
+    assert nearest_view_angles(cams, [1], []).tolist() == [0.0]
+    notes = far_views({"views": ["a", "b", "c"], "psnr_per_view": [20.0, 30.0, 9.0],
+                       "nearest_train_angle_deg": angles.tolist()})
+    assert len(notes) == 2 and notes[0].startswith("view a: 45 deg") and "9.00 dB" in notes[1]
