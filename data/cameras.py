@@ -123,7 +123,8 @@ class Cameras:
 def nearest_view_angles(cams: Cameras, ids: list[int], ref_ids: list[int]) -> Tensor:
     """[len(ids)] smallest angle in degrees between each view's optical axis and those of the
     `ref_ids` views (e.g. held-out views against the training views: a large angle means the
-    view looks at what no training view saw head-on, so its PSNR measures extrapolation)."""
+    view looks at what no training view saw head-on, so its PSNR measures extrapolation).
+    Zeros when `ref_ids` is empty (nothing to compare with)."""
     if not ids or not ref_ids:
         return torch.zeros(len(ids))
     axes = cams.optical_axes.float().cpu()
