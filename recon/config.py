@@ -65,6 +65,15 @@ class OptimConfig:
     """Weight of the inverse-depth L1 against MVS depth maps (0 = off; needs the depth stage)."""
     opacity_weight: float = 0.0
     """Weight of the mean-opacity penalty (pushes unused Gaussians to transparency)."""
+    drop_rate: float = 0.0
+    """Each step hides each Gaussian with a probability rising linearly from 0 to this at the
+    last step and scales the others' opacity by 1/(1 - rate) (DropGaussian, CVPR 2025: the
+    Gaussians behind get gradients, which curbs overfitting on few views; 0 = off)."""
+    coarse_levels: int = 0
+    """Coarse-to-fine: training starts on images halved this many times (0 = full size
+    throughout) and reaches full size at step `coarse_until` x steps, one level per stretch."""
+    coarse_until: float = 0.5
+    """Fraction of the steps after which training runs at full size (with coarse_levels > 0)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,8 @@ class VoxelConfig:
     """K Gaussians decoded per voxel."""
     offset_voxels: float = 1.5
     """Gaussian centres stay within this many voxel sizes of their voxel's centre."""
+    min_scale_voxels: float = 0.02
+    """Smallest Gaussian std-dev, in voxel sizes."""
     max_scale_voxels: float = 2.0
     """Largest Gaussian std-dev, in voxel sizes."""
     init_scale_voxels: float = 0.4
@@ -227,18 +238,23 @@ def _fast() -> TrainConfig:
     return cfg
 
 
-def _sparse() -> TrainConfig:
+def _sparse(model: str = "voxel") -> TrainConfig:
     """Few views (3-12): the voxel model (with per-Gaussian residuals: the network alone
     underfits), MVS depth when there are no points or masks, its holes filled for the
     initial points (voxels exist only near points: without filling, fern 3-view at full
     resolution left most of the view empty), a depth loss, random backgrounds where the
-    scene has masks (lego 8-view, explicit Gaussians: +0.5 dB), and no free-floating
-    densification; 3000 steps of 1 view."""
+    scene has masks (lego 8-view, explicit Gaussians: +0.5 dB), no free-floating
+    densification, two coarse-to-fine levels; 3000 steps of 1 view. The voxel model also
+    drops Gaussians (rate up to 0.2), which explicit Gaussians do not: on the H200 it moved
+    the voxel model by +1.1 / +0.7 / -0.4 dB on fern 3-view / lego 8-view / DTU scan24 3-view
+    and explicit Gaussians by +0.5 / +0.2 / -2.7 (bench/results/README.md)."""
     return TrainConfig(
-        model="voxel",
+        model=model,
         mvs=MvsConfig(split="train", max_points=200_000, fill_stride=4),
         optim=OptimConfig(steps=3000, sh_degree=1, sh_degree_interval=1000, depth_weight=0.1,
-                          lr_means=1.6e-4 * 2, lr_means_final=1.6e-6 * 2, random_background=True),
+                          lr_means=1.6e-4 * 2, lr_means_final=1.6e-6 * 2, random_background=True,
+                          coarse_levels=2, coarse_until=0.5,
+                          drop_rate=0.2 if model == "voxel" else 0.0),
         densify=DensifyConfig(refine_start=300, refine_stop=1500, refine_every=100,
                               reset_every=100_000, max_gaussians=300_000),
         voxel=VoxelConfig(refine_start=300, refine_stop=2000, refine_every=200, lr_residual=2e-3),
@@ -249,11 +265,17 @@ def _sparse() -> TrainConfig:
 PRESETS = {"dense": _dense, "fast": _fast, "sparse": _sparse}
 
 
-def preset(name: str) -> TrainConfig:
-    """The named preset config (see PRESETS)."""
+def preset(name: str, model: str | None = None) -> TrainConfig:
+    """The named preset config (see PRESETS), for `model` ("gaussians" | "voxel"; None = the
+    preset's own): a preset may tune other fields per model (`sparse` does)."""
     if name not in PRESETS:
         raise VoxsplatError(f"unknown preset '{name}'; choose one of {', '.join(sorted(PRESETS))}")
-    return PRESETS[name]()
+    if model is not None and model not in ("gaussians", "voxel"):
+        raise VoxsplatError(f"unknown model '{model}'; use gaussians or voxel")
+    if name == "sparse" and model is not None:
+        return _sparse(model)
+    cfg = PRESETS[name]()
+    return cfg if model is None else replace(cfg, model=model)
 
 
 def override(cfg: TrainConfig, assignment: str) -> TrainConfig:

@@ -108,6 +108,41 @@ def _depth_targets(depth, scene: Scene, ids: list[int], device) -> dict[int, Ten
     return out
 
 
+def dropout_scale(n: int, rate: float, gen: torch.Generator) -> Optional[Tensor]:
+    """[n] opacity factors hiding each Gaussian with probability `rate` and scaling the rest
+    by 1/(1 - rate) (DropGaussian); None when `rate` is 0."""
+    if rate <= 0:
+        return None
+    keep = torch.rand(n, generator=gen, device=gen.device) >= rate
+    return keep.float() / (1.0 - rate)
+
+
+def coarse_level(step: int, steps: int, levels: int, until: float) -> int:
+    """How many times the training images are halved at `step`: `levels` at the start, one
+    fewer after each of `levels` equal stretches of the first `until` x `steps` steps, 0 after."""
+    if levels <= 0 or until <= 0:
+        return 0
+    stretch = until * steps / levels
+    return max(0, levels - int(step // stretch))
+
+
+def downsampled(cams: Cameras, images: Tensor, depths: Optional[Tensor], masks: Optional[Tensor],
+                level: int) -> tuple[Cameras, Tensor, Optional[Tensor], Optional[Tensor]]:
+    """A batch at 1/2^level size: cameras rescaled, images [B,H,W,3] area-averaged, depth
+    targets [B,H,W] nearest (0 stays "none"), masks [B,H,W] by majority."""
+    if level == 0:
+        return cams, images, depths, masks
+    small = cams.scaled(0.5 ** level)
+    W, H = small.size(0)
+    area = lambda x: torch.nn.functional.interpolate(x, size=(H, W), mode="area")
+    images = area(images.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+    if depths is not None:
+        depths = torch.nn.functional.interpolate(depths[:, None], size=(H, W), mode="nearest")[:, 0]
+    if masks is not None:
+        masks = area(masks[:, None].float())[:, 0] > 0.5
+    return small, images, depths, masks
+
+
 class Trainer:
     """Optimizes a scene model (explicit or voxel, `cfg.model`); checkpoints to
     `workdir/checkpoints`. `depth`: optional DepthResult whose maps supervise rendered depth."""
@@ -162,11 +197,14 @@ class Trainer:
     def _step(self, model, data: TrainData, step: int, gen) -> float:
         o = self.cfg.optim
         cams, gt, depth, masks = data.sample(o.batch_size)
+        level = coarse_level(step, o.steps, o.coarse_levels, o.coarse_until)
+        cams, gt, depth, masks = downsampled(cams, gt, depth, masks, level)
         background = self.background
         if masks is not None:
             background, gt = data.random_background(gt, masks, self.background)
         sh_degree = min(step // o.sh_degree_interval, o.sh_degree)
-        out, raw = model.render(cams, sh_degree, background)
+        out, raw = model.render(cams, sh_degree, background,
+                                dropout_scale(model.n_gaussians, o.drop_rate * step / o.steps, gen))
         loss = photometric_loss(out.colors, gt, o.ssim_weight)
         if depth is not None and o.depth_weight > 0:
             loss = loss + o.depth_weight * self.scene_scale * depth_loss(out.depths, depth)

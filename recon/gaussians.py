@@ -151,12 +151,16 @@ def _bounds_radius(scene: Scene) -> float:
 
 
 def render_splats(splats, cameras: Cameras, sh_degree: int, background: Optional[Tensor],
-                  backend: str = "auto") -> RasterOutput:
-    """Render activated `splats` into `cameras` (all of one size)."""
+                  backend: str = "auto", opacity_scale: Optional[Tensor] = None) -> RasterOutput:
+    """Render `splats` (raw form) into `cameras` (all of one size); `opacity_scale [N]`
+    multiplies the opacities (0 hides a Gaussian)."""
     colors = torch.cat([splats["sh0"], splats["shN"]], 1)
     W, H = cameras.size(0)
+    opacities = torch.sigmoid(splats["opacities"])
+    if opacity_scale is not None:
+        opacities = opacities * opacity_scale
     return rasterize(splats["means"], splats["quats"], torch.exp(splats["scales"]),
-                     torch.sigmoid(splats["opacities"]), colors, cameras.cam_from_world,
+                     opacities, colors, cameras.cam_from_world,
                      cameras.Ks, W, H, sh_degree=sh_degree, background=background, backend=backend)
 
 

@@ -4,7 +4,7 @@
 - `VoxelModel`: `VoxelGaussians` (sparse voxels + spconv U-Net + head), Adam on the network
   and on the per-voxel parameters, the voxel grow/prune strategy.
 
-Both: ``render(cams, sh_degree, bg) -> (RasterOutput, raw params)``, ``update(step, out, W,
+Both: ``render(cams, sh_degree, bg, opacity_scale=None) -> (RasterOutput, raw params)``, ``update(step, out, W,
 H, gen)`` after backward, ``bake()`` -> explicit Gaussians (raw form, detached),
 ``state_dict()``/``load_state_dict()`` for checkpoints, ``n_gaussians``.
 """
@@ -56,8 +56,8 @@ class ExplicitModel:
     def n_gaussians(self) -> int:
         return int(self.splats["means"].shape[0])
 
-    def render(self, cams, sh_degree: int, background: Tensor):
-        out = render_splats(self.splats, cams, sh_degree, background, self.cfg.backend)
+    def render(self, cams, sh_degree: int, background: Tensor, opacity_scale: Tensor | None = None):
+        out = render_splats(self.splats, cams, sh_degree, background, self.cfg.backend, opacity_scale)
         self.strategy.step_pre_backward(out.means2d)
         return out, self.splats
 
@@ -166,9 +166,9 @@ class VoxelModel:
     def n_voxels(self) -> int:
         return self.net.n_voxels
 
-    def render(self, cams, sh_degree: int, background: Tensor):
+    def render(self, cams, sh_degree: int, background: Tensor, opacity_scale: Tensor | None = None):
         raw = self.net()
-        out = render_splats(raw, cams, sh_degree, background, self.cfg.backend)
+        out = render_splats(raw, cams, sh_degree, background, self.cfg.backend, opacity_scale)
         self.strategy.step_pre_backward(out.means2d)
         self._opacities = raw["opacities"]
         return out, raw

@@ -21,7 +21,7 @@ class GaussianHead(nn.Module):
     """Per-voxel features [V,C] -> raw parameters of K Gaussians per voxel.
 
     Centres stay within ``offset_voxels`` voxel sizes of the voxel centre (tanh bound); scales
-    lie in [0.02, max_scale_voxels] voxel sizes (sigmoid bound in log space).
+    lie in [min_scale_voxels, max_scale_voxels] voxel sizes (sigmoid bound in log space).
     """
 
     def __init__(self, in_channels: int, cfg: VoxelConfig, sh_degree: int, seed: int = 0):
@@ -39,7 +39,7 @@ class GaussianHead(nn.Module):
         # distinct starting offsets inside the voxel: atanh of uniform samples in (-0.5, 0.5) voxel
         start = (torch.rand(self.K, 3, generator=g) - 0.5) / cfg.offset_voxels
         bias[:, 0:3] = torch.atanh(start)
-        lo, hi = math.log(0.02), math.log(cfg.max_scale_voxels)
+        lo, hi = math.log(cfg.min_scale_voxels), math.log(cfg.max_scale_voxels)
         frac = (math.log(cfg.init_scale_voxels) - lo) / (hi - lo)
         bias[:, 3:6] = math.log(frac / (1 - frac))
         bias[:, 6] = 1.0  # identity rotation (w, x, y, z)
@@ -54,7 +54,7 @@ class GaussianHead(nn.Module):
         out = self.mlp(features).reshape(V, K, self.per)
         if residuals is not None:
             out = out + residuals
-        lo, hi = math.log(0.02), math.log(self.cfg.max_scale_voxels)
+        lo, hi = math.log(self.cfg.min_scale_voxels), math.log(self.cfg.max_scale_voxels)
         means = centers[:, None, :] + torch.tanh(out[..., 0:3]) * (self.cfg.offset_voxels * voxel_size)
         scales = math.log(voxel_size) + lo + (hi - lo) * torch.sigmoid(out[..., 3:6])
         sh = out[..., 11:].reshape(V, K, self.n_sh, 3)

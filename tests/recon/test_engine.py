@@ -7,7 +7,7 @@ import torch
 
 from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from voxsplat.recon.config import preset, with_steps
-from voxsplat.recon.engine import Trainer
+from voxsplat.recon.engine import Trainer, coarse_level, downsampled, dropout_scale
 from voxsplat.recon.pipeline import evaluate
 
 
@@ -36,10 +36,11 @@ def test_training_improves_held_out_psnr(tiny_scene, tmp_path):
     assert after > 18.0
 
 
-@pytest.mark.parametrize("random_background", [False, True])
-def test_resume_continues_from_last_checkpoint_and_matches(tiny_scene, tmp_path, random_background):
+@pytest.mark.parametrize("optim", [{}, {"random_background": True},
+                                   {"drop_rate": 0.3, "coarse_levels": 2, "coarse_until": 0.9}])
+def test_resume_continues_from_last_checkpoint_and_matches(tiny_scene, tmp_path, optim):
     cfg = _cfg(60)
-    cfg = replace(cfg, optim=replace(cfg.optim, random_background=random_background))
+    cfg = replace(cfg, optim=replace(cfg.optim, **optim))
     full = Trainer(tiny_scene, cfg, tmp_path / "full", torch.device("cpu")).fit(progress=False)
 
     def interrupt(step, _):
@@ -79,3 +80,45 @@ def test_random_background_supervises_the_silhouette(tiny_scene, tmp_path):
     # measured: train views 0.36 -> 0.03, held-out views 0.54 -> 0.38
     assert alpha["random"][0] < 0.3 * alpha["white"][0], alpha
     assert alpha["random"][1] < alpha["white"][1] - 0.05, alpha
+
+
+def test_coarse_to_fine_schedule():
+    # 2 levels, full size from half-way: [0, 25) at 1/4, [25, 50) at 1/2, then full
+    assert [coarse_level(s, 100, 2, 0.5) for s in (0, 24, 25, 49, 50, 99)] == [2, 2, 1, 1, 0, 0]
+    assert {coarse_level(s, 100, 0, 0.5) for s in range(100)} == {0}
+
+
+def test_downsampled_batch_matches_a_render_at_the_smaller_size(tiny_scene):
+    """The area-averaged image and the rescaled cameras agree: rendering smooth Gaussians at
+    the small size gives the downsampled full-size render (a misplaced principal point or a
+    wrong focal length would shift or scale the image)."""
+    from voxsplat.recon.gaussians import render_splats
+    g = torch.Generator().manual_seed(0)
+    n = 300
+    splats = {"means": torch.randn(n, 3, generator=g) * 0.4, "quats": torch.randn(n, 4, generator=g),
+              "scales": torch.full((n, 3), -2.3), "opacities": torch.full((n,), 1.0),
+              "sh0": torch.rand(n, 1, 3, generator=g), "shN": torch.zeros(n, 0, 3)}
+    bg = torch.tensor(tiny_scene.background)
+    cams = tiny_scene.cameras[0:2].scaled(2.0)  # 128x96: Gaussians span pixels at 1/4 size
+    full = render_splats(splats, cams, 0, bg, "torch")
+    masks = full.alphas[..., 0] > 0.5
+    depths = full.depths[..., 0] if full.depths.dim() == 4 else full.depths
+    for level in (1, 2):
+        small, img, dep, msk = downsampled(cams, full.colors, depths, masks, level)
+        W, H = small.size(0)
+        assert img.shape == (2, H, W, 3) and dep.shape == msk.shape == (2, H, W)
+        assert (W, H) == (round(cams.size(0)[0] / 2 ** level), round(cams.size(0)[1] / 2 ** level))
+        ref = render_splats(splats, small, 0, bg, "torch").colors
+        psnr = -10 * torch.log10(((img - ref) ** 2).mean())
+        assert psnr > 32.0, (level, float(psnr))  # measured 49.2 (1/2), 35.8 (1/4)
+        shifted = render_splats(splats, cams.scaled(0.5 ** level), 0, bg, "torch").colors.roll(1, 2)
+        assert -10 * torch.log10(((img - shifted) ** 2).mean()) < psnr - 5.0  # 31.7, 26.0
+    assert downsampled(cams, full.colors, None, None, 0)[1] is full.colors
+
+
+def test_dropout_scale_hides_at_the_rate_and_keeps_the_expected_opacity():
+    gen = torch.Generator().manual_seed(0)
+    assert dropout_scale(1000, 0.0, gen) is None
+    s = dropout_scale(200_000, 0.3, gen)
+    assert abs(float((s == 0).float().mean()) - 0.3) < 0.01
+    assert abs(float(s.mean()) - 1.0) < 0.01 and torch.allclose(s[s > 0], torch.tensor(1 / 0.7))
