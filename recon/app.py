@@ -45,10 +45,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
             preset = auto_preset(len(scene.split("train")), resolve_device(device).type)
             if preset == "sparse" and model is None:
                 model = AUTO_SPARSE_MODEL
-        cfg = _config(preset, steps, downscale)
-        if model is not None:
-            from dataclasses import replace
-            cfg = replace(cfg, model=model)
+        cfg = _config(preset, steps, downscale, model)
     spec = {"kind": "path", "path": str(Path(input_path).resolve()), "downscale": cfg.downscale}
     if not resume:
         pipeline.remove_tree(Path(out) / "checkpoints")
@@ -58,9 +55,10 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
 
 AUTO_SPARSE_MODEL = "gaussians"
 """The model `--preset auto` trains on few views. Measured on the H200 at full resolution with
-the sparse preset (bench/results/README.md): explicit Gaussians beat the voxel model on fern
-3-view (20.54 vs 19.33 dB), lego 8-view (22.33 vs 21.70) and DTU scan24 3-view (15.21 vs 12.95),
-so the voxel model stays opt-in (`--preset sparse` or `--model voxel`) until it wins there."""
+the sparse preset (bench/results/README.md), voxel vs explicit Gaussians: fern 3-view 20.44 vs
+20.54 dB, lego 8-view 22.36 vs 22.28, DTU scan24 3-view 12.59 vs 15.19: a tie on two, a clear
+loss on DTU, at 3-4x the training time, so the voxel model stays opt-in (`--preset sparse` or
+`--model voxel`) until it wins there."""
 
 
 def auto_preset(n_train_views: int, device_type: str) -> str:
@@ -94,8 +92,9 @@ def run_poses(input_path: Path, out: Path, sfm=None, progress: bool = True):
     return load_input(input_path, out, 1.0, sfm, progress)
 
 
-def _config(preset: str, steps: Optional[int], downscale: Optional[float]) -> TrainConfig:
-    cfg = get_preset(preset)
+def _config(preset: str, steps: Optional[int], downscale: Optional[float],
+            model: Optional[str] = None) -> TrainConfig:
+    cfg = get_preset(preset, model)
     if steps is not None:
         cfg = with_steps(cfg, steps)
     if downscale is not None:

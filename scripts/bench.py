@@ -68,12 +68,13 @@ def environment() -> dict:
     return env
 
 
-def train_config(preset: str, steps: Optional[int], sets: tuple[str, ...]):
-    """The preset's TrainConfig with `--steps`, no intermediate checkpoints and `--set` overrides."""
+def train_config(preset: str, steps: Optional[int], sets: tuple[str, ...], model: Optional[str] = None):
+    """The preset's TrainConfig (for `model`, None = the preset's) with `--steps`, no
+    intermediate checkpoints and `--set` overrides."""
     from dataclasses import replace
     from voxsplat.recon.app import _config
     from voxsplat.recon.config import override
-    cfg = replace(_config(preset, steps, None), checkpoint_every=0)
+    cfg = replace(_config(preset, steps, None, model), checkpoint_every=0)
     for assignment in sets:
         cfg = override(cfg, assignment)
     return cfg

@@ -90,16 +90,18 @@ _SUMMARY_KEYS = ("psnr", "ssim", "train_seconds", "peak_gpu_mem_mb", "n_voxels",
 def run_fewview_case(case: str, data_root: Path, out_dir: Path, steps: Optional[int],
                      preset: Optional[str], device: str, sets: tuple[str, ...] = (),
                      tag: str = "", models: tuple[str, ...] = ("voxel", "gaussians")) -> dict:
-    """Voxel run, then the same config with model=gaussians; one JSON with both. `models`
-    leaves either out (explorations of one model; its PSNR fields are then None)."""
+    """Voxel run, then the same preset and `--set` overrides with `--model gaussians`; one JSON
+    with both. `models` leaves either out (explorations of one model; its PSNR fields are then
+    None)."""
     from voxsplat.scripts.bench import environment, source_spec, train_config
     folder, default_preset, masked = FEWVIEW_CASES[case]
-    cfg = replace(train_config(preset or default_preset, steps, sets), model="voxel")
+    cfg = train_config(preset or default_preset, steps, sets, "voxel")
+    base_cfg = train_config(preset or default_preset, steps, sets, "gaussians")
     scene = case_scene(case, data_root, cfg.downscale)
     source = source_spec(data_root, folder, cfg)
     none = dict.fromkeys(_SUMMARY_KEYS)
     voxel = _train_and_eval(scene, cfg, device, masked, source) if "voxel" in models else none
-    base = (_train_and_eval(scene, replace(cfg, model="gaussians"), device, masked, source)
+    base = (_train_and_eval(scene, base_cfg, device, masked, source)
             if "gaussians" in models else none)
     result = {"case": case, "scene": folder, "preset": preset or default_preset,
               **{k: voxel[k] for k in _SUMMARY_KEYS},
@@ -107,7 +109,8 @@ def run_fewview_case(case: str, data_root: Path, out_dir: Path, steps: Optional[
               "delta_psnr": None if None in (voxel["psnr"], base["psnr"]) else voxel["psnr"] - base["psnr"],
               "masked_metrics": masked, "voxel": voxel, "baseline": base,
               "train_views": [scene.names[i] for i in scene.split("train")],
-              "n_test_views": len(scene.split("test")), **environment(), "config": cfg.to_dict()}
+              "n_test_views": len(scene.split("test")), **environment(), "config": cfg.to_dict(),
+              "baseline_config": base_cfg.to_dict()}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{case}{tag}.json").write_text(json.dumps(result, indent=1) + "\n")
     return result

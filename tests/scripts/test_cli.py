@@ -161,6 +161,6 @@ def test_auto_preset_on_few_views(scene_copy, tmp_path, monkeypatch, extra, mode
     monkeypatch.setattr(pipeline, "reconstruct", capture)
     assert main(["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws"), "--device", "cpu",
                  "--quiet", *extra]) == 130
-    sparse = config.preset("sparse")
+    sparse = config.preset("sparse", model)
     assert seen["cfg"].model == model and app.AUTO_SPARSE_MODEL == "gaussians"
     assert (seen["cfg"].optim, seen["cfg"].voxel) == (sparse.optim, sparse.voxel)
