@@ -55,9 +55,9 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
 
 AUTO_SPARSE_MODEL = "gaussians"
 """The model `--preset auto` trains on few views. Measured on the H200 at full resolution with
-the sparse preset (bench/results/README.md), voxel vs explicit Gaussians: fern 3-view 20.44 vs
-20.54 dB, lego 8-view 22.36 vs 22.28, DTU scan24 3-view 12.59 vs 15.19: a tie on two, a clear
-loss on DTU, at 3-4x the training time, so the voxel model stays opt-in (`--preset sparse` or
+the sparse preset (bench/results/README.md), voxel vs explicit Gaussians: fern 3-view 20.70 vs
+21.23 dB, lego 8-view 22.41 vs 22.68, DTU scan24 3-view 12.59 vs 16.02: behind on all three,
+at about 3x the training time, so the voxel model stays opt-in (`--preset sparse` or
 `--model voxel`) until it wins there."""
 
 

@@ -17,8 +17,8 @@ from ..data.scene import Scene
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .depth.loss import depth_loss
-from .gaussians import scene_extent
-from .losses import photometric_loss
+from .gaussians import render_splats, scene_extent
+from .losses import binocular_loss, photometric_loss, shifted_cameras
 from .representation.models import MODELS
 
 
@@ -203,9 +203,12 @@ class Trainer:
         if masks is not None:
             background, gt = data.random_background(gt, masks, self.background)
         sh_degree = min(step // o.sh_degree_interval, o.sh_degree)
-        out, raw = model.render(cams, sh_degree, background,
-                                dropout_scale(model.n_gaussians, o.drop_rate * step / o.steps, gen))
+        drop = dropout_scale(model.n_gaussians, o.drop_rate * step / o.steps, gen)
+        out, raw = model.render(cams, sh_degree, background, drop)
         loss = photometric_loss(out.colors, gt, o.ssim_weight)
+        if o.binocular_weight > 0 and step >= o.binocular_from * o.steps:
+            loss = loss + o.binocular_weight * self._binocular(raw, cams, out, gt, sh_degree,
+                                                               background, drop, gen)
         if depth is not None and o.depth_weight > 0:
             loss = loss + o.depth_weight * self.scene_scale * depth_loss(out.depths, depth)
         if o.opacity_weight > 0:
@@ -214,6 +217,20 @@ class Trainer:
         W, H = cams.size(0)
         model.update(step, out, W, H, gen)
         return float(loss.detach()) if (step + 1) % 10 == 0 else math.nan
+
+    def _binocular(self, raw, cams: Cameras, out, gt: Tensor, sh_degree: int,
+                   background: Tensor, drop: Optional[Tensor], gen) -> Tensor:
+        """Binocular consistency of the rendered view with a sideways-moved copy of its camera
+        (see OptimConfig.binocular_weight); the moved render does not feed densification."""
+        o = self.cfg.optim
+        solid = out.alphas[..., 0].detach() > 0.5
+        depth = out.depths[..., 0]
+        median = torch.where(solid, depth.detach(), torch.nan).flatten(1).nanmedian(1).values
+        u = torch.rand(len(cams), generator=gen, device=gen.device) * 2 - 1
+        shifts = (u * o.binocular_shift * median).nan_to_num(0.0)
+        out_b = render_splats(raw, shifted_cameras(cams, shifts), sh_degree, background,
+                              self.cfg.backend, drop)
+        return binocular_loss(out_b.colors, torch.where(solid, depth, 0.0), gt, cams.Ks, shifts)
 
     def _start(self, resume: bool):
         """(model, step, seconds so far, checkpoint or None)."""
