@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor
 
@@ -59,14 +57,12 @@ def warp_from_shifted(image_b: Tensor, depth_a: Tensor, Ks: Tensor, shifts: Tens
     return warped.permute(0, 2, 3, 1), valid
 
 
-def binocular_loss(image_b: Tensor, depth_a: Tensor, gt_a: Tensor, Ks: Tensor, shifts: Tensor,
-                   mask_a: Optional[Tensor] = None) -> Tensor:
+def binocular_loss(image_b: Tensor, depth_a: Tensor, gt_a: Tensor, Ks: Tensor, shifts: Tensor
+                   ) -> Tensor:
     """L1 between the left-eye ground truth `gt_a [B,H,W,3]` and the rendered right-eye
     `image_b` warped into the left eye through the rendered left depth (binocular consistency,
     Han et al., NeurIPS 2024): wrong depth moves the warped pixels. Averaged over valid pixels
-    (and `mask_a [B,H,W]` where given); 0 when none is valid."""
+    (see warp_from_shifted; a depth of 0 leaves a pixel out); 0 when none is valid."""
     warped, valid = warp_from_shifted(image_b, depth_a, Ks, shifts)
-    if mask_a is not None:
-        valid = valid & mask_a
     w = valid[..., None].to(gt_a.dtype)
     return ((warped - gt_a).abs() * w).sum() / (3 * w.sum()).clamp_min(1.0)
