@@ -18,6 +18,26 @@ from ...data.cameras import Cameras
 from .fusion import backproject
 
 
+def far_fill(depths: Tensor) -> Tensor:
+    """Depth maps [C,H,W] with every hole given the farthest kept depth of the smallest aligned
+    2^k block around it that has any (min-pool of inverse depth, then nearest upsampling):
+    filled surfaces sit at the back of their surroundings, where they occlude nothing in new
+    views.
+    Views without any depth stay 0."""
+    big = torch.finfo(depths.dtype).max
+    inv = torch.where(depths > 0, 1.0 / depths.clamp_min(1e-12), torch.full_like(depths, big))[:, None]
+    pyramid = [inv]
+    while min(inv.shape[-2:]) > 1:
+        inv = -F.max_pool2d(-inv, 2, ceil_mode=True)
+        pyramid.append(inv)
+    filled = pyramid[-1]
+    for inv in reversed(pyramid[:-1]):
+        up = F.interpolate(filled, size=inv.shape[-2:], mode="nearest")
+        filled = torch.where(inv < big, inv, up)
+    filled = filled[:, 0]
+    return torch.where(filled < big, 1.0 / filled.clamp_min(1e-12), torch.zeros_like(filled))
+
+
 def push_pull_fill(depths: Tensor) -> Tensor:
     """Depth maps [C,H,W] (camera z, 0 = none) with every hole filled from its surroundings.
 
@@ -45,14 +65,16 @@ def push_pull_fill(depths: Tensor) -> Tensor:
                        torch.zeros_like(filled))
 
 
-def fill_points(depths: Tensor, images: Tensor, cams: Cameras, stride: int) -> tuple[Tensor, Tensor]:
+def fill_points(depths: Tensor, images: Tensor, cams: Cameras, stride: int,
+                far: bool = False) -> tuple[Tensor, Tensor]:
     """Points [P,3] and colours [P,3] on a `stride`-pixel grid of the holes of `depths`.
 
     Args:
         depths: [C,H,W] filtered depth maps (0 = no depth); images: [C,H,W,3] in [0,1] at the
-        same resolution; cams: their cameras; stride: grid step in pixels (>= 1).
+        same resolution; cams: their cameras; stride: grid step in pixels (>= 1);
+        far: `far_fill` instead of `push_pull_fill`.
     """
-    filled = push_pull_fill(depths)
+    filled = far_fill(depths) if far else push_pull_fill(depths)
     grid = torch.zeros_like(depths, dtype=torch.bool)
     grid[:, stride // 2::stride, stride // 2::stride] = True
     holes = grid & (depths <= 0) & (filled > 0)

@@ -135,7 +135,8 @@ def compute_depths(scene: Scene, cfg: MvsConfig = MvsConfig(), device="cpu",
                             cfg.seed)
     n_matched = len(pts)
     if cfg.fill_stride > 0 and n_matched > 0:
-        more, more_cols = fill_points(depths, images.permute(0, 2, 3, 1), cams, cfg.fill_stride)
+        more, more_cols = fill_points(depths, images.permute(0, 2, 3, 1), cams, cfg.fill_stride,
+                                       cfg.fill_far)
         pts, cols = torch.cat([pts, more]), torch.cat([cols, more_cols])
     return DepthResult(depths.cpu(), conf.cpu(), pts.cpu(), cols.cpu(),
                        tuple(scene.names[i] for i in ids), ids, cams.to("cpu"), neighbours.cpu(),

@@ -173,6 +173,22 @@ def test_push_pull_fill_keeps_depths_and_fills_holes_within_their_range():
     assert rel.median() < 0.03 and rel.max() < 0.25, (rel.median(), rel.max())
 
 
+def test_far_fill_puts_holes_at_the_back_of_their_surroundings():
+    """A hole between a near and a far kept region takes the far depth (never in front of
+    what surrounds it); kept depths stay; a view without depth stays empty."""
+    from voxsplat.recon.depth.fill import far_fill
+    depths = torch.zeros(2, 16, 16)
+    depths[0, :, :8] = 2.0   # near surface on the left
+    depths[0, :, 12:] = 5.0  # far surface on the right; columns 8..11 are a hole
+    depths[0, 3, 3] = 0.0    # a one-pixel hole inside the near surface
+    filled = far_fill(depths)
+    kept = depths[0] > 0
+    assert torch.equal(filled[0][kept], depths[0][kept])
+    assert (filled[0, :, 8:12] == 5.0).all()  # the gap goes behind, not in front
+    assert filled[0, 3, 3] == 2.0  # a hole inside one surface takes that surface's depth
+    assert (filled[1] == 0).all()
+
+
 def test_fill_stride_adds_points_near_the_surface(synth, three_views):
     """3 views with hole filling: more points, and still mostly on the surface."""
     scene, _, sparse = three_views
