@@ -5,7 +5,9 @@ representation that can only place Gaussians near its initial points (the voxel 
 has nothing where the photos show untextured walls, sky or blurred background. Filling the
 holes of each depth map by push-pull interpolation in inverse depth (a convex combination of
 nearby kept depths, so it never leaves their range) gives a coarse surface there; the optimizer
-keeps what the photos support and prunes the rest.
+keeps what the photos support and prunes the rest. `far_fill` (MvsConfig.fill_far) instead
+gives each hole the farthest depth around it, so filled points never stand in front of the
+surfaces that border them.
 """
 
 from __future__ import annotations
@@ -22,8 +24,7 @@ def far_fill(depths: Tensor) -> Tensor:
     """Depth maps [C,H,W] with every hole given the farthest kept depth of the smallest aligned
     2^k block around it that has any (min-pool of inverse depth, then nearest upsampling):
     filled surfaces sit at the back of their surroundings, where they occlude nothing in new
-    views.
-    Views without any depth stay 0."""
+    views. Views without any depth stay 0."""
     big = torch.finfo(depths.dtype).max
     inv = torch.where(depths > 0, 1.0 / depths.clamp_min(1e-12), torch.full_like(depths, big))[:, None]
     pyramid = [inv]
