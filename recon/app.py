@@ -55,10 +55,10 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
 
 AUTO_SPARSE_MODEL = "gaussians"
 """The model `--preset auto` trains on few views. Measured on the H200 at full resolution with
-the sparse preset (bench/results/README.md), voxel vs explicit Gaussians: fern 3-view 20.83 vs
-21.43 dB, lego 8-view 22.23 vs 22.71, DTU scan24 3-view 13.32 vs 16.14: behind on all three,
-at about 3x the training time, so the voxel model stays opt-in (`--preset sparse` or
-`--model voxel`) until it wins there."""
+the sparse preset (bench/results/README.md), voxel vs explicit Gaussians: fern 3-view 20.94 vs
+21.22 dB, lego 8-view 22.23 vs 22.73, DTU scan24 3-view 16.41 vs 15.76: ahead on DTU only, at
+about 3x the training time, so the voxel model stays opt-in (`--preset sparse` or
+`--model voxel`) until it wins on all three."""
 
 
 def auto_preset(n_train_views: int, device_type: str) -> str:
