@@ -17,3 +17,6 @@ done
 #   python bench/stage_devdata.py .devdata/ld lego_dense_voxel
 # carry only .devdata/ld in one call (e.g. command "true"), then, while the machine is warm,
 # CASES=lego_dense_voxel with DATA=.devdata/ld and carry=[".device-wheels"].
+# Seventh session: the two models of lego_dense_voxel ran as separate `--models gaussians` and
+# `--models voxel` runs in that call (each alone on the GPU, several voxel variants), joined by
+#   python bench/merge_fewview.py VOXEL.json GAUSSIANS.json bench/results/lego_dense_voxel.json

@@ -164,3 +164,24 @@ def test_auto_preset_on_few_views(scene_copy, tmp_path, monkeypatch, extra, mode
     sparse = config.preset("sparse", model)
     assert seen["cfg"].model == model and app.AUTO_SPARSE_MODEL == "gaussians"
     assert (seen["cfg"].optim, seen["cfg"].voxel) == (sparse.optim, sparse.voxel)
+
+
+@pytest.mark.parametrize("model", ["gaussians", "voxel"])
+def test_dense_preset_tunes_the_voxel_model(scene_copy, tmp_path, monkeypatch, model):
+    """--preset dense --model voxel gets the dense schedule plus per-Gaussian residuals and 16
+    Gaussians per voxel (lego dense on the H200: 32.73 -> 34.65 dB); explicit Gaussians keep
+    the plain schedule."""
+    from voxsplat.recon import config, pipeline
+    seen = {}
+
+    def capture(scene, out, cfg, *args, **kwargs):
+        seen["cfg"] = cfg
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "reconstruct", capture)
+    assert main(["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws"), "--device", "cpu",
+                 "--quiet", "--preset", "dense", "--model", model]) == 130
+    cfg = seen["cfg"]
+    assert cfg.model == model and cfg.optim == config.preset("dense").optim
+    tuned = (cfg.voxel.lr_residual, cfg.voxel.gaussians_per_voxel)
+    assert tuned == ((2e-3, 16) if model == "voxel" else (0.0, config.VoxelConfig().gaussians_per_voxel))
