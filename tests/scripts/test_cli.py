@@ -151,7 +151,28 @@ def test_auto_preset_on_few_views(scene_copy, tmp_path, monkeypatch, extra, mode
     """6 training views: auto takes the sparse settings with explicit Gaussians (the better
     model at full resolution so far); --model voxel and an explicit --preset sparse give
     the voxel model."""
-    from voxsplat.recon import app, config, pipeline
+    from voxsplat.recon import app, config
+    cfg = _reconstruct_config(scene_copy, tmp_path, monkeypatch, *extra)
+    sparse = config.preset("sparse", model)
+    assert cfg.model == model and app.AUTO_SPARSE_MODEL == "gaussians"
+    assert (cfg.optim, cfg.voxel) == (sparse.optim, sparse.voxel)
+
+
+@pytest.mark.parametrize("model", ["gaussians", "voxel"])
+def test_dense_preset_tunes_the_voxel_model(scene_copy, tmp_path, monkeypatch, model):
+    """--preset dense --model voxel gets the dense schedule plus per-Gaussian residuals and 16
+    Gaussians per voxel (lego dense on the H200: 32.73 -> 34.65 dB); explicit Gaussians keep
+    the plain schedule."""
+    from voxsplat.recon import config
+    cfg = _reconstruct_config(scene_copy, tmp_path, monkeypatch, "--preset", "dense", "--model", model)
+    assert cfg.model == model and cfg.optim == config.preset("dense").optim
+    tuned = (cfg.voxel.lr_residual, cfg.voxel.gaussians_per_voxel)
+    assert tuned == ((2e-3, 16) if model == "voxel" else (0.0, config.VoxelConfig().gaussians_per_voxel))
+
+
+def _reconstruct_config(scene_copy, tmp_path, monkeypatch, *extra):
+    """The TrainConfig `voxsplat reconstruct SCENE *extra` hands to the pipeline (stopped there)."""
+    from voxsplat.recon import pipeline
     seen = {}
 
     def capture(scene, out, cfg, *args, **kwargs):
@@ -161,27 +182,4 @@ def test_auto_preset_on_few_views(scene_copy, tmp_path, monkeypatch, extra, mode
     monkeypatch.setattr(pipeline, "reconstruct", capture)
     assert main(["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws"), "--device", "cpu",
                  "--quiet", *extra]) == 130
-    sparse = config.preset("sparse", model)
-    assert seen["cfg"].model == model and app.AUTO_SPARSE_MODEL == "gaussians"
-    assert (seen["cfg"].optim, seen["cfg"].voxel) == (sparse.optim, sparse.voxel)
-
-
-@pytest.mark.parametrize("model", ["gaussians", "voxel"])
-def test_dense_preset_tunes_the_voxel_model(scene_copy, tmp_path, monkeypatch, model):
-    """--preset dense --model voxel gets the dense schedule plus per-Gaussian residuals and 16
-    Gaussians per voxel (lego dense on the H200: 32.73 -> 34.65 dB); explicit Gaussians keep
-    the plain schedule."""
-    from voxsplat.recon import config, pipeline
-    seen = {}
-
-    def capture(scene, out, cfg, *args, **kwargs):
-        seen["cfg"] = cfg
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(pipeline, "reconstruct", capture)
-    assert main(["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws"), "--device", "cpu",
-                 "--quiet", "--preset", "dense", "--model", model]) == 130
-    cfg = seen["cfg"]
-    assert cfg.model == model and cfg.optim == config.preset("dense").optim
-    tuned = (cfg.voxel.lr_residual, cfg.voxel.gaussians_per_voxel)
-    assert tuned == ((2e-3, 16) if model == "voxel" else (0.0, config.VoxelConfig().gaussians_per_voxel))
+    return seen["cfg"]
