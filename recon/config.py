@@ -241,9 +241,10 @@ def _dense(model: str = "gaussians") -> TrainConfig:
     return replace(cfg, checkpoint_every=1000)
 
 
-def _fast() -> TrainConfig:
+def _fast(model: str = "gaussians") -> TrainConfig:
     """A few minutes on a CPU for small images: fewer steps, earlier and shorter growth."""
     cfg = TrainConfig(
+        model=model,
         optim=OptimConfig(steps=2000, sh_degree=1, sh_degree_interval=500, lr_means=1.6e-4 * 4,
                           lr_means_final=1.6e-6 * 4),
         densify=DensifyConfig(refine_start=200, refine_stop=1400, refine_every=100,
@@ -295,10 +296,7 @@ def preset(name: str, model: str | None = None) -> TrainConfig:
         raise VoxsplatError(f"unknown preset '{name}'; choose one of {', '.join(sorted(PRESETS))}")
     if model is not None and model not in ("gaussians", "voxel"):
         raise VoxsplatError(f"unknown model '{model}'; use gaussians or voxel")
-    if name in ("sparse", "dense") and model is not None:
-        return PRESETS[name](model)
-    cfg = PRESETS[name]()
-    return cfg if model is None else replace(cfg, model=model)
+    return PRESETS[name]() if model is None else PRESETS[name](model)
 
 
 def override(cfg: TrainConfig, assignment: str) -> TrainConfig:
