@@ -55,8 +55,8 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
 
 AUTO_SPARSE_MODEL = "gaussians"
 """The model `--preset auto` trains on few views. Measured on the H200 at full resolution with
-the sparse preset (bench/results/README.md), voxel vs explicit Gaussians: fern 3-view 20.94 vs
-21.22 dB, lego 8-view 22.23 vs 22.73, DTU scan24 3-view 16.41 vs 15.76: ahead on DTU only, at
+the sparse preset (bench/results/README.md), voxel vs explicit Gaussians: fern 3-view 21.12 vs
+21.68 dB, lego 8-view 23.40 vs 23.51, DTU scan24 3-view 16.41 vs 17.05: behind on all three, at
 about 3x the training time, so the voxel model stays opt-in (`--preset sparse` or
 `--model voxel`) until it wins on all three."""
 
