@@ -12,6 +12,7 @@ H, gen)`` after backward, ``bake()`` -> explicit Gaussians (raw form, detached),
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 from torch import Tensor
@@ -137,8 +138,8 @@ class VoxelModel:
 
     kind = "voxel"
 
-    def __init__(self, net: VoxelGaussians, cfg: TrainConfig, device):
-        self.net, self.cfg = net.to(device), cfg
+    def __init__(self, net: VoxelGaussians, cfg: TrainConfig, scene_scale: float, device):
+        self.net, self.cfg, self.scene_scale = net.to(device), cfg, scene_scale
         v, B, fused = cfg.voxel, cfg.optim.batch_size, torch.device(device).type == "cuda"
         self.optimizers = {
             "latents": _adam([net.params["latents"]], v.lr_latent, B, fused),
@@ -151,15 +152,21 @@ class VoxelModel:
         self._gamma = v.lr_final_factor ** (1.0 / max(cfg.optim.steps, 1))
         self.strategy = VoxelStrategy(v)
         self.state = self.strategy.initialize_state(net.n_voxels, device)
+        self.device = device
+        self.explicit: ExplicitModel | None = None
+        """Set once the run passes `voxel.explicit_from`: the baked Gaussians, optimized directly."""
+        self._explicit_step = round(v.explicit_from * cfg.optim.steps) if v.explicit_from > 0 else None
 
     @staticmethod
     def create(scene: Scene, cfg: TrainConfig, scene_scale: float, device) -> "VoxelModel":
         grid, colors = initial_grid(scene, cfg, device)
         net = VoxelGaussians(grid, colors, cfg.voxel, cfg.optim.sh_degree, cfg.seed)
-        return VoxelModel(net, cfg, device)
+        return VoxelModel(net, cfg, scene_scale, device)
 
     @property
     def n_gaussians(self) -> int:
+        if self.explicit is not None:
+            return self.explicit.n_gaussians
         return self.net.n_voxels * self.cfg.voxel.gaussians_per_voxel
 
     @property
@@ -167,6 +174,8 @@ class VoxelModel:
         return self.net.n_voxels
 
     def render(self, cams, sh_degree: int, background: Tensor, opacity_scale: Tensor | None = None):
+        if self.explicit is not None:
+            return self.explicit.render(cams, sh_degree, background, opacity_scale)
         raw = self.net()
         out = render_splats(raw, cams, sh_degree, background, self.cfg.backend, opacity_scale)
         self.strategy.step_pre_backward(out.means2d)
@@ -174,6 +183,8 @@ class VoxelModel:
         return out, raw
 
     def update(self, step: int, out, W: int, H: int, gen) -> dict:
+        if self.explicit is not None:
+            return self.explicit.update(step, out, W, H, gen)
         for k, o in self.optimizers.items():
             for g in o.param_groups:
                 g["lr"] = self._lr0[k] * self._gamma ** step
@@ -182,11 +193,25 @@ class VoxelModel:
         report = self.strategy.step_post_backward(self.net, self.optimizers, self.state, step,
                                                   out.means2d, out.radii, self._opacities, W, H)
         self._opacities = None
+        if self._explicit_step is not None and step + 1 >= self._explicit_step:
+            self.explicit = self._to_explicit()
+            report = {**report, "explicit_from_step": step + 1, "gaussians": self.explicit.n_gaussians}
         return report
+
+    def _to_explicit(self, splats: dict[str, Tensor] | None = None) -> ExplicitModel:
+        """The explicit stage: the baked Gaussians (or `splats`) as parameters, densification
+        off (its schedule is in absolute steps, and this stage starts late)."""
+        splats = self.bake() if splats is None else splats
+        params = torch.nn.ParameterDict({k: torch.nn.Parameter(v.clone()) for k, v in splats.items()})
+        cfg = replace(self.cfg, densify=replace(self.cfg.densify, refine_stop=0))
+        return ExplicitModel(params, cfg, self.scene_scale, self.device)
 
     @torch.no_grad()
     def bake(self) -> dict[str, Tensor]:
-        """The decoded Gaussians as explicit ones, without the nearly transparent."""
+        """The decoded Gaussians as explicit ones, without the nearly transparent (after
+        `voxel.explicit_from`: the explicit stage's Gaussians)."""
+        if self.explicit is not None:
+            return self.explicit.bake()
         raw = {k: v.detach() for k, v in self.net().items()}
         keep = torch.sigmoid(raw["opacities"]) >= self.cfg.voxel.bake_min_opacity
         return {k: v[keep] for k, v in raw.items()}
@@ -194,7 +219,8 @@ class VoxelModel:
     def state_dict(self) -> dict:
         return {"net": self.net.state_dict(), "voxel_size": self.net.voxel_size,
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-                "strategy": self.state.state_dict()}
+                "strategy": self.state.state_dict(),
+                "explicit": None if self.explicit is None else self.explicit.state_dict()}
 
     @staticmethod
     def from_state(d: dict, cfg: TrainConfig, scene_scale: float, device) -> "VoxelModel":
@@ -202,10 +228,13 @@ class VoxelModel:
         grid = SparseVoxelGrid(coords, d["net"]["origin"].cpu(), float(d["voxel_size"]))
         net = VoxelGaussians(grid, torch.zeros(len(grid), 3), cfg.voxel, cfg.optim.sh_degree, cfg.seed)
         net.load_state_dict(d["net"])
-        m = VoxelModel(net, cfg, device)
+        m = VoxelModel(net, cfg, scene_scale, device)
         for k, o in m.optimizers.items():
             o.load_state_dict(d["optimizers"][k])
         m.state = VoxelState(**{k: v.to(device) for k, v in d["strategy"].items()})
+        if d.get("explicit") is not None:
+            m.explicit = m._to_explicit({k: v.to(device) for k, v in d["explicit"]["splats"].items()})
+            m.explicit.load_state_dict(d["explicit"])
         return m
 
 

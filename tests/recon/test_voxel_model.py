@@ -117,3 +117,38 @@ def test_voxel_resume_finishes_the_run_as_well(small_scene, tmp_path):
                                    device="cpu", resume=True, progress=False)
     assert resumed["steps"] == 80
     assert abs(resumed["psnr"] - full["psnr"]) < 0.5, (resumed["psnr"], full["psnr"])
+
+
+def test_explicit_stage_takes_over_the_decoded_gaussians(small_scene, tmp_path):
+    """After `explicit_from` the baked Gaussians train directly: the switch keeps the image,
+    the net stops changing, a checkpoint round trip keeps the stage, and quality holds."""
+    cfg = _cfg(300, explicit_from=0.67)
+    cams, bg = small_scene.cameras[[0]], torch.ones(3)
+    seen = {}
+
+    def on_step(step, info):
+        m = info["model"]
+        if step == 201:  # round(0.67 x 300) = 201: the update of 0-based step 200 switches
+            assert m.explicit is not None and m.n_gaussians == m.explicit.n_gaussians
+            with torch.no_grad():
+                m.explicit, stage = None, m.explicit
+                voxel_img = m.render(cams, 1, bg)[0].colors
+                m.explicit = stage
+                seen["switch"] = (voxel_img, m.render(cams, 1, bg)[0].colors.detach())
+            seen["net"] = {k: v.clone() for k, v in m.net.state_dict().items()}
+        elif step == 200:
+            assert m.explicit is None
+        seen["model"] = m
+
+    metrics = pipeline.reconstruct(small_scene, tmp_path, cfg, {"kind": "path", "path": "s"},
+                                   device="cpu", progress=False, on_step=on_step)
+    a, b = seen["switch"]
+    assert float(((a - b) ** 2).mean()) < 1e-4  # only Gaussians under bake_min_opacity go
+    model = seen["model"]
+    for k, v in model.net.state_dict().items():
+        assert torch.equal(v, seen["net"][k]), k
+    again = VoxelModel.from_state(model.state_dict(), cfg, 1.0, "cpu")
+    assert again.explicit is not None
+    for k, v in model.bake().items():
+        assert torch.equal(v, again.bake()[k]), k
+    assert metrics["psnr"] >= 22.0, metrics["psnr"]
