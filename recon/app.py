@@ -6,7 +6,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from ..render.camera_paths import default_orbit, interpolate_path, spiral_path
 from ..render.video import depth_to_rgb, write_frames, write_video
 from . import pipeline
 from . import workspace as wsp
-from .config import TrainConfig, preset as get_preset, with_steps
+from .config import TrainConfig, override, preset as get_preset, with_steps
 from .engine import resolve_device
 from .gaussians import render_splats, sh_degree_of
 
@@ -25,15 +25,21 @@ from .gaussians import render_splats, sh_degree_of
 def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: str = "auto",
                     steps: Optional[int] = None, downscale: Optional[float] = None,
                     resume: bool = False, progress: bool = True, sfm=None,
-                    model: Optional[str] = None) -> dict:
+                    model: Optional[str] = None, overrides: Sequence[str] = ()) -> dict:
     """`voxsplat reconstruct`: load INPUT (posing photos/videos by SfM), optimize, write OUT.
 
     preset "auto": `sparse` for at most 12 training views (with AUTO_SPARSE_MODEL), else `dense`
-    on a GPU, `fast` on a CPU. `model` ("gaussians" | "voxel") overrides the preset's model.
+    on a GPU, `fast` on a CPU. `model` ("gaussians" | "voxel") overrides the preset's model;
+    `overrides` ("section.field=value", `--set`) change single config fields after that.
     """
     resolve_device(device)  # fail before loading images
     if model is not None and model not in ("gaussians", "voxel"):
         raise VoxsplatError(f"unknown model '{model}'; use gaussians or voxel")
+    if resume and overrides:
+        raise VoxsplatError("--set with --resume: a resumed run keeps the settings it started "
+                            "with; drop --set, or start over without --resume")
+    if not resume:
+        cfg = _config("fast", None, None, None, overrides)  # a bad --set fails before loading
     if resume:
         rec = wsp.open_workspace(out)
         cfg = TrainConfig.from_dict(rec["config"])
@@ -45,7 +51,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
             preset = auto_preset(len(scene.split("train")), resolve_device(device).type)
             if preset == "sparse" and model is None:
                 model = AUTO_SPARSE_MODEL
-        cfg = _config(preset, steps, downscale, model)
+        cfg = _config(preset, steps, downscale, model, overrides)
     spec = {"kind": "path", "path": str(Path(input_path).resolve()), "downscale": cfg.downscale}
     if not resume:
         pipeline.remove_tree(Path(out) / "checkpoints")
@@ -93,7 +99,7 @@ def run_poses(input_path: Path, out: Path, sfm=None, progress: bool = True):
 
 
 def _config(preset: str, steps: Optional[int], downscale: Optional[float],
-            model: Optional[str] = None) -> TrainConfig:
+            model: Optional[str] = None, overrides: Sequence[str] = ()) -> TrainConfig:
     cfg = get_preset(preset, model)
     if steps is not None:
         cfg = with_steps(cfg, steps)
@@ -102,6 +108,8 @@ def _config(preset: str, steps: Optional[int], downscale: Optional[float],
             raise VoxsplatError(f"--downscale must be in (0, 1], got {downscale}")
         from dataclasses import replace
         cfg = replace(cfg, downscale=downscale)
+    for assignment in overrides:  # last: a field set by name wins
+        cfg = override(cfg, assignment)
     return cfg
 
 

@@ -19,6 +19,7 @@ from .config import TrainConfig
 from .depth.loss import depth_loss
 from .gaussians import render_splats, scene_extent
 from .losses import binocular_loss, photometric_loss, shifted_cameras
+from .pseudo import depth_smoothness, orbited_cameras, rigid_inverse, warp_from_view
 from .representation.models import MODELS
 
 
@@ -206,9 +207,11 @@ class Trainer:
         drop = dropout_scale(model.n_gaussians, o.drop_rate * step / o.steps, gen)
         out, raw = model.render(cams, sh_degree, background, drop)
         loss = photometric_loss(out.colors, gt, o.ssim_weight)
-        if o.binocular_weight > 0 and step >= o.binocular_from * o.steps:
-            loss = loss + o.binocular_weight * self._binocular(raw, cams, out, gt, sh_degree,
-                                                               background, drop, gen)
+        binocular = o.binocular_weight > 0 and step >= o.binocular_from * o.steps
+        pseudo = (o.pseudo_weight > 0 or o.pseudo_smooth_weight > 0) and step >= o.pseudo_from * o.steps
+        if binocular or pseudo:
+            loss = loss + self._moved_views(raw, cams, out, gt, sh_degree, background, drop, gen,
+                                            binocular, pseudo)
         if depth is not None and o.depth_weight > 0:
             loss = loss + o.depth_weight * self.scene_scale * depth_loss(out.depths, depth)
         if o.opacity_weight > 0:
@@ -218,19 +221,49 @@ class Trainer:
         model.update(step, out, W, H, gen)
         return float(loss.detach()) if (step + 1) % 10 == 0 else math.nan
 
-    def _binocular(self, raw, cams: Cameras, out, gt: Tensor, sh_degree: int,
-                   background: Tensor, drop: Optional[Tensor], gen) -> Tensor:
-        """Binocular consistency of the rendered view with a sideways-moved copy of its camera
-        (see OptimConfig.binocular_weight); the moved render does not feed densification."""
-        o = self.cfg.optim
+    def _moved_views(self, raw, cams: Cameras, out, gt: Tensor, sh_degree: int,
+                     background: Tensor, drop: Optional[Tensor], gen, binocular: bool,
+                     pseudo: bool) -> Tensor:
+        """The losses on views rendered from moved copies of the training cameras, all in one
+        rasterization: binocular consistency with a sideways move (OptimConfig.binocular_weight)
+        and the unseen-view losses with a turn about the rendered median depth
+        (pseudo_weight, pseudo_smooth_weight). These renders do not feed densification."""
+        o, B = self.cfg.optim, len(cams)
         solid = out.alphas[..., 0].detach() > 0.5
         depth = out.depths[..., 0]
+        solid_depth = torch.where(solid, depth, 0.0)
         median = torch.where(solid, depth.detach(), torch.nan).flatten(1).nanmedian(1).values
-        u = torch.rand(len(cams), generator=gen, device=gen.device) * 2 - 1
-        shifts = (u * o.binocular_shift * median).nan_to_num(0.0)
-        out_b = render_splats(raw, shifted_cameras(cams, shifts), sh_degree, background,
-                              self.cfg.backend, drop)
-        return binocular_loss(out_b.colors, torch.where(solid, depth, 0.0), gt, cams.Ks, shifts)
+        moved = []
+        if binocular:
+            u = torch.rand(B, generator=gen, device=gen.device) * 2 - 1
+            shifts = (u * o.binocular_shift * median).nan_to_num(0.0)
+            moved.append(shifted_cameras(cams, shifts))
+        if pseudo:
+            scale = median.nan_to_num(self.scene_scale)
+            world_from_cam = rigid_inverse(cams.cam_from_world)  # no linalg.inv: no sync per step
+            pivots = world_from_cam[:, :3, 3] + scale[:, None] * world_from_cam[:, :3, 2]
+            turned = orbited_cameras(cams, pivots, o.pseudo_degrees, gen)
+            moved.append(turned)
+        views = render_splats(raw, moved[0] if len(moved) == 1 else Cameras.cat(moved),
+                              sh_degree, background, self.cfg.backend, drop)
+        loss = gt.new_zeros(())
+        if binocular:
+            loss = loss + o.binocular_weight * binocular_loss(views.colors[:B], solid_depth, gt,
+                                                              cams.Ks, shifts)
+        if pseudo:
+            colors, depths, alphas = (x[-B:] for x in (views.colors, views.depths, views.alphas))
+            if o.pseudo_weight > 0:
+                b_from_a = turned.cam_from_world @ world_from_cam
+                seen = torch.cat([colors, depths.detach()], -1)
+                warped, z_b, valid = warp_from_view(seen, solid_depth, cams.Ks, turned.Ks, b_from_a)
+                visible = z_b.detach() <= warped[..., 3].detach() * 1.05  # not hidden there
+                w = (valid & visible)[..., None].to(gt.dtype)
+                loss = loss + o.pseudo_weight * ((warped[..., :3] - gt).abs() * w).sum() / (
+                    3 * w.sum()).clamp_min(1.0)
+            if o.pseudo_smooth_weight > 0:
+                loss = loss + o.pseudo_smooth_weight * depth_smoothness(
+                    depths[..., 0], alphas[..., 0], scale)
+        return loss
 
     def _start(self, resume: bool):
         """(model, step, seconds so far, checkpoint or None)."""

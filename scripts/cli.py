@@ -31,12 +31,15 @@ class Reconstruct:
     quiet: bool = False
     matcher: str = "auto"
     model: Optional[str] = None
+    overrides: Optional[list[str]] = None
+    """`--set section.field=value` (repeatable): single config fields over the preset's."""
 
     def execute(self) -> None:
         from voxsplat.recon.app import run_reconstruct
         metrics = run_reconstruct(self.input, self.out, self.preset, self.device, self.steps,
                                   self.downscale, self.resume, progress=not self.quiet,
-                                  sfm=_sfm_config(self.matcher), model=self.model)
+                                  sfm=_sfm_config(self.matcher), model=self.model,
+                                  overrides=self.overrides or ())
         _report(metrics, self.out)
 
 
@@ -152,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--steps", type=int, help="override the preset's step count")
     r.add_argument("--downscale", type=float, help="resize input images by this factor (e.g. 0.5)")
     r.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    r.add_argument("--set", dest="overrides", action="append", metavar="SECTION.FIELD=VALUE",
+                   help="change one config field of the preset (repeatable), e.g. "
+                        "--set optim.pseudo_weight=0.5 --set voxel.n_voxels=8000")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"],
                    help="feature matching for photos/videos (auto: sequential for videos)")

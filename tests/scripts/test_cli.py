@@ -170,6 +170,34 @@ def test_dense_preset_tunes_the_voxel_model(scene_copy, tmp_path, monkeypatch, m
     assert tuned == ((2e-3, 16) if model == "voxel" else (0.0, config.VoxelConfig().gaussians_per_voxel))
 
 
+def test_set_changes_single_fields_of_the_preset(scene_copy, tmp_path, monkeypatch):
+    from voxsplat.recon import config
+    cfg = _reconstruct_config(scene_copy, tmp_path, monkeypatch, "--preset", "sparse", "--steps", "600",
+                              "--set", "optim.pseudo_weight=0.5", "--set", "voxel.n_voxels=800",
+                              "--set", "optim.steps=700")
+    sparse = config.with_steps(config.preset("sparse", "voxel"), 600)
+    assert (cfg.optim.pseudo_weight, cfg.voxel.n_voxels, cfg.optim.steps) == (0.5, 800, 700)
+    assert cfg.optim.binocular_weight == sparse.optim.binocular_weight  # the rest stays
+    assert cfg.voxel.refine_stop == sparse.voxel.refine_stop  # --steps rescaled before --set
+
+
+@pytest.mark.parametrize("assignment, words", [("optim.nope=1", "no config field 'optim.nope'"),
+                                               ("optim.steps=many", "not a valid int"),
+                                               ("pseudo_weight", "expected section.field=value")])
+def test_bad_set_is_one_line_before_any_work(capsys, scene_copy, tmp_path, assignment, words):
+    ws = tmp_path / "ws"
+    err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu",
+                            "--quiet", "--set", assignment])
+    assert words in err, err
+    assert not ws.exists()
+
+
+def test_set_with_resume_is_refused(capsys, scene_copy, tmp_path):
+    err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws"),
+                            "--resume", "--set", "optim.pseudo_weight=0.5"])
+    assert "--set with --resume" in err, err
+
+
 def _reconstruct_config(scene_copy, tmp_path, monkeypatch, *extra):
     """The TrainConfig `voxsplat reconstruct SCENE *extra` hands to the pipeline (stopped there)."""
     from voxsplat.recon import pipeline

@@ -1,0 +1,111 @@
+"""Unseen-view regularizers: turned cameras keep their pivot, the general warp agrees with
+the stereo warp and with a textured plane seen from both views, depth smoothness sees steps
+only where solid."""
+
+import math
+
+import torch
+from torch import Tensor
+
+from voxsplat.data.cameras import Cameras
+from voxsplat.recon.losses import shifted_cameras, warp_from_shifted
+from voxsplat.recon.pseudo import depth_smoothness, orbited_cameras, warp_from_view
+
+from test_losses import _camera
+
+
+def _posed_cameras(n=6, seed=0) -> Cameras:
+    g = torch.Generator().manual_seed(seed)
+    cam_from_world = torch.eye(4).repeat(n, 1, 1)
+    for i in range(n):
+        a, b = (torch.rand(2, generator=g) * 2 - 1).tolist()
+        ry = torch.tensor([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
+        rx = torch.tensor([[1, 0, 0], [0, math.cos(b), -math.sin(b)], [0, math.sin(b), math.cos(b)]])
+        cam_from_world[i, :3, :3] = rx @ ry
+        cam_from_world[i, :3, 3] = torch.rand(3, generator=g) - 0.5
+    K = _camera().Ks.expand(n, 3, 3)
+    return Cameras(cam_from_world, K, torch.full((n,), 48), torch.full((n,), 40))
+
+
+def test_turned_cameras_keep_the_pivot_at_the_same_pixel_and_distance():
+    cams = _posed_cameras()
+    pivots = cams.centers + 2.5 * cams.optical_axes
+    turned = orbited_cameras(cams, pivots, 20.0, torch.Generator().manual_seed(1))
+    p_cam = (turned.cam_from_world[:, :3, :3] @ pivots[..., None])[..., 0] + turned.cam_from_world[:, :3, 3]
+    assert torch.allclose(p_cam, torch.tensor([0.0, 0.0, 2.5]).expand_as(p_cam), atol=1e-4)
+    cos = (turned.optical_axes * cams.optical_axes).sum(-1).clamp(-1, 1)
+    degrees = torch.rad2deg(torch.acos(cos))
+    assert (degrees <= 20.0 + 1e-3).all() and (degrees > 0.1).all(), degrees
+    # rigid: rotation part stays a rotation; 0 degrees leaves the cameras where they were
+    R = turned.cam_from_world[:, :3, :3]
+    assert torch.allclose(R @ R.transpose(1, 2), torch.eye(3).expand_as(R), atol=1e-5)
+    same = orbited_cameras(cams, pivots, 0.0, torch.Generator().manual_seed(1))
+    assert torch.allclose(same.cam_from_world, cams.cam_from_world, atol=1e-5)
+
+
+def test_general_warp_matches_the_stereo_warp_for_a_sideways_move():
+    cams = _camera()
+    img = torch.rand(1, 40, 48, 3)
+    depth = 1.5 + torch.rand(1, 40, 48)
+    shift = torch.tensor([0.12])
+    moved = shifted_cameras(cams, shift)
+    b_from_a = moved.cam_from_world @ cams.world_from_cam
+    warped, z_b, valid = warp_from_view(img, depth, cams.Ks, moved.Ks, b_from_a)
+    ref, ref_valid = warp_from_shifted(img, depth, cams.Ks, shift)
+    assert (valid != ref_valid).float().mean() < 0.03  # image borders, to rounding
+    both = valid & ref_valid
+    assert torch.allclose(warped[both], ref[both], atol=1e-4)
+    assert torch.allclose(z_b, depth, atol=1e-5)  # a sideways move keeps z
+
+
+def _plane_view(cams: Cameras, normal: Tensor, offset: float) -> tuple[Tensor, Tensor]:
+    """Camera-space z [B,H,W] of the plane normal . X = offset seen by `cams`, and a smooth
+    texture [B,H,W,3] painted on it (a function of the world point)."""
+    H, W = int(cams.heights[0]), int(cams.widths[0])
+    v, u = torch.meshgrid(torch.arange(H) + 0.5, torch.arange(W) + 0.5, indexing="ij")
+    pix = torch.stack([u, v, torch.ones_like(u)], -1).reshape(1, -1, 3)
+    rays_cam = pix @ torch.linalg.inv(cams.Ks).transpose(1, 2)  # z = 1
+    world_from_cam = cams.world_from_cam
+    rays = rays_cam @ world_from_cam[:, :3, :3].transpose(1, 2)
+    origin = world_from_cam[:, None, :3, 3]
+    z = (offset - (origin * normal).sum(-1)) / (rays * normal).sum(-1)  # [B,HW]
+    X = origin + z[..., None] * rays
+    texture = torch.stack([torch.sin(3 * X[..., 0]), torch.cos(4 * X[..., 1]),
+                           torch.sin(2 * X[..., 0] + 3 * X[..., 1])], -1) * 0.4 + 0.5
+    return z.view(-1, H, W), texture.view(-1, H, W, 3)
+
+
+def test_warp_through_the_true_depth_reproduces_the_training_view_from_a_turned_view():
+    cams = _posed_cameras(3)
+    normal = -cams.optical_axes[0]  # a plane facing the first camera, 3 units ahead
+    offset = float((normal * (cams.centers[0] + 3.0 * cams.optical_axes[0])).sum())
+    cams = cams[[0, 0, 0]]
+    depth_a, image_a = _plane_view(cams, normal, offset)
+    pivots = cams.centers + torch.tensor([1.5, 3.0, 6.0])[:, None] * cams.optical_axes
+    turned = orbited_cameras(cams, pivots, 15.0, torch.Generator().manual_seed(0))
+    _, image_b = _plane_view(turned, normal, offset)
+    b_from_a = turned.cam_from_world @ cams.world_from_cam
+    errors = {}
+    for s in (0.8, 0.9, 1.0, 1.1, 1.25):
+        warped, _, valid = warp_from_view(image_b, depth_a * s, cams.Ks, turned.Ks, b_from_a)
+        assert valid.float().mean() > 0.5
+        errors[s] = float((warped - image_a).abs()[valid].mean())
+    assert errors[1.0] < 2e-3, errors  # only bilinear resampling left
+    assert min(errors[0.9], errors[1.1]) > 5 * errors[1.0], errors
+
+
+def test_depth_smoothness_penalizes_steps_between_solid_pixels_only():
+    flat = torch.full((1, 8, 8), 2.0)
+    alpha = torch.ones(1, 8, 8)
+    scale = torch.tensor([2.0])
+    assert float(depth_smoothness(flat, alpha, scale)) == 0.0
+    step = flat.clone()
+    step[:, :, 4:] = 3.0  # a jump of 0.5 median depths across one column boundary
+    expected = 0.25 * 8 / (2 * 8 * 7)  # 8 jumping pairs out of 112
+    assert math.isclose(float(depth_smoothness(step, alpha, scale)), expected, rel_tol=1e-5)
+    see_through = alpha.clone()
+    see_through[:, :, 4:] = 0.0  # the far side is empty: the jump is a silhouette, not a step
+    assert float(depth_smoothness(step, see_through, scale)) == 0.0
+    d = step.clone().requires_grad_()
+    depth_smoothness(d, alpha, scale).backward()
+    assert float(d.grad[0, 0, 4]) > 0 and float(d.grad[0, 0, 3]) < 0  # pulls both sides together
