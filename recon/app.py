@@ -38,8 +38,8 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     if resume and overrides:
         raise VoxsplatError("--set with --resume: a resumed run keeps the settings it started "
                             "with; drop --set, or start over without --resume")
-    if not resume:
-        cfg = _config("fast", None, None, None, overrides)  # a bad --set fails before loading
+    for assignment in overrides:  # a bad --set fails before the images load
+        override(TrainConfig(), assignment)
     if resume:
         rec = wsp.open_workspace(out)
         cfg = TrainConfig.from_dict(rec["config"])

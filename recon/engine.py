@@ -18,8 +18,8 @@ from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .depth.loss import depth_loss
 from .gaussians import render_splats, scene_extent
-from .losses import binocular_loss, photometric_loss, shifted_cameras
-from .pseudo import depth_smoothness, orbited_cameras, rigid_inverse, warp_from_view
+from .losses import binocular_loss, consistency_loss, photometric_loss, shifted_cameras
+from .pseudo import depth_smoothness, orbited_cameras, rigid_inverse
 from .representation.models import MODELS
 
 
@@ -253,13 +253,9 @@ class Trainer:
         if pseudo:
             colors, depths, alphas = (x[-B:] for x in (views.colors, views.depths, views.alphas))
             if o.pseudo_weight > 0:
-                b_from_a = turned.cam_from_world @ world_from_cam
-                seen = torch.cat([colors, depths.detach()], -1)
-                warped, z_b, valid = warp_from_view(seen, solid_depth, cams.Ks, turned.Ks, b_from_a)
-                visible = z_b.detach() <= warped[..., 3].detach() * 1.05  # not hidden there
-                w = (valid & visible)[..., None].to(gt.dtype)
-                loss = loss + o.pseudo_weight * ((warped[..., :3] - gt).abs() * w).sum() / (
-                    3 * w.sum()).clamp_min(1.0)
+                loss = loss + o.pseudo_weight * consistency_loss(
+                    colors, solid_depth, gt, cams.Ks, turned.Ks,
+                    turned.cam_from_world @ world_from_cam, depths[..., 0])
             if o.pseudo_smooth_weight > 0:
                 loss = loss + o.pseudo_smooth_weight * depth_smoothness(
                     depths[..., 0], alphas[..., 0], scale)

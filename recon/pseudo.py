@@ -1,6 +1,7 @@
-"""Unseen-view regularizers for few views: cameras orbited away from a training view, the
-training image checked against what they render (warped back through the rendered depth), and
-the smoothness of the depth they see (RegNeRF's geometry prior, without a learned network)."""
+"""Unseen views for few-view regularizers: cameras turned away from a training view about the
+point it looks at (their render is checked against the training photo by
+`losses.consistency_loss`), and the smoothness of the depth they see (RegNeRF's geometry
+prior, without a learned network)."""
 
 from __future__ import annotations
 
@@ -52,43 +53,6 @@ def orbited_cameras(cams: Cameras, pivots: Tensor, max_degrees: float, gen: torc
     world_from_world[:, :3, 3] = pivots - (rot @ pivots[..., None])[..., 0]
     return Cameras(rigid_inverse(world_from_world @ world_from_cam), cams.Ks, cams.widths,
                    cams.heights)
-
-
-def warp_from_view(image_b: Tensor, depth_a: Tensor, Ks_a: Tensor, Ks_b: Tensor,
-                   b_from_a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Camera b's image sampled at where each pixel of camera a lands, through a's depth.
-
-    Args:
-        image_b: [B,H,W,K] images (any K channels) of the b cameras (same size as a's).
-        depth_a: [B,H,W] camera-space z of a (<= 0: no depth).
-        Ks_a, Ks_b: [B,3,3] intrinsics.
-        b_from_a: [B,4,4] rigid transforms from a's camera frame to b's.
-
-    Returns:
-        warped [B,H,W,K] (bilinear; differentiable in `image_b` and `depth_a`), and the
-        camera-b depth [B,H,W] of each point and valid [B,H,W] bool (a depth, in front of b,
-        inside b's image).
-    """
-    B, H, W, _ = image_b.shape
-    dt, dev = depth_a.dtype, depth_a.device
-    v, u = torch.meshgrid(torch.arange(H, device=dev, dtype=dt) + 0.5,
-                          torch.arange(W, device=dev, dtype=dt) + 0.5, indexing="ij")
-    fx, fy, skew = Ks_a[:, 0, 0, None], Ks_a[:, 1, 1, None], Ks_a[:, 0, 1, None]
-    y = (v.reshape(1, -1) - Ks_a[:, 1, 2, None]) / fy  # K^-1 in closed form: no solver sync
-    x = (u.reshape(1, -1) - Ks_a[:, 0, 2, None] - skew * y) / fx
-    rays = torch.stack([x, y, torch.ones_like(x)], -1)  # [B,HW,3], z = 1
-    pts_a = rays * depth_a.reshape(B, -1, 1)
-    pts_b = pts_a @ b_from_a[:, :3, :3].transpose(1, 2) + b_from_a[:, None, :3, 3]
-    z_b = pts_b[..., 2]
-    proj = pts_b @ Ks_b.transpose(1, 2)
-    uv_b = proj[..., :2] / z_b.clamp_min(1e-6)[..., None]
-    grid = torch.stack([uv_b[..., 0] / W * 2 - 1, uv_b[..., 1] / H * 2 - 1], -1).view(B, H, W, 2)
-    warped = torch.nn.functional.grid_sample(image_b.permute(0, 3, 1, 2), grid, mode="bilinear",
-                                             padding_mode="border", align_corners=False)
-    inside = ((uv_b[..., 0] >= 0.5) & (uv_b[..., 0] <= W - 0.5) & (uv_b[..., 1] >= 0.5)
-              & (uv_b[..., 1] <= H - 0.5)).view(B, H, W)
-    valid = (depth_a > 0) & (z_b.view(B, H, W) > 1e-6) & inside
-    return warped.permute(0, 2, 3, 1), z_b.view(B, H, W), valid
 
 
 def depth_smoothness(depth: Tensor, alpha: Tensor, scale: Tensor) -> Tensor:

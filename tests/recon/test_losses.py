@@ -1,5 +1,5 @@
-"""Binocular consistency: the stereo warp moves pixels by the disparity, and the loss on a
-rendered scene is smallest at its true depth."""
+"""View consistency: the warp moves pixels by the stereo disparity, and the binocular loss on
+a rendered scene is smallest at its true depth."""
 
 import math
 
@@ -7,7 +7,7 @@ import torch
 
 from voxsplat.data.cameras import Cameras
 from voxsplat.recon.gaussians import render_splats
-from voxsplat.recon.losses import binocular_loss, shifted_cameras, warp_from_shifted
+from voxsplat.recon.losses import binocular_loss, shifted_cameras, warp_from_view
 
 
 def _camera(W=48, H=40, f=40.0) -> Cameras:
@@ -20,11 +20,14 @@ def test_warp_of_a_fronto_parallel_plane_is_a_shift_by_the_disparity():
     img = torch.rand(1, 40, 48, 3)
     z, f = 2.0, 40.0
     shift = torch.tensor([3 * z / f])  # disparity f * shift / z = 3 pixels
-    warped, valid = warp_from_shifted(img, torch.full((1, 40, 48), z), cams.Ks, shift)
+    moved = shifted_cameras(cams, shift)
+    b_from_a = moved.cam_from_world @ cams.world_from_cam
+    warped, z_b, valid = warp_from_view(img, torch.full((1, 40, 48), z), cams.Ks, cams.Ks, b_from_a)
     assert torch.allclose(warped[:, :, 3:], img[:, :, :-3], atol=1e-5)
     assert not valid[:, :, :3].any() and valid[:, :, 3:].all()
+    assert torch.allclose(z_b, torch.full_like(z_b, z))  # a sideways move keeps z
     # no depth: never valid
-    _, valid = warp_from_shifted(img, torch.zeros(1, 40, 48), cams.Ks, shift)
+    _, _, valid = warp_from_view(img, torch.zeros(1, 40, 48), cams.Ks, cams.Ks, b_from_a)
     assert not valid.any()
 
 
