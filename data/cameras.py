@@ -23,6 +23,17 @@ def quat_to_rotmat(quats: Tensor) -> Tensor:
     return torch.stack(rows, dim=-1).reshape(quats.shape[:-1] + (3, 3))
 
 
+def rigid_inverse(transforms: Tensor) -> Tensor:
+    """[B,4,4] inverses of rigid transforms [B,4,4] (R|t -> R^T|-R^T t): no solver, so no
+    device sync, unlike torch.linalg.inv."""
+    rot_t = transforms[:, :3, :3].transpose(1, 2)
+    out = torch.zeros_like(transforms)
+    out[:, :3, :3] = rot_t
+    out[:, :3, 3] = -(rot_t @ transforms[:, :3, 3:])[..., 0]
+    out[:, 3, 3] = 1.0
+    return out
+
+
 @dataclass(frozen=True)
 class Cameras:
     """A batch of C pinhole cameras.
@@ -74,8 +85,8 @@ class Cameras:
 
     @property
     def world_from_cam(self) -> Tensor:
-        """[C,4,4] camera-to-world transforms."""
-        return torch.linalg.inv(self.cam_from_world)
+        """[C,4,4] camera-to-world transforms (poses are rigid: see rigid_inverse)."""
+        return rigid_inverse(self.cam_from_world)
 
     @property
     def optical_axes(self) -> Tensor:

@@ -19,7 +19,7 @@ from .config import TrainConfig
 from .depth.loss import depth_loss
 from .gaussians import render_splats, scene_extent
 from .losses import binocular_loss, consistency_loss, photometric_loss, shifted_cameras
-from .pseudo import depth_smoothness, orbited_cameras, rigid_inverse
+from .pseudo import depth_smoothness, orbited_cameras
 from .representation.models import MODELS
 
 
@@ -240,7 +240,7 @@ class Trainer:
             moved.append(shifted_cameras(cams, shifts))
         if pseudo:
             scale = median.nan_to_num(self.scene_scale)
-            world_from_cam = rigid_inverse(cams.cam_from_world)  # no linalg.inv: no sync per step
+            world_from_cam = cams.world_from_cam
             pivots = world_from_cam[:, :3, 3] + scale[:, None] * world_from_cam[:, :3, 2]
             turned = orbited_cameras(cams, pivots, o.pseudo_degrees, gen)
             moved.append(turned)

@@ -10,7 +10,7 @@ import math
 import torch
 from torch import Tensor
 
-from ..data.cameras import Cameras
+from ..data.cameras import Cameras, rigid_inverse
 
 
 def _axis_angle(axes: Tensor, angles: Tensor) -> Tensor:
@@ -23,17 +23,6 @@ def _axis_angle(axes: Tensor, angles: Tensor) -> Tensor:
     return eye + s * skew + (1 - c) * (skew @ skew)
 
 
-def rigid_inverse(transforms: Tensor) -> Tensor:
-    """[B,4,4] inverses of rigid transforms [B,4,4] (R|t -> R^T|-R^T t): no solver, so no
-    device sync, unlike torch.linalg.inv."""
-    rot_t = transforms[:, :3, :3].transpose(1, 2)
-    out = torch.zeros_like(transforms)
-    out[:, :3, :3] = rot_t
-    out[:, :3, 3] = -(rot_t @ transforms[:, :3, 3:])[..., 0]
-    out[:, 3, 3] = 1.0
-    return out
-
-
 def orbited_cameras(cams: Cameras, pivots: Tensor, max_degrees: float, gen: torch.Generator
                     ) -> Cameras:
     """`cams` each turned rigidly about its `pivots [B,3]` (world points, usually on the
@@ -44,7 +33,7 @@ def orbited_cameras(cams: Cameras, pivots: Tensor, max_degrees: float, gen: torc
     B, dev, dt = len(cams), cams.device, cams.cam_from_world.dtype
     phi = torch.rand(B, generator=gen, device=gen.device).to(dev, dt) * (2 * math.pi)
     axes_cam = torch.stack([torch.cos(phi), torch.sin(phi), torch.zeros_like(phi)], -1)
-    world_from_cam = rigid_inverse(cams.cam_from_world)
+    world_from_cam = cams.world_from_cam
     axes = (world_from_cam[:, :3, :3] @ axes_cam[..., None])[..., 0]
     angles = torch.rand(B, generator=gen, device=gen.device).to(dev, dt) * math.radians(max_degrees)
     rot = _axis_angle(axes, angles)
