@@ -61,10 +61,10 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
 
 AUTO_SPARSE_MODEL = "gaussians"
 """The model `--preset auto` trains on few views. Measured on the H200 at full resolution with
-the sparse preset (bench/results/README.md), voxel vs explicit Gaussians: fern 3-view 21.14 vs
-21.83 dB, lego 8-view 23.57 vs 23.58, DTU scan24 3-view 16.57 vs 16.47: behind on fern, even on
-the others (within run-to-run noise), at about 2.3x the training time, so the voxel model stays
-opt-in (`--preset sparse` or `--model voxel`) until it wins on all three."""
+the sparse preset (bench/results/README.md), voxel vs explicit Gaussians: fern 3-view 21.59 vs
+21.67 dB, lego 8-view 23.74 vs 23.52, DTU scan24 3-view 15.76 vs 17.01: even on fern and lego
+(within run-to-run noise), 1.25 dB behind on DTU, at 2.4-2.9x the training time, so the voxel
+model stays opt-in (`--preset sparse` or `--model voxel`) until it wins on all three."""
 
 
 def auto_preset(n_train_views: int, device_type: str) -> str:

@@ -90,11 +90,11 @@ class OptimConfig:
     image back into the training view through the rendered depth and compares it with the
     training image (L1) where the point is visible from both; a general form of the binocular
     loss (any direction, rotation included). Rendered in the same rasterization call as the
-    binocular view, shared with `pseudo_smooth_weight`. H200, 0.5 on the sparse preset: the
-    voxel model fern 3-view 21.14 -> 21.64 dB (91 -> 129 s), DTU 16.57 -> 16.61 alone and
-    17.03 / 17.09 in sweeps, lego 23.57 -> 23.69; explicit Gaussians lego 23.61, DTU 15.33 (no
-    gain). Not in the presets until the few-view protocol is rerun with it
-    (bench/results/README.md, tenth session)."""
+    binocular view, shared with `pseudo_smooth_weight`. 0.5 in the sparse preset's voxel model:
+    H200 protocol files fern 3-view 21.14 -> 21.59 dB, lego 8-view 23.57 -> 23.74, DTU scan24
+    3-view 16.57 -> 15.76 (paired runs over three grid sizes: -0.5 dB on average on DTU, +0.55
+    on fern); 25-35 s more training. Explicit Gaussians gained nothing from it (lego 23.61,
+    DTU 15.33 against 23.58 / 16.47; bench/results/README.md)."""
     pseudo_smooth_weight: float = 0.0
     """Weight of the depth smoothness of that unseen view (squared neighbour differences of
     the depth over the median depth, solid pixels; RegNeRF's geometry prior; 0 = off)."""
@@ -298,14 +298,18 @@ def _sparse(model: str = "voxel") -> TrainConfig:
     16.41, explicit 21.22 / 22.73 / 15.76 -> 21.68 / 23.51 / 17.05 (fern / lego / DTU). After
     two thirds of the steps the voxel model's Gaussians are baked and refined as explicit ones
     (`voxel.explicit_from`): H200 protocol files 21.12 / 23.40 / 16.41 -> 21.14 / 23.57 / 16.57
-    and training 113-122 s -> 79-95 s (sweeps: switching at 0.5 or 0.8 gained less)."""
+    and training 113-122 s -> 79-95 s (sweeps: switching at 0.5 or 0.8 gained less). The voxel
+    model adds the unseen-view loss (`optim.pseudo_weight` 0.5; explicit Gaussians gained
+    nothing from it): H200 protocol files 21.14 / 23.57 / 16.57 -> 21.59 / 23.74 / 15.76 (on
+    DTU a mean -0.5 dB over three grid sizes; fern +0.5 in three measurements)."""
     return TrainConfig(
         model=model,
         mvs=MvsConfig(split="train", max_points=200_000, fill_stride=4, fill_far=True),
         optim=OptimConfig(steps=3000, sh_degree=1, sh_degree_interval=1000, depth_weight=0.1,
                           lr_means=1.6e-4 * 2, lr_means_final=1.6e-6 * 2, random_background=True,
                           coarse_levels=2, coarse_until=0.5, binocular_weight=0.5,
-                          opacity_weight=0.03, drop_rate=0.2 if model == "voxel" else 0.0),
+                          opacity_weight=0.03, drop_rate=0.2 if model == "voxel" else 0.0,
+                          pseudo_weight=0.5 if model == "voxel" else 0.0),
         densify=DensifyConfig(refine_start=300, refine_stop=1500, refine_every=100,
                               reset_every=100_000, max_gaussians=300_000),
         voxel=VoxelConfig(n_voxels=5000, refine_start=300, refine_stop=2000, refine_every=200,
