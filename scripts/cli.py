@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     r.add_argument("--set", dest="overrides", action="append", metavar="SECTION.FIELD=VALUE",
                    help="change one config field of the preset (repeatable), e.g. "
-                        "--set optim.pseudo_weight=0.5 --set voxel.n_voxels=8000")
+                        "--set optim.pseudo_weight=0 --set voxel.n_voxels=8000")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"],
                    help="feature matching for photos/videos (auto: sequential for videos)")
