@@ -255,7 +255,8 @@ class Trainer:
             if o.pseudo_weight > 0:
                 loss = loss + o.pseudo_weight * consistency_loss(
                     colors, solid_depth, gt, cams.Ks, turned.Ks,
-                    turned.cam_from_world @ world_from_cam, depths[..., 0])
+                    turned.cam_from_world @ world_from_cam,
+                    depths[..., 0] if o.pseudo_occlusion else None)
             if o.pseudo_smooth_weight > 0:
                 loss = loss + o.pseudo_smooth_weight * depth_smoothness(
                     depths[..., 0], alphas[..., 0], scale)

@@ -40,7 +40,8 @@ def test_training_improves_held_out_psnr(tiny_scene, tmp_path):
                                    {"drop_rate": 0.3, "coarse_levels": 2, "coarse_until": 0.9},
                                    {"binocular_weight": 0.5, "binocular_from": 0.1},
                                    {"pseudo_weight": 0.5, "pseudo_smooth_weight": 1.0,
-                                    "pseudo_from": 0.1}])
+                                    "pseudo_from": 0.1},
+                                   {"pseudo_weight": 0.5, "pseudo_occlusion": False}])
 def test_resume_continues_from_last_checkpoint_and_matches(tiny_scene, tmp_path, optim):
     cfg = _cfg(60)
     cfg = replace(cfg, optim=replace(cfg.optim, **optim))
