@@ -61,9 +61,9 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
 
 AUTO_SPARSE_MODEL = "gaussians"
 """The model `--preset auto` trains on few views. Measured on the H200 at full resolution with
-the sparse preset (bench/results/README.md), voxel vs explicit Gaussians: fern 3-view 21.59 vs
-21.67 dB, lego 8-view 23.74 vs 23.52, DTU scan24 3-view 15.76 vs 17.01: even on fern and lego
-(within run-to-run noise), 1.25 dB behind on DTU, at 2.4-2.9x the training time, so the voxel
+the sparse preset (bench/results/README.md), voxel vs explicit Gaussians: fern 3-view 21.35 vs
+21.55 dB, lego 8-view 23.53 vs 23.40, DTU scan24 3-view 17.09 vs 17.14: within 0.2 dB (the same
+runs repeat within 0.1-0.2 dB), fern behind, at 2.5-2.7x the training time, so the voxel
 model stays opt-in (`--preset sparse` or `--model voxel`) until it wins on all three."""
 
 
