@@ -41,7 +41,7 @@ def test_training_improves_held_out_psnr(tiny_scene, tmp_path):
                                    {"binocular_weight": 0.5, "binocular_from": 0.1},
                                    {"pseudo_weight": 0.5, "pseudo_smooth_weight": 1.0,
                                     "pseudo_from": 0.1},
-                                   {"pseudo_weight": 0.5, "pseudo_occlusion": False}])
+                                   {"pseudo_weight": 0.5, "pseudo_occlusion": True}])
 def test_resume_continues_from_last_checkpoint_and_matches(tiny_scene, tmp_path, optim):
     cfg = _cfg(60)
     cfg = replace(cfg, optim=replace(cfg.optim, **optim))
