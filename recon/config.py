@@ -101,8 +101,8 @@ class OptimConfig:
     pseudo_degrees: float = 10.0
     """Largest turn of the unseen view about the point the training view looks at (degrees).
     20 in the sparse preset's voxel model: H200 protocol files fern / lego / DTU 21.35 / 23.53 /
-    17.09 -> 21.32 / 23.44 / 17.93; DTU 17.5-17.7 -> 18.1-18.2 over three grid sizes and two
-    seeds, 30 degrees DTU 18.17, lego 23.33 (bench/results/README.md, fifteenth session)."""
+    17.09 -> 21.32 / 23.44 / 17.93; DTU sweeps over three grid sizes and two seeds 17.49-17.66
+    -> 18.06-18.18; 30 degrees DTU 18.17, lego 23.33 (bench/results/README.md, fifteenth session)."""
     pseudo_from: float = 0.0
     """Fraction of the steps after which the unseen-view losses are on."""
     pseudo_occlusion: bool = False
