@@ -94,7 +94,10 @@ class OptimConfig:
     the sparse preset's voxel model (with `pseudo_occlusion` off, turns up to 20 degrees): H200
     protocol files fern 3-view 21.14 -> 21.32 dB, lego 8-view 23.57 -> 23.44, DTU scan24 3-view
     16.57 -> 17.93; 5-20 s more training. Explicit Gaussians gained nothing from it (lego
-    23.61, DTU 15.33 against 23.58 / 16.47, with the check; bench/results/README.md)."""
+    23.61, DTU 15.33 against 23.58 / 16.47, with the check; bench/results/README.md). Stronger
+    on DTU scan24 3-view (H200 sweeps, sixteenth session): weight 1.5 at 30 degrees voxel
+    18.64-18.87 (preset 18.06-18.18), explicit Gaussians 18.10 (16.70-17.14 without); weight
+    1.0 at 30 degrees costs fern 0.5 and lego 0.5 dB, so the preset keeps 0.5."""
     pseudo_smooth_weight: float = 0.0
     """Weight of the depth smoothness of that unseen view (squared neighbour differences of
     the depth over the median depth, solid pixels; RegNeRF's geometry prior; 0 = off)."""
@@ -103,6 +106,16 @@ class OptimConfig:
     20 in the sparse preset's voxel model: H200 protocol files fern / lego / DTU 21.35 / 23.53 /
     17.09 -> 21.32 / 23.44 / 17.93; DTU sweeps over three grid sizes and two seeds 17.49-17.66
     -> 18.06-18.18; 30 degrees DTU 18.17, lego 23.33 (bench/results/README.md, fifteenth session)."""
+    pseudo_neighbours: bool = False
+    """Turn each training view at most by the angle between its optical axis and the nearest
+    other training view's (and at most `pseudo_degrees`): the unseen views stay in the gaps
+    between the training views (fern 3-view 2-7 degrees, lego 8-view 23-33, DTU 3-view 35-37).
+    With pseudo_weight 1.5, pseudo_weight_views 3 and at most 40 degrees, CPU proxy (half
+    size, 500 steps): DTU +0.6 / +0.7 dB at two grid sizes, fern and lego level
+    (bench/results/README.md, sixteenth session); no GPU run yet, so no preset uses it."""
+    pseudo_weight_views: int = 0
+    """With N > 0, the unseen-view weight is pseudo_weight x min(1, N / training views): more
+    views leave fewer unseen gaps to fill (0 = pseudo_weight for any number of views)."""
     pseudo_from: float = 0.0
     """Fraction of the steps after which the unseen-view losses are on."""
     pseudo_occlusion: bool = False

@@ -19,7 +19,7 @@ from .config import TrainConfig
 from .depth.loss import depth_loss
 from .gaussians import render_splats, scene_extent
 from .losses import binocular_loss, consistency_loss, photometric_loss, shifted_cameras
-from .pseudo import depth_smoothness, orbited_cameras
+from .pseudo import depth_smoothness, neighbour_degrees, orbited_cameras
 from .representation.models import MODELS
 
 
@@ -154,6 +154,10 @@ class Trainer:
         self.depth = depth
         self.ckpt_dir = self.workdir / "checkpoints"
         self.scene_scale = scene_extent(scene.cameras[list(scene.split("train"))])
+        self.train_world_from_cam = scene.cameras.world_from_cam[list(scene.split("train"))]  # [N,4,4]
+        views, n_train = cfg.optim.pseudo_weight_views, len(self.train_world_from_cam)
+        self.pseudo_weight = cfg.optim.pseudo_weight * (min(1.0, views / n_train) if views > 0 else 1.0)
+        """The unseen-view weight for this scene's number of training views."""
         self.background = torch.tensor(scene.background, device=device, dtype=torch.float32)
         if cfg.model not in MODELS:
             raise VoxsplatError(f"unknown model '{cfg.model}'; use {' or '.join(MODELS)}")
@@ -242,7 +246,11 @@ class Trainer:
             scale = median.nan_to_num(self.scene_scale)
             world_from_cam = cams.world_from_cam
             pivots = world_from_cam[:, :3, 3] + scale[:, None] * world_from_cam[:, :3, 2]
-            turned = orbited_cameras(cams, pivots, o.pseudo_degrees, gen)
+            degrees = o.pseudo_degrees
+            if o.pseudo_neighbours:
+                degrees = neighbour_degrees(world_from_cam, self.train_world_from_cam.to(world_from_cam)
+                                            ).clamp_max(degrees)
+            turned = orbited_cameras(cams, pivots, degrees, gen)
             moved.append(turned)
         views = render_splats(raw, moved[0] if len(moved) == 1 else Cameras.cat(moved),
                               sh_degree, background, self.cfg.backend, drop)
@@ -253,7 +261,7 @@ class Trainer:
         if pseudo:
             colors, depths, alphas = (x[-B:] for x in (views.colors, views.depths, views.alphas))
             if o.pseudo_weight > 0:
-                loss = loss + o.pseudo_weight * consistency_loss(
+                loss = loss + self.pseudo_weight * consistency_loss(
                     colors, solid_depth, gt, cams.Ks, turned.Ks,
                     turned.cam_from_world @ world_from_cam,
                     depths[..., 0] if o.pseudo_occlusion else None)

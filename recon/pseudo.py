@@ -23,19 +23,30 @@ def _axis_angle(axes: Tensor, angles: Tensor) -> Tensor:
     return eye + s * skew + (1 - c) * (skew @ skew)
 
 
-def orbited_cameras(cams: Cameras, pivots: Tensor, max_degrees: float, gen: torch.Generator
-                    ) -> Cameras:
+def neighbour_degrees(world_from_cam: Tensor, others: Tensor) -> Tensor:
+    """For each camera [B,4,4], the angle (degrees) between its optical axis and the nearest
+    one among `others [N,4,4]`, leaving out cameras at its own centre (itself) [B]; 180 when
+    there is no other."""
+    cos = world_from_cam[:, :3, 2] @ others[:, :3, 2].T  # [B,N]
+    same = torch.cdist(world_from_cam[:, :3, 3], others[:, :3, 3]) <= 1e-6
+    cos = cos.masked_fill(same, -1.0).amax(1).clamp(-1.0, 1.0)
+    return torch.rad2deg(torch.acos(cos))
+
+
+def orbited_cameras(cams: Cameras, pivots: Tensor, max_degrees: float | Tensor,
+                    gen: torch.Generator) -> Cameras:
     """`cams` each turned rigidly about its `pivots [B,3]` (world points, usually on the
     optical axis at the rendered median depth) by an angle drawn uniformly in
-    [0, max_degrees] about a random axis across the viewing direction: the pivot stays at the
-    same pixel and distance, the camera sees the scene from a nearby unseen direction (up, down
-    or sideways). Same intrinsics and size."""
+    [0, max_degrees] (a number, or one per camera [B]) about a random axis across the viewing
+    direction: the pivot stays at the same pixel and distance, the camera sees the scene from
+    a nearby unseen direction (up, down or sideways). Same intrinsics and size."""
     B, dev, dt = len(cams), cams.device, cams.cam_from_world.dtype
     phi = torch.rand(B, generator=gen, device=gen.device).to(dev, dt) * (2 * math.pi)
     axes_cam = torch.stack([torch.cos(phi), torch.sin(phi), torch.zeros_like(phi)], -1)
     world_from_cam = cams.world_from_cam
     axes = (world_from_cam[:, :3, :3] @ axes_cam[..., None])[..., 0]
-    angles = torch.rand(B, generator=gen, device=gen.device).to(dev, dt) * math.radians(max_degrees)
+    limit = torch.deg2rad(torch.as_tensor(max_degrees, dtype=dt, device=dev))
+    angles = torch.rand(B, generator=gen, device=gen.device).to(dev, dt) * limit
     rot = _axis_angle(axes, angles)
     world_from_world = torch.eye(4, dtype=dt, device=dev).repeat(B, 1, 1)  # turn about the pivot
     world_from_world[:, :3, :3] = rot

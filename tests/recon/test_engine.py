@@ -41,7 +41,9 @@ def test_training_improves_held_out_psnr(tiny_scene, tmp_path):
                                    {"binocular_weight": 0.5, "binocular_from": 0.1},
                                    {"pseudo_weight": 0.5, "pseudo_smooth_weight": 1.0,
                                     "pseudo_from": 0.1},
-                                   {"pseudo_weight": 0.5, "pseudo_occlusion": True}])
+                                   {"pseudo_weight": 0.5, "pseudo_occlusion": True},
+                                   {"pseudo_weight": 0.5, "pseudo_neighbours": True,
+                                    "pseudo_weight_views": 3}])
 def test_resume_continues_from_last_checkpoint_and_matches(tiny_scene, tmp_path, optim):
     cfg = _cfg(60)
     cfg = replace(cfg, optim=replace(cfg.optim, **optim))
@@ -59,6 +61,16 @@ def test_resume_continues_from_last_checkpoint_and_matches(tiny_scene, tmp_path,
     assert resumed.steps == 60
     for k in full.splats:
         torch.testing.assert_close(resumed.splats[k], full.splats[k], rtol=1e-4, atol=1e-5)
+
+
+def test_unseen_view_weight_follows_the_view_count(tiny_scene, tmp_path):
+    cfg = _cfg(10)
+    weights = []
+    for views in (0, 3, 16):
+        c = replace(cfg, optim=replace(cfg.optim, pseudo_weight=1.5, pseudo_weight_views=views))
+        weights.append(Trainer(tiny_scene, c, tmp_path, torch.device("cpu")).pseudo_weight)
+    n = len(tiny_scene.split("train"))
+    assert weights == pytest.approx([1.5, 1.5 * 3 / n, 1.5]) and n > 3
 
 
 def _alpha_outside_masks(scene, splats, ids) -> float:

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from voxsplat.data.cameras import Cameras
 from voxsplat.recon.losses import consistency_loss, warp_from_view
-from voxsplat.recon.pseudo import depth_smoothness, orbited_cameras
+from voxsplat.recon.pseudo import depth_smoothness, neighbour_degrees, orbited_cameras
 
 from test_losses import _camera
 
@@ -41,6 +41,22 @@ def test_turned_cameras_keep_the_pivot_at_the_same_pixel_and_distance():
     assert torch.allclose(R @ R.transpose(1, 2), torch.eye(3).expand_as(R), atol=1e-5)
     same = orbited_cameras(cams, pivots, 0.0, torch.Generator().manual_seed(1))
     assert torch.allclose(same.cam_from_world, cams.cam_from_world, atol=1e-5)
+
+
+def test_per_camera_turn_limits_and_neighbour_angles():
+    cams = _posed_cameras()
+    axes = cams.optical_axes
+    cos = (axes @ axes.T).clamp(-1, 1).fill_diagonal_(-1.0)
+    expected = torch.rad2deg(torch.acos(cos.amax(1)))
+    got = neighbour_degrees(cams.world_from_cam, cams.world_from_cam)
+    assert torch.allclose(got, expected, atol=1e-3) and (got > 1.0).all(), (got, expected)
+    assert torch.allclose(neighbour_degrees(cams.world_from_cam[:1], cams.world_from_cam[:1]),
+                          torch.tensor([180.0]))
+    pivots = cams.centers + 2.5 * axes
+    limits = torch.tensor([0.0, 2.0, 5.0, 10.0, 20.0, 40.0])
+    turned = orbited_cameras(cams, pivots, limits, torch.Generator().manual_seed(1))
+    degrees = torch.rad2deg(torch.acos((turned.optical_axes * axes).sum(-1).clamp(-1, 1)))
+    assert (degrees <= limits + 1e-2).all() and degrees[0] < 1e-2 and (degrees[1:] > 0.01).all(), degrees
 
 
 def _plane_view(cams: Cameras, normal: Tensor, offset: float) -> tuple[Tensor, Tensor]:
