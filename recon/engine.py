@@ -153,9 +153,10 @@ class Trainer:
         self.scene, self.cfg, self.workdir, self.device = scene, cfg, Path(workdir), device
         self.depth = depth
         self.ckpt_dir = self.workdir / "checkpoints"
-        self.scene_scale = scene_extent(scene.cameras[list(scene.split("train"))])
-        self.train_world_from_cam = scene.cameras.world_from_cam[list(scene.split("train"))]  # [N,4,4]
-        views, n_train = cfg.optim.pseudo_weight_views, len(self.train_world_from_cam)
+        train = scene.cameras[list(scene.split("train"))]
+        self.scene_scale = scene_extent(train)
+        self.train_cameras = train.to(device)
+        views, n_train = cfg.optim.pseudo_weight_views, len(self.train_cameras)
         self.pseudo_weight = cfg.optim.pseudo_weight * (min(1.0, views / n_train) if views > 0 else 1.0)
         """The unseen-view weight for this scene's number of training views."""
         self.background = torch.tensor(scene.background, device=device, dtype=torch.float32)
@@ -248,8 +249,7 @@ class Trainer:
             pivots = world_from_cam[:, :3, 3] + scale[:, None] * world_from_cam[:, :3, 2]
             degrees = o.pseudo_degrees
             if o.pseudo_neighbours:
-                degrees = neighbour_degrees(world_from_cam, self.train_world_from_cam.to(world_from_cam)
-                                            ).clamp_max(degrees)
+                degrees = neighbour_degrees(cams, self.train_cameras).clamp_max(degrees)
             turned = orbited_cameras(cams, pivots, degrees, gen)
             moved.append(turned)
         views = render_splats(raw, moved[0] if len(moved) == 1 else Cameras.cat(moved),

@@ -23,12 +23,12 @@ def _axis_angle(axes: Tensor, angles: Tensor) -> Tensor:
     return eye + s * skew + (1 - c) * (skew @ skew)
 
 
-def neighbour_degrees(world_from_cam: Tensor, others: Tensor) -> Tensor:
-    """For each camera [B,4,4], the angle (degrees) between its optical axis and the nearest
-    one among `others [N,4,4]`, leaving out cameras at its own centre (itself) [B]; 180 when
-    there is no other."""
-    cos = world_from_cam[:, :3, 2] @ others[:, :3, 2].T  # [B,N]
-    same = torch.cdist(world_from_cam[:, :3, 3], others[:, :3, 3]) <= 1e-6
+def neighbour_degrees(cams: Cameras, others: Cameras) -> Tensor:
+    """For each of `cams`, the angle (degrees) between its optical axis and the nearest one
+    among `others`, leaving out cameras at its own centre (itself) [B]; 180 when there is no
+    other."""
+    cos = cams.optical_axes @ others.optical_axes.T  # [B,N]
+    same = torch.cdist(cams.centers, others.centers) <= 1e-6
     cos = cos.masked_fill(same, -1.0).amax(1).clamp(-1.0, 1.0)
     return torch.rad2deg(torch.acos(cos))
 

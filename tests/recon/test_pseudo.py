@@ -48,10 +48,9 @@ def test_per_camera_turn_limits_and_neighbour_angles():
     axes = cams.optical_axes
     cos = (axes @ axes.T).clamp(-1, 1).fill_diagonal_(-1.0)
     expected = torch.rad2deg(torch.acos(cos.amax(1)))
-    got = neighbour_degrees(cams.world_from_cam, cams.world_from_cam)
+    got = neighbour_degrees(cams, cams)
     assert torch.allclose(got, expected, atol=1e-3) and (got > 1.0).all(), (got, expected)
-    assert torch.allclose(neighbour_degrees(cams.world_from_cam[:1], cams.world_from_cam[:1]),
-                          torch.tensor([180.0]))
+    assert torch.allclose(neighbour_degrees(cams[:1], cams[:1]), torch.tensor([180.0]))
     pivots = cams.centers + 2.5 * axes
     limits = torch.tensor([0.0, 2.0, 5.0, 10.0, 20.0, 40.0])
     turned = orbited_cameras(cams, pivots, limits, torch.Generator().manual_seed(1))
