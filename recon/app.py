@@ -61,11 +61,11 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
 
 AUTO_SPARSE_MODEL = "gaussians"
 """The model `--preset auto` trains on few views. Measured on the H200 at full resolution with
-the sparse preset (bench/results/README.md, fifteenth session), voxel vs explicit Gaussians:
-fern 3-view 21.32 vs 21.58 dB, lego 8-view 23.44 vs 23.38, DTU scan24 3-view 17.93 vs 16.70
-(explicit DTU runs repeat at 16.7-17.1, fern at 21.55-21.67): ahead on DTU, level on lego,
-0.25 dB behind on fern in every repeat, at 2.2-2.9x the training time, so the voxel model
-stays opt-in (`--preset sparse` or `--model voxel`) until it wins on all three."""
+the sparse preset (bench/results/README.md, seventeenth session), voxel vs explicit Gaussians:
+fern 3-view 21.25 vs 21.46 dB, lego 8-view 23.88 vs 23.84, DTU scan24 3-view 18.80 vs 18.08
+(explicit fern repeats at 21.46-21.67): ahead on DTU, level on lego, 0.2 dB behind on fern in
+every repeat, at 1.8-2.0x the training time, so the voxel model stays opt-in (`--preset
+sparse` or `--model voxel`) until it wins on all three."""
 
 
 def auto_preset(n_train_views: int, device_type: str) -> str:

@@ -157,7 +157,8 @@ class Trainer:
         self.scene_scale = scene_extent(train)
         self.train_cameras = train.to(device)
         views, n_train = cfg.optim.pseudo_weight_views, len(self.train_cameras)
-        self.pseudo_weight = cfg.optim.pseudo_weight * (min(1.0, views / n_train) if views > 0 else 1.0)
+        share = min(1.0, views / n_train) ** cfg.optim.pseudo_weight_power if views > 0 else 1.0
+        self.pseudo_weight = cfg.optim.pseudo_weight * share
         """The unseen-view weight for this scene's number of training views."""
         self.background = torch.tensor(scene.background, device=device, dtype=torch.float32)
         if cfg.model not in MODELS:

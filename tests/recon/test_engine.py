@@ -66,11 +66,12 @@ def test_resume_continues_from_last_checkpoint_and_matches(tiny_scene, tmp_path,
 def test_unseen_view_weight_follows_the_view_count(tiny_scene, tmp_path):
     cfg = _cfg(10)
     weights = []
-    for views in (0, 3, 16):
-        c = replace(cfg, optim=replace(cfg.optim, pseudo_weight=1.5, pseudo_weight_views=views))
+    for views, power in ((0, 1.0), (3, 1.0), (16, 1.0), (3, 2.0), (0, 2.0)):
+        c = replace(cfg, optim=replace(cfg.optim, pseudo_weight=1.5, pseudo_weight_views=views,
+                                       pseudo_weight_power=power))
         weights.append(Trainer(tiny_scene, c, tmp_path, torch.device("cpu")).pseudo_weight)
     n = len(tiny_scene.split("train"))
-    assert weights == pytest.approx([1.5, 1.5 * 3 / n, 1.5]) and n > 3
+    assert weights == pytest.approx([1.5, 1.5 * 3 / n, 1.5, 1.5 * (3 / n) ** 2, 1.5]) and n > 3
 
 
 def _alpha_outside_masks(scene, splats, ids) -> float:
