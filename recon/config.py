@@ -61,6 +61,10 @@ class OptimConfig:
     """Where the scene has masks (alpha), each step puts the training images on a random
     background colour outside them and renders on it: the object's silhouette is supervised
     and Gaussians outside it turn transparent."""
+    hull_carve: bool = False
+    """Where the scene has masks (and `random_background` loads them): the trained Gaussians
+    whose centres project outside a training view's silhouette are left out (space carving:
+    nothing outside the visual hull can be right)."""
     depth_weight: float = 0.0
     """Weight of the inverse-depth L1 against MVS depth maps (0 = off; needs the depth stage)."""
     opacity_weight: float = 0.0

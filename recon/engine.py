@@ -17,7 +17,7 @@ from ..data.scene import Scene
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .depth.loss import depth_loss
-from .gaussians import render_splats, scene_extent
+from .gaussians import outside_silhouettes, render_splats, scene_extent
 from .losses import binocular_loss, consistency_loss, photometric_loss, shifted_cameras
 from .pseudo import depth_smoothness, neighbour_degrees, orbited_cameras
 from .representation.models import MODELS
@@ -198,7 +198,13 @@ class Trainer:
             bar.close()
         self._save(model, data, gen, step, seconds)
         peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
-        return TrainResult(model.bake(), step, seconds, peak, model.kind,
+        splats = model.bake()
+        if cfg.optim.hull_carve and data.masks:
+            ids = sorted(data.masks)
+            out = outside_silhouettes(splats["means"], self.scene.cameras[ids].to(dev),
+                                      torch.stack([data.masks[i] for i in ids]))
+            splats = {k: v[~out] for k, v in splats.items()}
+        return TrainResult(splats, step, seconds, peak, model.kind,
                            getattr(model, "n_voxels", None))
 
     def _step(self, model, data: TrainData, step: int, gen) -> float:

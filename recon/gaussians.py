@@ -96,6 +96,18 @@ def visual_hull_points(scene: Scene, train_ids: list[int], resolution: int, n: i
     return pts + jitter * (2 * radius / resolution), cols
 
 
+def outside_silhouettes(points: Tensor, cams: Cameras, masks: Tensor) -> Tensor:
+    """[P] True where a point projects outside the silhouette (`masks [C,H,W]`) of a camera
+    that sees it: outside the visual hull of those views, so nothing should be there."""
+    out = torch.zeros(points.shape[0], dtype=torch.bool, device=points.device)
+    for i in range(len(cams)):
+        uv, _, inside = _project(cams[i], points)
+        u = uv[:, 0].long().clamp(0, masks.shape[2] - 1)
+        v = uv[:, 1].long().clamp(0, masks.shape[1] - 1)
+        out |= inside & ~masks[i][v, u]
+    return out
+
+
 def _surface(occ: Tensor) -> Tensor:
     """Occupied voxels of `occ [R,R,R]` with at least one empty 6-neighbour (the hull's shell)."""
     pad = torch.nn.functional.pad(occ[None, None].float(), (1, 1, 1, 1, 1, 1))
