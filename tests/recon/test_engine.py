@@ -115,7 +115,7 @@ def _outside_any_mask(scene, means, ids) -> torch.Tensor:
 
 def test_hull_carve_leaves_nothing_outside_the_training_silhouettes(tiny_scene, tmp_path):
     base = replace(_cfg(300), init=replace(_cfg(300).init, source="bounds", n_random=3000))
-    train, test = tiny_scene.split("train"), tiny_scene.split("test")
+    train = tiny_scene.split("train")
     res = {}
     for carve in (False, True):
         cfg = replace(base, optim=replace(base.optim, random_background=True, hull_carve=carve))
