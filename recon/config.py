@@ -69,6 +69,10 @@ class OptimConfig:
     Gaussians 23.84 -> 23.77 (sweep 23.85); on the CPU proxy (half size, 500 steps) +0.17 /
     +0.12 dB, where 37% of the test views' squared error lies outside the object, nearly all
     within 3 pixels of its silhouette."""
+    hull_carve_every: int = 0
+    """With `hull_carve`, also carve every this many steps during training (0 = only at the
+    end): explicit Gaussians whose centres fall outside, and before the voxel model's explicit
+    stage the voxels all of whose Gaussians do, so what stays can fill the silhouettes."""
     depth_weight: float = 0.0
     """Weight of the inverse-depth L1 against MVS depth maps (0 = off; needs the depth stage)."""
     opacity_weight: float = 0.0
@@ -282,8 +286,9 @@ def with_steps(cfg: TrainConfig, steps: int) -> TrainConfig:
                       refine_stop=round(d.refine_stop * r),
                       refine_every=max(1, round(d.refine_every * r)),
                       reset_every=max(1, round(d.reset_every * r)))
-    optim = replace(cfg.optim, steps=steps,
-                    sh_degree_interval=max(1, round(cfg.optim.sh_degree_interval * r)))
+    o = cfg.optim
+    optim = replace(o, steps=steps, sh_degree_interval=max(1, round(o.sh_degree_interval * r)),
+                    hull_carve_every=o.hull_carve_every and max(1, round(o.hull_carve_every * r)))
     v = cfg.voxel
     voxel = replace(v, refine_start=max(1, round(v.refine_start * r)),
                     refine_stop=round(v.refine_stop * r),

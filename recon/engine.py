@@ -177,10 +177,14 @@ class Trainer:
         gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
         if ckpt is not None:
             self._restore(ckpt, data, gen)
+        outside = self._outside(data) if cfg.optim.hull_carve and data.masks else None
+        every = cfg.optim.hull_carve_every
         bar = _progress(cfg.optim.steps, step, progress)
         while step < cfg.optim.steps:
             loss = self._step(model, data, step, gen)
             step += 1
+            if outside is not None and every > 0 and step % every == 0 and step < cfg.optim.steps:
+                model.carve(outside)
             if bar is not None and (step % 10 == 0 or step == cfg.optim.steps):
                 bar.update(step - bar.n)
                 bar.set_postfix(loss=f"{loss:.4f}", gaussians=model.n_gaussians, refresh=False)
@@ -199,13 +203,18 @@ class Trainer:
         self._save(model, data, gen, step, seconds)
         peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
         splats = model.bake()
-        if cfg.optim.hull_carve and data.masks:
-            ids = sorted(data.masks)
-            out = outside_silhouettes(splats["means"], self.scene.cameras[ids].to(dev),
-                                      torch.stack([data.masks[i] for i in ids]))
-            splats = {k: v[~out] for k, v in splats.items()}
+        if outside is not None:
+            keep = ~outside(splats["means"])
+            splats = {k: v[keep] for k, v in splats.items()}
         return TrainResult(splats, step, seconds, peak, model.kind,
                            getattr(model, "n_voxels", None))
+
+    def _outside(self, data: TrainData) -> Callable[[Tensor], Tensor]:
+        """points [P,3] -> [P] bool: outside a training view's silhouette (space carving)."""
+        ids = sorted(data.masks)
+        cams = self.scene.cameras[ids].to(self.device)
+        masks = torch.stack([data.masks[i] for i in ids])
+        return lambda points: outside_silhouettes(points, cams, masks)
 
     def _step(self, model, data: TrainData, step: int, gen) -> float:
         o = self.cfg.optim

@@ -6,7 +6,8 @@
 
 Both: ``render(cams, sh_degree, bg, opacity_scale=None) -> (RasterOutput, raw params)``, ``update(step, out, W,
 H, gen)`` after backward, ``bake()`` -> explicit Gaussians (raw form, detached),
-``state_dict()``/``load_state_dict()`` for checkpoints, ``n_gaussians``.
+``state_dict()``/``load_state_dict()`` for checkpoints, ``n_gaussians``, ``carve(outside)``
+(space carving during training: `outside` maps centres [P,3] to [P] bool).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from torch import Tensor
 from ...data.scene import Scene
 from ..config import TrainConfig
 from ..gaussians import _bounds_radius, init_splats, knn_mean_dist, render_splats, visual_hull_points
+from ..strategy import ops
 from ..strategy.default import DefaultState, DefaultStrategy
-from ..strategy.voxel import VoxelState, VoxelStrategy
+from ..strategy.voxel import VoxelState, VoxelStrategy, remove_voxels
 from .voxel_grid import SparseVoxelGrid, voxel_size_for_count, voxelize
 from .voxel_gaussians import VoxelGaussians
 
@@ -73,6 +75,17 @@ class ExplicitModel:
 
     def bake(self) -> dict[str, Tensor]:
         return {k: v.detach() for k, v in self.splats.items()}
+
+    @torch.no_grad()
+    def carve(self, outside) -> int:
+        """Remove the Gaussians whose centres `outside(means [N,3]) -> [N] bool` flags, with
+        their Adam moments and statistics; returns how many."""
+        drop = outside(self.splats["means"])
+        n = int(drop.sum())
+        if 0 < n < len(drop):
+            ops.remove(self.splats, self.optimizers, drop)
+            self.state.grad2d, self.state.count = self.state.grad2d[~drop], self.state.count[~drop]
+        return n if n < len(drop) else 0
 
     def state_dict(self) -> dict:
         return {"splats": self.bake(), "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
@@ -215,6 +228,19 @@ class VoxelModel:
         raw = {k: v.detach() for k, v in self.net().items()}
         keep = torch.sigmoid(raw["opacities"]) >= self.cfg.voxel.bake_min_opacity
         return {k: v[keep] for k, v in raw.items()}
+
+    @torch.no_grad()
+    def carve(self, outside) -> int:
+        """Remove what `outside(means [N,3]) -> [N] bool` flags: in the explicit stage those
+        Gaussians, before it the voxels all of whose Gaussians it flags. Returns how many."""
+        if self.explicit is not None:
+            return self.explicit.carve(outside)
+        K = self.cfg.voxel.gaussians_per_voxel
+        drop = outside(self.net()["means"]).reshape(-1, K).all(-1)
+        n = int(drop.sum())
+        if 0 < n < len(drop):
+            remove_voxels(self.net, self.optimizers, self.state, drop)
+        return n if n < len(drop) else 0
 
     def state_dict(self) -> dict:
         return {"net": self.net.state_dict(), "voxel_size": self.net.voxel_size,

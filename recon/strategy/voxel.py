@@ -88,8 +88,7 @@ class VoxelStrategy:
         high = (grads > cfg.grow_grad2d) & ~prune
         n_pruned = int(prune.sum())
         if n_pruned and n_pruned < model.n_voxels:
-            ops.remove(model.params, optimizers, prune)
-            model.coords = model.coords[~prune]
+            remove_voxels(model, optimizers, state, prune)
             high = high[~prune]
         n_grown = 0
         room = cfg.max_voxels - model.n_voxels
@@ -111,6 +110,16 @@ class VoxelStrategy:
         model.voxel_size = model.voxel_size / 2
         state.__dict__.update(VoxelState.empty(model.n_voxels, model.coords.device).__dict__)
         return {"voxels_subdivided": model.n_voxels // 8, "voxels": model.n_voxels}
+
+
+@torch.no_grad()
+def remove_voxels(model, optimizers, state: VoxelState, drop: Tensor) -> None:
+    """Drop the voxels selected by `drop [V]`: parameters, Adam moments, coordinates and the
+    running statistics."""
+    ops.remove(model.params, optimizers, drop)
+    model.coords = model.coords[~drop]
+    for k, v in state.state_dict().items():
+        setattr(state, k, v[~drop])
 
 
 def _append_children(model, optimizers, coords: Tensor, parent: Tensor) -> None:

@@ -37,6 +37,8 @@ def test_training_improves_held_out_psnr(tiny_scene, tmp_path):
 
 
 @pytest.mark.parametrize("optim", [{}, {"random_background": True, "hull_carve": True},
+                                   {"random_background": True, "hull_carve": True,
+                                    "hull_carve_every": 25},
                                    {"drop_rate": 0.3, "coarse_levels": 2, "coarse_until": 0.9},
                                    {"binocular_weight": 0.5, "binocular_from": 0.1},
                                    {"pseudo_weight": 0.5, "pseudo_smooth_weight": 1.0,
@@ -128,6 +130,35 @@ def test_hull_carve_leaves_nothing_outside_the_training_silhouettes(tiny_scene, 
     assert res[False][0] > 1000 and res[True][0] == 0, res
     assert res[True][1] < 0.5 * res[False][1], res
     assert res[True][2] > res[False][2] + 0.2, res
+
+
+def test_carving_during_training_removes_the_gaussians_outside_and_training_goes_on(tiny_scene,
+                                                                                    tmp_path):
+    """Every `hull_carve_every` steps the Gaussians outside the silhouettes go, with their Adam
+    moments and densification statistics, and the next steps train on what is left."""
+    base = replace(_cfg(120), init=replace(_cfg(120).init, source="bounds", n_random=3000))
+    cfg = replace(base, optim=replace(base.optim, random_background=True, hull_carve=True,
+                                      hull_carve_every=30), checkpoint_every=0)
+    train = tiny_scene.split("train")
+    seen = {}
+
+    def on_step(step, info):
+        m = info["model"]
+        if step in (29, 30, 31):
+            seen[step] = int(_outside_any_mask(tiny_scene, m.splats["means"].detach(), train).sum())
+        if step == 31:
+            n = m.n_gaussians
+            for k, opt in m.optimizers.items():
+                assert opt.state[m.splats[k]]["exp_avg"].shape[0] == n, k
+            assert m.state.grad2d.shape == m.state.count.shape == (n,)
+
+    result = Trainer(tiny_scene, cfg, tmp_path, torch.device("cpu")).fit(progress=False,
+                                                                          on_step=on_step)
+    # measured: 2774 centres outside before the carve at step 30, 0 after it, 177 a step
+    # later (moved or split); held-out PSNR 12.52
+    assert seen[29] > 100 and seen[30] == 0 and seen[31] <= 0.2 * seen[29], seen
+    psnr = evaluate(tiny_scene, result.splats, "test", torch.device("cpu"), "torch")["psnr"]
+    assert psnr > 12.0, psnr
 
 
 def test_coarse_to_fine_schedule():

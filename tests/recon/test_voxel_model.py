@@ -48,6 +48,38 @@ def test_untrained_voxel_model_is_far_worse(small_scene):
     assert m["psnr"] < 18.0
 
 
+def test_carving_drops_the_voxels_whose_gaussians_all_lie_outside(small_scene):
+    """Before the explicit stage, `carve` removes exactly the voxels all of whose Gaussians
+    are flagged, with their Adam moments and statistics, and the model trains on."""
+    cfg = _cfg(20, lr_residual=2e-3)
+    model = VoxelModel.create(small_scene, cfg, 1.0, "cpu")
+    cams, bg = small_scene.cameras[[0]], torch.ones(3)
+    out, _ = model.render(cams, 0, bg)
+    out.colors.mean().backward()
+    model.update(0, out, *cams.size(0), None)  # Adam moments exist from here
+    K, V = cfg.voxel.gaussians_per_voxel, model.n_voxels
+    with torch.no_grad():
+        means = model.net()["means"]
+    outside = lambda points: points[:, 0] > float(means[:, 0].median())  # noqa: E731
+    expect = outside(means).reshape(V, K).all(-1)
+    coords = model.net.coords[~expect].clone()
+    latents = model.net.params["latents"][~expect].detach().clone()
+    assert 0 < int(expect.sum()) < V
+    assert model.carve(outside) == int(expect.sum())
+    assert torch.equal(model.net.coords, coords)
+    assert torch.equal(model.net.params["latents"], latents)
+    n = V - int(expect.sum())
+    assert set(model.net.params) == {"latents", "colors", "residuals"}
+    for k in model.net.params:
+        p = model.net.params[k]
+        assert p.shape[0] == n and model.optimizers[k].state[p]["exp_avg"].shape[0] == n, k
+    assert all(v.shape == (n,) for v in model.state.state_dict().values())
+    out, _ = model.render(cams, 0, bg)
+    out.colors.mean().backward()
+    model.update(1, out, *cams.size(0), None)
+    assert model.n_voxels == n
+
+
 def test_grow_and_prune_change_the_grid(small_scene, tmp_path):
     cfg = _cfg(60, refine_start=10, refine_every=20, refine_stop=60, grow_grad2d=1e-6,
                prune_opacity=0.02)
