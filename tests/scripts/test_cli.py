@@ -177,6 +177,7 @@ def test_set_changes_single_fields_of_the_preset(scene_copy, tmp_path, monkeypat
                               "--set", "optim.steps=700")
     sparse = config.with_steps(config.preset("sparse", "voxel"), 600)
     assert sparse.optim.pseudo_weight == 2.0  # in the preset, so 0 is a change
+    assert sparse.optim.hull_carve_every == 60  # 300 of 3000 steps, rescaled to 600
     assert (cfg.optim.pseudo_weight, cfg.voxel.n_voxels, cfg.optim.steps) == (0.0, 800, 700)
     assert cfg.optim.binocular_weight == sparse.optim.binocular_weight  # the rest stays
     assert cfg.voxel.refine_stop == sparse.voxel.refine_stop  # --steps rescaled before --set
