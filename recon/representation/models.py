@@ -79,7 +79,7 @@ class ExplicitModel:
     @torch.no_grad()
     def carve(self, outside) -> int:
         """Remove the Gaussians whose centres `outside(means [N,3]) -> [N] bool` flags, with
-        their Adam moments and statistics; returns how many."""
+        their Adam moments and statistics; returns how many (none when it flags them all)."""
         drop = outside(self.splats["means"])
         n = int(drop.sum())
         if 0 < n < len(drop):
@@ -232,7 +232,8 @@ class VoxelModel:
     @torch.no_grad()
     def carve(self, outside) -> int:
         """Remove what `outside(means [N,3]) -> [N] bool` flags: in the explicit stage those
-        Gaussians, before it the voxels all of whose Gaussians it flags. Returns how many."""
+        Gaussians, before it the voxels all of whose Gaussians it flags. Returns how many
+        (none when that would be all)."""
         if self.explicit is not None:
             return self.explicit.carve(outside)
         K = self.cfg.voxel.gaussians_per_voxel
