@@ -181,7 +181,7 @@ class Trainer:
         every = cfg.optim.hull_carve_every
         bar = _progress(cfg.optim.steps, step, progress)
         while step < cfg.optim.steps:
-            loss = self._step(model, data, step, gen)
+            loss = self._step(model, data, step, gen, outside)
             step += 1
             if outside is not None and every > 0 and step % every == 0 and step < cfg.optim.steps:
                 model.carve(outside)
@@ -216,7 +216,8 @@ class Trainer:
         masks = torch.stack([data.masks[i] for i in ids])
         return lambda points: outside_silhouettes(points, cams, masks)
 
-    def _step(self, model, data: TrainData, step: int, gen) -> float:
+    def _step(self, model, data: TrainData, step: int, gen,
+              outside: Optional[Callable[[Tensor], Tensor]] = None) -> float:
         o = self.cfg.optim
         cams, gt, depth, masks = data.sample(o.batch_size)
         level = coarse_level(step, o.steps, o.coarse_levels, o.coarse_until)
@@ -237,6 +238,9 @@ class Trainer:
             loss = loss + o.depth_weight * self.scene_scale * depth_loss(out.depths, depth)
         if o.opacity_weight > 0:
             loss = loss + o.opacity_weight * torch.sigmoid(raw["opacities"]).mean()
+        if o.hull_opacity_weight > 0 and outside is not None:
+            flags = outside(raw["means"].detach()).float()
+            loss = loss + o.hull_opacity_weight * (torch.sigmoid(raw["opacities"]) * flags).mean()
         loss.backward()
         W, H = cams.size(0)
         model.update(step, out, W, H, gen)

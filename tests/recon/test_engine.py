@@ -38,7 +38,7 @@ def test_training_improves_held_out_psnr(tiny_scene, tmp_path):
 
 @pytest.mark.parametrize("optim", [{}, {"random_background": True, "hull_carve": True},
                                    {"random_background": True, "hull_carve": True,
-                                    "hull_carve_every": 25},
+                                    "hull_carve_every": 25, "hull_opacity_weight": 1.0},
                                    {"drop_rate": 0.3, "coarse_levels": 2, "coarse_until": 0.9},
                                    {"binocular_weight": 0.5, "binocular_from": 0.1},
                                    {"pseudo_weight": 0.5, "pseudo_smooth_weight": 1.0,
@@ -159,6 +159,31 @@ def test_carving_during_training_removes_the_gaussians_outside_and_training_goes
     assert seen[29] > 100 and seen[30] == 0 and seen[31] <= 0.2 * seen[29], seen
     psnr = evaluate(tiny_scene, result.splats, "test", torch.device("cpu"), "torch")["psnr"]
     assert psnr > 12.0, psnr
+
+
+def test_hull_opacity_weight_fades_the_gaussians_outside_the_silhouettes(tiny_scene, tmp_path):
+    """The soft carving: Gaussians whose centres lie outside a training silhouette lose their
+    opacity during training (seen before the final carve removes them)."""
+    base = replace(_cfg(80), init=replace(_cfg(80).init, source="bounds", n_random=3000),
+                   checkpoint_every=0)
+    train = tiny_scene.split("train")
+    res = {}
+    for w in (0.0, 5.0):
+        cfg = replace(base, optim=replace(base.optim, random_background=True, hull_carve=True,
+                                          hull_opacity_weight=w))
+        seen = {}
+
+        def on_step(step, info, seen=seen):
+            if step == 80:
+                m = info["model"]
+                out = _outside_any_mask(tiny_scene, m.splats["means"].detach(), train)
+                seen["opacity"] = float(torch.sigmoid(m.splats["opacities"].detach()[out]).mean())
+
+        Trainer(tiny_scene, cfg, tmp_path / str(w), torch.device("cpu")).fit(progress=False,
+                                                                             on_step=on_step)
+        res[w] = seen["opacity"]
+    # measured: mean opacity of the Gaussians outside 0.074 -> 0.0092
+    assert res[5.0] < 0.5 * res[0.0], res
 
 
 def test_coarse_to_fine_schedule():
