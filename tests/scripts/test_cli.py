@@ -113,10 +113,10 @@ def test_interrupted_run_leaves_no_outputs_and_resumes(capsys, scene_copy, tmp_p
     ws = tmp_path / "ws"
     real_step = engine.Trainer._step
 
-    def flaky(self, model, data, step, gen):
+    def flaky(self, model, data, step, *args):
         if step == 30:
             raise KeyboardInterrupt
-        return real_step(self, model, data, step, gen)
+        return real_step(self, model, data, step, *args)
 
     monkeypatch.setattr(engine.Trainer, "_step", flaky)
     argv = ["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu", "--steps", "40", "--quiet"]
