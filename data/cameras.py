@@ -62,11 +62,19 @@ class Cameras:
         return int(self.cam_from_world.shape[0])
 
     def __getitem__(self, idx) -> "Cameras":
-        """Select cameras by int, slice, list or index tensor; always returns a batch."""
+        """Select cameras by int, slice, list or index tensor; always returns a batch. An int
+        or a list costs no copy between host and GPU (an int is a slice; a list goes up once):
+        the trainer selects cameras every step."""
         if isinstance(idx, int):
-            idx = [idx]
-        dev_idx = torch.as_tensor(idx, device=self.cam_from_world.device) if isinstance(idx, list) else idx
-        cpu_idx = dev_idx.cpu() if torch.is_tensor(dev_idx) else idx
+            if not -len(self) <= idx < len(self):
+                raise IndexError(f"camera {idx} of {len(self)}")
+            idx = slice(idx, idx + 1 or None)
+        if isinstance(idx, list):
+            idx = torch.as_tensor(idx, dtype=torch.long)
+        if torch.is_tensor(idx):
+            dev_idx, cpu_idx = idx.to(self.cam_from_world.device), idx.cpu()
+        else:
+            dev_idx = cpu_idx = idx
         return Cameras(self.cam_from_world[dev_idx], self.Ks[dev_idx], self.widths[cpu_idx],
                        self.heights[cpu_idx])
 

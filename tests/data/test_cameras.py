@@ -1,0 +1,34 @@
+"""Selecting cameras: every kind of index gives the same batch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from voxsplat.data.cameras import Cameras
+
+
+def _cams(C: int = 5) -> Cameras:
+    cam_from_world = torch.eye(4).repeat(C, 1, 1)
+    cam_from_world[:, 0, 3] = torch.arange(C, dtype=torch.float32)  # camera i sits at x = -i
+    return Cameras(cam_from_world, torch.eye(3).repeat(C, 1, 1), torch.arange(C) + 10,
+                   torch.arange(C) + 20)
+
+
+@pytest.mark.parametrize("idx, expect", [(0, [0]), (4, [4]), (-1, [4]), (-5, [0]), ([3, 1], [3, 1]),
+                                         (slice(1, 3), [1, 2]), (torch.tensor([2, 0]), [2, 0]),
+                                         (torch.tensor([True, False, True, False, False]), [0, 2]),
+                                         ([], [])])
+def test_every_index_kind_selects_the_same_cameras_as_a_batch(idx, expect):
+    sel = _cams()[idx]
+    assert len(sel) == len(expect)
+    assert sel.cam_from_world[:, 0, 3].tolist() == [float(i) for i in expect]
+    assert sel.widths.tolist() == [10 + i for i in expect]
+    assert sel.heights.tolist() == [20 + i for i in expect]
+    assert sel.Ks.shape == (len(expect), 3, 3)
+
+
+@pytest.mark.parametrize("idx", [5, -6])
+def test_an_int_past_either_end_is_an_index_error(idx):
+    with pytest.raises(IndexError, match=f"camera {idx} of 5"):
+        _cams()[idx]
