@@ -192,6 +192,25 @@ def test_coarse_to_fine_schedule():
     assert {coarse_level(s, 100, 0, 0.5) for s in range(100)} == {0}
 
 
+def test_scenes_with_masks_take_their_own_coarse_levels(tiny_scene, tmp_path, monkeypatch):
+    """`coarse_levels_masked` applies when the training views have masks (whether or not the
+    config loads them for random backgrounds), `coarse_levels` otherwise or when it is -1."""
+    from voxsplat.recon import engine
+    seen = []
+    monkeypatch.setattr(engine, "coarse_level",
+                        lambda step, steps, levels, until: seen.append(levels) or 0)
+    base = replace(_cfg(3), checkpoint_every=0)
+    assert tiny_scene.masks is not None
+    got = {}
+    for name, scene, masked in (("masks", tiny_scene, 1), ("none", replace(tiny_scene, masks=None), 1),
+                                ("unset", tiny_scene, -1)):
+        cfg = replace(base, optim=replace(base.optim, coarse_levels=3, coarse_levels_masked=masked))
+        seen.clear()
+        Trainer(scene, cfg, tmp_path / name, torch.device("cpu")).fit(progress=False)
+        got[name] = set(seen)
+    assert got == {"masks": {1}, "none": {3}, "unset": {3}}, got
+
+
 def test_downsampled_batch_matches_a_render_at_the_smaller_size(tiny_scene):
     """The area-averaged image and the rescaled cameras agree: rendering smooth Gaussians at
     the small size gives the downsampled full-size render (a misplaced principal point or a
