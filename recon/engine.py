@@ -60,7 +60,6 @@ class TrainData:
         self.images = {i: scene.images[i].to(device) for i in ids}
         self.masks = ({i: scene.masks[i].to(device) for i in ids}
                       if masks and scene.masks is not None else {})
-        self.has_masks = scene.masks is not None  # whether or not `masks` asks to load them
         self.bg_gen = torch.Generator().manual_seed(seed + 2)  # random backgrounds
         self.depths = {} if depth is None else _depth_targets(depth, scene, ids, device)
         cams = scene.cameras.to(device)
@@ -221,8 +220,8 @@ class Trainer:
               outside: Optional[Callable[[Tensor], Tensor]] = None) -> float:
         o = self.cfg.optim
         cams, gt, depth, masks = data.sample(o.batch_size)
-        levels = o.coarse_levels_masked if data.has_masks and o.coarse_levels_masked >= 0 \
-            else o.coarse_levels
+        masked = self.scene.masks is not None  # whether or not random backgrounds load them
+        levels = o.coarse_levels_masked if masked and o.coarse_levels_masked >= 0 else o.coarse_levels
         level = coarse_level(step, o.steps, levels, o.coarse_until)
         cams, gt, depth, masks = downsampled(cams, gt, depth, masks, level)
         background = self.background
