@@ -61,11 +61,11 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
 
 AUTO_SPARSE_MODEL = "gaussians"
 """The model `--preset auto` trains on few views. Measured on the H200 at full resolution with
-the sparse preset (bench/results/README.md, twenty-first session), voxel vs explicit
-Gaussians: fern 3-view 21.25 vs 21.66 dB, lego 8-view 24.46 vs 24.02, DTU scan24 3-view 19.11
-vs 18.05 (explicit fern repeats at 21.45-21.67): ahead on DTU and lego, 0.2-0.4 dB behind on
-fern in every repeat, at 1.5-2x the training time, so the voxel model stays opt-in (`--preset
-sparse` or `--model voxel`) until it wins on all three."""
+the sparse preset (bench/results/README.md, twenty-first and twenty-second sessions), voxel vs
+explicit Gaussians: fern 3-view 21.25 vs 21.66 dB, lego 8-view 24.81 vs 24.00, DTU scan24 3-view
+19.11 vs 18.05 (explicit fern repeats at 21.45-21.67): ahead on DTU and lego, 0.2-0.4 dB behind
+on fern in every repeat, at 1.5-2x the training time, so the voxel model stays opt-in
+(`--preset sparse` or `--model voxel`) until it wins on all three."""
 
 
 def auto_preset(n_train_views: int, device_type: str) -> str:

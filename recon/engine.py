@@ -15,7 +15,7 @@ from ..data.cameras import Cameras
 from ..data.errors import VoxsplatError
 from ..data.scene import Scene
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, for_scene
 from .depth.loss import depth_loss
 from .gaussians import outside_silhouettes, render_splats, scene_extent
 from .losses import binocular_loss, consistency_loss, photometric_loss, shifted_cameras
@@ -150,6 +150,9 @@ class Trainer:
 
     def __init__(self, scene: Scene, cfg: TrainConfig, workdir: Path, device: torch.device,
                  depth=None):
+        # the `*_masked` fields decide by whether the training views have masks, whether or
+        # not random backgrounds load them
+        cfg = for_scene(cfg, scene.masks is not None)
         self.scene, self.cfg, self.workdir, self.device = scene, cfg, Path(workdir), device
         self.depth = depth
         self.ckpt_dir = self.workdir / "checkpoints"
@@ -220,9 +223,7 @@ class Trainer:
               outside: Optional[Callable[[Tensor], Tensor]] = None) -> float:
         o = self.cfg.optim
         cams, gt, depth, masks = data.sample(o.batch_size)
-        masked = self.scene.masks is not None  # whether or not random backgrounds load them
-        levels = o.coarse_levels_masked if masked and o.coarse_levels_masked >= 0 else o.coarse_levels
-        level = coarse_level(step, o.steps, levels, o.coarse_until)
+        level = coarse_level(step, o.steps, o.coarse_levels, o.coarse_until)
         cams, gt, depth, masks = downsampled(cams, gt, depth, masks, level)
         background = self.background
         if masks is not None:

@@ -212,11 +212,15 @@ class VoxelModel:
         return report
 
     def _to_explicit(self, splats: dict[str, Tensor] | None = None) -> ExplicitModel:
-        """The explicit stage: the baked Gaussians (or `splats`) as parameters, densification
-        off (its schedule is in absolute steps, and this stage starts late)."""
+        """The explicit stage: the baked Gaussians (or `splats`) as parameters; it grows and
+        prunes from its first step until `voxel.explicit_refine_until` (else never)."""
         splats = self.bake() if splats is None else splats
         params = torch.nn.ParameterDict({k: torch.nn.Parameter(v.clone()) for k, v in splats.items()})
-        cfg = replace(self.cfg, densify=replace(self.cfg.densify, refine_stop=0))
+        stop = round(self.cfg.voxel.explicit_refine_until * self.cfg.optim.steps)
+        start = self._explicit_step or 0
+        densify = replace(self.cfg.densify, refine_start=start,
+                          refine_stop=stop if stop > start else 0)
+        cfg = replace(self.cfg, densify=densify)
         return ExplicitModel(params, cfg, self.scene_scale, self.device)
 
     @torch.no_grad()

@@ -211,6 +211,19 @@ def test_scenes_with_masks_take_their_own_coarse_levels(tiny_scene, tmp_path, mo
     assert got == {"masks": {1}, "none": {3}, "unset": {3}}, got
 
 
+def test_for_scene_applies_the_masked_fields_only_to_scenes_with_masks():
+    """`for_scene` swaps in each `*_masked` value that is set, for scenes with masks only."""
+    from voxsplat.recon.config import for_scene, preset
+    cfg = preset("sparse", "voxel")
+    assert for_scene(cfg, False) == cfg
+    got = for_scene(cfg, True)
+    assert (got.optim.coarse_levels, got.voxel.explicit_from, got.voxel.explicit_refine_until) == (
+        cfg.optim.coarse_levels_masked, cfg.voxel.explicit_from_masked,
+        cfg.voxel.explicit_refine_until_masked) == (1, 0.5, 0.85)
+    unset = replace(cfg, voxel=replace(cfg.voxel, explicit_from_masked=-1.0))
+    assert for_scene(unset, True).voxel.explicit_from == cfg.voxel.explicit_from == 0.67
+
+
 def test_downsampled_batch_matches_a_render_at_the_smaller_size(tiny_scene):
     """The area-averaged image and the rescaled cameras agree: rendering smooth Gaussians at
     the small size gives the downsampled full-size render (a misplaced principal point or a

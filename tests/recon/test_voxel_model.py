@@ -184,3 +184,27 @@ def test_explicit_stage_takes_over_the_decoded_gaussians(small_scene, tmp_path):
     for k, v in model.bake().items():
         assert torch.equal(v, again.bake()[k]), k
     assert metrics["psnr"] >= 22.0, metrics["psnr"]
+
+
+def test_explicit_stage_grows_only_until_explicit_refine_until(small_scene, tmp_path):
+    """With `explicit_refine_until`, the explicit stage clones/splits where gradients are high
+    from its start to that fraction of the steps and stays fixed after; without it, it never
+    grows."""
+    cfg = _cfg(120, explicit_from=0.5, explicit_refine_until=0.8)
+    cfg = replace(cfg, optim=replace(cfg.optim, hull_carve=False, hull_opacity_weight=0.0),
+                  densify=replace(cfg.densify, grow_grad2d=1e-6, prune_opacity=0.0,
+                                max_gaussians=12_000))
+    seen = {}
+
+    def on_step(step, info):
+        seen[step] = info["n"]
+        seen["model"] = info["model"]
+
+    pipeline.reconstruct(small_scene, tmp_path, cfg, {"kind": "path", "path": "s"},
+                         device="cpu", progress=False, on_step=on_step)
+    assert seen[96] > seen[61]  # refined every 4 steps from step 60 (0.5 x 120) to 96 (0.8 x 120)
+    assert seen[120] == seen[96]  # nothing after
+    state = seen["model"].state_dict()
+    never = replace(cfg, voxel=replace(cfg.voxel, explicit_refine_until=0.0))
+    assert VoxelModel.from_state(state, cfg, 1.0, "cpu").explicit.strategy.cfg.refine_stop == 96
+    assert VoxelModel.from_state(state, never, 1.0, "cpu").explicit.strategy.cfg.refine_stop == 0
