@@ -256,13 +256,14 @@ class VoxelConfig:
     """Baked (exported) Gaussians below this opacity are dropped."""
     explicit_from: float = 0.0
     """Fraction of the steps after which the decoded Gaussians are baked and optimized
-    directly as explicit ones (the 3DGS learning rates, no densification) for the rest of the
-    run: the voxel stage sets the geometry, the explicit stage fits detail (0 = never)."""
+    directly as explicit ones (the 3DGS learning rates; densification only with
+    `explicit_refine_until`) for the rest of the run: the voxel stage sets the geometry, the
+    explicit stage fits detail (0 = never)."""
     explicit_refine_until: float = 0.0
     """With `explicit_from`: the explicit stage also grows and prunes (the `densify` rules:
     clone or split where the view-space gradient is high, drop the transparent, every
     `densify.refine_every` steps) from its start until this fraction of the steps (0, or not
-    past `explicit_from` = never): where 8 Gaussians per voxel are too few for the detail."""
+    past `explicit_from` = never): Gaussians for detail beyond the K each voxel decodes."""
     explicit_from_masked: float = -1.0
     """`explicit_from` for scenes whose training views have masks (-1 = `explicit_from`)."""
     explicit_refine_until_masked: float = -1.0
