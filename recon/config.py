@@ -254,6 +254,13 @@ class VoxelConfig:
     """Growth and subdivision stop at this count."""
     bake_min_opacity: float = 0.004
     """Baked (exported) Gaussians below this opacity are dropped."""
+    free_gaussians: bool = False
+    """Alongside the voxels, explicit Gaussians started as `--model gaussians` starts them
+    (from the scene's points), optimized and densified by its rules and rendered with the
+    decoded ones; the explicit stage takes both. Off in every preset: H200, sparse preset,
+    fern 3-view 21.43 / 21.38 / 21.41 (seeds 0-2; 21.25 without), lego 8-view 24.00 / 24.08
+    (24.82 / 24.37), DTU scan24 3-view 17.56 / 17.71 (19.11 / 18.90): the voxels' Gaussians
+    turn transparent and are pruned (DTU 832 voxels instead of 7283), the free ones take over."""
     explicit_from: float = 0.0
     """Fraction of the steps after which the decoded Gaussians are baked and optimized
     directly as explicit ones (the 3DGS learning rates; densification only with

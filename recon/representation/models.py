@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from types import SimpleNamespace
 
 import torch
 from torch import Tensor
@@ -146,13 +147,24 @@ def initial_grid(scene: Scene, cfg: TrainConfig, device) -> tuple[SparseVoxelGri
     return grid, sums / counts[:, None]
 
 
+def _columns(out, cols: slice) -> SimpleNamespace:
+    """What a strategy reads of a render (``means2d.grad [C,N,2]``, ``radii``), for the
+    Gaussians `cols` only."""
+    grad = out.means2d.grad
+    return SimpleNamespace(means2d=SimpleNamespace(grad=None if grad is None else grad[:, cols]),
+                           radii=out.radii[:, cols])
+
+
 class VoxelModel:
     """Sparse voxels carrying Gaussians decoded by a spconv U-Net."""
 
     kind = "voxel"
 
-    def __init__(self, net: VoxelGaussians, cfg: TrainConfig, scene_scale: float, device):
+    def __init__(self, net: VoxelGaussians, cfg: TrainConfig, scene_scale: float, device,
+                 free: ExplicitModel | None = None):
         self.net, self.cfg, self.scene_scale = net.to(device), cfg, scene_scale
+        self.free = free
+        """With `voxel.free_gaussians`: explicit Gaussians rendered with the decoded ones."""
         v, B, fused = cfg.voxel, cfg.optim.batch_size, torch.device(device).type == "cuda"
         self.optimizers = {
             "latents": _adam([net.params["latents"]], v.lr_latent, B, fused),
@@ -174,13 +186,15 @@ class VoxelModel:
     def create(scene: Scene, cfg: TrainConfig, scene_scale: float, device) -> "VoxelModel":
         grid, colors = initial_grid(scene, cfg, device)
         net = VoxelGaussians(grid, colors, cfg.voxel, cfg.optim.sh_degree, cfg.seed)
-        return VoxelModel(net, cfg, scene_scale, device)
+        free = ExplicitModel.create(scene, cfg, scene_scale, device) if cfg.voxel.free_gaussians else None
+        return VoxelModel(net, cfg, scene_scale, device, free)
 
     @property
     def n_gaussians(self) -> int:
         if self.explicit is not None:
             return self.explicit.n_gaussians
-        return self.net.n_voxels * self.cfg.voxel.gaussians_per_voxel
+        n_free = 0 if self.free is None else self.free.n_gaussians
+        return self.net.n_voxels * self.cfg.voxel.gaussians_per_voxel + n_free
 
     @property
     def n_voxels(self) -> int:
@@ -190,9 +204,11 @@ class VoxelModel:
         if self.explicit is not None:
             return self.explicit.render(cams, sh_degree, background, opacity_scale)
         raw = self.net()
+        self._opacities = raw["opacities"]
+        if self.free is not None:
+            raw = {k: torch.cat([v, self.free.splats[k]]) for k, v in raw.items()}
         out = render_splats(raw, cams, sh_degree, background, self.cfg.backend, opacity_scale)
         self.strategy.step_pre_backward(out.means2d)
-        self._opacities = raw["opacities"]
         return out, raw
 
     def update(self, step: int, out, W: int, H: int, gen) -> dict:
@@ -203,8 +219,14 @@ class VoxelModel:
                 g["lr"] = self._lr0[k] * self._gamma ** step
             o.step()
             o.zero_grad(set_to_none=True)
-        report = self.strategy.step_post_backward(self.net, self.optimizers, self.state, step,
-                                                  out.means2d, out.radii, self._opacities, W, H)
+        report = {}
+        if self.free is not None:  # each part's strategy sees its own Gaussians' statistics
+            n = self._opacities.shape[0]
+            free_report = self.free.update(step, _columns(out, slice(n, None)), W, H, gen)
+            report = {f"free_{k}": v for k, v in free_report.items()}
+            out = _columns(out, slice(0, n))
+        report |= self.strategy.step_post_backward(self.net, self.optimizers, self.state, step,
+                                                   out.means2d, out.radii, self._opacities, W, H)
         self._opacities = None
         if self._explicit_step is not None and step + 1 >= self._explicit_step:
             self.explicit = self._to_explicit()
@@ -231,7 +253,10 @@ class VoxelModel:
             return self.explicit.bake()
         raw = {k: v.detach() for k, v in self.net().items()}
         keep = torch.sigmoid(raw["opacities"]) >= self.cfg.voxel.bake_min_opacity
-        return {k: v[keep] for k, v in raw.items()}
+        baked = {k: v[keep] for k, v in raw.items()}
+        if self.free is not None:
+            baked = {k: torch.cat([v, self.free.splats[k].detach()]) for k, v in baked.items()}
+        return baked
 
     @torch.no_grad()
     def carve(self, outside) -> int:
@@ -245,12 +270,14 @@ class VoxelModel:
         n = int(drop.sum())
         if 0 < n < len(drop):
             remove_voxels(self.net, self.optimizers, self.state, drop)
-        return n if n < len(drop) else 0
+        n_free = 0 if self.free is None else self.free.carve(outside)
+        return (n if n < len(drop) else 0) + n_free
 
     def state_dict(self) -> dict:
         return {"net": self.net.state_dict(), "voxel_size": self.net.voxel_size,
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "strategy": self.state.state_dict(),
+                "free": None if self.free is None else self.free.state_dict(),
                 "explicit": None if self.explicit is None else self.explicit.state_dict()}
 
     @staticmethod
@@ -259,7 +286,8 @@ class VoxelModel:
         grid = SparseVoxelGrid(coords, d["net"]["origin"].cpu(), float(d["voxel_size"]))
         net = VoxelGaussians(grid, torch.zeros(len(grid), 3), cfg.voxel, cfg.optim.sh_degree, cfg.seed)
         net.load_state_dict(d["net"])
-        m = VoxelModel(net, cfg, scene_scale, device)
+        free = None if d.get("free") is None else ExplicitModel.from_state(d["free"], cfg, scene_scale, device)
+        m = VoxelModel(net, cfg, scene_scale, device, free)
         for k, o in m.optimizers.items():
             o.load_state_dict(d["optimizers"][k])
         m.state = VoxelState(**{k: v.to(device) for k, v in d["strategy"].items()})
