@@ -25,6 +25,7 @@ from ..gaussians import _bounds_radius, init_splats, knn_mean_dist, render_splat
 from ..strategy import ops
 from ..strategy.default import DefaultState, DefaultStrategy
 from ..strategy.voxel import VoxelState, VoxelStrategy, remove_voxels
+from .lattice import is_forward_facing, mean_camera, to_lattice
 from .voxel_grid import SparseVoxelGrid, voxel_size_for_count, voxelize
 from .voxel_gaussians import VoxelGaussians
 
@@ -116,6 +117,18 @@ def point_spacing(points: Tensor, n_sample: int = 20_000, seed: int = 0) -> floa
     return float(knn_mean_dist(points.float(), k=1).median()) if points.shape[0] > 1 else 1.0
 
 
+def lattice_frame(scene: Scene, lattice: str, points: Tensor) -> Tensor | None:
+    """`ref_from_world [4,4]` of a "depth" lattice (the mean training camera), None for a
+    "world" one; "auto" takes "depth" when the training views face forward over `points`."""
+    if lattice not in ("world", "depth", "auto"):
+        from ...data.errors import VoxsplatError
+        raise VoxsplatError(f"voxel.lattice={lattice!r}: use world, depth or auto")
+    cam_from_world = scene.cameras.cam_from_world[list(scene.split("train"))].cpu().float()
+    if lattice == "auto":
+        lattice = "depth" if is_forward_facing(cam_from_world, points) else "world"
+    return mean_camera(cam_from_world) if lattice == "depth" else None
+
+
 def initial_grid(scene: Scene, cfg: TrainConfig, device) -> tuple[SparseVoxelGrid, Tensor]:
     """The starting voxel grid and per-voxel colours [V,3], from the scene's points, else the
     visual hull of its masks, else a dense cube over the bounds (InitConfig.source)."""
@@ -139,9 +152,12 @@ def initial_grid(scene: Scene, cfg: TrainConfig, device) -> tuple[SparseVoxelGri
         # stay near their voxels; voxels in empty space turn transparent and are pruned
         pts, cols = visual_hull_points(scene, list(scene.split("train")), cfg.init.hull_resolution,
                                        cfg.init.n_random * 4, cfg.seed, radius, device, shell=False)
-    size = max(voxel_size_for_count(pts, cfg.voxel.n_voxels), point_spacing(pts) * cfg.voxel.min_spacing_voxels)
-    grid = SparseVoxelGrid.from_points(pts, size)
-    _, inv = voxelize(pts, grid.origin, size)
+    ref_from_world = lattice_frame(scene, cfg.voxel.lattice, pts)
+    u = to_lattice(pts, ref_from_world)
+    size = max(voxel_size_for_count(u, cfg.voxel.n_voxels),
+               point_spacing(u) * cfg.voxel.min_spacing_voxels)
+    grid = SparseVoxelGrid.from_points(pts, size, ref_from_world=ref_from_world)
+    _, inv = voxelize(u, grid.origin, size)
     sums = torch.zeros(len(grid), 3).index_add_(0, inv, cols.float())
     counts = torch.zeros(len(grid)).index_add_(0, inv, torch.ones(len(inv)))
     return grid, sums / counts[:, None]
@@ -275,6 +291,7 @@ class VoxelModel:
 
     def state_dict(self) -> dict:
         return {"net": self.net.state_dict(), "voxel_size": self.net.voxel_size,
+                "ref_from_world": self.net.ref_from_world,
                 "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
                 "strategy": self.state.state_dict(),
                 "free": None if self.free is None else self.free.state_dict(),
@@ -283,7 +300,9 @@ class VoxelModel:
     @staticmethod
     def from_state(d: dict, cfg: TrainConfig, scene_scale: float, device) -> "VoxelModel":
         coords = d["net"]["coords"].cpu()
-        grid = SparseVoxelGrid(coords, d["net"]["origin"].cpu(), float(d["voxel_size"]))
+        ref = d.get("ref_from_world")
+        grid = SparseVoxelGrid(coords, d["net"]["origin"].cpu(), float(d["voxel_size"]),
+                               None if ref is None else ref.cpu())
         net = VoxelGaussians(grid, torch.zeros(len(grid), 3), cfg.voxel, cfg.optim.sh_degree, cfg.seed)
         net.load_state_dict(d["net"])
         free = None if d.get("free") is None else ExplicitModel.from_state(d["free"], cfg, scene_scale, device)

@@ -46,17 +46,19 @@ class GaussianHead(nn.Module):
         bias[:, 10] = math.log(cfg.init_opacity / (1 - cfg.init_opacity))
         last.bias.data.copy_(bias.reshape(-1))
 
-    def forward(self, features: Tensor, centers: Tensor, voxel_size: float,
+    def forward(self, features: Tensor, centers: Tensor, voxel_sizes: Tensor,
                 base_sh0: Tensor, residuals: Tensor | None = None) -> dict[str, Tensor]:
-        """Raw Gaussian parameters, N = V*K, Gaussian k of voxel v at index v*K + k.
+        """Raw Gaussian parameters, N = V*K, Gaussian k of voxel v at index v*K + k, around the
+        world `centers [V,3]` of voxels of world edge lengths `voxel_sizes [V]`.
         `residuals [V,K,per]` are added to the decoded values before their bounds apply."""
         V, K = features.shape[0], self.K
         out = self.mlp(features).reshape(V, K, self.per)
         if residuals is not None:
             out = out + residuals
         lo, hi = math.log(self.cfg.min_scale_voxels), math.log(self.cfg.max_scale_voxels)
-        means = centers[:, None, :] + torch.tanh(out[..., 0:3]) * (self.cfg.offset_voxels * voxel_size)
-        scales = math.log(voxel_size) + lo + (hi - lo) * torch.sigmoid(out[..., 3:6])
+        size = voxel_sizes[:, None, None]
+        means = centers[:, None, :] + torch.tanh(out[..., 0:3]) * (self.cfg.offset_voxels * size)
+        scales = torch.log(size) + lo + (hi - lo) * torch.sigmoid(out[..., 3:6])
         sh = out[..., 11:].reshape(V, K, self.n_sh, 3)
         sh0 = sh[:, :, :1] + base_sh0[:, None, None, :]
         return {"means": means.reshape(-1, 3), "scales": scales.reshape(-1, 3),
@@ -89,10 +91,13 @@ class VoxelGaussians(nn.Module):
         self.register_buffer("coords", grid.coords.long())
         self.register_buffer("origin", grid.origin.float())
         self.voxel_size = grid.voxel_size
+        self.ref_from_world = None if grid.ref_from_world is None else grid.ref_from_world.float()
+        """None (world lattice) or [4,4]: the perspective lattice's reference frame."""
 
     @property
     def grid(self) -> SparseVoxelGrid:
-        return SparseVoxelGrid(self.coords, self.origin, self.voxel_size)
+        ref = None if self.ref_from_world is None else self.ref_from_world.to(self.coords.device)
+        return SparseVoxelGrid(self.coords, self.origin, self.voxel_size, ref)
 
     @property
     def n_voxels(self) -> int:
@@ -105,5 +110,6 @@ class VoxelGaussians(nn.Module):
         from ..backbone import sparse_tensor
         x = sparse_tensor(lat, self.coords, grid.spatial_shape)
         feats = torch.cat([self.net(x), lat], -1)
-        return self.head(feats, grid.centers, self.voxel_size, self.params["colors"],
+        centers, sizes = grid.world_centers()
+        return self.head(feats, centers, sizes, self.params["colors"],
                          self.params["residuals"] if "residuals" in self.params else None)

@@ -1,7 +1,8 @@
 """A sparse voxel grid: integer coordinates on a regular lattice, built from points or bounds.
 
 Pure functions on tensors; `SparseVoxelGrid` only bundles them. Voxel v covers the box
-``origin + coords[v] * voxel_size + [0, voxel_size)^3`` (world frame, scene units).
+``origin + coords[v] * voxel_size + [0, voxel_size)^3`` of the lattice frame: the world (scene
+units), or with `ref_from_world` a reference camera's perspective frame (see lattice.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 from torch import Tensor
 
 from ...data.errors import VoxsplatError
+from .lattice import to_lattice, to_world
 
 NEIGHBOURS_6 = torch.tensor([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
 CHILDREN_8 = torch.tensor([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
@@ -39,18 +41,23 @@ def voxel_size_for_count(points: Tensor, target: int, iters: int = 20) -> float:
 
 @dataclass
 class SparseVoxelGrid:
-    """Occupied voxels of one level: `coords [V,3]` int64 >= 0, `origin [3]`, `voxel_size`."""
+    """Occupied voxels of one level: `coords [V,3]` int64 >= 0, `origin [3]`, `voxel_size`
+    (lattice units), `ref_from_world [4,4]` (None: the lattice is the world frame)."""
 
     coords: Tensor
     origin: Tensor
     voxel_size: float
+    ref_from_world: Tensor | None = None
 
     @staticmethod
-    def from_points(points: Tensor, voxel_size: float, margin_voxels: int = 2) -> "SparseVoxelGrid":
-        """The voxels holding `points [P,3]`; the origin leaves `margin_voxels` free below."""
-        origin = points.min(0).values - margin_voxels * voxel_size
-        coords, _ = voxelize(points, origin, voxel_size)
-        return SparseVoxelGrid(coords, origin, float(voxel_size))
+    def from_points(points: Tensor, voxel_size: float, margin_voxels: int = 2,
+                    ref_from_world: Tensor | None = None) -> "SparseVoxelGrid":
+        """The voxels holding world `points [P,3]` (`voxel_size` in lattice units); the origin
+        leaves `margin_voxels` free below."""
+        u = to_lattice(points, ref_from_world)
+        origin = u.min(0).values - margin_voxels * voxel_size
+        coords, _ = voxelize(u, origin, voxel_size)
+        return SparseVoxelGrid(coords, origin, float(voxel_size), ref_from_world)
 
     @staticmethod
     def from_bounds(center: Tensor, radius: float, resolution: int) -> "SparseVoxelGrid":
@@ -65,8 +72,13 @@ class SparseVoxelGrid:
 
     @property
     def centers(self) -> Tensor:
-        """[V,3] voxel centres in the world frame."""
+        """[V,3] voxel centres in the lattice frame."""
         return self.origin.to(self.coords.device) + (self.coords.float() + 0.5) * self.voxel_size
+
+    def world_centers(self) -> tuple[Tensor, Tensor]:
+        """[V,3] voxel centres in the world frame and [V] voxel edge lengths in world units."""
+        points, unit = to_world(self.centers, self.ref_from_world)
+        return points, unit * self.voxel_size
 
     @property
     def spatial_shape(self) -> list[int]:

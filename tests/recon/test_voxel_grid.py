@@ -1,9 +1,12 @@
-"""Sparse voxel grid construction and edits (pure torch, no spconv)."""
+"""Sparse voxel grid construction and edits, world and depth lattices (pure torch, no spconv)."""
 
+import pytest
 import torch
 
+from voxsplat.data.errors import VoxsplatError
 from voxsplat.recon.representation import (SparseVoxelGrid, free_neighbours, subdivide,
                                            voxel_size_for_count, voxelize)
+from voxsplat.recon.representation.lattice import is_forward_facing, mean_camera, to_lattice, to_world
 
 
 def test_voxelize_and_size_for_count():
@@ -42,3 +45,46 @@ def test_free_neighbours_are_new_unique_and_adjacent():
     keys = {tuple(c) for c in coords.tolist()}
     assert not any(tuple(c) in keys for c in new.tolist())
     assert bool(((new - coords[parent]).abs().sum(-1) == 1).all())
+
+
+def _look_at_cams(eyes: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """cam_from_world [C,4,4] (OpenCV) of cameras at `eyes [C,3]` looking at `target [3]`."""
+    out = []
+    for eye in eyes:
+        z = (target - eye) / (target - eye).norm()
+        x = torch.linalg.cross(z, torch.tensor([0.0, -1.0, 0.0]))
+        x = x / x.norm()
+        R = torch.stack([x, torch.linalg.cross(z, x), z])
+        T = torch.eye(4)
+        T[:3, :3], T[:3, 3] = R, -R @ eye
+        out.append(T)
+    return torch.stack(out)
+
+
+def test_depth_lattice_round_trips_and_scales_voxels_with_depth():
+    eyes = torch.tensor([[-0.3, 0.0, -5.0], [0.3, 0.1, -5.0], [0.0, -0.2, -5.2]])
+    cams = _look_at_cams(eyes, torch.zeros(3))
+    ref = mean_camera(cams)
+    assert torch.allclose(ref[:3, :3] @ ref[:3, :3].T, torch.eye(3), atol=1e-5)
+    g = torch.Generator().manual_seed(0)
+    pts = torch.rand(2000, 3, generator=g) * torch.tensor([2.0, 2.0, 6.0]) - torch.tensor([1.0, 1.0, 2.0])
+    u = to_lattice(pts, ref)
+    back, unit = to_world(u, ref)
+    assert torch.allclose(back, pts, atol=1e-4)
+    depth = pts @ ref[2, :3] + ref[2, 3]
+    assert torch.allclose(unit, depth, rtol=1e-4)
+    grid = SparseVoxelGrid.from_points(pts, 0.02, ref_from_world=ref)
+    centers, sizes = grid.world_centers()
+    z = centers @ ref[2, :3] + ref[2, 3]
+    torch.testing.assert_close(sizes, 0.02 * z)  # far voxels are larger, in proportion
+    assert float(sizes.max() / sizes.min()) > 2.0
+    # every point lies in its voxel's world box, up to the cell's curvature
+    assert float((centers[voxelize(u, grid.origin, grid.voxel_size)[1]] - pts).norm(dim=-1).max()
+                 / float(sizes.max())) < 1.0
+    assert is_forward_facing(cams, pts)
+    behind = torch.cat([pts, torch.tensor([[0.0, 0.0, -9.0]])])
+    assert not is_forward_facing(cams, behind)
+    with pytest.raises(VoxsplatError, match="voxel.lattice=world"):
+        to_lattice(behind, ref)
+    around = _look_at_cams(torch.tensor([[0.0, 0.0, -5.0], [5.0, 0.0, 0.0], [0.0, 0.0, 5.0]]), torch.zeros(3))
+    assert not is_forward_facing(around, pts)
