@@ -7,7 +7,7 @@ picked by name (``--preset``); command-line overrides produce a new frozen confi
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace, asdict
-from typing import Literal
+from typing import Literal, get_args, get_origin, get_type_hints
 
 from ..data.errors import VoxsplatError
 from .depth.config import MvsConfig
@@ -212,7 +212,8 @@ class VoxelConfig:
     camera's perspective frame (x/z, y/z, log z): voxels of world size proportional to depth,
     each covering about as many pixels near as far; forward-facing scenes, every point in front
     of the cameras) or "auto" ("depth" when every training view looks within 45 degrees of
-    their mean axis and every initial point lies in front of it). n_voxels and
+    their mean axis and every initial point lies in front of it, at least 1/20 of their median
+    depth away; fern 0.60, DTU scan24 0.61). n_voxels and
     min_spacing_voxels apply in the lattice's frame; a grid from the bounds (no points, no
     masks) is always a world one. "auto" in the sparse preset: H200, seeds 0-2, fern 3-view
     21.25 -> 21.55 mean, DTU scan24 3-view 19.01 -> 19.17 (n_voxels 2500 / 10000 / 40000:
@@ -495,5 +496,8 @@ def override(cfg: TrainConfig, assignment: str) -> TrainConfig:
     except (TypeError, ValueError):
         raise VoxsplatError(f"--set {assignment}: '{value}' is not a valid "
                             f"{type(old).__name__} for {key}") from None
+    choices = get_args(get_type_hints(type(target))[name])
+    if get_origin(get_type_hints(type(target))[name]) is Literal and typed not in choices:
+        raise VoxsplatError(f"--set {assignment}: {key} takes one of {', '.join(map(str, choices))}")
     new = replace(target, **{name: typed})
     return replace(cfg, **{section: new}) if section else new

@@ -84,6 +84,8 @@ def test_depth_lattice_round_trips_and_scales_voxels_with_depth():
     assert is_forward_facing(cams, pts)
     behind = torch.cat([pts, torch.tensor([[0.0, 0.0, -9.0]])])
     assert not is_forward_facing(cams, behind)
+    near_plane = torch.cat([pts, torch.tensor([[0.0, 0.0, -4.9]])])  # in front, 0.1 deep
+    assert is_forward_facing(cams, near_plane[:-1]) and not is_forward_facing(cams, near_plane)
     with pytest.raises(VoxsplatError, match="voxel.lattice=world"):
         to_lattice(behind, ref)
     around = _look_at_cams(torch.tensor([[0.0, 0.0, -5.0], [5.0, 0.0, 0.0], [0.0, 0.0, 5.0]]), torch.zeros(3))

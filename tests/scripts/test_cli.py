@@ -185,6 +185,7 @@ def test_set_changes_single_fields_of_the_preset(scene_copy, tmp_path, monkeypat
 
 @pytest.mark.parametrize("assignment, words", [("optim.nope=1", "no config field 'optim.nope'"),
                                                ("optim.steps=many", "not a valid int"),
+                                               ("voxel.lattice=polar", "takes one of world, depth, auto"),
                                                ("pseudo_weight", "expected section.field=value")])
 def test_bad_set_is_one_line_before_any_work(capsys, scene_copy, tmp_path, assignment, words):
     ws = tmp_path / "ws"
