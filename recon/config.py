@@ -496,8 +496,9 @@ def override(cfg: TrainConfig, assignment: str) -> TrainConfig:
     except (TypeError, ValueError):
         raise VoxsplatError(f"--set {assignment}: '{value}' is not a valid "
                             f"{type(old).__name__} for {key}") from None
-    choices = get_args(get_type_hints(type(target))[name])
-    if get_origin(get_type_hints(type(target))[name]) is Literal and typed not in choices:
+    hint = get_type_hints(type(target))[name]
+    choices = get_args(hint)
+    if get_origin(hint) is Literal and typed not in choices:
         raise VoxsplatError(f"--set {assignment}: {key} takes one of {', '.join(map(str, choices))}")
     new = replace(target, **{name: typed})
     return replace(cfg, **{section: new}) if section else new

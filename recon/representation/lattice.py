@@ -41,8 +41,9 @@ def to_lattice(points: Tensor, ref_from_world: Tensor | None) -> Tensor:
     T = ref_from_world.to(points)
     p = points @ T[:3, :3].T + T[:3, 3]
     z = p[:, 2]
-    if points.shape[0] and float(z.min()) <= 1e-6 * max(float(z.abs().max()), 1e-12):
-        raise VoxsplatError(f"{int((z <= 0).sum())} of {len(z)} points lie behind the cameras' mean "
+    behind = z <= 1e-6 * max(float(z.abs().max()), 1e-12) if points.shape[0] else z > 0
+    if bool(behind.any()):
+        raise VoxsplatError(f"{int(behind.sum())} of {len(z)} points lie behind the cameras' mean "
                             "view: the depth lattice is for forward-facing scenes; use "
                             "--set voxel.lattice=world")
     return torch.stack([p[:, 0] / z, p[:, 1] / z, torch.log(z)], -1)
