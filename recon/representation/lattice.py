@@ -41,7 +41,8 @@ def to_lattice(points: Tensor, ref_from_world: Tensor | None) -> Tensor:
     T = ref_from_world.to(points)
     p = points @ T[:3, :3].T + T[:3, 3]
     z = p[:, 2]
-    behind = z <= 1e-6 * max(float(z.abs().max()), 1e-12) if points.shape[0] else z > 0
+    scale = float(z.abs().max()) if len(z) else 1.0
+    behind = z <= 1e-6 * max(scale, 1e-12)
     if bool(behind.any()):
         raise VoxsplatError(f"{int(behind.sum())} of {len(z)} points lie behind the cameras' mean "
                             "view: the depth lattice is for forward-facing scenes; use "

@@ -96,7 +96,9 @@ class VoxelGaussians(nn.Module):
 
     @property
     def grid(self) -> SparseVoxelGrid:
-        ref = None if self.ref_from_world is None else self.ref_from_world.to(self.coords.device)
+        ref = self.ref_from_world
+        if ref is not None and ref.device != self.coords.device:  # moved once, not every step
+            ref = self.ref_from_world = ref.to(self.coords.device)
         return SparseVoxelGrid(self.coords, self.origin, self.voxel_size, ref)
 
     @property
