@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 import warnings
@@ -28,8 +29,8 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
                     model: Optional[str] = None, overrides: Sequence[str] = ()) -> dict:
     """`voxsplat reconstruct`: load INPUT (posing photos/videos by SfM), optimize, write OUT.
 
-    preset "auto": `sparse` for at most 12 training views (with AUTO_SPARSE_MODEL), else `dense`
-    on a GPU, `fast` on a CPU. `model` ("gaussians" | "voxel") overrides the preset's model;
+    preset "auto": `sparse` for at most 12 training views (with `auto_sparse_model`), else
+    `dense` on a GPU, `fast` on a CPU. `model` ("gaussians" | "voxel") overrides the preset's model;
     `overrides` ("section.field=value", `--set`) change single config fields after that.
     """
     resolve_device(device)  # fail before loading images
@@ -48,9 +49,10 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     scene = load_input(input_path, Path(out), scale, sfm, progress)
     if not resume:
         if preset == "auto":
-            preset = auto_preset(len(scene.split("train")), resolve_device(device).type)
+            device_type = resolve_device(device).type
+            preset = auto_preset(len(scene.split("train")), device_type)
             if preset == "sparse" and model is None:
-                model = AUTO_SPARSE_MODEL
+                model = auto_sparse_model(device_type)
         cfg = _config(preset, steps, downscale, model, overrides)
     spec = {"kind": "path", "path": str(Path(input_path).resolve()), "downscale": cfg.downscale}
     if not resume:
@@ -59,15 +61,25 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     return pipeline.reconstruct(scene, out, cfg, spec, device, resume, progress)
 
 
-AUTO_SPARSE_MODEL = "gaussians"
-"""The model `--preset auto` trains on few views. Measured on the H200 at full resolution with
-the sparse preset (bench/results/README.md, twenty-first and twenty-second sessions), voxel vs
-explicit Gaussians: fern 3-view 21.25 vs 21.66 dB, lego 8-view 24.81 vs 24.00, DTU scan24 3-view
-19.11 vs 18.05 (explicit fern repeats at 21.45-21.67): ahead on DTU and lego, 0.2-0.4 dB behind
-on fern in every repeat, at 1.5-2x the training time, so the voxel model stays opt-in
-(`--preset sparse` or `--model voxel`) until it wins on all three. With the depth lattice of
-forward-facing scenes (twenty-eighth session) fern is a tie: 21.56 vs 21.52 in the protocol
-files, seed means 21.55 vs 21.57; DTU 19.22 vs 18.14."""
+def auto_sparse_model(device_type: str) -> str:
+    """The model `--preset auto` trains on few views: the voxel model on a GPU, explicit
+    Gaussians on a CPU.
+
+    H200, full resolution, the sparse preset, seed means (bench/results/README.md, twenty-sixth
+    to twenty-ninth sessions), voxel against explicit Gaussians: lego 8-view 24.52 / 24.00,
+    DTU scan24 3-view 19.17 / 18.03, fern 3-view 21.55 / 21.57 (a tie; the twenty-ninth
+    session's pairs 21.57 / 21.55 against 21.51 / 21.59), in about 1.7x the time (fern 110 s
+    against 66 s). So on a GPU the voxel model is never behind and 0.5-1.1 dB ahead where the
+    views surround the object. Its network costs far more on a CPU (lego 8-view at a quarter of
+    the size, 1500 steps: 759 s against 101 s, +1.0 dB), so a CPU keeps explicit Gaussians.
+    """
+    if device_type != "cuda":
+        return "gaussians"
+    if importlib.util.find_spec("spconv") is None:
+        print("voxsplat: note: spconv is not installed, so these few views train explicit "
+              "Gaussians; `pip install spconv-cu126` gives the voxel model", file=sys.stderr)
+        return "gaussians"
+    return "voxel"
 
 
 def auto_preset(n_train_views: int, device_type: str) -> str:
