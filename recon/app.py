@@ -142,8 +142,8 @@ def run_eval(ws: Path, split: str = "test", device: str = "auto") -> dict:
     splats = pipeline.load_splats(ws)
     metrics = pipeline.evaluate(scene, splats, split, dev, rec["config"].get("backend", "auto"))
     old = wsp.read_json(Path(ws) / wsp.METRICS_JSON) if (Path(ws) / wsp.METRICS_JSON).is_file() else {}
-    for k in ("steps", "train_seconds", "peak_gpu_mem_mb"):
-        metrics.setdefault(k, old.get(k))
+    for k, v in old.items():  # what training recorded (model, steps, seconds, voxels, ...) stays
+        metrics.setdefault(k, v)
     metrics["device"] = pipeline._device_name(dev)
     wsp.write_json(Path(ws) / wsp.METRICS_JSON, metrics)
     return metrics

@@ -130,6 +130,24 @@ def test_interrupted_run_leaves_no_outputs_and_resumes(capsys, scene_copy, tmp_p
     assert (ws / "splats.splat").stat().st_size == 32 * metrics["n_gaussians"]
 
 
+def test_eval_keeps_what_training_recorded(scene_copy, tmp_path):
+    """`voxsplat eval` rewrites metrics.json with the same figures for the same Gaussians and
+    keeps the training facts (model, steps, seconds) that only the reconstruct run knows."""
+    ws = tmp_path / "ws"
+    assert main(["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu", "--steps", "30",
+                 "--quiet"]) == 0
+    before = json.loads((ws / "metrics.json").read_text())
+    assert main(["eval", str(ws), "--device", "cpu"]) == 0
+    after = json.loads((ws / "metrics.json").read_text())
+    assert after["psnr"] == pytest.approx(before["psnr"], abs=1e-4)
+    for k in ("model", "steps", "train_seconds", "n_gaussians"):
+        assert after[k] == before[k], k
+    assert main(["eval", str(ws), "--device", "cpu", "--split", "train"]) == 0
+    train = json.loads((ws / "metrics.json").read_text())
+    assert train["split"] == "train" and train["model"] == before["model"]
+    assert train["n_test_views"] == 6 and train["psnr"] != pytest.approx(before["psnr"], abs=1e-4)
+
+
 @pytest.mark.parametrize("error", [MemoryError(), torch.cuda.OutOfMemoryError("CUDA out of memory.")])
 def test_out_of_memory_says_what_to_do(capsys, scene_copy, tmp_path, monkeypatch, error):
     from voxsplat.recon import engine
