@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import time
 import warnings
@@ -75,9 +74,10 @@ def auto_sparse_model(device_type: str) -> str:
     """
     if device_type != "cuda":
         return "gaussians"
-    if importlib.util.find_spec("spconv") is None:
-        print("voxsplat: note: spconv is not installed, so these few views train explicit "
-              "Gaussians; `pip install spconv-cu126` gives the voxel model", file=sys.stderr)
+    from .backbone._spconv import cuda_build_available
+    if not cuda_build_available():
+        print("voxsplat: note: no CUDA build of spconv is installed, so these few views train "
+              "explicit Gaussians; `pip install spconv-cu126` gives the voxel model", file=sys.stderr)
         return "gaussians"
     return "voxel"
 

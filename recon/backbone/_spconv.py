@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 
 import torch
 
@@ -36,6 +37,17 @@ def spconv():
         _single_threaded_cpu_ops(importlib.import_module("spconv.pytorch.ops"))
         _SPCONV = sp
     return _SPCONV
+
+
+def cuda_build_available() -> bool:
+    """Whether an spconv build with CUDA kernels is installed (a CPU-only build, e.g. the
+    `spconv` wheel on a GPU machine, cannot run the voxel model on CUDA tensors)."""
+    if importlib.util.find_spec("spconv") is None:
+        return False
+    try:
+        return not importlib.import_module("spconv.cppconstants").CPU_ONLY_BUILD
+    except Exception:  # pragma: no cover - a broken install counts as none
+        return False
 
 
 def _null_stream() -> int:

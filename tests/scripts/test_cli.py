@@ -182,7 +182,9 @@ def test_auto_preset_on_few_views_on_a_gpu(scene_copy, tmp_path, monkeypatch, ex
     Gaussians on the three few-view protocols, 0.5-1.1 dB ahead on two); --model still wins."""
     import torch
     from voxsplat.recon import app, config
+    from voxsplat.recon.backbone import _spconv
     monkeypatch.setattr(app, "resolve_device", lambda name: torch.device("cuda"))
+    monkeypatch.setattr(_spconv, "cuda_build_available", lambda: True)
     cfg = _reconstruct_config(scene_copy, tmp_path, monkeypatch, *extra, device="cuda")
     sparse = config.preset("sparse", model)
     assert cfg.model == model
@@ -190,16 +192,29 @@ def test_auto_preset_on_few_views_on_a_gpu(scene_copy, tmp_path, monkeypatch, ex
 
 
 def test_auto_preset_on_a_gpu_without_spconv(scene_copy, tmp_path, monkeypatch, capsys):
-    """Without spconv, auto on a GPU trains explicit Gaussians and says how to get the voxel model."""
-    import importlib.util
+    """Without a CUDA build of spconv, auto on a GPU trains explicit Gaussians and says how to
+    get the voxel model."""
     import torch
     from voxsplat.recon import app
+    from voxsplat.recon.backbone import _spconv
     monkeypatch.setattr(app, "resolve_device", lambda name: torch.device("cuda"))
+    monkeypatch.setattr(_spconv, "cuda_build_available", lambda: False)
+    cfg = _reconstruct_config(scene_copy, tmp_path, monkeypatch, device="cuda")
+    assert cfg.model == "gaussians" and "pip install spconv" in capsys.readouterr().err
+
+
+def test_spconv_cuda_build_check(monkeypatch):
+    """This machine's spconv is the CPU build (or absent): no CUDA build; a missing package
+    reads the same."""
+    import importlib.util
+    from voxsplat.recon.backbone import _spconv
+    if importlib.util.find_spec("spconv") is not None and torch.cuda.is_available():
+        pytest.skip("a GPU machine may have either build")
+    assert not _spconv.cuda_build_available()
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "spconv" else find_spec(name, *a))
-    cfg = _reconstruct_config(scene_copy, tmp_path, monkeypatch, device="cuda")
-    assert cfg.model == "gaussians" and "pip install spconv" in capsys.readouterr().err
+    assert not _spconv.cuda_build_available()
 
 
 @pytest.mark.parametrize("model", ["gaussians", "voxel"])
