@@ -47,12 +47,16 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     scale = cfg.downscale if resume else (downscale if downscale is not None else 1.0)
     scene = load_input(input_path, Path(out), scale, sfm, progress)
     if not resume:
-        if preset == "auto":
+        auto = preset == "auto"
+        if auto:
             device_type = resolve_device(device).type
             preset = auto_preset(len(scene.split("train")), device_type)
             if preset == "sparse" and model is None:
                 model = auto_sparse_model(device_type)
         cfg = _config(preset, steps, downscale, model, overrides)
+        if auto and progress:
+            print(f"auto: {len(scene.split('train'))} training views on {device_type}: the {preset} "
+                  f"preset with the {cfg.model} model (--preset and --model choose otherwise)")
     spec = {"kind": "path", "path": str(Path(input_path).resolve()), "downscale": cfg.downscale}
     if not resume:
         pipeline.remove_tree(Path(out) / "checkpoints")

@@ -131,7 +131,8 @@ class Demo:
 
 
 def _report(metrics: dict, ws: Path) -> None:
-    shown = {k: metrics.get(k) for k in ("psnr", "ssim", "n_test_views", "n_gaussians", "train_seconds")}
+    keys = ("psnr", "ssim", "n_test_views", "model", "n_voxels", "n_gaussians", "train_seconds")
+    shown = {k: metrics.get(k) for k in keys if metrics.get(k) is not None}
     print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
     from voxsplat.recon.pipeline import far_views
     for line in far_views(metrics):
@@ -147,8 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--preset", default="auto",
                    help="sparse (3-12 views, voxel model), dense (GPU), fast (CPU-friendly), or "
-                        "auto: sparse settings with explicit Gaussians for <= 12 training views, "
-                        "else dense on a GPU, fast on a CPU")
+                        "auto: sparse settings for <= 12 training views (the voxel model on a GPU, "
+                        "explicit Gaussians on a CPU), else dense on a GPU, fast on a CPU")
     r.add_argument("--model", choices=["voxel", "gaussians"],
                    help="scene model (default: the preset's; voxel for sparse)")
     r.add_argument("--device", default="auto", help="cpu, cuda or auto")

@@ -191,6 +191,18 @@ def test_auto_preset_on_few_views_on_a_gpu(scene_copy, tmp_path, monkeypatch, ex
     assert (cfg.optim, cfg.voxel) == (sparse.optim, sparse.voxel)
 
 
+def test_auto_says_what_it_chose(scene_copy, tmp_path, monkeypatch, capsys):
+    """Without --quiet, auto names the preset and model it picked, and the summary names the model."""
+    from voxsplat.recon import pipeline
+    fake = {"psnr": 20.0, "ssim": 0.5, "n_test_views": 2, "n_gaussians": 10, "train_seconds": 1.0}
+    monkeypatch.setattr(pipeline, "reconstruct",
+                        lambda scene, out, cfg, *a, **k: fake | {"model": cfg.model})
+    assert main(["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws"), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "auto: 6 training views on cpu: the sparse preset with the gaussians model" in out
+    assert "model=gaussians" in out and "n_voxels" not in out
+
+
 def test_auto_preset_on_a_gpu_without_spconv(scene_copy, tmp_path, monkeypatch, capsys):
     """Without a CUDA build of spconv, auto on a GPU trains explicit Gaussians and says how to
     get the voxel model."""
