@@ -32,7 +32,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     `dense` on a GPU, `fast` on a CPU. `model` ("gaussians" | "voxel") overrides the preset's model;
     `overrides` ("section.field=value", `--set`) change single config fields after that.
     """
-    resolve_device(device)  # fail before loading images
+    device_type = resolve_device(device).type  # fail before loading images
     if model is not None and model not in ("gaussians", "voxel"):
         raise VoxsplatError(f"unknown model '{model}'; use gaussians or voxel")
     if resume and overrides:
@@ -47,16 +47,15 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     scale = cfg.downscale if resume else (downscale if downscale is not None else 1.0)
     scene = load_input(input_path, Path(out), scale, sfm, progress)
     if not resume:
-        auto = preset == "auto"
+        auto, n_train = preset == "auto", len(scene.split("train"))
         if auto:
-            device_type = resolve_device(device).type
-            preset = auto_preset(len(scene.split("train")), device_type)
+            preset = auto_preset(n_train, device_type)
             if preset == "sparse" and model is None:
                 model = auto_sparse_model(device_type)
         cfg = _config(preset, steps, downscale, model, overrides)
         if auto and progress:
-            print(f"auto: {len(scene.split('train'))} training views on {device_type}: the {preset} "
-                  f"preset with the {cfg.model} model (--preset and --model choose otherwise)")
+            print(f"auto: {n_train} training views on {device_type}: the {preset} preset with "
+                  f"the {cfg.model} model (--preset and --model choose otherwise)")
     spec = {"kind": "path", "path": str(Path(input_path).resolve()), "downscale": cfg.downscale}
     if not resume:
         pipeline.remove_tree(Path(out) / "checkpoints")
