@@ -26,7 +26,7 @@ from ..strategy import ops
 from ..strategy.default import DefaultState, DefaultStrategy
 from ..strategy.voxel import VoxelState, VoxelStrategy, remove_voxels
 from .lattice import is_forward_facing, mean_camera, to_lattice
-from .voxel_grid import SparseVoxelGrid, voxel_size_for_count, voxelize
+from .voxel_grid import SparseVoxelGrid, voxel_size_for_count
 from .voxel_gaussians import VoxelGaussians
 
 
@@ -156,8 +156,7 @@ def initial_grid(scene: Scene, cfg: TrainConfig, device) -> tuple[SparseVoxelGri
     u = to_lattice(pts, ref_from_world)
     size = max(voxel_size_for_count(u, cfg.voxel.n_voxels),
                point_spacing(u) * cfg.voxel.min_spacing_voxels)
-    grid = SparseVoxelGrid.from_points(pts, size, ref_from_world=ref_from_world)
-    _, inv = voxelize(u, grid.origin, size)
+    grid, inv = SparseVoxelGrid.from_lattice_points(u, size, ref_from_world=ref_from_world)
     sums = torch.zeros(len(grid), 3).index_add_(0, inv, cols.float())
     counts = torch.zeros(len(grid)).index_add_(0, inv, torch.ones(len(inv)))
     return grid, sums / counts[:, None]

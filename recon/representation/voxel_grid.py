@@ -55,9 +55,16 @@ class SparseVoxelGrid:
         """The voxels holding world `points [P,3]` (`voxel_size` in lattice units); the origin
         leaves `margin_voxels` free below."""
         u = to_lattice(points, ref_from_world)
+        return SparseVoxelGrid.from_lattice_points(u, voxel_size, margin_voxels, ref_from_world)[0]
+
+    @staticmethod
+    def from_lattice_points(u: Tensor, voxel_size: float, margin_voxels: int = 2,
+                            ref_from_world: Tensor | None = None) -> tuple["SparseVoxelGrid", Tensor]:
+        """As `from_points`, for points `u [P,3]` already in the lattice frame; also each
+        point's voxel [P]."""
         origin = u.min(0).values - margin_voxels * voxel_size
-        coords, _ = voxelize(u, origin, voxel_size)
-        return SparseVoxelGrid(coords, origin, float(voxel_size), ref_from_world)
+        coords, inv = voxelize(u, origin, voxel_size)
+        return SparseVoxelGrid(coords, origin, float(voxel_size), ref_from_world), inv
 
     @staticmethod
     def from_bounds(center: Tensor, radius: float, resolution: int) -> "SparseVoxelGrid":
