@@ -21,14 +21,21 @@ from ..render.sh import RGB2SH
 from .config import InitConfig
 
 
-def knn_mean_dist(points: Tensor, k: int = 3, chunk: int = 4096) -> Tensor:
-    """[P] mean distance of each point to its k nearest other points (chunked cdist)."""
-    out = []
-    for i in range(0, points.shape[0], chunk):
-        d = torch.cdist(points[i:i + chunk], points)
-        kk = min(k + 1, points.shape[0])
-        out.append(d.topk(kk, largest=False).values[:, 1:].mean(-1))
-    return torch.cat(out) if out else points.new_zeros(0)
+def knn_mean_dist(points: Tensor, k: int = 3) -> Tensor:
+    """[P] mean distance of each point to its k nearest other points (fewer when there are
+    not k others; NaN for a lone point), on the points' device and dtype.
+
+    A k-d tree (scipy's cKDTree, exact, in float64, on the CPU): for the 92k MVS points of
+    fern it takes 0.1 s where a chunked brute-force `cdist` took 28 s on two cores."""
+    from scipy.spatial import cKDTree
+    P = points.shape[0]
+    if P == 0:
+        return points.new_zeros(0)
+    xyz = points.detach().double().cpu().numpy()
+    kk = min(k + 1, P)  # the nearest is the point itself (or a duplicate at distance 0)
+    dist, _ = cKDTree(xyz).query(xyz, k=kk, workers=-1)
+    dist = torch.from_numpy(dist).reshape(P, kk)[:, 1:]
+    return dist.mean(-1).to(device=points.device, dtype=points.dtype)
 
 
 def splats_from_points(points: Tensor, colors: Tensor, sh_degree: int, opacity: float,

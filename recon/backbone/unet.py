@@ -35,7 +35,9 @@ class ResBlock(nn.Module):
     def forward(self, x):
         h = self.conv1(x.replace_feature(torch.nn.functional.silu(self.norm1(x.features))))
         h = self.conv2(h.replace_feature(torch.nn.functional.silu(self.norm2(h.features))))
-        return x.replace_feature(x.features + h.features)
+        # h, not x: the same voxels, and h's `indice_dict` holds this level's neighbour pairs,
+        # which the decoder's block at this level then reuses instead of recomputing them
+        return h.replace_feature(x.features + h.features)
 
 
 class SparseUNet(nn.Module):

@@ -86,3 +86,29 @@ def test_cpu_convolution_is_deterministic_on_several_threads():
         torch.set_num_threads(threads)
     assert torch.equal(a, b)
     assert torch.get_num_threads() == threads
+
+
+def _count_pair_calls(monkeypatch) -> list:
+    """Patch spconv's pair generators (native and implicit GEMM) to count their calls."""
+    ops = __import__("spconv.pytorch.ops", fromlist=["ops"])
+    calls = []
+    for name in ("get_indice_pairs", "get_indice_pairs_implicit_gemm"):
+        fn = getattr(ops, name)
+
+        def counted(*a, _fn=fn, _name=name, **k):
+            calls.append(_name)
+            return _fn(*a, **k)
+        monkeypatch.setattr(ops, name, counted)
+    return calls
+
+
+
+def test_unet_computes_each_levels_neighbour_pairs_once(monkeypatch):
+    """One pair computation per level and per strided convolution: the decoder's blocks
+    reuse the encoder's pairs of their level (spconv's `indice_key`)."""
+    calls = _count_pair_calls(monkeypatch)
+    coords = _random_coords(400, 20, 3)
+    net = SparseUNet(6, width=8, levels=3)
+    out = net(sparse_tensor(torch.randn(coords.shape[0], 6), coords, [24] * 3))
+    assert out.shape == (coords.shape[0], 8)
+    assert len(calls) == 5, calls  # three submanifold levels, two strided convolutions

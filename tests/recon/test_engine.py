@@ -258,3 +258,19 @@ def test_dropout_scale_hides_at_the_rate_and_keeps_the_expected_opacity():
     s = dropout_scale(200_000, 0.3, gen)
     assert abs(float((s == 0).float().mean()) - 0.3) < 0.01
     assert abs(float(s.mean()) - 1.0) < 0.01 and torch.allclose(s[s > 0], torch.tensor(1 / 0.7))
+
+
+def test_knn_mean_dist_matches_brute_force():
+    """The k-d tree's mean distance to the k nearest others equals a brute-force search,
+    with duplicate points (distance 0 to each other) and with fewer than k others."""
+    from voxsplat.recon.gaussians import knn_mean_dist
+    g = torch.Generator().manual_seed(0)
+    pts = torch.rand(3000, 3, generator=g) * torch.tensor([1.0, 2.0, 0.1])
+    pts[10] = pts[11]  # a duplicate
+    want = torch.cdist(pts.double(), pts.double()).topk(4, largest=False).values[:, 1:].mean(-1)
+    got = knn_mean_dist(pts)
+    assert got.dtype == torch.float32 and got.shape == (3000,)
+    torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=1e-7)
+    assert float(got[10]) == pytest.approx(float(want[10])) and float(want[10]) < float(want.median())
+    two = knn_mean_dist(pts[:2], k=3)  # one other point only
+    torch.testing.assert_close(two, (pts[0] - pts[1]).norm().repeat(2), rtol=1e-6, atol=0)

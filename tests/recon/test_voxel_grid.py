@@ -7,6 +7,7 @@ from voxsplat.data.errors import VoxsplatError
 from voxsplat.recon.representation import (SparseVoxelGrid, free_neighbours, subdivide,
                                            voxel_size_for_count, voxelize)
 from voxsplat.recon.representation.lattice import is_forward_facing, mean_camera, to_lattice, to_world
+from voxsplat.recon.representation.voxel_grid import unique_coords
 
 
 def test_voxelize_and_size_for_count():
@@ -17,6 +18,19 @@ def test_voxelize_and_size_for_count():
     size = voxel_size_for_count(pts, 1000)
     n = voxelize(pts, pts.min(0).values, size)[0].shape[0]
     assert 700 <= n <= 1300, n
+
+
+@pytest.mark.parametrize("scale", [1, 7, 100_000])
+def test_unique_coords_equals_unique_rows(scale):
+    """Same coordinates, order and inverse as `torch.unique(dim=0)`, negative coordinates and
+    wide ranges included (the widest falls back to unique rows)."""
+    g = torch.Generator().manual_seed(scale)
+    ijk = torch.randint(-40, 40, (6000, 3), generator=g) * scale
+    ijk[:, 1] += 3 * scale  # a different range per axis
+    want = torch.unique(ijk, dim=0, return_inverse=True)
+    got = unique_coords(ijk)
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    assert unique_coords(ijk[:0])[0].shape == (0, 3)
 
 
 def test_grid_from_points_contains_every_point():
