@@ -102,7 +102,6 @@ def _count_pair_calls(monkeypatch) -> list:
     return calls
 
 
-
 def test_unet_computes_each_levels_neighbour_pairs_once(monkeypatch):
     """One pair computation per level and per strided convolution: the decoder's blocks
     reuse the encoder's pairs of their level (spconv's `indice_key`)."""

@@ -23,7 +23,7 @@ def test_voxelize_and_size_for_count():
 @pytest.mark.parametrize("scale", [1, 7, 100_000])
 def test_unique_coords_equals_unique_rows(scale):
     """Same coordinates, order and inverse as `torch.unique(dim=0)`, negative coordinates and
-    wide ranges included (the widest falls back to unique rows)."""
+    wide ranges included (the widest, past 2^20 per axis, falls back to unique rows)."""
     g = torch.Generator().manual_seed(scale)
     ijk = torch.randint(-40, 40, (6000, 3), generator=g) * scale
     ijk[:, 1] += 3 * scale  # a different range per axis
