@@ -91,15 +91,14 @@ class VoxelGaussians(nn.Module):
         self.register_buffer("coords", grid.coords.long())
         self.register_buffer("origin", grid.origin.float())
         self.voxel_size = grid.voxel_size
-        self.ref_from_world = None if grid.ref_from_world is None else grid.ref_from_world.float()
-        """None (world lattice) or [4,4]: the perspective lattice's reference frame."""
+        # None (world lattice) or [4,4]: the perspective lattice's reference frame; a buffer so
+        # that it moves with the module, not persistent (checkpoints store it beside the net)
+        self.register_buffer("ref_from_world", None if grid.ref_from_world is None
+                             else grid.ref_from_world.float(), persistent=False)
 
     @property
     def grid(self) -> SparseVoxelGrid:
-        ref = self.ref_from_world
-        if ref is not None and ref.device != self.coords.device:  # moved once, not every step
-            ref = self.ref_from_world = ref.to(self.coords.device)
-        return SparseVoxelGrid(self.coords, self.origin, self.voxel_size, ref)
+        return SparseVoxelGrid(self.coords, self.origin, self.voxel_size, self.ref_from_world)
 
     @property
     def n_voxels(self) -> int:
