@@ -247,6 +247,17 @@ class VoxelConfig:
     lr_residual: float = 0.0
     """Adam lr of per-Gaussian residuals on the decoded parameters (0 = none: the network
     alone decodes every Gaussian)."""
+    init_at_points: bool = False
+    """Each voxel's K Gaussians start at K of the initial points inside it (drawn at random,
+    with replacement), with those points' colours, through the per-Gaussian residuals (needs
+    `lr_residual` > 0; grids from points or masks), instead of at offsets shared by every
+    voxel with the voxel's mean colour: they start on the surface the points describe, as
+    explicit Gaussians do. Off in every preset (thirty-first session, H200 sweeps, sparse
+    preset): fern 3-view seeds 0-2 21.54 / 21.70 / 21.53 (preset 21.48 / 21.57 / 21.58), with
+    `init_scale_voxels` 0.25 21.66 / 21.55 / 21.55; DTU scan24 3-view with 0.25, seeds 0-3,
+    19.44 / 19.13 / 19.26 / 19.31 (19.22 / 18.96 / 19.34 / 19.13: +0.13 mean), without it
+    19.26 / 18.97; lego 8-view, whose points are visual-hull samples filling the volume,
+    24.41 and with 0.25 24.43 / 24.16 (24.82 / 24.37)."""
     lr_final_factor: float = 0.1
     """Final / initial learning rate of the network, latents and colours."""
     refine_start: int = 500

@@ -26,7 +26,7 @@ from ..strategy import ops
 from ..strategy.default import DefaultState, DefaultStrategy
 from ..strategy.voxel import VoxelState, VoxelStrategy, remove_voxels
 from .lattice import is_forward_facing, mean_camera, to_lattice
-from .voxel_grid import SparseVoxelGrid, voxel_size_for_count
+from .voxel_grid import SparseVoxelGrid, sample_members, voxel_size_for_count
 from .voxel_gaussians import VoxelGaussians
 
 
@@ -129,9 +129,12 @@ def lattice_frame(scene: Scene, lattice: str, points: Tensor) -> Tensor | None:
     return mean_camera(cam_from_world) if lattice == "depth" else None
 
 
-def initial_grid(scene: Scene, cfg: TrainConfig, device) -> tuple[SparseVoxelGrid, Tensor]:
-    """The starting voxel grid and per-voxel colours [V,3], from the scene's points, else the
-    visual hull of its masks, else a dense cube over the bounds (InitConfig.source)."""
+def initial_grid(scene: Scene, cfg: TrainConfig, device
+                 ) -> tuple[SparseVoxelGrid, Tensor, tuple[Tensor, Tensor] | None]:
+    """The starting voxel grid, per-voxel colours [V,3] and, with `voxel.init_at_points`
+    (grids from points or masks), K of each voxel's points with their colours ([V,K,3] each,
+    world), from the scene's points, else the visual hull of its masks, else a dense cube over
+    the bounds (InitConfig.source)."""
     source = cfg.init.source
     if source == "auto":
         source = "points" if scene.points is not None and len(scene.points) > 0 else (
@@ -140,7 +143,7 @@ def initial_grid(scene: Scene, cfg: TrainConfig, device) -> tuple[SparseVoxelGri
     if source == "bounds":
         res = max(4, round(cfg.voxel.n_voxels ** (1 / 3)))
         grid = SparseVoxelGrid.from_bounds(torch.zeros(3), radius, res)
-        return grid, torch.full((len(grid), 3), 0.5)
+        return grid, torch.full((len(grid), 3), 0.5), None
     if source == "points":
         if scene.points is None or len(scene.points) == 0:
             from ...data.errors import VoxsplatError
@@ -159,7 +162,12 @@ def initial_grid(scene: Scene, cfg: TrainConfig, device) -> tuple[SparseVoxelGri
     grid, inv = SparseVoxelGrid.from_lattice_points(u, size, ref_from_world=ref_from_world)
     sums = torch.zeros(len(grid), 3).index_add_(0, inv, cols.float())
     counts = torch.zeros(len(grid)).index_add_(0, inv, torch.ones(len(inv)))
-    return grid, sums / counts[:, None]
+    anchors = None
+    if cfg.voxel.init_at_points:
+        gen = torch.Generator().manual_seed(cfg.seed)
+        idx = sample_members(inv, len(grid), cfg.voxel.gaussians_per_voxel, gen)
+        anchors = (pts.float()[idx], cols.float()[idx])
+    return grid, sums / counts[:, None], anchors
 
 
 def _columns(out, cols: slice) -> SimpleNamespace:
@@ -199,8 +207,12 @@ class VoxelModel:
 
     @staticmethod
     def create(scene: Scene, cfg: TrainConfig, scene_scale: float, device) -> "VoxelModel":
-        grid, colors = initial_grid(scene, cfg, device)
-        net = VoxelGaussians(grid, colors, cfg.voxel, cfg.optim.sh_degree, cfg.seed)
+        if cfg.voxel.init_at_points and cfg.voxel.lr_residual <= 0:
+            from ...data.errors import VoxsplatError
+            raise VoxsplatError("voxel.init_at_points places Gaussians through per-Gaussian "
+                                "residuals: also --set voxel.lr_residual=2e-3")
+        grid, colors, anchors = initial_grid(scene, cfg, device)
+        net = VoxelGaussians(grid, colors, cfg.voxel, cfg.optim.sh_degree, cfg.seed, anchors)
         free = ExplicitModel.create(scene, cfg, scene_scale, device) if cfg.voxel.free_gaussians else None
         return VoxelModel(net, cfg, scene_scale, device, free)
 

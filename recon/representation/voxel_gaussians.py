@@ -46,6 +46,21 @@ class GaussianHead(nn.Module):
         bias[:, 10] = math.log(cfg.init_opacity / (1 - cfg.init_opacity))
         last.bias.data.copy_(bias.reshape(-1))
 
+    def residuals_at(self, points: Tensor, colors: Tensor, centers: Tensor, voxel_sizes: Tensor,
+                     base_sh0: Tensor, max_frac: float = 0.95) -> Tensor:
+        """Residuals [V,K,per] that move the K Gaussians of each voxel from the head's starting
+        offsets to world `points [V,K,3]` and give them `colors [V,K,3]` (RGB) instead of the
+        voxel's `base_sh0 [V,3]`, for the head as initialized (its last layer's weights are
+        ~1e-3, so its output is its bias). Offsets beyond `max_frac` of their bound are clipped."""
+        V, K = points.shape[:2]
+        res = torch.zeros(V, K, self.per)
+        bias = self.mlp[-1].bias.detach().reshape(K, self.per).cpu()
+        bound = self.cfg.offset_voxels * voxel_sizes.cpu()[:, None, None]
+        rel = (points.cpu() - centers.cpu()[:, None]) / bound
+        res[..., 0:3] = torch.atanh(rel.clamp(-max_frac, max_frac)) - bias[None, :, 0:3]
+        res[..., 11:14] = RGB2SH(colors.cpu().float().clamp(0, 1)) - base_sh0.cpu()[:, None, :]
+        return res
+
     def forward(self, features: Tensor, centers: Tensor, voxel_sizes: Tensor,
                 base_sh0: Tensor, residuals: Tensor | None = None) -> dict[str, Tensor]:
         """Raw Gaussian parameters, N = V*K, Gaussian k of voxel v at index v*K + k, around the
@@ -68,13 +83,15 @@ class GaussianHead(nn.Module):
 
 class VoxelGaussians(nn.Module):
     """A voxel grid with per-voxel parameters (`params`: ``latents [V,F]``, ``colors [V,3]`` SH
-    DC, and with ``VoxelConfig.lr_residual > 0`` zero-initialized per-Gaussian ``residuals
-    [V,K,P]`` on the head's raw outputs: capacity for detail the network alone cannot fit) and
+    DC, and with ``VoxelConfig.lr_residual > 0`` per-Gaussian ``residuals [V,K,P]`` on the
+    head's raw outputs: capacity for detail the network alone cannot fit; zero, or with
+    `anchors` (world points and RGB colours [V,K,3] each) set so that each Gaussian starts at
+    its point with its colour) and
     the shared network (`net`, `head`). `coords` and the grid geometry are buffers that
     the voxel strategy edits together with `params`."""
 
     def __init__(self, grid: SparseVoxelGrid, colors: Tensor, cfg: VoxelConfig, sh_degree: int,
-                 seed: int = 0):
+                 seed: int = 0, anchors: tuple[Tensor, Tensor] | None = None):
         super().__init__()
         from ..backbone import SparseUNet  # spconv loads here, not at package import
         g = torch.Generator().manual_seed(seed)
@@ -87,7 +104,12 @@ class VoxelGaussians(nn.Module):
         self.net = SparseUNet(cfg.latent_dim, cfg.width, cfg.levels)
         self.head = GaussianHead(self.net.out_channels + cfg.latent_dim, cfg, sh_degree, seed)
         if cfg.lr_residual > 0:
-            self.params["residuals"] = nn.Parameter(torch.zeros(V, self.head.K, self.head.per))
+            res = torch.zeros(V, self.head.K, self.head.per)
+            if anchors is not None:  # each Gaussian starts at one of its voxel's points
+                centers, sizes = grid.world_centers()
+                res = self.head.residuals_at(anchors[0], anchors[1], centers, sizes,
+                                             self.params["colors"].detach())
+            self.params["residuals"] = nn.Parameter(res)
         self.register_buffer("coords", grid.coords.long())
         self.register_buffer("origin", grid.origin.float())
         self.voxel_size = grid.voxel_size

@@ -109,6 +109,18 @@ class SparseVoxelGrid:
         return [int((int(t) + 7) // 8 * 8) for t in top]
 
 
+def sample_members(inv: Tensor, n_voxels: int, k: int, gen: torch.Generator) -> Tensor:
+    """For each voxel, `k` of the points whose voxel `inv [P]` names, drawn uniformly with
+    replacement: point indices [V,k]. Every voxel must hold a point."""
+    order = torch.argsort(inv, stable=True)
+    counts = torch.bincount(inv, minlength=n_voxels)
+    if bool((counts == 0).any()):
+        raise ValueError("sample_members: a voxel holds no point")
+    start = torch.cumsum(counts, 0) - counts
+    r = (torch.rand(n_voxels, k, generator=gen) * counts[:, None]).long().clamp_max(counts[:, None] - 1)
+    return order[start[:, None] + r]
+
+
 def subdivide(coords: Tensor) -> tuple[Tensor, Tensor]:
     """Children [8V,3] of every voxel at half the size, and each child's parent index [8V]."""
     children = (coords[:, None, :] * 2 + CHILDREN_8.to(coords.device)[None]).reshape(-1, 3)

@@ -7,7 +7,7 @@ from voxsplat.data.errors import VoxsplatError
 from voxsplat.recon.representation import (SparseVoxelGrid, free_neighbours, subdivide,
                                            voxel_size_for_count, voxelize)
 from voxsplat.recon.representation.lattice import is_forward_facing, mean_camera, to_lattice, to_world
-from voxsplat.recon.representation.voxel_grid import unique_coords
+from voxsplat.recon.representation.voxel_grid import sample_members, unique_coords
 
 
 def test_voxelize_and_size_for_count():
@@ -104,3 +104,16 @@ def test_depth_lattice_round_trips_and_scales_voxels_with_depth():
         to_lattice(behind, ref)
     around = _look_at_cams(torch.tensor([[0.0, 0.0, -5.0], [5.0, 0.0, 0.0], [0.0, 0.0, 5.0]]), torch.zeros(3))
     assert not is_forward_facing(around, pts)
+
+
+def test_sample_members_draws_each_voxels_own_points():
+    """`sample_members`: k indices per voxel, each naming a point of that voxel, every point
+    of a voxel reachable; a voxel without points is an error."""
+    gen = torch.Generator().manual_seed(0)
+    inv = torch.tensor([2, 0, 2, 1, 2, 0])
+    idx = sample_members(inv, 3, 50, gen)
+    assert idx.shape == (3, 50)
+    assert torch.equal(inv[idx], torch.arange(3)[:, None].expand(3, 50))
+    assert set(idx[2].tolist()) == {0, 2, 4} and set(idx[1].tolist()) == {3}
+    with pytest.raises(ValueError):
+        sample_members(torch.tensor([0, 0, 2]), 3, 4, gen)

@@ -8,6 +8,7 @@ import torch
 
 pytest.importorskip("spconv")
 
+from voxsplat.data.errors import VoxsplatError  # noqa: E402
 from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene  # noqa: E402
 from voxsplat.recon import pipeline  # noqa: E402
 from voxsplat.recon.config import VoxelConfig, preset, with_steps  # noqa: E402
@@ -130,6 +131,45 @@ def test_residuals_start_at_zero_and_only_add_capacity(small_scene):
     a, b = plain.net(), with_res.net()
     for k in a:
         torch.testing.assert_close(a[k], b[k])
+
+
+@pytest.mark.parametrize("lattice", ["world", "depth"])
+def test_init_at_points_starts_each_gaussian_at_a_point_of_its_voxel(small_scene, lattice):
+    """`voxel.init_at_points`: each decoded Gaussian starts at one of the scene's points, inside
+    its own voxel, with that point's colour (up to the head's ~1e-3 weights)."""
+    from voxsplat.recon.representation.lattice import to_lattice
+    from voxsplat.render.sh import SH2RGB
+    scene = small_scene
+    if lattice == "depth":  # a forward-facing subset, so that every point lies in front
+        axes = scene.cameras.optical_axes
+        train = list(scene.split("train"))
+        scene = scene.with_splits({"train": [i for i in train if float(axes[i] @ axes[train[0]]) > 0.8],
+                                   "test": list(scene.split("test"))})
+    cfg = _cfg(10, lr_residual=2e-3, init_at_points=True, lattice=lattice)
+    model = VoxelModel.create(scene, cfg, 1.0, "cpu")
+    assert (model.net.ref_from_world is None) == (lattice == "world")
+    K = cfg.voxel.gaussians_per_voxel
+    with torch.no_grad():
+        raw = model.net()
+    means = raw["means"]
+    d = torch.cdist(means, scene.points.float()).min(1)
+    assert float(d.values.max()) < 3e-2 * float(model.net.grid.world_centers()[1].min()), d.values.max()
+    # inside its own voxel: the lattice cell of the Gaussian's point is its voxel
+    grid = model.net.grid
+    # (the synthetic scene's points lie on planes, often on a cell's face: 5% leeway)
+    ref = None if grid.ref_from_world is None else grid.ref_from_world.double()
+    frac = (to_lattice(means.double(), ref) - grid.origin.double()) / grid.voxel_size
+    frac = frac - grid.coords.repeat_interleave(K, 0)
+    assert float(frac.min()) > -0.05 and float(frac.max()) < 1.05, (frac.min(), frac.max())
+    rgb = SH2RGB(raw["sh0"][:, 0])
+    torch.testing.assert_close(rgb, scene.point_colors.float()[d.indices], atol=2e-2, rtol=0)
+    # the plain start shares K offsets between voxels: its Gaussians miss the points
+    plain = VoxelModel.create(scene, _cfg(10, lr_residual=2e-3, lattice=lattice), 1.0, "cpu")
+    with torch.no_grad():
+        far = torch.cdist(plain.net()["means"], scene.points.float()).min(1).values
+    assert float(far.median()) > 10 * float(d.values.max())
+    with pytest.raises(VoxsplatError, match="lr_residual"):
+        VoxelModel.create(scene, _cfg(10, lr_residual=0.0, init_at_points=True), 1.0, "cpu")
 
 
 def test_voxel_resume_finishes_the_run_as_well(small_scene, tmp_path):
