@@ -102,7 +102,7 @@ def _depth_targets(depth, scene: Scene, ids: list[int], device) -> dict[int, Ten
         if vid not in ids:
             continue
         H, W = scene.images[vid].shape[:2]
-        d = depth.depths[j][None, None].float()
+        d = depth.depth_map(j)[None, None].float()
         if tuple(d.shape[-2:]) != (H, W):
             d = torch.nn.functional.interpolate(d, size=(H, W), mode="nearest")
         out[vid] = d[0, 0].to(device)

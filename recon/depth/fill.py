@@ -67,17 +67,20 @@ def push_pull_fill(depths: Tensor) -> Tensor:
 
 
 def fill_points(depths: Tensor, images: Tensor, cams: Cameras, stride: int,
-                far: bool = False) -> tuple[Tensor, Tensor]:
+                far: bool = False, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Points [P,3] and colours [P,3] on a `stride`-pixel grid of the holes of `depths`.
 
     Args:
         depths: [C,H,W] filtered depth maps (0 = no depth); images: [C,H,W,3] in [0,1] at the
         same resolution; cams: their cameras; stride: grid step in pixels (>= 1);
-        far: `far_fill` instead of `push_pull_fill`.
+        far: `far_fill` instead of `push_pull_fill`; valid: [C,H,W] bool, each view's own
+        pixels on a shared canvas (None = all): nothing is filled outside them.
     """
     filled = far_fill(depths) if far else push_pull_fill(depths)
     grid = torch.zeros_like(depths, dtype=torch.bool)
     grid[:, stride // 2::stride, stride // 2::stride] = True
     holes = grid & (depths <= 0) & (filled > 0)
+    if valid is not None:
+        holes &= valid
     points = backproject(filled, cams)[holes]
     return points, images[holes].float()

@@ -20,7 +20,7 @@ from .config import MvsConfig
 from .fill import fill_points
 from .fusion import consistency_filter, fuse_depths
 from .sweep import relative_projection, texture_std, view_depth
-from .views import depth_bounds, pixel_rays, select_neighbours, working_views
+from .views import depth_bounds, on_canvas, pixel_rays, select_neighbours, working_views
 
 
 @dataclass(frozen=True)
@@ -28,13 +28,15 @@ class DepthResult:
     """What `compute_depths` produced, on the CPU.
 
     Attributes:
-        depths: [C,H,W] float32 camera z of the filtered depth maps; 0 = no depth.
+        depths: [C,H,W] float32 camera z of the filtered depth maps; 0 = no depth. Views of
+            different sizes share one canvas: view c covers its camera's size at the top-left
+            (`depth_map(c)` crops it).
         confidence: [C,H,W] float32 aggregated NCC at the estimate in [0,1]; 0 = no depth.
         points: [P,3] float32 fused points in the scene frame.
         colors: [P,3] float32 their colours in [0,1].
         names: the C views' image names.
         view_ids: the C views' indices in the scene.
-        cameras: the C cameras at the depth maps' (working) resolution.
+        cameras: the C cameras at the depth maps' (working) resolution, each at its size.
         neighbours: [C,S] int64 source views of each view (indices into the C views).
         n_matched: how many of the points come from matched depth; the rest (MvsConfig.
             fill_stride) are interpolated into the holes of the depth maps.
@@ -49,6 +51,11 @@ class DepthResult:
     cameras: Cameras
     neighbours: Tensor
     n_matched: int
+
+    def depth_map(self, c: int) -> Tensor:
+        """[h,w] depth map of view c (0 = no depth), at its own working size."""
+        w, h = self.cameras.size(c)
+        return self.depths[c, :h, :w]
 
 
 def _view_ids(scene: Scene, split: str) -> tuple[int, ...]:
@@ -70,25 +77,28 @@ def _luminance(images: Tensor) -> Tensor:
 
 def raw_depth_maps(images: Tensor, cams: Cameras, neighbours: Tensor, near: Tensor,
                    far: Tensor, cfg: MvsConfig,
-                   on_view: Optional[Callable[[int], None]] = None) -> tuple[Tensor, Tensor]:
+                   on_view: Optional[Callable[[int], None]] = None,
+                   valid: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
     """Photometric depth [C,H,W] (0 = rejected) and confidence [C,H,W] of every view.
 
     Args:
         images: [C,K,H,W] matching images; cams: their cameras; neighbours: [C,S].
         near, far: [C] depth bounds; cfg: the MVS configuration.
         on_view: called with each finished view index (progress).
+        valid: [C,H,W] bool, each view's own pixels on a shared canvas (None = all).
     """
     C, _, H, W = images.shape
     rays = pixel_rays(cams)  # [C,3,HW]
     depths = torch.zeros(C, H, W, device=images.device)
     conf = torch.zeros_like(depths)
-    sources = torch.cat([images, torch.ones_like(images[:, :1])], 1)  # + in-image channel
+    inside = torch.ones_like(images[:, :1]) if valid is None else valid[:, None].float()
+    sources = torch.cat([images, inside], 1)  # + in-image channel
     for r in range(C):
         a, b = relative_projection(rays[r], cams.cam_from_world, cams.Ks, r, neighbours[r], W, H)
         inv, c, in_range = view_depth(images[r], sources[neighbours[r]], a, b, 1.0 / near[r],
                                       1.0 / far[r], cfg)
         textured = texture_std(images[r], cfg.patch_size) >= cfg.min_texture
-        ok = in_range & (c >= cfg.min_ncc) & textured
+        ok = in_range & (c >= cfg.min_ncc) & textured & (inside[r, 0] > 0)
         depths[r] = torch.where(ok, 1.0 / inv, torch.zeros_like(inv))
         conf[r] = c
         if on_view is not None:
@@ -111,18 +121,19 @@ def compute_depths(scene: Scene, cfg: MvsConfig = MvsConfig(), device="cpu",
         DepthResult on the CPU.
 
     Raises:
-        VoxsplatError: fewer than 2 views, views of different sizes, or a missing split.
+        VoxsplatError: fewer than 2 views, or a missing split.
     """
     device = torch.device(device)
     ids = _view_ids(scene, cfg.split)
-    images, cams, masks = working_views(scene, ids, cfg.max_image_size, device)
+    images, own, masks, valid = working_views(scene, ids, cfg.max_image_size, device)
+    cams = on_canvas(own, images.shape[-1], images.shape[-2])  # per-pixel stages
     if cfg.patch_size == 0:
         cfg = replace(cfg, patch_size=5 if max(images.shape[-2:]) <= 320 else 7)
     points = None if scene.points is None else scene.points.to(device)
-    near, far = depth_bounds(cams, points, cfg)
-    neighbours = select_neighbours(cams, points, near, far, cfg)
+    near, far = depth_bounds(own, points, cfg)
+    neighbours = select_neighbours(own, points, near, far, cfg)
     matching = _luminance(images) if cfg.grayscale else images
-    depths, conf = raw_depth_maps(matching, cams, neighbours, near, far, cfg, on_view)
+    depths, conf = raw_depth_maps(matching, cams, neighbours, near, far, cfg, on_view, valid)
     if cfg.use_masks and masks is not None:
         depths = depths * masks
     depths, _ = consistency_filter(depths, cams, neighbours, cfg.n_consistent,
@@ -136,10 +147,10 @@ def compute_depths(scene: Scene, cfg: MvsConfig = MvsConfig(), device="cpu",
     n_matched = len(pts)
     if cfg.fill_stride > 0 and n_matched > 0:
         more, more_cols = fill_points(depths, images.permute(0, 2, 3, 1), cams, cfg.fill_stride,
-                                       cfg.fill_far)
+                                       cfg.fill_far, valid)
         pts, cols = torch.cat([pts, more]), torch.cat([cols, more_cols])
     return DepthResult(depths.cpu(), conf.cpu(), pts.cpu(), cols.cpu(),
-                       tuple(scene.names[i] for i in ids), ids, cams.to("cpu"), neighbours.cpu(),
+                       tuple(scene.names[i] for i in ids), ids, own.to("cpu"), neighbours.cpu(),
                        n_matched)
 
 
@@ -155,7 +166,8 @@ def write_depths(result: DepthResult, out_dir: str | Path) -> Path:
     valid = result.depths[result.depths > 0]
     near, far = ((float(valid.quantile(0.01)), float(valid.quantile(0.99)))
                  if valid.numel() else (None, None))
-    for name, depth in zip(result.names, result.depths):
+    for c, name in enumerate(result.names):
+        depth = result.depth_map(c)
         with atomic_path(out_dir / "depth" / f"{name}.npy") as tmp:
             np.save(tmp, depth.numpy().astype(np.float32))
         with atomic_path(out_dir / "depth" / f"{name}.png") as tmp:

@@ -22,42 +22,62 @@ _MAX_SCORE_POINTS = 4096
 
 
 def working_views(scene: Scene, view_ids: Sequence[int], max_size: int,
-                  device) -> tuple[Tensor, Cameras, Optional[Tensor]]:
-    """The views to match, at most `max_size` pixels on the longer side, on `device`.
+                  device) -> tuple[Tensor, Cameras, Optional[Tensor], Tensor]:
+    """The views to match, each at most `max_size` pixels on its longer side, on `device`.
+
+    Views of different sizes (mixed cameras, portrait and landscape) share one canvas: each
+    view sits in its top-left corner (its intrinsics unchanged), and `valid` marks its own
+    pixels. Views of one size fill the canvas.
 
     Returns:
-        images [C,3,H,W] float32 in [0,1], their cameras (scaled to H x W) and masks
-        [C,H,W] bool, or None when the scene has none.
-
-    Raises:
-        VoxsplatError: the views have different sizes.
+        images [C,3,H,W] float32 in [0,1] (0 outside each view), their cameras at each view's
+        working size, masks [C,H,W] bool or None when the scene has none, and valid [C,H,W]
+        bool.
     """
-    sizes = {scene.cameras.size(i) for i in view_ids}
-    if len(sizes) != 1:
-        raise VoxsplatError(f"{scene.source}: MVS needs views of one size, got {sorted(sizes)}; "
-                            "downscale the images to a common size first")
-    W, H = sizes.pop()
-    factor = min(1.0, max_size / max(W, H))
     cams = scene.cameras[list(view_ids)]
-    cams = cams.scaled(factor) if factor < 1.0 else cams
-    w, h = cams.size(0)
-    images = torch.stack([scene.images[i] for i in view_ids]).to(device)
-    images = images.permute(0, 3, 1, 2).float() / 255.0
-    masks = None
-    if scene.masks is not None:
-        masks = torch.stack([scene.masks[i] for i in view_ids]).to(device)[:, None].float()
-    if (w, h) != (W, H):
-        images = F.interpolate(images, size=(h, w), mode="area")
-        masks = None if masks is None else F.interpolate(masks, size=(h, w), mode="area")
-    return images, cams.to(device), None if masks is None else masks[:, 0] > 0.5
+    scaled, images, masks = [], [], []
+    for j, i in enumerate(view_ids):
+        W, H = cams.size(j)
+        factor = min(1.0, max_size / max(W, H))
+        cam = cams[j].scaled(factor) if factor < 1.0 else cams[j]
+        w, h = cam.size(0)
+        image = scene.images[i].to(device).permute(2, 0, 1)[None].float() / 255.0
+        mask = None if scene.masks is None else scene.masks[i].to(device)[None, None].float()
+        if (w, h) != (W, H):
+            image = F.interpolate(image, size=(h, w), mode="area")
+            mask = None if mask is None else F.interpolate(mask, size=(h, w), mode="area")
+        scaled.append(cam)
+        images.append(image[0])
+        masks.append(None if mask is None else mask[0, 0] > 0.5)
+    Wc = max(c.size(0)[0] for c in scaled)
+    Hc = max(c.size(0)[1] for c in scaled)
+    C = len(view_ids)
+    canvas = torch.zeros(C, 3, Hc, Wc, device=device)
+    valid = torch.zeros(C, Hc, Wc, dtype=torch.bool, device=device)
+    mask_canvas = None if scene.masks is None else torch.zeros_like(valid)
+    for j, (image, mask) in enumerate(zip(images, masks)):
+        h, w = image.shape[-2:]
+        canvas[j, :, :h, :w] = image
+        valid[j, :h, :w] = True
+        if mask_canvas is not None:
+            mask_canvas[j, :h, :w] = mask
+    return canvas, Cameras.cat(scaled).to(device), mask_canvas, valid
+
+
+def on_canvas(cams: Cameras, W: int, H: int) -> Cameras:
+    """`cams` with every image size set to the shared W x H canvas (intrinsics unchanged):
+    what the per-pixel stages (sweep, consistency, fusion) iterate over."""
+    C = len(cams)
+    return Cameras(cams.cam_from_world, cams.Ks, torch.full((C,), W), torch.full((C,), H))
 
 
 def project_points(cam_from_world: Tensor, Ks: Tensor, points: Tensor, W: int,
                    H: int) -> tuple[Tensor, Tensor, Tensor]:
-    """World points [P,3] (or per-camera [C,P,3]) in C cameras of one size W x H.
+    """World points [P,3] (or per-camera [C,P,3]) in C cameras of size W x H.
 
     Args:
-        cam_from_world: [C,4,4]; Ks: [C,3,3]; points: [P,3] or [C,P,3].
+        cam_from_world: [C,4,4]; Ks: [C,3,3]; points: [P,3] or [C,P,3]; W, H: numbers, or
+        [C,1] tensors for cameras of different sizes.
 
     Returns:
         pixels uv [C,P,2], depths z [C,P] and in-image flags [C,P] (z > 0 and inside).
@@ -73,8 +93,8 @@ def project_points(cam_from_world: Tensor, Ks: Tensor, points: Tensor, W: int,
 
 
 def project(cams: Cameras, points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """`project_points` for a batch of cameras of one size."""
-    W, H = cams.size(0)
+    """`project_points` for a batch of cameras, each inside its own image size."""
+    W, H = (x.to(cams.device, torch.float32)[:, None] for x in (cams.widths, cams.heights))
     return project_points(cams.cam_from_world, cams.Ks, points, W, H)
 
 
@@ -112,7 +132,7 @@ def _fallback_bounds(cams: Cameras, cfg: MvsConfig) -> tuple[Tensor, Tensor]:
     c = cams.centers
     dists = torch.cdist(c, c) + torch.eye(len(c), device=c.device) * 1e30
     baseline = dists.min(1).values.clamp_min(1e-9)
-    W, _ = cams.size(0)
+    W = cams.widths.to(c)
     focal = cams.Ks[:, 0, 0]
     return focal * baseline / (0.5 * W), focal * baseline / 0.5
 
@@ -137,12 +157,12 @@ def depth_bounds(cams: Cameras, points: Optional[Tensor], cfg: MvsConfig) -> tup
 
 def _frustum_samples(cams: Cameras, near: Tensor, far: Tensor) -> Tensor:
     """[C,P,3] world points on a 16x12 pixel grid at three depths between near and far."""
-    W, H = cams.size(0)
     dev = cams.device
-    u = (torch.arange(16, device=dev) + 0.5) * W / 16
-    v = (torch.arange(12, device=dev) + 0.5) * H / 12
-    vv, uu = torch.meshgrid(v, u, indexing="ij")
-    pix = torch.stack([uu.reshape(-1), vv.reshape(-1), torch.ones_like(uu).reshape(-1)])
+    W, H = (x.to(dev, torch.float32)[:, None] for x in (cams.widths, cams.heights))
+    vv, uu = torch.meshgrid((torch.arange(12, device=dev) + 0.5) / 12,
+                            (torch.arange(16, device=dev) + 0.5) / 16, indexing="ij")
+    pix = torch.stack([uu.reshape(1, -1) * W, vv.reshape(1, -1) * H,
+                       torch.ones(len(cams), uu.numel(), device=dev)], 1)
     rays = torch.linalg.inv(cams.Ks) @ pix  # [C,3,192]
     t = torch.tensor([0.25, 0.5, 0.75], device=dev)
     inv = 1.0 / far[:, None] + (1.0 / near[:, None] - 1.0 / far[:, None]) * t  # [C,3]

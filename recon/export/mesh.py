@@ -94,10 +94,12 @@ class MeshConfig:
 
 @dataclass
 class RenderedViews:
-    """What the meshers consume, for C views of one size.
+    """What the meshers consume, for C views on one canvas.
 
     Attributes:
-        cameras: the C cameras (at the rendered size), on the render device.
+        cameras: the C cameras (at the rendered size; widths and heights = the canvas: views
+            of different sizes sit at its top-left, the rest is neither surface nor free), on
+            the render device.
         depths: [C,H,W] expected camera z.
         colors: [C,H,W,3] RGB in [0,1], un-premultiplied by alpha.
         surface: [C,H,W] bool, pixels whose depth is a surface sample.
@@ -150,7 +152,7 @@ def render_views(splats: dict, cameras: Cameras, masks: Optional[Sequence[Option
 
     Args:
         splats: Gaussians (raw parameters) on the render device.
-        cameras: C cameras of one size (already scaled to the render size).
+        cameras: C cameras (already scaled to the render size), each rendered at its size.
         masks: None, or per camera None or a bool [h,w] mask at any size (nearest resize).
         cfg: alpha thresholds.
         backend: rasterizer backend.
@@ -161,23 +163,27 @@ def render_views(splats: dict, cameras: Cameras, masks: Optional[Sequence[Option
     if cfg.opacity_power != 1:
         opacity = 1 - (1 - torch.sigmoid(splats["opacities"])) ** cfg.opacity_power
         splats = {**splats, "opacities": torch.logit(opacity.clamp(1e-6, 1 - 1e-6))}
-    W, H = cameras.size(0)
-    depths, colors, surface, free = [], [], [], []
-    for i in range(len(cameras)):
+    Wc, Hc = int(cameras.widths.max()), int(cameras.heights.max())
+    C = len(cameras)
+    depths = torch.zeros(C, Hc, Wc, device=dev)
+    colors = torch.zeros(C, Hc, Wc, 3, device=dev)
+    surface = torch.zeros(C, Hc, Wc, dtype=torch.bool, device=dev)
+    free = torch.zeros_like(surface)
+    for i in range(C):
+        W, H = cameras.size(i)
         out = render_splats(splats, cameras[i], deg, None, backend)
         alpha = out.alphas[0, ..., 0]
-        depths.append(out.depths[0, ..., 0])
-        colors.append((out.colors[0] / alpha.clamp_min(1e-6)[..., None]).clamp(0, 1))
+        depths[i, :H, :W] = out.depths[0, ..., 0]
+        colors[i, :H, :W] = (out.colors[0] / alpha.clamp_min(1e-6)[..., None]).clamp(0, 1)
         surf, empty = alpha > cfg.alpha_surface, alpha < cfg.alpha_free
         m = None if masks is None or i >= len(masks) else masks[i]
         if m is not None:
             m = torch.nn.functional.interpolate(m[None, None].float().to(dev), size=(H, W),
                                                 mode="nearest")[0, 0] > 0.5
             surf, empty = surf & m, empty | ~m
-        surface.append(surf)
-        free.append(empty)
-    return RenderedViews(cameras, torch.stack(depths), torch.stack(colors), torch.stack(surface),
-                         torch.stack(free))
+        surface[i, :H, :W], free[i, :H, :W] = surf, empty
+    canvas = Cameras(cameras.cam_from_world, cameras.Ks, torch.full((C,), Wc), torch.full((C,), Hc))
+    return RenderedViews(canvas, depths, colors, surface, free)
 
 
 def tsdf_mesh(views: RenderedViews, voxel_size: float, cfg: MeshConfig) -> trimesh.Trimesh:
@@ -354,9 +360,6 @@ def _mesh_cameras(cameras: Cameras, cfg: MeshConfig) -> Cameras:
     """Training cameras plus the extra views, scaled to the render size."""
     if len(cameras) == 0:
         raise VoxsplatError("mesh: the workspace has no training cameras")
-    if len(set(zip(cameras.widths.tolist(), cameras.heights.tolist()))) > 1:
-        raise VoxsplatError("mesh: the training images differ in size; meshing needs one size "
-                            "(re-run reconstruct with images of one size)")
     scale = cfg.render_scale
     extra = extra_cameras(cameras, len(cameras) if cfg.extra_views is None else cfg.extra_views)
     cams = cameras if extra is None else Cameras.cat([cameras, extra])
@@ -371,7 +374,7 @@ def mesh_from_splats(splats: dict, cameras: Cameras, cfg: MeshConfig = MeshConfi
 
     Args:
         splats: Gaussians (raw parameters); rendering and fusion run on their device.
-        cameras: C training cameras of one size (OpenCV, scene frame).
+        cameras: C training cameras (OpenCV, scene frame), of one size or not.
         cfg: mesher and its options.
         masks: None, or C bool [H,W] masks of the training views (True = object).
         backend: rasterizer backend.

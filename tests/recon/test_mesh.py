@@ -267,3 +267,31 @@ def test_write_mesh_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_mesh(tmp_path / "mesh.ply", mesh)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_views_of_different_sizes_mesh_like_views_of_one_size():
+    """Training images of mixed sizes (a photo folder): each view is rendered at its own size
+    on a shared canvas, outside which it says nothing, and the mesh matches the one from
+    views of one size."""
+    from voxsplat.recon.export.mesh import mesh_from_splats, render_views
+    from voxsplat.recon.gaussians import splats_from_points
+    scene = make_synthetic_scene(SyntheticConfig(width=64, height=48, n_train=8, n_test=0,
+                                                 n_points=3000, supersample=1)).scene
+    splats = {k: v.detach() for k, v in
+              splats_from_points(scene.points, scene.point_colors, 0, 0.95, 1.2).items()}
+    cams = scene.cameras
+    widths = torch.tensor([64, 48, 36, 64] * 2)  # landscape, square, portrait, landscape
+    heights = torch.tensor([48, 48, 48, 40] * 2)
+    mixed = Cameras(cams.cam_from_world, cams.Ks, widths, heights)
+    cfg = MeshConfig(voxel_size=0.05, extra_views=0)
+    views = render_views(splats, mixed, None, cfg, "torch")
+    assert views.depths.shape == (8, 48, 64) and views.cameras.size(2) == (64, 48)
+    whole = render_views(splats, cams, None, cfg, "torch")
+    for c in range(8):
+        w, h = int(widths[c]), int(heights[c])
+        assert torch.equal(views.surface[c, :h, :w], whole.surface[c, :h, :w])
+        assert not views.surface[c, h:].any() and not views.free[c, :, w:].any()
+    one = mesh_from_splats(splats, cams, cfg, backend="torch")
+    both = mesh_from_splats(splats, mixed, cfg, backend="torch")
+    assert len(both.faces) > 0.5 * len(one.faces)
+    assert chamfer(one, both) < 0.05, chamfer(one, both)  # one voxel
