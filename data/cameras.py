@@ -111,6 +111,13 @@ class Cameras:
         """(width, height) of camera i."""
         return int(self.widths[i]), int(self.heights[i])
 
+    def with_size(self, width: int, height: int) -> "Cameras":
+        """The same cameras with every image size set to `width` x `height`, intrinsics
+        unchanged: views of different sizes placed at the top-left of one canvas."""
+        C = len(self)
+        return Cameras(self.cam_from_world, self.Ks, torch.full((C,), int(width)),
+                       torch.full((C,), int(height)))
+
     def scaled(self, factor: float) -> "Cameras":
         """Cameras for images resized by `factor` (0.5 halves width and height).
 

@@ -20,7 +20,7 @@ from .config import MvsConfig
 from .fill import fill_points
 from .fusion import consistency_filter, fuse_depths
 from .sweep import relative_projection, texture_std, view_depth
-from .views import depth_bounds, on_canvas, pixel_rays, select_neighbours, working_views
+from .views import depth_bounds, pixel_rays, select_neighbours, working_views
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def compute_depths(scene: Scene, cfg: MvsConfig = MvsConfig(), device="cpu",
     device = torch.device(device)
     ids = _view_ids(scene, cfg.split)
     images, own, masks, valid = working_views(scene, ids, cfg.max_image_size, device)
-    cams = on_canvas(own, images.shape[-1], images.shape[-2])  # per-pixel stages
+    cams = own.with_size(images.shape[-1], images.shape[-2])  # what per-pixel stages iterate
     if cfg.patch_size == 0:
         cfg = replace(cfg, patch_size=5 if max(images.shape[-2:]) <= 320 else 7)
     points = None if scene.points is None else scene.points.to(device)

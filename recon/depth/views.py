@@ -35,40 +35,27 @@ def working_views(scene: Scene, view_ids: Sequence[int], max_size: int,
         bool.
     """
     cams = scene.cameras[list(view_ids)]
-    scaled, images, masks = [], [], []
+    scaled = []
+    for j in range(len(cams)):
+        factor = min(1.0, max_size / max(cams.size(j)))
+        scaled.append(cams[j].scaled(factor) if factor < 1.0 else cams[j])
+    scaled = Cameras.cat(scaled)
+    C, Wc, Hc = len(scaled), int(scaled.widths.max()), int(scaled.heights.max())
+    images = torch.zeros(C, 3, Hc, Wc, device=device)
+    valid = torch.zeros(C, Hc, Wc, dtype=torch.bool, device=device)
+    masks = None if scene.masks is None else torch.zeros_like(valid)
     for j, i in enumerate(view_ids):
-        W, H = cams.size(j)
-        factor = min(1.0, max_size / max(W, H))
-        cam = cams[j].scaled(factor) if factor < 1.0 else cams[j]
-        w, h = cam.size(0)
+        w, h = scaled.size(j)
         image = scene.images[i].to(device).permute(2, 0, 1)[None].float() / 255.0
-        mask = None if scene.masks is None else scene.masks[i].to(device)[None, None].float()
-        if (w, h) != (W, H):
+        mask = None if masks is None else scene.masks[i].to(device)[None, None].float()
+        if (w, h) != cams.size(j):
             image = F.interpolate(image, size=(h, w), mode="area")
             mask = None if mask is None else F.interpolate(mask, size=(h, w), mode="area")
-        scaled.append(cam)
-        images.append(image[0])
-        masks.append(None if mask is None else mask[0, 0] > 0.5)
-    Wc = max(c.size(0)[0] for c in scaled)
-    Hc = max(c.size(0)[1] for c in scaled)
-    C = len(view_ids)
-    canvas = torch.zeros(C, 3, Hc, Wc, device=device)
-    valid = torch.zeros(C, Hc, Wc, dtype=torch.bool, device=device)
-    mask_canvas = None if scene.masks is None else torch.zeros_like(valid)
-    for j, (image, mask) in enumerate(zip(images, masks)):
-        h, w = image.shape[-2:]
-        canvas[j, :, :h, :w] = image
+        images[j, :, :h, :w] = image[0]
         valid[j, :h, :w] = True
-        if mask_canvas is not None:
-            mask_canvas[j, :h, :w] = mask
-    return canvas, Cameras.cat(scaled).to(device), mask_canvas, valid
-
-
-def on_canvas(cams: Cameras, W: int, H: int) -> Cameras:
-    """`cams` with every image size set to the shared W x H canvas (intrinsics unchanged):
-    what the per-pixel stages (sweep, consistency, fusion) iterate over."""
-    C = len(cams)
-    return Cameras(cams.cam_from_world, cams.Ks, torch.full((C,), W), torch.full((C,), H))
+        if masks is not None:
+            masks[j, :h, :w] = mask[0, 0] > 0.5
+    return images, scaled.to(device), masks, valid
 
 
 def project_points(cam_from_world: Tensor, Ks: Tensor, points: Tensor, W: int,

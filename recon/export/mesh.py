@@ -182,8 +182,7 @@ def render_views(splats: dict, cameras: Cameras, masks: Optional[Sequence[Option
                                                 mode="nearest")[0, 0] > 0.5
             surf, empty = surf & m, empty | ~m
         surface[i, :H, :W], free[i, :H, :W] = surf, empty
-    canvas = Cameras(cameras.cam_from_world, cameras.Ks, torch.full((C,), Wc), torch.full((C,), Hc))
-    return RenderedViews(canvas, depths, colors, surface, free)
+    return RenderedViews(cameras.with_size(Wc, Hc), depths, colors, surface, free)
 
 
 def tsdf_mesh(views: RenderedViews, voxel_size: float, cfg: MeshConfig) -> trimesh.Trimesh:

@@ -32,3 +32,12 @@ def test_every_index_kind_selects_the_same_cameras_as_a_batch(idx, expect):
 def test_an_int_past_either_end_is_an_index_error(idx):
     with pytest.raises(IndexError, match=f"camera {idx} of 5"):
         _cams()[idx]
+
+
+def test_with_size_sets_every_size_and_keeps_the_rest():
+    cams = Cameras(torch.eye(4).repeat(2, 1, 1), torch.eye(3).repeat(2, 1, 1) * 50,
+                   torch.tensor([64, 48]), torch.tensor([48, 64]))
+    canvas = cams.with_size(64, 64)
+    assert [canvas.size(i) for i in range(2)] == [(64, 64), (64, 64)]
+    assert torch.equal(canvas.Ks, cams.Ks) and torch.equal(canvas.cam_from_world, cams.cam_from_world)
+    assert [cams.size(i) for i in range(2)] == [(64, 48), (48, 64)]  # the original is unchanged
