@@ -81,8 +81,12 @@ def project_points(cam_from_world: Tensor, Ks: Tensor, points: Tensor, W: int,
 
 def project(cams: Cameras, points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """`project_points` for a batch of cameras, each inside its own image size."""
-    W, H = (x.to(cams.device, torch.float32)[:, None] for x in (cams.widths, cams.heights))
-    return project_points(cams.cam_from_world, cams.Ks, points, W, H)
+    return project_points(cams.cam_from_world, cams.Ks, points, *_image_sizes(cams))
+
+
+def _image_sizes(cams: Cameras) -> tuple[Tensor, Tensor]:
+    """Each camera's image width and height as [C,1] float tensors on its device."""
+    return tuple(x.to(cams.device, torch.float32)[:, None] for x in (cams.widths, cams.heights))
 
 
 def pixel_centers(W: int, H: int, device) -> Tensor:
@@ -145,7 +149,7 @@ def depth_bounds(cams: Cameras, points: Optional[Tensor], cfg: MvsConfig) -> tup
 def _frustum_samples(cams: Cameras, near: Tensor, far: Tensor) -> Tensor:
     """[C,P,3] world points on a 16x12 pixel grid at three depths between near and far."""
     dev = cams.device
-    W, H = (x.to(dev, torch.float32)[:, None] for x in (cams.widths, cams.heights))
+    W, H = _image_sizes(cams)
     vv, uu = torch.meshgrid((torch.arange(12, device=dev) + 0.5) / 12,
                             (torch.arange(16, device=dev) + 0.5) / 16, indexing="ij")
     pix = torch.stack([uu.reshape(1, -1) * W, vv.reshape(1, -1) * H,
