@@ -51,6 +51,9 @@ class SyntheticConfig:
     """Rays per pixel along each axis for anti-aliased colour (default 2, i.e. 4 rays)."""
     n_points: int = 10000
     """Size of the sparse point cloud sampled on surfaces seen by train views (default 10k)."""
+    sky: bool = False
+    """Behind the objects, a sky at infinity coloured by the ray's direction (`sky_color`)
+    instead of `background`, like an outdoor photo: the images then have no masks."""
 
     def __post_init__(self) -> None:
         if self.width < 2 or self.height < 2:
@@ -263,6 +266,17 @@ def _albedo(points: Tensor, ids: Tensor) -> Tensor:
     return out
 
 
+def sky_color(dirs: Tensor) -> Tensor:
+    """Colour [R,3] of the synthetic sky along ray directions [R,3] (z up): deep blue at the
+    zenith to pale at the horizon, a dim brown-green below it, bluer towards +x."""
+    d = torch.nn.functional.normalize(dirs, dim=-1)
+    up = d[:, 2]
+    above = _mix((0.85, 0.88, 0.92), (0.2, 0.4, 0.85), up.clamp(0.0, 1.0).sqrt())
+    below = _mix((0.6, 0.62, 0.55), (0.3, 0.28, 0.22), (-up).clamp(0.0, 1.0).sqrt())
+    color = torch.where((up >= 0)[:, None], above, below)
+    return (color * (1.0 + 0.15 * d[:, :1] * torch.tensor([[-1.0, 0.0, 1.0]]))).clamp(0.0, 1.0)
+
+
 def surface_color(points: Tensor, normals: Tensor, ids: Tensor) -> Tensor:
     """Shaded colour [R,3] in [0,1]: albedo times (ambient + diffuse * max(0, n.l))."""
     light = torch.nn.functional.normalize(_vec(LIGHT_DIR), dim=0)
@@ -355,7 +369,8 @@ def _render_views(cams: Cameras, indices: list[int], config: SyntheticConfig) ->
     t, normals, ids = cast_rays(origins, dirs)
     hit = ids >= 0
     points = origins + t.nan_to_num(posinf=0.0)[:, None] * dirs
-    color = _vec(config.background).expand(len(origins), 3).clone()
+    color = (sky_color(dirs) if config.sky
+             else _vec(config.background).expand(len(origins), 3).clone())
     color[hit] = surface_color(points[hit], normals[hit], ids[hit])
     shape = (len(indices), 1 + S * S, H * W)
     t, hit, ids = t.reshape(shape), hit.reshape(shape), ids.reshape(shape)
@@ -495,7 +510,8 @@ def make_synthetic_scene(config: SyntheticConfig = SyntheticConfig()) -> Synthet
             if i < config.n_train:
                 hits.append(view)
     points, point_colors = _sample_points(hits, config.n_points, gen)
-    scene = Scene(images=tuple(images), names=tuple(names), cameras=cams, masks=tuple(masks),
+    scene = Scene(images=tuple(images), names=tuple(names), cameras=cams,
+                  masks=None if config.sky else tuple(masks),
                   points=points, point_colors=point_colors,
                   splits={"train": tuple(range(config.n_train)),
                           "test": tuple(range(config.n_train, len(cams)))},

@@ -20,6 +20,7 @@ from . import workspace as wsp
 from .config import TrainConfig, override, preset as get_preset, with_steps
 from .engine import resolve_device
 from .gaussians import render_splats, sh_degree_of
+from .sky import read_sky
 
 
 def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: str = "auto",
@@ -143,7 +144,8 @@ def run_eval(ws: Path, split: str = "test", device: str = "auto") -> dict:
     dev = resolve_device(device)
     scene, rec = load_workspace_scene(ws)
     splats = pipeline.load_splats(ws)
-    metrics = pipeline.evaluate(scene, splats, split, dev, rec["config"].get("backend", "auto"))
+    metrics = pipeline.evaluate(scene, splats, split, dev, rec["config"].get("backend", "auto"),
+                                sky=read_sky(ws))
     old = wsp.read_json(Path(ws) / wsp.METRICS_JSON) if (Path(ws) / wsp.METRICS_JSON).is_file() else {}
     for k, v in old.items():  # what training recorded (model, steps, seconds, voxels, ...) stays
         metrics.setdefault(k, v)
@@ -181,7 +183,8 @@ def run_render(ws: Path, kind: str, n_frames: int, out: Path, depth: bool = Fals
     splats = {k: v.to(dev) for k, v in pipeline.load_splats(ws).items()}
     poses, K, W, H = path_cameras(rec, kind, n_frames)
     from ..data.cameras import Cameras
-    bg = torch.tensor(rec["background"], device=dev, dtype=torch.float32)
+    sky = read_sky(ws)
+    bg = torch.tensor(rec["background"], device=dev, dtype=torch.float32) if sky is None else sky.to(dev)
     rgbs, depths = [], []
     for pose in poses:
         cam = Cameras(pose[None], K[None], torch.tensor([W]), torch.tensor([H])).to(dev)

@@ -305,6 +305,30 @@ class VoxelConfig:
 
 
 @dataclass(frozen=True)
+class SkyConfig:
+    """A learned sky behind the Gaussians (`render.sky`): where they leave a pixel open, it
+    shows a colour looked up by the ray's direction, learned from the training photos, instead
+    of the scene's constant background colour."""
+
+    mode: Literal["auto", "on", "off"] = "off"
+    """on; off; auto: on when no training view has a mask (photos without alpha). auto in the
+    `fast` and `dense` presets; off in `sparse` until its protocol files are rerun with it
+    (explicit Gaussians gain on fern and DTU, the voxel model loses on DTU). H200
+    (thirty-second session, bench/results/README.md), held-out PSNR off -> on: kitchen 24
+    views, dense,
+    12.94 -> 18.23; fern 3-view, sparse, seeds 0 / 1, explicit 21.51 / 21.59 -> 21.83 / 21.91,
+    voxel 21.48 / 21.57 -> 21.88 / 21.90; DTU scan24 3-view (masked), explicit 18.05 / 18.03 ->
+    18.61 / 18.42, voxel 19.22 / 18.96 -> 18.71 / 18.73 (resolution 8 / 16, lr 2e-3: 18.78 /
+    18.81 / 18.86); Sacre Coeur 8 internet
+    photos, voxel 11.87 -> 12.32, explicit on the CPU (a quarter size, 600 steps) 11.60 ->
+    12.61."""
+    resolution: int = 32
+    """Rows of the latitude-longitude texture (zenith to nadir); it has twice as many columns."""
+    lr: float = 0.01
+    """Adam lr for the texture's colour logits."""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything `voxsplat reconstruct` needs besides the input."""
 
@@ -314,6 +338,7 @@ class TrainConfig:
     voxel: VoxelConfig = field(default_factory=VoxelConfig)
     mvs: MvsConfig = field(default_factory=lambda: MvsConfig(split="train", max_points=200_000))
     """The depth stage's plane-sweep settings (training views only, at most 200k fused points)."""
+    sky: SkyConfig = field(default_factory=SkyConfig)
     model: Literal["gaussians", "voxel"] = "gaussians"
     """gaussians: explicit 3D Gaussians (dense views); voxel: sparse voxels decoding Gaussians."""
     depth: Literal["auto", "on", "off"] = "auto"
@@ -334,7 +359,7 @@ class TrainConfig:
     @staticmethod
     def from_dict(d: dict) -> "TrainConfig":
         nested = {"init": InitConfig, "optim": OptimConfig, "densify": DensifyConfig,
-                  "voxel": VoxelConfig, "mvs": MvsConfig}
+                  "voxel": VoxelConfig, "mvs": MvsConfig, "sky": SkyConfig}
         d = dict(d)
         if "mvs" in d and "fallback_range" in d["mvs"]:  # JSON turns the tuple into a list
             d["mvs"] = {**d["mvs"], "fallback_range": tuple(d["mvs"]["fallback_range"])}
@@ -388,7 +413,7 @@ def _dense(model: str = "gaussians") -> TrainConfig:
                      7000)
     if model == "voxel":
         cfg = replace(cfg, voxel=replace(cfg.voxel, lr_residual=2e-3, gaussians_per_voxel=16))
-    return replace(cfg, checkpoint_every=1000)
+    return replace(cfg, checkpoint_every=1000, sky=SkyConfig(mode="auto"))
 
 
 def _fast(model: str = "gaussians") -> TrainConfig:
@@ -400,6 +425,7 @@ def _fast(model: str = "gaussians") -> TrainConfig:
         densify=DensifyConfig(refine_start=200, refine_stop=1400, refine_every=100,
                               reset_every=100_000, max_gaussians=60_000),
         checkpoint_every=500,
+        sky=SkyConfig(mode="auto"),
     )
     return cfg
 

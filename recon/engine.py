@@ -14,6 +14,7 @@ from torch import Tensor
 from ..data.cameras import Cameras
 from ..data.errors import VoxsplatError
 from ..data.scene import Scene
+from ..render.sky import SkyMap
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, for_scene
 from .depth.loss import depth_loss
@@ -21,6 +22,7 @@ from .gaussians import outside_silhouettes, render_splats, scene_extent
 from .losses import binocular_loss, consistency_loss, photometric_loss, shifted_cameras
 from .pseudo import depth_smoothness, neighbour_degrees, orbited_cameras
 from .representation.models import MODELS
+from .sky import LearnedSky, wants_sky
 
 
 @dataclass
@@ -35,6 +37,8 @@ class TrainResult:
     peak_gpu_mem_mb: Optional[float]
     model: str = "gaussians"
     n_voxels: Optional[int] = None
+    sky: Optional[SkyMap] = None
+    """The learned sky (detached), when the run learned one (`SkyConfig`)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -164,6 +168,9 @@ class Trainer:
         self.pseudo_weight = cfg.optim.pseudo_weight * share
         """The unseen-view weight for this scene's number of training views."""
         self.background = torch.tensor(scene.background, device=device, dtype=torch.float32)
+        self.sky: Optional[LearnedSky] = None
+        """The learned sky while `fit` runs (`SkyConfig`), else None."""
+        self._sky_opt: Optional[torch.optim.Adam] = None
         if cfg.model not in MODELS:
             raise VoxsplatError(f"unknown model '{cfg.model}'; use {' or '.join(MODELS)}")
 
@@ -178,6 +185,7 @@ class Trainer:
         data = TrainData(self.scene, list(self.scene.split("train")), dev, cfg.seed, self.depth,
                          masks=cfg.optim.random_background)
         gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
+        self._start_sky(data, ckpt)
         if ckpt is not None:
             self._restore(ckpt, data, gen)
         outside = self._outside(data) if cfg.optim.hull_carve and data.masks else None
@@ -209,8 +217,22 @@ class Trainer:
         if outside is not None:
             keep = ~outside(splats["means"])
             splats = {k: v[keep] for k, v in splats.items()}
+        sky = None if self.sky is None else self.sky.map().detach()
         return TrainResult(splats, step, seconds, peak, model.kind,
-                           getattr(model, "n_voxels", None))
+                           getattr(model, "n_voxels", None), sky)
+
+    def _start_sky(self, data: TrainData, ckpt: Optional[dict]) -> None:
+        """The learned sky and its optimizer when the config and scene want one (from the
+        checkpoint when resuming)."""
+        self.sky = self._sky_opt = None
+        if not wants_sky(self.scene, self.cfg.sky, data.ids):
+            return
+        mean = torch.stack([img.float().mean((0, 1)) for img in data.images.values()]).mean(0) / 255
+        self.sky = LearnedSky.create(self.train_cameras, mean, self.cfg.sky.resolution)
+        self._sky_opt = torch.optim.Adam(self.sky.parameters(), lr=self.cfg.sky.lr)
+        if ckpt is not None and "sky" in ckpt:
+            self.sky.load_state_dict(ckpt["sky"])
+            self._sky_opt.load_state_dict(ckpt["sky_opt"])
 
     def _outside(self, data: TrainData) -> Callable[[Tensor], Tensor]:
         """points [P,3] -> [P] bool: outside a training view's silhouette (space carving)."""
@@ -225,7 +247,7 @@ class Trainer:
         cams, gt, depth, masks = data.sample(o.batch_size)
         level = coarse_level(step, o.steps, o.coarse_levels, o.coarse_until)
         cams, gt, depth, masks = downsampled(cams, gt, depth, masks, level)
-        background = self.background
+        background = self.background if self.sky is None else self.sky.map()
         if masks is not None:
             background, gt = data.random_background(gt, masks, self.background)
         sh_degree = min(step // o.sh_degree_interval, o.sh_degree)
@@ -245,12 +267,15 @@ class Trainer:
             flags = outside(raw["means"].detach()).float()
             loss = loss + o.hull_opacity_weight * (torch.sigmoid(raw["opacities"]) * flags).mean()
         loss.backward()
+        if self.sky is not None:
+            self._sky_opt.step()
+            self._sky_opt.zero_grad(set_to_none=True)
         W, H = cams.size(0)
         model.update(step, out, W, H, gen)
         return float(loss.detach()) if (step + 1) % 10 == 0 else math.nan
 
     def _moved_views(self, raw, cams: Cameras, out, gt: Tensor, sh_degree: int,
-                     background: Tensor, drop: Optional[Tensor], gen, binocular: bool,
+                     background: Tensor | SkyMap, drop: Optional[Tensor], gen, binocular: bool,
                      pseudo: bool) -> Tensor:
         """The losses on views rendered from moved copies of the training cameras, all in one
         rasterization: binocular consistency with a sideways move (OptimConfig.binocular_weight)
@@ -313,6 +338,8 @@ class Trainer:
             "data_order": list(data.order), "data_rng": data.gen.get_state(), "rng": gen.get_state(),
             "bg_rng": data.bg_gen.get_state(),
         }
+        if self.sky is not None:
+            payload |= {"sky": self.sky.state_dict(), "sky_opt": self._sky_opt.state_dict()}
         save_checkpoint(self.ckpt_dir, step, payload)
 
     def _restore(self, ckpt: dict, data: TrainData, gen) -> None:

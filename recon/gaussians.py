@@ -8,6 +8,7 @@ Parameters live in a ``torch.nn.ParameterDict`` with gsplat's names, in raw form
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Optional
 
 import torch
@@ -18,6 +19,7 @@ from ..data.errors import VoxsplatError
 from ..data.scene import Scene
 from ..render.rasterize import RasterOutput, rasterize
 from ..render.sh import RGB2SH
+from ..render.sky import SkyMap, composite_sky
 from .config import InitConfig
 
 
@@ -169,18 +171,25 @@ def _bounds_radius(scene: Scene) -> float:
     return float(d.median()) * 0.6 if len(d) else 1.0
 
 
-def render_splats(splats, cameras: Cameras, sh_degree: int, background: Optional[Tensor],
-                  backend: str = "auto", opacity_scale: Optional[Tensor] = None) -> RasterOutput:
-    """Render `splats` (raw form) into `cameras` (all of one size); `opacity_scale [N]`
-    multiplies the opacities (0 hides a Gaussian)."""
+def render_splats(splats, cameras: Cameras, sh_degree: int,
+                  background: Optional[Tensor] | SkyMap, backend: str = "auto",
+                  opacity_scale: Optional[Tensor] = None) -> RasterOutput:
+    """Render `splats` (raw form) into `cameras` (all of one size) in front of `background`: a
+    colour [3] / [C,3], None (black) or a `SkyMap`; `opacity_scale [N]` multiplies the
+    opacities (0 hides a Gaussian)."""
     colors = torch.cat([splats["sh0"], splats["shN"]], 1)
     W, H = cameras.size(0)
     opacities = torch.sigmoid(splats["opacities"])
     if opacity_scale is not None:
         opacities = opacities * opacity_scale
-    return rasterize(splats["means"], splats["quats"], torch.exp(splats["scales"]),
-                     opacities, colors, cameras.cam_from_world,
-                     cameras.Ks, W, H, sh_degree=sh_degree, background=background, backend=backend)
+    sky = background if isinstance(background, SkyMap) else None
+    out = rasterize(splats["means"], splats["quats"], torch.exp(splats["scales"]),
+                    opacities, colors, cameras.cam_from_world, cameras.Ks, W, H,
+                    sh_degree=sh_degree, background=None if sky is not None else background,
+                    backend=backend)
+    if sky is not None:
+        out = replace(out, colors=composite_sky(out.colors, out.alphas, sky.render(cameras)))
+    return out
 
 
 def sh_degree_of(splats) -> int:

@@ -18,11 +18,13 @@ from ..data.cameras import nearest_view_angles
 from ..data.errors import VoxsplatError
 from ..data.scene import Scene
 from ..render.metrics import psnr, ssim
+from ..render.sky import SkyMap
 from .config import TrainConfig
 from .engine import Trainer, resolve_device
 from .export.ply import read_ply, write_ply
 from .export.splat import write_splat
 from .gaussians import render_splats, sh_degree_of
+from .sky import SKY_PT, write_sky
 from . import workspace as wsp
 
 
@@ -41,7 +43,9 @@ def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, dev
     splats = result.splats
     write_ply(out / wsp.SPLATS_PLY, splats)
     write_splat(out / wsp.SPLATS_SPLAT, splats)
-    metrics = evaluate(scene, splats, "test", dev, cfg.backend)
+    if result.sky is not None:
+        write_sky(out, result.sky)
+    metrics = evaluate(scene, splats, "test", dev, cfg.backend, sky=result.sky)
     metrics.update(steps=result.steps, train_seconds=result.train_seconds,
                    peak_gpu_mem_mb=result.peak_gpu_mem_mb, device=_device_name(dev),
                    model=result.model, n_voxels=result.n_voxels,
@@ -101,17 +105,19 @@ def _sweep(scene: Scene, mvs, device: torch.device, progress: bool):
 
 @torch.no_grad()
 def evaluate(scene: Scene, splats: dict, split: str, device: torch.device, backend: str = "auto",
-             masked: bool = False) -> dict:
-    """Mean PSNR/SSIM of `splats` rendered into the views of `split` (held-out by default)."""
+             masked: bool = False, sky: Optional[SkyMap] = None) -> dict:
+    """Mean PSNR/SSIM of `splats` rendered into the views of `split` (held-out by default), in
+    front of the run's learned `sky` when it has one."""
     ids = list(scene.splits.get(split, ())) if split != "all" else list(range(len(scene)))
     splats = {k: v.to(device) for k, v in splats.items()}
-    bg = torch.tensor(scene.background, device=device)
+    bg = torch.tensor(scene.background, device=device) if sky is None else sky.to(device)
     cams = scene.cameras.to(device)
     deg = sh_degree_of(splats)
-    psnrs, ssims = [], []
+    psnrs, ssims, open_px = [], [], []
     for i in ids:
         gt = scene.image(i).to(device)
         out = render_splats(splats, cams[i], deg, bg, backend)
+        open_px.append(float((1 - out.alphas).mean()))
         img = out.colors[0].clamp(0, 1)
         mask = scene.masks[i].to(device) if masked and scene.masks is not None else None
         psnrs.append(float(psnr(img, gt, mask)))
@@ -122,7 +128,8 @@ def evaluate(scene: Scene, splats: dict, split: str, device: torch.device, backe
             "psnr": float(np.mean(psnrs)) if ids else None,
             "ssim": float(np.mean(ssims)) if ids else None,
             "psnr_per_view": psnrs, "views": [scene.names[i] for i in ids],
-            "nearest_train_angle_deg": angles, "n_gaussians": int(splats["means"].shape[0])}
+            "nearest_train_angle_deg": angles, "n_gaussians": int(splats["means"].shape[0]),
+            "open_fraction": float(np.mean(open_px)) if ids else None, "sky": sky is not None}
 
 
 FAR_VIEW_DEG = 30.0
@@ -137,6 +144,22 @@ def far_views(metrics: dict) -> list[str]:
             "the training views did not see head-on, so its score measures extrapolation"
             for name, a, p in zip(metrics.get("views", []), angles, metrics.get("psnr_per_view", []))
             if a > FAR_VIEW_DEG]
+
+
+OPEN_NOTE = 0.02
+"""Held-out views with more than this share of their pixels left open (no Gaussian; shown on
+the background colour) get a note pointing to the learned sky, when the run has none."""
+
+
+def open_views(metrics: dict) -> list[str]:
+    """A line when the evaluated views are left open in places and the run learned no sky:
+    those pixels show the constant background colour (e.g. white where a photo shows sky)."""
+    share = metrics.get("open_fraction")
+    if metrics.get("sky") or share is None or share <= OPEN_NOTE:
+        return []
+    return [f"{100 * share:.0f}% of the held-out views' pixels show no Gaussian and render in "
+            "the background colour (sky, or what the training views did not see): "
+            "--set sky.mode=on learns a sky for them"]
 
 
 def load_splats(ws: Path) -> dict:
@@ -200,7 +223,7 @@ def _device_name(dev: torch.device) -> str:
 
 def clean_outputs(out: Path) -> None:
     """Remove a workspace's products (not its checkpoints) before a fresh run."""
-    for name in (wsp.SPLATS_PLY, wsp.SPLATS_SPLAT, wsp.METRICS_JSON, "points.ply"):
+    for name in (wsp.SPLATS_PLY, wsp.SPLATS_SPLAT, wsp.METRICS_JSON, "points.ply", SKY_PT):
         (Path(out) / name).unlink(missing_ok=True)
     remove_tree(Path(out) / "depth")
 

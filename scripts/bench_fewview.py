@@ -60,22 +60,23 @@ def case_scene(case: str, data_root: Path, downscale: float = 1.0):
 def _train_and_eval(scene, cfg, device: str, masked: bool, source: dict) -> dict:
     from voxsplat.recon import pipeline
     from voxsplat.recon.engine import resolve_device
+    from voxsplat.recon.sky import read_sky
     eval_masks = scene.masks
     train_scene = replace(scene, masks=None) if masked else scene  # masks: metrics only
     with tempfile.TemporaryDirectory() as ws:
         m = pipeline.reconstruct(train_scene, Path(ws), cfg, source,
                                  device=device, progress=sys.stderr.isatty())
-        splats = pipeline.load_splats(Path(ws))
+        splats, sky = pipeline.load_splats(Path(ws)), read_sky(Path(ws))
         mscene = replace(scene, masks=eval_masks)
         if masked:
             mm = pipeline.evaluate(mscene, splats, "test", resolve_device(device), cfg.backend,
-                                   masked=True)
+                                   masked=True, sky=sky)
             m.update(psnr=mm["psnr"], ssim=mm["ssim"], psnr_per_view=mm["psnr_per_view"],
                      psnr_unmasked=m["psnr"])
         # fit of the training views: low = the model underfits, high with a low test PSNR = it
         # overfits (few views)
         m["psnr_train"] = pipeline.evaluate(mscene, splats, "train", resolve_device(device),
-                                            cfg.backend, masked=masked)["psnr"]
+                                            cfg.backend, masked=masked, sky=sky)["psnr"]
     keys = ("psnr", "ssim", "train_seconds", "peak_gpu_mem_mb", "n_gaussians", "n_voxels",
             "mvs_points", "mvs_matched_points", "steps", "psnr_per_view", "psnr_unmasked",
             "psnr_train", "model")

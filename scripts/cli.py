@@ -134,8 +134,8 @@ def _report(metrics: dict, ws: Path) -> None:
     keys = ("psnr", "ssim", "n_test_views", "model", "n_voxels", "n_gaussians", "train_seconds")
     shown = {k: metrics.get(k) for k in keys if metrics.get(k) is not None}
     print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
-    from voxsplat.recon.pipeline import far_views
-    for line in far_views(metrics):
+    from voxsplat.recon.pipeline import far_views, open_views
+    for line in far_views(metrics) + open_views(metrics):
         print(f"note: {line}")
     print(f"workspace: {ws}")
 

@@ -9,6 +9,7 @@ from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from voxsplat.recon.config import preset, with_steps
 from voxsplat.recon.engine import Trainer, coarse_level, downsampled, dropout_scale
 from voxsplat.recon.pipeline import evaluate
+from testkit import fit_cut_and_resumed
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +50,8 @@ def test_training_improves_held_out_psnr(tiny_scene, tmp_path):
 def test_resume_continues_from_last_checkpoint_and_matches(tiny_scene, tmp_path, optim):
     cfg = _cfg(60)
     cfg = replace(cfg, optim=replace(cfg.optim, **optim))
-    full = Trainer(tiny_scene, cfg, tmp_path / "full", torch.device("cpu")).fit(progress=False)
-
-    def interrupt(step, _):
-        if step == 50:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(tiny_scene, cfg, tmp_path / "cut", torch.device("cpu")).fit(progress=False, on_step=interrupt)
-    ckpts = sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir())
-    assert ckpts == ["step_000020.pt", "step_000040.pt"]
-    resumed = Trainer(tiny_scene, cfg, tmp_path / "cut", torch.device("cpu")).fit(resume=True, progress=False)
+    full, resumed, left = fit_cut_and_resumed(tiny_scene, cfg, tmp_path, cut_at=50)
+    assert left == ["step_000020.pt", "step_000040.pt"]
     assert resumed.steps == 60
     for k in full.splats:
         torch.testing.assert_close(resumed.splats[k], full.splats[k], rtol=1e-4, atol=1e-5)

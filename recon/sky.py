@@ -1,0 +1,72 @@
+"""The learned sky of a run (`SkyConfig`): a latitude-longitude texture of colour logits,
+optimized with the Gaussians, and where the workspace keeps it (`sky.pt`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from ..data.atomic import atomic_path
+from ..data.cameras import Cameras
+from ..data.errors import VoxsplatError
+from ..data.scene import Scene
+from ..render.camera_paths import estimate_up
+from ..render.sky import SkyMap, sky_frame
+from .config import SkyConfig
+
+SKY_PT = "sky.pt"
+
+
+def wants_sky(scene: Scene, cfg: SkyConfig, train_ids: list[int]) -> bool:
+    """Whether a run on `scene` learns a sky: `cfg.mode` on, or auto and no training view has
+    a mask (a mask says where the object is; what lies outside it is not sky)."""
+    masked = scene.masks is not None and any(bool((~scene.masks[i]).any()) for i in train_ids)
+    if cfg.mode == "on" and masked:
+        raise VoxsplatError(f"{scene.source}: sky.mode=on, but the training views have masks "
+                            "(the object's silhouette, with random backgrounds outside it); "
+                            "use --set sky.mode=off or auto")
+    return cfg.mode == "on" or (cfg.mode == "auto" and not masked)
+
+
+class LearnedSky(torch.nn.Module):
+    """Colour logits [h,2h,3] in the sky frame of the training cameras (up estimated from
+    their orientations), started at the training photos' mean colour."""
+
+    def __init__(self, logits: Tensor, sky_from_world: Tensor):
+        super().__init__()
+        self.logits = torch.nn.Parameter(logits)
+        self.register_buffer("sky_from_world", sky_from_world)
+
+    @staticmethod
+    def create(cams: Cameras, mean_color: Tensor, resolution: int) -> "LearnedSky":
+        if resolution < 2:
+            raise VoxsplatError(f"sky.resolution must be at least 2, got {resolution}")
+        up = estimate_up(cams.cam_from_world.cpu())
+        start = torch.logit(mean_color.float().cpu().clamp(0.02, 0.98))
+        logits = start.expand(resolution, 2 * resolution, 3).clone()
+        return LearnedSky(logits.to(cams.device), sky_frame(up).to(cams.device))
+
+    def map(self) -> SkyMap:
+        """The sky as rendered now (differentiable in the logits)."""
+        return SkyMap(torch.sigmoid(self.logits), self.sky_from_world)
+
+
+def write_sky(ws: Path, sky: SkyMap) -> Path:
+    """Save `sky` as the workspace's sky.pt (atomically)."""
+    path = Path(ws) / SKY_PT
+    with atomic_path(path) as tmp:
+        torch.save({"texture": sky.texture.detach().cpu(),
+                    "sky_from_world": sky.sky_from_world.detach().cpu()}, tmp)
+    return path
+
+
+def read_sky(ws: Path) -> Optional[SkyMap]:
+    """The workspace's sky, or None when its run learned none."""
+    path = Path(ws) / SKY_PT
+    if not path.is_file():
+        return None
+    d = torch.load(path, map_location="cpu", weights_only=True)
+    return SkyMap(d["texture"], d["sky_from_world"])

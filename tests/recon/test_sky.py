@@ -1,0 +1,97 @@
+"""The learned sky: a constant sky is a constant background, when a run learns one, and what
+it gives on a synthetic outdoor scene (opaque photos with a sky at infinity), end to end."""
+
+from dataclasses import replace
+
+import imageio.v2 as imageio
+import pytest
+import torch
+
+from voxsplat.data.errors import VoxsplatError
+from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
+from voxsplat.data.writers import write_blender_dataset
+from voxsplat.recon.app import run_eval, run_reconstruct, run_render
+from voxsplat.recon.config import SkyConfig, preset, with_steps
+from voxsplat.recon.pipeline import open_views
+from voxsplat.recon.gaussians import init_splats, render_splats
+from voxsplat.recon.sky import read_sky, wants_sky
+from voxsplat.render.sky import SkyMap, sky_frame
+from testkit import fit_cut_and_resumed
+
+
+@pytest.fixture(scope="module")
+def sky_scene():
+    """Opaque views of the objects in front of a sky (no masks), cameras near the horizon."""
+    return make_synthetic_scene(SyntheticConfig(width=64, height=48, n_train=10, n_test=3,
+                                                n_points=2000, sky=True,
+                                                elevation_deg=(5.0, 35.0))).scene
+
+
+def test_a_constant_sky_renders_as_a_constant_background(sky_scene):
+    splats = {k: v.detach() for k, v in init_splats(sky_scene, preset("fast").init, 1, 0).items()}
+    splats["opacities"] = splats["opacities"] - 1.0  # see-through in places
+    color = torch.tensor([0.2, 0.5, 0.7])
+    sky = SkyMap(color.expand(8, 16, 3).clone(), sky_frame(torch.tensor([0.0, 0.0, 1.0])))
+    cams = sky_scene.cameras[[0, 3]]
+    a = render_splats(splats, cams, 1, color, "torch")
+    b = render_splats(splats, cams, 1, sky, "torch")
+    assert 0.05 < float((1 - a.alphas).mean()) < 0.95
+    torch.testing.assert_close(b.colors, a.colors, atol=1e-5, rtol=0)
+    torch.testing.assert_close(b.alphas, a.alphas)
+
+
+def test_a_sky_needs_views_without_masks(sky_scene):
+    masked = make_synthetic_scene(SyntheticConfig(width=32, height=24, n_train=3, n_test=0,
+                                                  n_points=100)).scene
+    ids = [0, 1, 2]
+    assert wants_sky(sky_scene, SkyConfig(mode="auto"), ids)
+    assert wants_sky(sky_scene, SkyConfig(mode="on"), ids)
+    assert not wants_sky(sky_scene, SkyConfig(mode="off"), ids)
+    assert not wants_sky(masked, SkyConfig(mode="auto"), ids)
+    with pytest.raises(VoxsplatError, match="sky.mode=off or auto"):
+        wants_sky(masked, SkyConfig(mode="on"), ids)
+
+
+def test_the_sky_is_learned_kept_and_rendered(sky_scene, tmp_path):
+    """Without a sky, Gaussians have to paint the sky at some depth and the held-out views
+    fail (measured 12.3 dB); with it, the objects stand in front of the learned sky (21.8).
+    The workspace keeps it (sky.pt) for eval and render; a run without one removes it."""
+    data = write_blender_dataset(sky_scene, tmp_path / "input")
+    ws = tmp_path / "ws"
+    metrics = {}
+    for mode in ("off", "on"):
+        metrics[mode] = run_reconstruct(data, ws / mode, "fast", "cpu", steps=400, progress=False,
+                                        overrides=[f"sky.mode={mode}"])
+    assert metrics["on"]["psnr"] > metrics["off"]["psnr"] + 6.0, (metrics["on"]["psnr"], metrics["off"]["psnr"])
+    assert read_sky(ws / "off") is None
+    assert metrics["on"]["sky"] and not metrics["off"]["sky"]
+    assert 0.0 <= metrics["off"]["open_fraction"] <= 1.0 and metrics["on"]["open_fraction"] > 0.1
+    sky = read_sky(ws / "on")
+    # the learned sky: blue above the horizon, darker and browner below it
+    h = sky.texture.shape[0]
+    above, below = sky.texture[: h // 2 - 2].reshape(-1, 3), sky.texture[h // 2 + 2:].reshape(-1, 3)
+    assert float((above[:, 2] - above[:, 0]).max()) > 0.15
+    assert float(below.mean()) < float(above.mean())
+    # eval and render read the workspace's sky
+    assert run_eval(ws / "on", device="cpu")["psnr"] == pytest.approx(metrics["on"]["psnr"], abs=1e-4)
+    run_render(ws / "on", "orbit", 2, tmp_path / "frames", device="cpu")
+    frame = torch.from_numpy(imageio.imread(tmp_path / "frames" / "frame_00000.png")).float() / 255
+    assert float(frame.min(-1).values.ge(0.98).float().mean()) < 0.01  # no white holes
+    # a fresh run without a sky in the same workspace leaves no stale sky.pt behind
+    run_reconstruct(data, ws / "on", "fast", "cpu", steps=20, progress=False, overrides=["sky.mode=off"])
+    assert read_sky(ws / "on") is None
+def test_runs_without_a_sky_that_leave_views_open_get_a_note():
+    assert "--set sky.mode=on" in " ".join(open_views({"open_fraction": 0.3, "sky": False}))
+    assert open_views({"open_fraction": 0.3, "sky": True}) == []
+    assert open_views({"open_fraction": 0.01, "sky": False}) == []
+    assert open_views({}) == []  # metrics written before the field existed
+
+
+def test_a_resumed_run_continues_its_sky(sky_scene, tmp_path):
+    cfg = replace(with_steps(preset("fast"), 60), backend="torch", checkpoint_every=20)
+    full, resumed, _ = fit_cut_and_resumed(sky_scene, cfg, tmp_path, cut_at=50)
+    assert full.sky is not None and resumed.steps == 60
+    # the texture moved away from its uniform start
+    assert float((full.sky.texture - full.sky.texture.mean((0, 1))).abs().max()) > 0.05
+    torch.testing.assert_close(resumed.sky.texture, full.sky.texture, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(resumed.splats["means"], full.splats["means"], rtol=1e-4, atol=1e-5)
