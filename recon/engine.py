@@ -22,7 +22,8 @@ from .gaussians import outside_silhouettes, render_splats, scene_extent
 from .losses import binocular_loss, consistency_loss, photometric_loss, shifted_cameras
 from .pseudo import depth_smoothness, neighbour_degrees, orbited_cameras
 from .representation.models import MODELS
-from .sky import LearnedSky, wants_sky
+from .appearance import Appearance, new_appearance
+from .sky import wants_sky
 
 
 @dataclass
@@ -71,6 +72,8 @@ class TrainData:
         self.gen = torch.Generator().manual_seed(seed)
         self.order: list[int] = []
         self.ids = ids
+        self.last_ids: list[int] = []
+        """The view ids of the last batch `sample` returned."""
 
     def sample(self, batch_size: int) -> tuple[Cameras, Tensor, Optional[Tensor], Optional[Tensor]]:
         """Next batch (one image size) in shuffled epochs: cameras, images [B,H,W,3], MVS
@@ -79,6 +82,7 @@ class TrainData:
         if not self.order:
             self.order = [self.ids[j] for j in torch.randperm(len(self.ids), generator=self.gen)]
         group = [self.order.pop()]
+        self.last_ids = group
         size = self.scene.cameras.size(group[0])
         while len(group) < batch_size and self.order and self.scene.cameras.size(self.order[-1]) == size:
             group.append(self.order.pop())
@@ -168,9 +172,8 @@ class Trainer:
         self.pseudo_weight = cfg.optim.pseudo_weight * share
         """The unseen-view weight for this scene's number of training views."""
         self.background = torch.tensor(scene.background, device=device, dtype=torch.float32)
-        self.sky: Optional[LearnedSky] = None
-        """The learned sky while `fit` runs (`SkyConfig`), else None."""
-        self._sky_opt: Optional[torch.optim.Adam] = None
+        self.appearance: Optional[Appearance] = None
+        """The learned sky and per-view exposure while `fit` runs (each may be off)."""
         if cfg.model not in MODELS:
             raise VoxsplatError(f"unknown model '{cfg.model}'; use {' or '.join(MODELS)}")
 
@@ -185,7 +188,7 @@ class Trainer:
         data = TrainData(self.scene, list(self.scene.split("train")), dev, cfg.seed, self.depth,
                          masks=cfg.optim.random_background)
         gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
-        self._start_sky(data, ckpt)
+        self._start_appearance(data, ckpt)
         if ckpt is not None:
             self._restore(ckpt, data, gen)
         outside = self._outside(data) if cfg.optim.hull_carve and data.masks else None
@@ -217,22 +220,21 @@ class Trainer:
         if outside is not None:
             keep = ~outside(splats["means"])
             splats = {k: v[keep] for k, v in splats.items()}
-        sky = None if self.sky is None else self.sky.map().detach()
+        sky = self.appearance.sky
+        sky = None if sky is None else sky.map().detach()
         return TrainResult(splats, step, seconds, peak, model.kind,
                            getattr(model, "n_voxels", None), sky)
 
-    def _start_sky(self, data: TrainData, ckpt: Optional[dict]) -> None:
-        """The learned sky and its optimizer when the config and scene want one (from the
-        checkpoint when resuming)."""
-        self.sky = self._sky_opt = None
-        if not wants_sky(self.scene, self.cfg.sky, data.ids):
-            return
+    def _start_appearance(self, data: TrainData, ckpt: Optional[dict]) -> None:
+        """The learned sky and per-view exposure the config and scene want, with their
+        optimizer (from the checkpoint when resuming)."""
+        cfg = self.cfg
         mean = torch.stack([img.float().mean((0, 1)) for img in data.images.values()]).mean(0) / 255
-        self.sky = LearnedSky.create(self.train_cameras, mean, self.cfg.sky.resolution)
-        self._sky_opt = torch.optim.Adam(self.sky.parameters(), lr=self.cfg.sky.lr)
-        if ckpt is not None and "sky" in ckpt:
-            self.sky.load_state_dict(ckpt["sky"])
-            self._sky_opt.load_state_dict(ckpt["sky_opt"])
+        self.appearance = new_appearance(
+            self.train_cameras, data.ids, mean, wants_sky(self.scene, cfg.sky, data.ids),
+            cfg.sky.resolution, cfg.sky.lr, cfg.optim.exposure, cfg.optim.lr_exposure)
+        if ckpt is not None and self.appearance.active:
+            self.appearance.restore(ckpt)
 
     def _outside(self, data: TrainData) -> Callable[[Tensor], Tensor]:
         """points [P,3] -> [P] bool: outside a training view's silhouette (space carving)."""
@@ -245,20 +247,21 @@ class Trainer:
               outside: Optional[Callable[[Tensor], Tensor]] = None) -> float:
         o = self.cfg.optim
         cams, gt, depth, masks = data.sample(o.batch_size)
+        ids, look = data.last_ids, self.appearance
         level = coarse_level(step, o.steps, o.coarse_levels, o.coarse_until)
         cams, gt, depth, masks = downsampled(cams, gt, depth, masks, level)
-        background = self.background if self.sky is None else self.sky.map()
+        background = look.background(self.background)
         if masks is not None:
             background, gt = data.random_background(gt, masks, self.background)
         sh_degree = min(step // o.sh_degree_interval, o.sh_degree)
         drop = dropout_scale(model.n_gaussians, o.drop_rate * step / o.steps, gen)
         out, raw = model.render(cams, sh_degree, background, drop)
-        loss = photometric_loss(out.colors, gt, o.ssim_weight)
+        loss = photometric_loss(look.adjust(out.colors, ids), gt, o.ssim_weight)
         binocular = o.binocular_weight > 0 and step >= o.binocular_from * o.steps
         pseudo = (o.pseudo_weight > 0 or o.pseudo_smooth_weight > 0) and step >= o.pseudo_from * o.steps
         if binocular or pseudo:
             loss = loss + self._moved_views(raw, cams, out, gt, sh_degree, background, drop, gen,
-                                            binocular, pseudo)
+                                            binocular, pseudo, lambda c: look.adjust(c, ids))
         if depth is not None and o.depth_weight > 0:
             loss = loss + o.depth_weight * self.scene_scale * depth_loss(out.depths, depth)
         if o.opacity_weight > 0:
@@ -266,21 +269,21 @@ class Trainer:
         if o.hull_opacity_weight > 0 and outside is not None:
             flags = outside(raw["means"].detach()).float()
             loss = loss + o.hull_opacity_weight * (torch.sigmoid(raw["opacities"]) * flags).mean()
+        loss = loss + look.regularizer()
         loss.backward()
-        if self.sky is not None:
-            self._sky_opt.step()
-            self._sky_opt.zero_grad(set_to_none=True)
+        look.step()
         W, H = cams.size(0)
         model.update(step, out, W, H, gen)
         return float(loss.detach()) if (step + 1) % 10 == 0 else math.nan
 
     def _moved_views(self, raw, cams: Cameras, out, gt: Tensor, sh_degree: int,
                      background: Tensor | SkyMap, drop: Optional[Tensor], gen, binocular: bool,
-                     pseudo: bool) -> Tensor:
+                     pseudo: bool, adjust: Callable[[Tensor], Tensor]) -> Tensor:
         """The losses on views rendered from moved copies of the training cameras, all in one
         rasterization: binocular consistency with a sideways move (OptimConfig.binocular_weight)
         and the unseen-view losses with a turn about the rendered median depth
-        (pseudo_weight, pseudo_smooth_weight). These renders do not feed densification."""
+        (pseudo_weight, pseudo_smooth_weight). `adjust` turns renders into how the training
+        photos look (per-view exposure). These renders do not feed densification."""
         o, B = self.cfg.optim, len(cams)
         solid = out.alphas[..., 0].detach() > 0.5
         depth = out.depths[..., 0]
@@ -304,10 +307,11 @@ class Trainer:
                               sh_degree, background, self.cfg.backend, drop)
         loss = gt.new_zeros(())
         if binocular:
-            loss = loss + o.binocular_weight * binocular_loss(views.colors[:B], solid_depth, gt,
+            loss = loss + o.binocular_weight * binocular_loss(adjust(views.colors[:B]), solid_depth, gt,
                                                               cams.Ks, shifts)
         if pseudo:
             colors, depths, alphas = (x[-B:] for x in (views.colors, views.depths, views.alphas))
+            colors = adjust(colors)
             if o.pseudo_weight > 0:
                 loss = loss + self.pseudo_weight * consistency_loss(
                     colors, solid_depth, gt, cams.Ks, turned.Ks,
@@ -338,8 +342,8 @@ class Trainer:
             "data_order": list(data.order), "data_rng": data.gen.get_state(), "rng": gen.get_state(),
             "bg_rng": data.bg_gen.get_state(),
         }
-        if self.sky is not None:
-            payload |= {"sky": self.sky.state_dict(), "sky_opt": self._sky_opt.state_dict()}
+        if self.appearance is not None and self.appearance.active:
+            payload |= self.appearance.checkpoint()
         save_checkpoint(self.ckpt_dir, step, payload)
 
     def _restore(self, ckpt: dict, data: TrainData, gen) -> None:

@@ -11,7 +11,7 @@ from voxsplat.data.errors import VoxsplatError
 from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from voxsplat.data.writers import write_blender_dataset
 from voxsplat.recon.app import run_eval, run_reconstruct, run_render
-from voxsplat.recon.config import SkyConfig, preset, with_steps
+from voxsplat.recon.config import SkyConfig, override, preset, with_steps
 from voxsplat.recon.pipeline import open_views
 from voxsplat.recon.gaussians import init_splats, render_splats
 from voxsplat.recon.sky import read_sky, wants_sky
@@ -87,11 +87,17 @@ def test_runs_without_a_sky_that_leave_views_open_get_a_note():
     assert open_views({}) == []  # metrics written before the field existed
 
 
-def test_a_resumed_run_continues_its_sky(sky_scene, tmp_path):
+def test_a_resumed_run_continues_its_sky_and_exposures(sky_scene, tmp_path):
     cfg = replace(with_steps(preset("fast"), 60), backend="torch", checkpoint_every=20)
+    cfg = override(cfg, "optim.exposure=true")
     full, resumed, _ = fit_cut_and_resumed(sky_scene, cfg, tmp_path, cut_at=50)
     assert full.sky is not None and resumed.steps == 60
     # the texture moved away from its uniform start
     assert float((full.sky.texture - full.sky.texture.mean((0, 1))).abs().max()) > 0.05
     torch.testing.assert_close(resumed.sky.texture, full.sky.texture, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(resumed.splats["means"], full.splats["means"], rtol=1e-4, atol=1e-5)
+    last = [torch.load(sorted((tmp_path / run / "checkpoints").iterdir())[-1], weights_only=False)
+            for run in ("full", "cut")]
+    for name, value in last[0]["appearance"].items():  # sky texture and per-view exposures
+        torch.testing.assert_close(last[1]["appearance"][name], value, rtol=1e-4, atol=1e-5)
+    assert float((last[0]["appearance"]["exposure.matrices"] - torch.eye(3)).abs().max()) > 1e-4
