@@ -84,10 +84,11 @@ class Appearance(torch.nn.Module):
         self.optimizer.load_state_dict(ckpt["appearance_opt"])
 
 
-def new_appearance(cams: Cameras, view_ids: list[int], mean_color: Tensor, sky: bool,
+def new_appearance(cams: Cameras, view_ids: list[int], mean_color: Optional[Tensor], sky: bool,
                    sky_resolution: int, lr_sky: float, exposure: bool,
                    lr_exposure: float) -> Appearance:
-    """The Appearance of a run on training cameras `cams` (views `view_ids`)."""
+    """The Appearance of a run on training cameras `cams` (views `view_ids`); the sky starts
+    at `mean_color [3]` (needed only with `sky`)."""
     learned_sky = LearnedSky.create(cams, mean_color, sky_resolution) if sky else None
     per_view = ViewExposure(len(view_ids)).to(cams.device) if exposure else None
     return Appearance(learned_sky, per_view, view_ids, lr_sky, lr_exposure)

@@ -72,17 +72,15 @@ class TrainData:
         self.gen = torch.Generator().manual_seed(seed)
         self.order: list[int] = []
         self.ids = ids
-        self.last_ids: list[int] = []
-        """The view ids of the last batch `sample` returned."""
 
-    def sample(self, batch_size: int) -> tuple[Cameras, Tensor, Optional[Tensor], Optional[Tensor]]:
+    def sample(self, batch_size: int
+               ) -> tuple[Cameras, Tensor, Optional[Tensor], Optional[Tensor], list[int]]:
         """Next batch (one image size) in shuffled epochs: cameras, images [B,H,W,3], MVS
-        depth targets [B,H,W] (0 = none) or None when the scene has no depth maps, and masks
-        [B,H,W] bool or None (kept only for random backgrounds)."""
+        depth targets [B,H,W] (0 = none) or None when the scene has no depth maps, masks
+        [B,H,W] bool or None (kept only for random backgrounds), and the B view ids."""
         if not self.order:
             self.order = [self.ids[j] for j in torch.randperm(len(self.ids), generator=self.gen)]
         group = [self.order.pop()]
-        self.last_ids = group
         size = self.scene.cameras.size(group[0])
         while len(group) < batch_size and self.order and self.scene.cameras.size(self.order[-1]) == size:
             group.append(self.order.pop())
@@ -93,7 +91,7 @@ class TrainData:
             zero = torch.zeros_like(imgs[..., 0])
             depths = torch.stack([self.depths.get(i, zero[0]) for i in group])
         masks = torch.stack([self.masks[i] for i in group]) if self.masks else None
-        return cams, imgs, depths, masks
+        return cams, imgs, depths, masks, group
 
     def random_background(self, images: Tensor, masks: Tensor, background: Tensor
                           ) -> tuple[Tensor, Tensor]:
@@ -229,10 +227,11 @@ class Trainer:
         """The learned sky and per-view exposure the config and scene want, with their
         optimizer (from the checkpoint when resuming)."""
         cfg = self.cfg
-        mean = torch.stack([img.float().mean((0, 1)) for img in data.images.values()]).mean(0) / 255
-        self.appearance = new_appearance(
-            self.train_cameras, data.ids, mean, wants_sky(self.scene, cfg.sky, data.ids),
-            cfg.sky.resolution, cfg.sky.lr, cfg.optim.exposure, cfg.optim.lr_exposure)
+        sky = wants_sky(self.scene, cfg.sky, data.ids)
+        mean = (torch.stack([img.float().mean((0, 1)) for img in data.images.values()]).mean(0) / 255
+                if sky else None)
+        self.appearance = new_appearance(self.train_cameras, data.ids, mean, sky, cfg.sky.resolution,
+                                         cfg.sky.lr, cfg.optim.exposure, cfg.optim.lr_exposure)
         if ckpt is not None and self.appearance.active:
             self.appearance.restore(ckpt)
 
@@ -246,8 +245,8 @@ class Trainer:
     def _step(self, model, data: TrainData, step: int, gen,
               outside: Optional[Callable[[Tensor], Tensor]] = None) -> float:
         o = self.cfg.optim
-        cams, gt, depth, masks = data.sample(o.batch_size)
-        ids, look = data.last_ids, self.appearance
+        cams, gt, depth, masks, ids = data.sample(o.batch_size)
+        look = self.appearance
         level = coarse_level(step, o.steps, o.coarse_levels, o.coarse_until)
         cams, gt, depth, masks = downsampled(cams, gt, depth, masks, level)
         background = look.background(self.background)
@@ -342,7 +341,7 @@ class Trainer:
             "data_order": list(data.order), "data_rng": data.gen.get_state(), "rng": gen.get_state(),
             "bg_rng": data.bg_gen.get_state(),
         }
-        if self.appearance is not None and self.appearance.active:
+        if self.appearance.active:
             payload |= self.appearance.checkpoint()
         save_checkpoint(self.ckpt_dir, step, payload)
 
