@@ -146,6 +146,19 @@ class Cameras:
                        self.heights.clone())
 
 
+def camera_rays(Ks: Tensor, width: int, height: int) -> Tensor:
+    """[C,H,W,3] camera-frame rays (z = 1) through the pixel centres (half-integers, as the
+    rasterizers use) of cameras with intrinsics `Ks [C,3,3]`; K^-1 in closed form, skew
+    included (no solver, no sync)."""
+    dt, dev = Ks.dtype, Ks.device
+    v, u = torch.meshgrid(torch.arange(height, device=dev, dtype=dt) + 0.5,
+                          torch.arange(width, device=dev, dtype=dt) + 0.5, indexing="ij")
+    fx, fy = Ks[:, 0, 0, None, None], Ks[:, 1, 1, None, None]
+    y = (v - Ks[:, 1, 2, None, None]) / fy
+    x = (u - Ks[:, 0, 2, None, None] - Ks[:, 0, 1, None, None] * y) / fx
+    return torch.stack([x, y, torch.ones_like(x)], -1)
+
+
 def nearest_view_angles(cams: Cameras, ids: list[int], ref_ids: list[int]) -> Tensor:
     """[len(ids)] smallest angle in degrees between each view's optical axis and those of the
     `ref_ids` views (e.g. held-out views against the training views: a large angle means the

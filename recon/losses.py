@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ..data.cameras import Cameras
+from ..data.cameras import Cameras, camera_rays
 from ..render.metrics import ssim
 
 
@@ -50,13 +50,8 @@ def warp_from_view(image_b: Tensor, depth_a: Tensor, Ks_a: Tensor, Ks_b: Tensor,
         inside b's image).
     """
     B, H, W, _ = image_b.shape
-    dt, dev = depth_a.dtype, depth_a.device
-    v, u = torch.meshgrid(torch.arange(H, device=dev, dtype=dt) + 0.5,
-                          torch.arange(W, device=dev, dtype=dt) + 0.5, indexing="ij")
-    fx, fy, skew = Ks_a[:, 0, 0, None], Ks_a[:, 1, 1, None], Ks_a[:, 0, 1, None]
-    y = (v.reshape(1, -1) - Ks_a[:, 1, 2, None]) / fy  # K^-1 in closed form: no solver sync
-    x = (u.reshape(1, -1) - Ks_a[:, 0, 2, None] - skew * y) / fx
-    rays = torch.stack([x, y, torch.ones_like(x)], -1)  # [B,HW,3], z = 1
+    dt = depth_a.dtype
+    rays = camera_rays(Ks_a.to(dt), W, H).reshape(B, -1, 3)  # z = 1
     pts_a = rays * depth_a.reshape(B, -1, 1)
     pts_b = pts_a @ b_from_a[:, :3, :3].transpose(1, 2) + b_from_a[:, None, :3, 3]
     z_b = pts_b[..., 2]

@@ -16,20 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..data.cameras import Cameras
+from ..data.cameras import Cameras, camera_rays
 
 
 def pixel_directions(cams: Cameras) -> Tensor:
     """[C,H,W,3] unit world directions of the rays through the pixel centres of `cams` (all
     of one size; pixel centres at half-integers, as the rasterizers use)."""
     W, H = cams.size(0)
-    Ks, dt, dev = cams.Ks, cams.Ks.dtype, cams.device
-    v, u = torch.meshgrid(torch.arange(H, device=dev, dtype=dt) + 0.5,
-                          torch.arange(W, device=dev, dtype=dt) + 0.5, indexing="ij")
-    fx, fy = Ks[:, 0, 0, None, None], Ks[:, 1, 1, None, None]
-    y = (v - Ks[:, 1, 2, None, None]) / fy
-    x = (u - Ks[:, 0, 2, None, None] - Ks[:, 0, 1, None, None] * y) / fx
-    rays_cam = torch.stack([x, y, torch.ones_like(x)], -1)  # [C,H,W,3]
+    rays_cam = camera_rays(cams.Ks, W, H)  # [C,H,W,3]
     rot_world_from_cam = cams.world_from_cam[:, :3, :3]
     rays = torch.einsum("cij,chwj->chwi", rot_world_from_cam, rays_cam)
     return F.normalize(rays, dim=-1)
