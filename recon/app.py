@@ -15,7 +15,7 @@ from ..data.errors import VoxsplatError
 from ..data.load import load_scene, needs_poses
 from ..render.camera_paths import default_orbit, interpolate_path, spiral_path
 from ..render.video import depth_to_rgb, write_frames, write_video
-from . import pipeline
+from . import distributed, pipeline
 from . import workspace as wsp
 from .config import TrainConfig, override, preset as get_preset, with_steps
 from .engine import resolve_device
@@ -46,7 +46,8 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         cfg = TrainConfig.from_dict(rec["config"])
         input_path = Path(rec["input"]["path"])
     scale = cfg.downscale if resume else (downscale if downscale is not None else 1.0)
-    scene = load_input(input_path, Path(out), scale, sfm, progress)
+    with distributed.main_first():  # SfM runs once, on rank 0; the other ranks reuse it
+        scene = load_input(input_path, Path(out), scale, sfm, progress and distributed.is_main())
     if not resume:
         auto, n_train = preset == "auto", len(scene.split("train"))
         if auto:
@@ -54,13 +55,14 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
             if preset == "sparse" and model is None:
                 model = auto_sparse_model(device_type)
         cfg = _config(preset, steps, downscale, model, overrides)
-        if auto and progress:
+        if auto and progress and distributed.is_main():
             print(f"auto: {n_train} training views on {device_type}: the {preset} preset with "
                   f"the {cfg.model} model (--preset and --model choose otherwise)")
     spec = {"kind": "path", "path": str(Path(input_path).resolve()), "downscale": cfg.downscale}
-    if not resume:
+    if not resume and distributed.is_main():
         pipeline.remove_tree(Path(out) / "checkpoints")
         pipeline.clean_outputs(out)
+    distributed.barrier()
     return pipeline.reconstruct(scene, out, cfg, spec, device, resume, progress)
 
 

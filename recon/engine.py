@@ -15,6 +15,7 @@ from ..data.cameras import Cameras
 from ..data.errors import VoxsplatError
 from ..data.scene import Scene
 from ..render.sky import SkyMap
+from . import distributed
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, for_scene
 from .depth.loss import depth_loss
@@ -43,15 +44,16 @@ class TrainResult:
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when available; 'cuda' without CUDA is a clear error."""
+    """'auto' -> cuda when available; 'cuda' without CUDA is a clear error. Under torchrun,
+    cuda is this rank's GPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise VoxsplatError("--device cuda, but PyTorch sees no CUDA GPU; use --device cpu or "
                             "install a CUDA build of torch")
     if name not in ("cpu",) and not name.startswith("cuda"):
         raise VoxsplatError(f"unknown device '{name}'; use cpu, cuda or auto")
-    return torch.device(name)
+    return distributed.device_of_rank(torch.device(name))
 
 
 class TrainData:
@@ -77,13 +79,11 @@ class TrainData:
                ) -> tuple[Cameras, Tensor, Optional[Tensor], Optional[Tensor], list[int]]:
         """Next batch (one image size) in shuffled epochs: cameras, images [B,H,W,3], MVS
         depth targets [B,H,W] (0 = none) or None when the scene has no depth maps, masks
-        [B,H,W] bool or None (kept only for random backgrounds), and the B view ids."""
-        if not self.order:
-            self.order = [self.ids[j] for j in torch.randperm(len(self.ids), generator=self.gen)]
-        group = [self.order.pop()]
-        size = self.scene.cameras.size(group[0])
-        while len(group) < batch_size and self.order and self.scene.cameras.size(self.order[-1]) == size:
-            group.append(self.order.pop())
+        [B,H,W] bool or None (kept only for random backgrounds), and the B view ids.
+        Under torchrun every rank draws the world's batches in the same order and keeps its
+        own: together the ranks see what one process with W x B views per step would."""
+        groups = [self._next_ids(batch_size) for _ in range(distributed.world_size())]
+        group = groups[distributed.rank()]
         cams = self.cameras[group[0]] if len(group) == 1 else Cameras.cat([self.cameras[i] for i in group])
         imgs = torch.stack([self.images[i] for i in group]).float() / 255.0
         depths = None
@@ -92,6 +92,15 @@ class TrainData:
             depths = torch.stack([self.depths.get(i, zero[0]) for i in group])
         masks = torch.stack([self.masks[i] for i in group]) if self.masks else None
         return cams, imgs, depths, masks, group
+
+    def _next_ids(self, batch_size: int) -> list[int]:
+        if not self.order:
+            self.order = [self.ids[j] for j in torch.randperm(len(self.ids), generator=self.gen)]
+        group = [self.order.pop()]
+        size = self.scene.cameras.size(group[0])
+        while len(group) < batch_size and self.order and self.scene.cameras.size(self.order[-1]) == size:
+            group.append(self.order.pop())
+        return group
 
     def random_background(self, images: Tensor, masks: Tensor, background: Tensor
                           ) -> tuple[Tensor, Tensor]:
@@ -187,11 +196,12 @@ class Trainer:
                          masks=cfg.optim.random_background)
         gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
         self._start_appearance(data, ckpt)
+        distributed.broadcast_tensors_([*model.trainable(), *self.appearance.parameters()])
         if ckpt is not None:
             self._restore(ckpt, data, gen)
         outside = self._outside(data) if cfg.optim.hull_carve and data.masks else None
         every = cfg.optim.hull_carve_every
-        bar = _progress(cfg.optim.steps, step, progress)
+        bar = _progress(cfg.optim.steps, step, progress and distributed.is_main())
         while step < cfg.optim.steps:
             loss = self._step(model, data, step, gen, outside)
             step += 1
@@ -270,6 +280,7 @@ class Trainer:
             loss = loss + o.hull_opacity_weight * (torch.sigmoid(raw["opacities"]) * flags).mean()
         loss = loss + look.regularizer()
         loss.backward()
+        distributed.average_gradients([*model.trainable(), *look.parameters()])
         look.step()
         W, H = cams.size(0)
         model.update(step, out, W, H, gen)
@@ -335,6 +346,8 @@ class Trainer:
         return cls.create(self.scene, self.cfg, self.scene_scale, self.device), 0, 0.0, None
 
     def _save(self, model, data: TrainData, gen, step: int, seconds: float) -> None:
+        if not distributed.is_main():  # the replicas are identical: rank 0 writes
+            return
         payload = {
             "step": step, "train_seconds": seconds, "config": self.cfg.to_dict(),
             "model": model.state_dict(),

@@ -25,6 +25,7 @@ from .export.ply import read_ply, write_ply
 from .export.splat import write_splat
 from .gaussians import render_splats, sh_degree_of
 from .sky import SKY_PT, write_sky
+from . import distributed
 from . import workspace as wsp
 
 
@@ -37,9 +38,12 @@ def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, dev
         rec = wsp.open_workspace(out)
         cfg = TrainConfig.from_dict(rec["config"])
     out.mkdir(parents=True, exist_ok=True)
-    wsp.write_json(out / wsp.SCENE_JSON, wsp.scene_record(scene, input_spec, cfg.to_dict()))
-    scene, depth = dense_depth_stage(scene, cfg, out, dev, progress)
+    if distributed.is_main():
+        wsp.write_json(out / wsp.SCENE_JSON, wsp.scene_record(scene, input_spec, cfg.to_dict()))
+    scene, depth = _depth_stage_on_main(scene, cfg, out, dev, progress)
     result = Trainer(scene, cfg, out, dev, depth).fit(resume=resume, progress=progress, on_step=on_step)
+    if not distributed.is_main():  # the replicas are identical: rank 0 writes and evaluates
+        return distributed.broadcast_object()
     splats = result.splats
     write_ply(out / wsp.SPLATS_PLY, splats)
     write_splat(out / wsp.SPLATS_SPLAT, splats)
@@ -51,8 +55,28 @@ def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, dev
                    model=result.model, n_voxels=result.n_voxels,
                    mvs_points=None if depth is None else int(len(depth.points)),
                    mvs_matched_points=None if depth is None else depth.n_matched)
+    if distributed.active():
+        metrics["world_size"] = distributed.world_size()
     wsp.write_json(out / wsp.METRICS_JSON, metrics)
-    return metrics
+    return distributed.broadcast_object(metrics)
+
+
+def _depth_stage_on_main(scene: Scene, cfg: TrainConfig, out: Path, device: torch.device,
+                         progress: bool):
+    """`dense_depth_stage` on rank 0; under torchrun the other ranks take its result, so every
+    replica starts from the same points."""
+    if not distributed.active():
+        return dense_depth_stage(scene, cfg, out, device, progress)
+    shared = None
+    if distributed.is_main():
+        with_points, depth = dense_depth_stage(scene, cfg, out, device, progress)
+        shared = (depth, with_points is not scene)
+        scene = with_points
+    depth, points = distributed.broadcast_object(shared)
+    if points and not distributed.is_main():
+        from .depth import scene_with_points
+        scene = scene_with_points(scene, depth.points, depth.colors)
+    return scene, depth
 
 
 MIN_MVS_POINTS = 1000

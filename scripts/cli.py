@@ -35,12 +35,20 @@ class Reconstruct:
     """`--set section.field=value` (repeatable): single config fields over the preset's."""
 
     def execute(self) -> None:
+        from voxsplat.recon import distributed
         from voxsplat.recon.app import run_reconstruct
-        metrics = run_reconstruct(self.input, self.out, self.preset, self.device, self.steps,
-                                  self.downscale, self.resume, progress=not self.quiet,
-                                  sfm=_sfm_config(self.matcher), model=self.model,
-                                  overrides=self.overrides or ())
-        _report(metrics, self.out)
+        distributed.init_from_env(self.device)  # under torchrun: one rank per GPU
+        finished = False
+        try:
+            metrics = run_reconstruct(self.input, self.out, self.preset, self.device, self.steps,
+                                      self.downscale, self.resume, progress=not self.quiet,
+                                      sfm=_sfm_config(self.matcher), model=self.model,
+                                      overrides=self.overrides or ())
+            if distributed.is_main():
+                _report(metrics, self.out)
+            finished = True
+        finally:
+            distributed.shutdown(finished)
 
 
 @dataclass
@@ -213,6 +221,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     args.pop("command")
     debug = bool(os.environ.get("VOXSPLAT_DEBUG"))
     try:
+        if cls is not Reconstruct and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise VoxsplatError(f"torchrun runs `voxsplat reconstruct` on several GPUs; run "
+                                f"`voxsplat {cls.__name__.lower()}` as one plain process")
         cls(**args).execute()
     except VoxsplatError as e:
         if debug:

@@ -22,6 +22,7 @@ from torch import Tensor
 from ...data.scene import Scene
 from ..config import TrainConfig
 from ..gaussians import _bounds_radius, init_splats, knn_mean_dist, render_splats, visual_hull_points
+from .. import distributed
 from ..strategy import ops
 from ..strategy.default import DefaultState, DefaultStrategy
 from ..strategy.voxel import VoxelState, VoxelStrategy, remove_voxels
@@ -31,9 +32,19 @@ from .voxel_gaussians import VoxelGaussians
 
 
 def _adam(params, lr: float, batch_size: int, fused: bool) -> torch.optim.Adam:
-    # gsplat's convention for batches: lr x sqrt(B), eps / sqrt(B)
+    # gsplat's convention for batches: lr x sqrt(B), eps / sqrt(B); B counts every rank's views
     return torch.optim.Adam(params, lr=lr * math.sqrt(batch_size), eps=1e-15 / math.sqrt(batch_size),
                             fused=fused)
+
+
+def _views_per_step(cfg: TrainConfig) -> int:
+    """Views one optimizer step sees: the batch on each of the torchrun ranks."""
+    return cfg.optim.batch_size * distributed.world_size()
+
+
+def _optimized(optimizers: dict) -> list[Tensor]:
+    """The parameters `optimizers` step, in a fixed order (the same on every rank)."""
+    return [p for o in optimizers.values() for g in o.param_groups for p in g["params"]]
 
 
 class ExplicitModel:
@@ -43,7 +54,7 @@ class ExplicitModel:
 
     def __init__(self, splats: torch.nn.ParameterDict, cfg: TrainConfig, scene_scale: float, device):
         self.splats, self.cfg, self.scene_scale = splats.to(device), cfg, scene_scale
-        o, B, fused = cfg.optim, cfg.optim.batch_size, torch.device(device).type == "cuda"
+        o, B, fused = cfg.optim, _views_per_step(cfg), torch.device(device).type == "cuda"
         lrs = {"means": o.lr_means * scene_scale, "scales": o.lr_scales, "quats": o.lr_quats,
                "opacities": o.lr_opacities, "sh0": o.lr_sh0, "shN": o.lr_shN}
         self.optimizers = {k: _adam([self.splats[k]], lrs[k], B, fused) for k in lrs}
@@ -77,6 +88,10 @@ class ExplicitModel:
 
     def bake(self) -> dict[str, Tensor]:
         return {k: v.detach() for k, v in self.splats.items()}
+
+    def trainable(self) -> list[Tensor]:
+        """What the optimizers step (gradients averaged over torchrun ranks)."""
+        return _optimized(self.optimizers)
 
     @torch.no_grad()
     def carve(self, outside) -> int:
@@ -188,7 +203,7 @@ class VoxelModel:
         self.net, self.cfg, self.scene_scale = net.to(device), cfg, scene_scale
         self.free = free
         """With `voxel.free_gaussians`: explicit Gaussians rendered with the decoded ones."""
-        v, B, fused = cfg.voxel, cfg.optim.batch_size, torch.device(device).type == "cuda"
+        v, B, fused = cfg.voxel, _views_per_step(cfg), torch.device(device).type == "cuda"
         self.optimizers = {
             "latents": _adam([net.params["latents"]], v.lr_latent, B, fused),
             "colors": _adam([net.params["colors"]], v.lr_color, B, fused),
@@ -299,6 +314,12 @@ class VoxelModel:
             remove_voxels(self.net, self.optimizers, self.state, drop)
         n_free = 0 if self.free is None else self.free.carve(outside)
         return (n if n < len(drop) else 0) + n_free
+
+    def trainable(self) -> list[Tensor]:
+        """What the optimizers step now (gradients averaged over torchrun ranks)."""
+        if self.explicit is not None:
+            return self.explicit.trainable()
+        return _optimized(self.optimizers) + ([] if self.free is None else self.free.trainable())
 
     def state_dict(self) -> dict:
         return {"net": self.net.state_dict(), "voxel_size": self.net.voxel_size,

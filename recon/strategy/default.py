@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from ..config import DensifyConfig
+from .. import distributed
 from . import ops
 
 
@@ -69,6 +70,7 @@ class DefaultStrategy:
 
     def _refine(self, params, optimizers, state: DefaultState, step: int, generator) -> dict:
         cfg = self.cfg
+        distributed.sum_(state.grad2d, state.count)  # each torchrun rank saw its own views
         n_before = params["means"].shape[0]
         grads = state.grad2d / state.count.clamp_min(1)
         high = grads > cfg.grow_grad2d

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .. import distributed
 from ..config import VoxelConfig
 from ..representation.voxel_grid import free_neighbours, subdivide
 from . import ops
@@ -83,6 +84,8 @@ class VoxelStrategy:
 
     def _refine(self, model, optimizers, state: VoxelState) -> dict:
         cfg = self.cfg
+        distributed.sum_(state.grad2d, state.count)  # each torchrun rank saw its own views
+        distributed.max_(state.max_opacity)
         prune = state.max_opacity < cfg.prune_opacity
         grads = state.grad2d / state.count.clamp_min(1)
         high = (grads > cfg.grow_grad2d) & ~prune
