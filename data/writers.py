@@ -16,14 +16,20 @@ from .scene import Scene
 _CV_TO_GL = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0]))
 
 
-def write_points_ply(path: Path, points: torch.Tensor, colors: torch.Tensor | None = None) -> None:
-    """A coloured point cloud PLY (x y z float32, red green blue uint8), written atomically."""
+def write_points_ply(path: Path, points: torch.Tensor, colors: torch.Tensor | None = None,
+                     normals: torch.Tensor | None = None) -> None:
+    """A coloured point cloud PLY (x y z float32, [nx ny nz float32,] red green blue uint8),
+    written atomically."""
     from plyfile import PlyData, PlyElement
     pts = points.detach().cpu().numpy().astype(np.float32)
     cols = (np.full_like(pts, 0.5) if colors is None else colors.detach().cpu().numpy())
-    v = np.empty(len(pts), dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"),
-                                  ("red", "u1"), ("green", "u1"), ("blue", "u1")])
+    fields = [("x", "f4"), ("y", "f4"), ("z", "f4")]
+    if normals is not None:
+        fields += [("nx", "f4"), ("ny", "f4"), ("nz", "f4")]
+    v = np.empty(len(pts), dtype=fields + [("red", "u1"), ("green", "u1"), ("blue", "u1")])
     v["x"], v["y"], v["z"] = pts.T
+    if normals is not None:
+        v["nx"], v["ny"], v["nz"] = normals.detach().cpu().numpy().astype(np.float32).T
     c = np.clip(np.round(cols * 255), 0, 255).astype(np.uint8)
     v["red"], v["green"], v["blue"] = c.T
     with atomic_path(path) as tmp:

@@ -193,14 +193,22 @@ def load_splats(ws: Path) -> dict:
 def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
            faces: Optional[int] = None, mesher: str = "tsdf", device: str = "auto",
            closed: bool = False) -> Path:
-    """Write the workspace's Gaussians to `out` as 'ply', 'splat' or 'mesh' (.ply/.obj/.glb).
+    """Write the workspace's Gaussians to `out` as 'ply', 'splat', 'mesh' (.ply/.obj/.glb) or
+    'points' (a dense coloured point cloud with normals, .ply).
 
-    Options are checked before any work; `voxel_size`, `faces`, `mesher`, `device` and
-    `closed` apply to meshes only (see ``export.mesh.MeshConfig``). The training views' masks
-    are used when the workspace's input can still be loaded.
+    Options are checked before any work; `faces`, `mesher` and `closed` apply to meshes only
+    (see ``export.mesh.MeshConfig``), `voxel_size` and `device` to meshes and points (see
+    ``export.points.PointsConfig``). The training views' masks are used when the workspace's
+    input can still be loaded.
     """
-    if fmt not in ("ply", "splat", "mesh"):
-        raise VoxsplatError(f"unknown export format '{fmt}'; use ply, splat or mesh")
+    if fmt not in ("ply", "splat", "mesh", "points"):
+        raise VoxsplatError(f"unknown export format '{fmt}'; use ply, splat, mesh or points")
+    if fmt == "points":
+        from .export.points import PointsConfig
+        if Path(out).suffix.lower() != ".ply":
+            raise VoxsplatError(f"{out}: point clouds are written as .ply; name the output *.ply")
+        points_cfg = PointsConfig(voxel_size=voxel_size)
+        dev = resolve_device(device)
     if fmt == "mesh":
         from .export.mesh import MeshConfig, check_mesh_suffix, require_packages
         check_mesh_suffix(Path(out))
@@ -213,6 +221,14 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         write_ply(out, splats)
     elif fmt == "splat":
         write_splat(out, splats)
+    elif fmt == "points":
+        from ..data.writers import write_points_ply
+        from .export.points import points_from_splats
+        cams, masks = _train_views(rec)
+        splats = {k: v.to(dev) for k, v in splats.items()}
+        points, normals, colors = points_from_splats(splats, cams, points_cfg, masks,
+                                                     rec["config"].get("backend", "auto"))
+        write_points_ply(out, points, colors, normals)
     else:
         from .export.mesh import mesh_from_splats, write_mesh
         cams, masks = _train_views(rec)

@@ -93,7 +93,8 @@ class Render:
 
 @dataclass
 class Export:
-    """Export a workspace's Gaussians as a 3DGS .ply, an antimatter15 .splat, or a coloured mesh."""
+    """Export a workspace's Gaussians as a 3DGS .ply, an antimatter15 .splat, a coloured mesh,
+    or a dense point cloud."""
 
     workspace: Path
     format: str
@@ -189,15 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(cls=Render)
     e = sub.add_parser("export", help=Export.__doc__)
     e.add_argument("workspace", type=Path)
-    e.add_argument("--format", required=True, choices=["ply", "splat", "mesh"],
-                   help="ply/splat: the Gaussians; mesh: a coloured triangle mesh")
-    e.add_argument("--out", type=Path, required=True, help="for meshes: a .ply, .obj or .glb path")
-    e.add_argument("--voxel-size", type=float, help="mesh: TSDF voxel edge in scene units "
-                   "(default: one rendered pixel at the scene's distance)")
+    e.add_argument("--format", required=True, choices=["ply", "splat", "mesh", "points"],
+                   help="ply/splat: the Gaussians; mesh: a coloured triangle mesh; points: "
+                        "a dense point cloud of the surfaces (normals, colours)")
+    e.add_argument("--out", type=Path, required=True,
+                   help="for meshes: a .ply, .obj or .glb path; for points: a .ply path")
+    e.add_argument("--voxel-size", type=float, help="mesh: TSDF voxel edge, points: one point "
+                   "per voxel of this edge, in scene units (default: one rendered pixel at the "
+                   "scene's distance)")
     e.add_argument("--faces", type=int, help="mesh: decimate to about N faces (needs fast-simplification)")
     e.add_argument("--mesher", default="tsdf", choices=["tsdf", "poisson"],
                    help="mesh: sparse TSDF fusion (default) or open3d Poisson")
-    e.add_argument("--device", default="auto", help="mesh: cpu, cuda or auto")
+    e.add_argument("--device", default="auto", help="mesh, points: cpu, cuda or auto")
     e.add_argument("--closed", action="store_true", help="mesh (tsdf): close every surface, "
                    "unseen space counting as inside (objects captured from around)")
     e.set_defaults(cls=Export)

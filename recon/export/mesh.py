@@ -248,13 +248,14 @@ def _trimesh(verts: np.ndarray, faces: np.ndarray, colors: np.ndarray) -> trimes
     return mesh
 
 
-def rendered_points(views: RenderedViews) -> tuple[Tensor, Tensor, Tensor]:
-    """Surface points [P,3], normals [P,3] (towards the camera) and colours [P,3] of the views.
+def rendered_points(views: RenderedViews) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Surface points [P,3], normals [P,3] (towards the camera), colours [P,3] of the views
+    and the index [P] of the view each comes from.
 
     Normals come from the depth map's finite differences; pixels whose neighbours are not
     surface samples are skipped.
     """
-    pts, nrm, col = [], [], []
+    pts, nrm, col, ids = [], [], [], []
     cams = views.cameras
     for c in range(len(cams)):
         xyz = backproject(views.depths[c], cams.cam_from_world[c], cams.Ks[c])  # [H,W,3]
@@ -267,7 +268,8 @@ def rendered_points(views: RenderedViews) -> tuple[Tensor, Tensor, Tensor]:
         to_cam = cams.centers[c] - p
         n = torch.where(((n * to_cam).sum(-1) < 0)[:, None], -n, n)
         pts.append(p), nrm.append(n), col.append(views.colors[c, 1:-1, 1:-1][ok])
-    return torch.cat(pts), torch.cat(nrm), torch.cat(col)
+        ids.append(torch.full((len(p),), c, dtype=torch.long, device=p.device))
+    return torch.cat(pts), torch.cat(nrm), torch.cat(col), torch.cat(ids)
 
 
 def poisson_mesh(views: RenderedViews, voxel_size: float, cfg: MeshConfig) -> trimesh.Trimesh:
@@ -278,7 +280,7 @@ def poisson_mesh(views: RenderedViews, voxel_size: float, cfg: MeshConfig) -> tr
     """
     require_packages(cfg)
     import open3d as o3d
-    pts, nrm, col = (x.double().cpu().numpy() for x in rendered_points(views))
+    pts, nrm, col = (x.double().cpu().numpy() for x in rendered_points(views)[:3])
     if len(pts) < 100:
         raise VoxsplatError("mesh: the renders show (almost) no surface; check the workspace")
     pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts))

@@ -161,3 +161,24 @@ def test_poisson_mesher(workspace, tmp_path):
     mesh = trimesh.load(out, process=False)
     assert len(mesh.faces) > 500 and mesh.visual.kind == "vertex"
     assert np.linalg.norm(mesh.extents) < 4.0
+
+
+def test_points_through_the_cli(capsys, workspace, tmp_path):
+    """`--format points`: a dense point cloud with normals and colours, one point per voxel."""
+    from plyfile import PlyData
+    out = tmp_path / "points.ply"
+    assert main(["export", str(workspace), "--format", "points", "--out", str(out),
+                 "--device", "cpu"]) == 0
+    v = PlyData.read(str(out))["vertex"]
+    assert {"x", "nx", "red"} <= set(v.data.dtype.names) and len(v) > 1000
+    normals = np.stack([v["nx"], v["ny"], v["nz"]], -1)
+    assert np.allclose(np.linalg.norm(normals, axis=-1), 1.0, atol=1e-4)
+    assert np.ptp(v["red"]) > 50  # the surface's colours, not one constant
+    coarse = tmp_path / "coarse.ply"
+    assert main(["export", str(workspace), "--format", "points", "--out", str(coarse),
+                 "--device", "cpu", "--voxel-size", "0.2"]) == 0
+    assert len(PlyData.read(str(coarse))["vertex"]) < len(v) / 4
+    err = _run_err(capsys, ["export", str(workspace), "--format", "points",
+                            "--out", str(tmp_path / "o" / "points.xyz")])
+    assert "points.xyz" in err and ".ply" in err
+    _no_files(tmp_path / "o")
