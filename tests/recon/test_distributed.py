@@ -32,21 +32,33 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _rank_main(rank: int, world: int, port: int, scene, cfg, out: str) -> None:
-    """One torchrun-like rank: joins the gloo group from the environment, trains, saves."""
+def _rank_main(rank: int, world: int, port: int, scene, cfg, out: str, cut_at: int,
+               resume: bool) -> None:
+    """One torchrun-like rank: joins the gloo group from the environment, trains (stopping
+    after step `cut_at` > 0 as an interrupt would, or resuming), saves what it got."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     distributed.init_from_env("cpu")
+
+    def stop(step, _):
+        if step == cut_at:
+            raise KeyboardInterrupt
+
     try:
-        result = Trainer(scene, cfg, Path(out) / "ws", torch.device("cpu")).fit(progress=False)
+        trainer = Trainer(scene, cfg, Path(out) / "ws", torch.device("cpu"))
+        result = trainer.fit(resume=resume, progress=False, on_step=stop if cut_at else None)
         torch.save(result.splats, Path(out) / f"rank{rank}.pt")
+    except KeyboardInterrupt:
+        pass
     finally:
         distributed.shutdown()
 
 
-def _two_ranks(scene, cfg, tmp_path) -> tuple[dict, dict]:
-    mp.spawn(_rank_main, args=(2, _free_port(), scene, cfg, str(tmp_path)), nprocs=2)
+def _two_ranks(scene, cfg, tmp_path, cut_at: int = 0, resume: bool = False) -> tuple[dict, dict]:
+    mp.spawn(_rank_main, args=(2, _free_port(), scene, cfg, str(tmp_path), cut_at, resume), nprocs=2)
+    if cut_at:
+        return {}, {}
     return torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
 
 
@@ -99,6 +111,21 @@ def test_two_ranks_refine_alike_and_learn_as_one_process(tiny_scene, tmp_path):
     psnr = lambda s: evaluate(tiny_scene, s, "test", torch.device("cpu"), "torch")["psnr"]  # noqa: E731
     p0, p_both = psnr(rank0), psnr(both)
     assert p0 > 18.0 and abs(p0 - p_both) < 0.5, (p0, p_both)
+
+
+def test_two_ranks_resume_where_they_stopped(tiny_scene, tmp_path):
+    """Stopped after step 50 (rank 0 wrote the checkpoints of steps 20 and 40) and resumed:
+    the ranks end where an uninterrupted two-rank run does."""
+    cfg = replace(_cfg("gaussians", 60, refine=True), checkpoint_every=20)
+    full, _ = _two_ranks(tiny_scene, cfg, tmp_path / "full")
+    _two_ranks(tiny_scene, cfg, tmp_path / "cut", cut_at=50)
+    assert sorted(p.name for p in (tmp_path / "cut" / "ws" / "checkpoints").iterdir()) == \
+        ["step_000020.pt", "step_000040.pt"]
+    rank0, rank1 = _two_ranks(tiny_scene, cfg, tmp_path / "cut", resume=True)
+    assert _max_diff(rank0, rank1, rank0) == 0.0
+    assert len(rank0["means"]) == len(full["means"])
+    for k in full:
+        torch.testing.assert_close(rank0[k], full[k], rtol=1e-4, atol=1e-5)
 
 
 def test_each_rank_draws_its_own_share_of_the_world_batch(tiny_scene, monkeypatch):
