@@ -44,9 +44,10 @@ class Appearance(torch.nn.Module):
     Adam optimizer over both."""
 
     def __init__(self, sky: Optional[LearnedSky], exposure: Optional[ViewExposure],
-                 view_ids: list[int], lr_sky: float, lr_exposure: float):
+                 view_ids: list[int], lr_sky: float, lr_exposure: float, sky_smooth: float = 0.0):
         super().__init__()
         self.sky, self.exposure = sky, exposure
+        self.sky_smooth = sky_smooth
         self._slot = {v: j for j, v in enumerate(view_ids)}
         groups = ([{"params": list(sky.parameters()), "lr": lr_sky}] if sky is not None else []) + \
             ([{"params": list(exposure.parameters()), "lr": lr_exposure}] if exposure is not None else [])
@@ -68,8 +69,12 @@ class Appearance(torch.nn.Module):
         return self.exposure(colors, slots)
 
     def regularizer(self) -> Tensor | float:
-        """The loss term that pins the mean exposure to the identity (0 without exposure)."""
-        return 0.0 if self.exposure is None else EXPOSURE_GAUGE_WEIGHT * self.exposure.gauge_loss()
+        """The loss terms that pin the mean exposure to the identity and smooth the sky
+        (`SkyConfig.smooth_weight`); 0 without either."""
+        loss = 0.0 if self.exposure is None else EXPOSURE_GAUGE_WEIGHT * self.exposure.gauge_loss()
+        if self.sky is not None and self.sky_smooth > 0:
+            loss = loss + self.sky_smooth * self.sky.roughness()
+        return loss
 
     def step(self) -> None:
         if self.optimizer is not None:
@@ -86,9 +91,9 @@ class Appearance(torch.nn.Module):
 
 def new_appearance(cams: Cameras, view_ids: list[int], mean_color: Optional[Tensor], sky: bool,
                    sky_resolution: int, lr_sky: float, exposure: bool,
-                   lr_exposure: float) -> Appearance:
+                   lr_exposure: float, sky_smooth: float = 0.0) -> Appearance:
     """The Appearance of a run on training cameras `cams` (views `view_ids`); the sky starts
-    at `mean_color [3]` (needed only with `sky`)."""
+    at `mean_color [3]` (needed only with `sky`) and is smoothed with weight `sky_smooth`."""
     learned_sky = LearnedSky.create(cams, mean_color, sky_resolution) if sky else None
     per_view = ViewExposure(len(view_ids)).to(cams.device) if exposure else None
-    return Appearance(learned_sky, per_view, view_ids, lr_sky, lr_exposure)
+    return Appearance(learned_sky, per_view, view_ids, lr_sky, lr_exposure, sky_smooth)

@@ -135,6 +135,7 @@ def average_gradients(params: Iterable[Tensor]) -> None:
     dev = params[0].device
     has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=dev)
     dist.all_reduce(has)
+    has = has.cpu().tolist()  # one host sync, not one per parameter
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(params):
         if has[i] > 0:

@@ -241,7 +241,8 @@ class Trainer:
         mean = (torch.stack([img.float().mean((0, 1)) for img in data.images.values()]).mean(0) / 255
                 if sky else None)
         self.appearance = new_appearance(self.train_cameras, data.ids, mean, sky, cfg.sky.resolution,
-                                         cfg.sky.lr, cfg.optim.exposure, cfg.optim.lr_exposure)
+                                         cfg.sky.lr, cfg.optim.exposure, cfg.optim.lr_exposure,
+                                         cfg.sky.smooth_weight)
         if ckpt is not None and self.appearance.active:
             self.appearance.restore(ckpt)
 

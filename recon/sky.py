@@ -14,7 +14,7 @@ from ..data.cameras import Cameras
 from ..data.errors import VoxsplatError
 from ..data.scene import Scene
 from ..render.camera_paths import estimate_up
-from ..render.sky import SkyMap, sky_frame
+from ..render.sky import SkyMap, sky_frame, texture_roughness
 from .config import SkyConfig
 
 SKY_PT = "sky.pt"
@@ -52,6 +52,10 @@ class LearnedSky(torch.nn.Module):
     def map(self) -> SkyMap:
         """The sky as rendered now (differentiable in the logits)."""
         return SkyMap(torch.sigmoid(self.logits), self.sky_from_world)
+
+    def roughness(self) -> Tensor:
+        """How much neighbouring texels differ (`render.sky.texture_roughness`)."""
+        return texture_roughness(torch.sigmoid(self.logits))
 
 
 def write_sky(ws: Path, sky: SkyMap) -> Path:

@@ -56,6 +56,14 @@ def sample_sky(texture: Tensor, sky_from_world: Tensor, directions: Tensor) -> T
     return out[0, :, :, 0].T.reshape(*directions.shape[:-1], 3)
 
 
+def texture_roughness(texture: Tensor) -> Tensor:
+    """Mean squared colour difference between neighbouring texels of `texture [h,w,3]`, down
+    the rows and along the columns (wrapping around the horizon): 0 for a constant sky."""
+    down = texture[1:] - texture[:-1]
+    around = texture - torch.roll(texture, 1, dims=1)
+    return 0.5 * (down.square().mean() + around.square().mean())
+
+
 def composite_sky(colors: Tensor, alphas: Tensor, sky: Tensor) -> Tensor:
     """Renders `colors [C,H,W,3]` made on a black background, with accumulated `alphas
     [C,H,W,1]`, put in front of `sky [C,H,W,3]`."""

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from voxsplat.data.cameras import Cameras
@@ -61,3 +62,16 @@ def test_sky_frame_is_a_rotation_with_up_as_its_last_row():
         torch.testing.assert_close(frame @ frame.T, torch.eye(3), atol=1e-6, rtol=0)
         assert torch.linalg.det(frame) > 0.999
         torch.testing.assert_close(frame @ (up / up.norm()), torch.tensor([0.0, 0.0, 1.0]), atol=1e-6, rtol=0)
+
+
+def test_texture_roughness_is_zero_for_a_constant_sky_and_wraps_around_the_horizon():
+    from voxsplat.render.sky import texture_roughness
+    flat = torch.full((4, 8, 3), 0.3)
+    assert float(texture_roughness(flat)) == 0.0
+    seam = flat.clone()
+    seam[:, 4:] = 0.5  # two steps of 0.2 around the horizon (at column 4 and back at column 0)
+    expected = 0.5 * (0.0 + 2 * 4 * 3 * 0.2 ** 2 / seam.numel())
+    assert float(texture_roughness(seam)) == pytest.approx(expected, rel=1e-5)
+    rows = flat.clone()
+    rows[2:] = 0.5  # one step down the rows
+    assert float(texture_roughness(rows)) == pytest.approx(0.5 * 8 * 3 * 0.2 ** 2 / (3 * 8 * 3), rel=1e-5)
