@@ -23,7 +23,7 @@ import torch
 from ..errors import VoxsplatError
 from ..scene import Scene
 from ..transforms import split_every
-from .common import image_size, intrinsics, load_images, make_cameras, unique_names
+from .common import folder_masks, image_size, intrinsics, load_images, make_cameras, unique_names
 
 MAX_DISTORTION_PX = 0.5
 """Largest lens-distortion displacement (pixels, at the image corners) read as pinhole."""
@@ -420,6 +420,7 @@ def read_colmap(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.
     Ks = {cid: camera_intrinsics(cam, model_dir) for cid, cam in model.cameras.items()}
     paths = [p for _, p in entries]
     images, masks = load_images(paths, background)
+    masks = folder_masks(paths, image_dir, images, masks)
     cam_from_world, K_list = [], []
     for (image, file), img in zip(entries, images):
         cam_from_world.append(_cam_from_world(image, model_dir))

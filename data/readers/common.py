@@ -13,7 +13,10 @@ from torch import Tensor
 
 from ..cameras import Cameras
 from ..errors import VoxsplatError
-from ..images import composite, read_image
+from ..images import composite, read_image, read_mask
+
+MASK_FOLDERS = ("masks", "mask")
+"""Folders beside an image folder that hold one mask per image (`folder_masks`)."""
 
 
 def load_images(paths: Sequence[Path], background: Sequence[float]
@@ -40,6 +43,43 @@ def load_images(paths: Sequence[Path], background: Sequence[float]
     masks = tuple(torch.ones(rgb.shape[:2], dtype=torch.bool) if mask is None else mask
                   for rgb, mask in decoded)
     return images, masks
+
+
+def folder_masks(paths: Sequence[Path], image_dir: Path, images: Sequence[Tensor],
+                 alpha_masks: Optional[Sequence[Tensor]] = None) -> Optional[tuple[Tensor, ...]]:
+    """Masks from a `masks/` folder beside `image_dir` (COLMAP's layout: the mask of
+    `images/a/b.jpg` is `masks/a/b.jpg.png`; `masks/a/b.png` is read too), else `alpha_masks`.
+
+    A mask is True (white) where the object is. Masks of another size than their image are
+    resized (nearest) when the two have one aspect ratio, as for `images_4`-style copies.
+
+    Raises:
+        VoxsplatError: the folder lacks an image's mask, or a mask's shape cannot match.
+    """
+    folder = next((image_dir.parent / n for n in MASK_FOLDERS
+                   if (image_dir.parent / n).is_dir() and image_dir.parent / n != image_dir), None)
+    if folder is None:
+        return None if alpha_masks is None else tuple(alpha_masks)
+    masks = []
+    for path, img in zip(paths, images):
+        rel = Path(path).relative_to(image_dir)
+        options = [folder / (rel.as_posix() + ".png"), (folder / rel).with_suffix(".png"), folder / rel]
+        found = next((p for p in options if p.is_file()), None)
+        if found is None:
+            raise VoxsplatError(f"{folder}: no mask for {rel.as_posix()} (looked for "
+                                f"{options[0].name} and {options[1].name}); give every image a "
+                                f"mask, or move {folder.name}/ away to use none")
+        mask = read_mask(found)
+        H, W = img.shape[:2]
+        h, w = mask.shape
+        if (h, w) != (H, W):
+            if abs(w / W - h / H) * max(W, H) > 1.0:
+                raise VoxsplatError(f"{found}: mask is {w}x{h} but its image is {W}x{H}; masks "
+                                    f"must have their images' shape")
+            mask = torch.nn.functional.interpolate(mask[None, None].float(), size=(H, W),
+                                                   mode="nearest")[0, 0] > 0.5
+        masks.append(mask)
+    return tuple(masks)
 
 
 def image_size(image: Tensor) -> tuple[int, int]:

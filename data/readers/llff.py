@@ -17,8 +17,8 @@ from ..errors import VoxsplatError
 from ..images import list_images
 from ..scene import Scene
 from ..transforms import split_every
-from .common import (check_finite, check_rotation, image_size, intrinsics, load_images,
-                     make_cameras, require_one_size, unique_names)
+from .common import (check_finite, check_rotation, folder_masks, image_size, intrinsics,
+                     load_images, make_cameras, require_one_size, unique_names)
 
 POSES_FILE = "poses_bounds.npy"
 
@@ -92,6 +92,7 @@ def read_llff(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.0)
         raise VoxsplatError(f"{poses_file}: {N} poses but {folder} has {len(paths)} images; "
                             f"keep one image per pose")
     images, masks = load_images(paths, background)
+    masks = folder_masks(paths, folder, images, masks)
     require_one_size(images, paths, "LLFF's poses_bounds.npy")
     W, H = image_size(images[0])
     cam_from_world, Ks = [], []

@@ -188,3 +188,36 @@ def test_binary_reader_handles_empty_model(tmp_path):
     model = read_colmap_model(model_dir)
     assert model.cameras == {} and model.images == {} and model.points_xyz.shape == (0, 3)
     assert "the model has no registered images" in _message(read_colmap, tmp_path)
+
+
+def _save_mask(path: Path, mask: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(mask.astype(np.uint8) * 255).save(path)
+
+
+def test_masks_folder_beside_the_images(tmp_path):
+    """COLMAP's layout (`masks/a.png.png`) and plain names (`masks/b.png`); white = object.
+    A resized image folder takes the full-size masks, resized; a missing mask is named."""
+    root = _text_scene(tmp_path)
+    masks = {}
+    for i, name in enumerate(("a.png", "b.png", "c.png")):
+        m = np.zeros((30, 40), bool)
+        m[5 + i:20, 10:30 - i] = True
+        masks[name] = m
+    _save_mask(root / "masks" / "a.png.png", masks["a.png"])
+    _save_mask(root / "masks" / "b.png", masks["b.png"])
+    _save_mask(root / "masks" / "c.png.png", masks["c.png"])
+    scene = read_colmap(root)
+    by_name = dict(zip(scene.names, scene.masks))
+    for name, m in masks.items():
+        assert torch.equal(by_name[name[:-4]], torch.from_numpy(m)), name
+    for i, name in enumerate(("a.png", "b.png", "c.png")):
+        _save_image(root / "images_2" / name, (20, 15), seed=i)
+    half = dict(zip(*(lambda s: (s.names, s.masks))(read_colmap(root, image_folder="images_2"))))
+    assert half["a"].shape == (15, 20)
+    assert torch.equal(half["a"], torch.from_numpy(masks["a.png"][::2, ::2]))
+    (root / "masks" / "b.png").unlink()
+    message = _message(read_colmap, root)
+    assert "no mask for b.png" in message and "masks/" in message
+    _save_mask(root / "masks" / "b.png", np.ones((10, 10), bool))
+    assert "10x10" in _message(read_colmap, root)

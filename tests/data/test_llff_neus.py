@@ -45,6 +45,18 @@ def test_llff_prefers_full_resolution_folder(tmp_path):
     assert scene.cameras.size(0) == (48, 36)
 
 
+def test_llff_reads_a_masks_folder_beside_the_images(tmp_path):
+    write_llff(tmp_path, _forward_poses(2), width=24, height=18)
+    assert load_scene(tmp_path).masks is None
+    for i in range(2):
+        m = np.zeros((18, 24), np.uint8)
+        m[3:12, 4 + i:20] = 255
+        (tmp_path / "masks").mkdir(exist_ok=True)
+        Image.fromarray(m).save(tmp_path / "masks" / f"img{i:03d}.png")
+    scene = load_scene(tmp_path)
+    assert scene.masks is not None and int(scene.masks[1].sum()) == 9 * 15
+
+
 def test_llff_bad_inputs(tmp_path):
     poses = _forward_poses(3)
     rows = write_llff(tmp_path, poses)
