@@ -45,10 +45,20 @@ def load_images(paths: Sequence[Path], background: Sequence[float]
     return images, masks
 
 
-def folder_masks(paths: Sequence[Path], image_dir: Path, images: Sequence[Tensor],
+def mask_folder(image_dir: Path) -> Optional[Path]:
+    """The `masks/` (or `mask/`) folder beside `image_dir`, else inside it, if any."""
+    for base in (image_dir.parent, image_dir):
+        for name in MASK_FOLDERS:
+            if (base / name).is_dir() and base / name != image_dir:
+                return base / name
+    return None
+
+
+def folder_masks(paths: Sequence[Path], image_dir: Path, sizes: Sequence[tuple[int, int]],
                  alpha_masks: Optional[Sequence[Tensor]] = None) -> Optional[tuple[Tensor, ...]]:
-    """Masks from a `masks/` folder beside `image_dir` (COLMAP's layout: the mask of
-    `images/a/b.jpg` is `masks/a/b.jpg.png`; `masks/a/b.png` is read too), else `alpha_masks`.
+    """Masks of the images `paths` (of (width, height) `sizes`) from their `mask_folder`
+    (COLMAP's layout: the mask of `images/a/b.jpg` is `masks/a/b.jpg.png`; `masks/a/b.png` is
+    read too), else `alpha_masks`.
 
     A mask is True (white) where the object is. Masks of another size than their image are
     resized (nearest) when the two have one aspect ratio, as for `images_4`-style copies.
@@ -56,12 +66,11 @@ def folder_masks(paths: Sequence[Path], image_dir: Path, images: Sequence[Tensor
     Raises:
         VoxsplatError: the folder lacks an image's mask, or a mask's shape cannot match.
     """
-    folder = next((image_dir.parent / n for n in MASK_FOLDERS
-                   if (image_dir.parent / n).is_dir() and image_dir.parent / n != image_dir), None)
+    folder = mask_folder(image_dir)
     if folder is None:
         return None if alpha_masks is None else tuple(alpha_masks)
     masks = []
-    for path, img in zip(paths, images):
+    for path, (W, H) in zip(paths, sizes):
         rel = Path(path).relative_to(image_dir)
         options = [folder / (rel.as_posix() + ".png"), (folder / rel).with_suffix(".png"), folder / rel]
         found = next((p for p in options if p.is_file()), None)
@@ -70,7 +79,6 @@ def folder_masks(paths: Sequence[Path], image_dir: Path, images: Sequence[Tensor
                                 f"{options[0].name} and {options[1].name}); give every image a "
                                 f"mask, or move {folder.name}/ away to use none")
         mask = read_mask(found)
-        H, W = img.shape[:2]
         h, w = mask.shape
         if (h, w) != (H, W):
             if abs(w / W - h / H) * max(W, H) > 1.0:

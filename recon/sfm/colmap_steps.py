@@ -201,6 +201,41 @@ def undistort(reconstruction_dir: Path, image_dir: Path, out_dir: Path, config: 
                               num_threads=config.num_threads)
 
 
+def undistort_masks(distorted_dir: Path, undistorted_dir: Path, mask_dir: Path,
+                    out_dir: Path) -> int:
+    """Warp each registered image's mask `mask_dir/NAME.png` (white = object, on the photo as
+    SfM read it) onto its undistorted image, as `out_dir/NAME.png` (COLMAP's mask layout),
+    by nearest lookup through the two models' cameras. Returns how many were written."""
+    import numpy as np
+    from PIL import Image
+    pycolmap = import_pycolmap()
+    before = pycolmap.Reconstruction(str(distorted_dir))
+    after = pycolmap.Reconstruction(str(undistorted_dir))
+    cameras = {im.name: before.cameras[im.camera_id] for im in before.images.values()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for image in after.images.values():
+        source = mask_dir / f"{image.name}.png"
+        if image.name not in cameras or not source.is_file():
+            continue
+        with Image.open(source) as m:
+            mask = np.asarray(m.convert("L")) > 127
+        cam = after.cameras[image.camera_id]
+        W, H = int(cam.width), int(cam.height)
+        xs, ys = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)  # COLMAP: centres at +0.5
+        rays = cam.cam_from_img(np.stack([xs.ravel(), ys.ravel()], -1).astype(np.float64))
+        rays = np.concatenate([rays, np.ones((len(rays), 1))], -1)
+        pixels = cameras[image.name].img_from_cam(rays)
+        u, v = (np.floor(np.nan_to_num(pixels[:, i], nan=-1.0)).astype(np.int64) for i in (0, 1))
+        h, w = mask.shape
+        inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        warped = np.zeros(H * W, bool)
+        warped[inside] = mask[v[inside], u[inside]]
+        Image.fromarray((warped.reshape(H, W) * 255).astype(np.uint8)).save(out_dir / f"{image.name}.png")
+        written += 1
+    return written
+
+
 def model_summary(reconstruction) -> dict:
     """Registered image names and model statistics, for the report and messages."""
     names = sorted(reconstruction.images[i].name for i in reconstruction.reg_image_ids())

@@ -19,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ...data.errors import VoxsplatError
 from ...data.images import composite, list_images, read_image
+from ...data.readers.common import folder_masks, mask_folder
 from .config import SfmConfig
 
 _COLMAP_FORMATS = (".jpg", ".jpeg", ".png")
@@ -164,6 +165,31 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
+
+
+def stage_masks(images: Sequence[InputImage], image_dir: Path, mask_dir: Path) -> bool:
+    """Write each photo's mask, upright as SfM reads the photo, as `mask_dir/NAME.png`
+    (COLMAP's layout, NAME the staged name): from a `masks/` folder beside or inside the
+    photos' folder (see `data.readers.common.folder_masks`), else from the photos' alpha.
+    Returns False, writing nothing, when the photos have neither.
+
+    Raises:
+        VoxsplatError: the masks folder lacks a photo's mask, or a mask's shape cannot match.
+    """
+    if mask_folder(image_dir) is not None:
+        masks = folder_masks([im.source for im in images], image_dir,
+                             [(im.width, im.height) for im in images])
+    else:
+        alphas = [read_image(im.source)[1] if im.needs_copy else None for im in images]
+        if all(a is None for a in alphas):
+            return False
+        masks = [np.ones((im.height, im.width), bool) if a is None else a.numpy() > 127
+                 for im, a in zip(images, alphas)]
+    mask_dir.mkdir(parents=True, exist_ok=True)
+    for im, mask in zip(images, masks):
+        array = np.asarray(mask, dtype=np.uint8) * 255
+        Image.fromarray(array).save(mask_dir / f"{im.name}.png")
+    return True
 
 
 def stage_images(images: Sequence[InputImage], stage_dir: Path) -> None:

@@ -29,12 +29,14 @@ from ...data.atomic import atomic_open, replace_folder
 from ...data.errors import VoxsplatError
 from ...data.images import list_images
 from ...data.readers.colmap import find_colmap_model, read_colmap
+from ...data.readers.common import mask_folder
 from ...data.scene import Scene
 from ...data.transforms import normalize
 from ...data.video import extract_frames, is_video_file
 from . import colmap_steps as steps
 from .config import SfmConfig
-from .inputs import InputImage, camera_groups, choose_matcher, scan_images, stage_images
+from .inputs import (InputImage, camera_groups, choose_matcher, scan_images, stage_images,
+                     stage_masks)
 from .progress import Progress, StageProgress
 
 SFM_DIR = "sfm"
@@ -143,7 +145,11 @@ def _stamp(source: Path) -> dict:
         stat = source.stat()
         return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     folder = _image_folder(source)
-    return {"images": [p.name for p in list_images(folder)] if folder else []}
+    stamp = {"images": [p.name for p in list_images(folder)] if folder else []}
+    masks = mask_folder(folder) if folder else None
+    if masks is not None:  # (a key only then: runs made without masks stay valid)
+        stamp["masks"] = sorted(p.name for p in masks.iterdir())
+    return stamp
 
 
 def _report(images: Sequence[InputImage], image_dir: Path, source: Path, config: SfmConfig,
@@ -204,10 +210,15 @@ def run_sfm(image_dir: Path, out_dir: Path, config: SfmConfig = SfmConfig(),
     info: dict = {}
     t0 = time.perf_counter()
     try:
+        masked = stage_masks(images, image_dir, tmp / "input_masks")
         with steps.colmap_logging():
             model, warning = _map(images, image_dir, tmp, matcher, config, report, info)
             t1 = time.perf_counter()
             _undistort(model, tmp, config, report)
+        if masked:  # the masks follow their photos through undistortion, into masks/
+            steps.undistort_masks(tmp / "distorted" / "sparse" / "0", tmp / "sparse" / "0",
+                                  tmp / "input_masks", tmp / "masks")
+            shutil.rmtree(tmp / "input_masks")
         info["seconds"].update(undistortion=time.perf_counter() - t1,
                                total=time.perf_counter() - t0)
         _write_report(tmp / REPORT_FILE, _report(images, image_dir, Path(source or image_dir),

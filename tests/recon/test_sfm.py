@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from voxsplat.data.load import load_scene
@@ -320,3 +321,63 @@ def test_strecha_fountain_poses_match_ground_truth(shared_data, tmp_path):
     errors = pose_errors(scene.cameras.cam_from_world.double().numpy(), gt)
     assert errors["rot_err_deg"] <= 0.5 and errors["center_err_frac"] <= 0.01, errors
     assert seconds < 180, f"SfM took {seconds:.0f} s"
+
+
+def _rectangle_mask(k: int) -> np.ndarray:
+    mask = np.zeros((H, W), bool)
+    mask[20 + 3 * k:150, 40:200 - 5 * k] = True
+    return mask
+
+
+def test_photos_with_alpha_keep_their_masks_through_undistortion(corner, tmp_path):
+    """Background-removed photos (RGBA): SfM runs on them composited on white, and each alpha
+    follows its photo through undistortion into sfm/masks/ (COLMAP's layout), where the
+    training reads it as the view's mask."""
+    folder = tmp_path / "cutouts"
+    folder.mkdir()
+    for k, src in enumerate(sorted(corner[0].iterdir())):
+        rgb = np.asarray(Image.open(src).convert("RGB"))
+        alpha = _rectangle_mask(k).astype(np.uint8) * 255
+        Image.fromarray(np.dstack([rgb, alpha])).save(folder / src.name)
+    scene = sfm_run.run_sfm(folder, tmp_path / "ws", FAST, progress=False)
+    assert scene.masks is not None and len(scene.masks) == 8
+    masks_dir = tmp_path / "ws" / "sfm" / "masks"
+    assert sorted(p.name for p in masks_dir.iterdir()) == [f"{k:02d}.png.png" for k in range(8)]
+    for name, image, mask in zip(scene.names, scene.images, scene.masks):
+        # each mask sits on its undistorted photo: all white (the composited background)
+        # outside it, up to a pixel at the border; the same mask moved by 12 pixels is not
+        assert mask.shape == image.shape[:2]
+        white = image.min(-1).values >= 245
+
+        def white_outside(m):
+            outer = torch.nn.functional.max_pool2d(m[None, None].float(), 5, 1, 2)[0, 0] == 0
+            return float(white[outer].float().mean())
+
+        assert white_outside(mask) > 0.99, name
+        assert white_outside(torch.roll(mask, 12, 1)) < 0.98, name
+        area = float(mask.float().mean()) / _rectangle_mask(int(name)).mean()
+        assert 0.9 < area < 1.2, name
+    assert "input_masks" not in _leftovers(tmp_path / "ws" / "sfm")
+
+
+def test_stage_masks_from_alpha_or_a_masks_folder(tmp_path):
+    from voxsplat.recon.sfm.inputs import stage_masks
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rgb = np.zeros((H, W, 3), np.uint8)
+    Image.fromarray(rgb).save(folder / "a.jpg")
+    Image.fromarray(np.dstack([rgb, _rectangle_mask(0).astype(np.uint8) * 255])).save(folder / "b.png")
+    images = scan_images(folder)
+    assert stage_masks(images, folder, tmp_path / "m1")  # b has alpha, a counts as all object
+    a = np.asarray(Image.open(tmp_path / "m1" / "a.jpg.png")) > 127
+    b = np.asarray(Image.open(tmp_path / "m1" / "b.png.png")) > 127
+    assert a.all() and np.array_equal(b, _rectangle_mask(0))
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    Image.fromarray(rgb).save(plain / "a.jpg")
+    Image.fromarray(rgb).save(plain / "c.jpg")
+    assert not stage_masks(scan_images(plain), plain, tmp_path / "m2")
+    assert not (tmp_path / "m2").exists()
+    (tmp_path / "masks").mkdir()  # beside the photos, COLMAP's names: only a's
+    Image.fromarray(_rectangle_mask(1).astype(np.uint8) * 255).save(tmp_path / "masks" / "a.jpg.png")
+    assert "no mask for c.jpg" in _message(stage_masks, scan_images(plain), plain, tmp_path / "m3")
