@@ -46,8 +46,11 @@ def load_images(paths: Sequence[Path], background: Sequence[float]
 
 
 def mask_folder(image_dir: Path) -> Optional[Path]:
-    """The `masks/` (or `mask/`) folder beside `image_dir`, else inside it, if any."""
-    for base in (image_dir.parent, image_dir):
+    """The `masks/` (or `mask/`) folder inside `image_dir`, else beside it when `image_dir` is a
+    scene's image folder (`images`, `images_4`, `image`, `rgb`: `scene/masks`), if any; a
+    plain photo folder does not take a `masks/` that merely sits next to it."""
+    scene_layout = image_dir.name.lower().startswith(("image", "rgb"))
+    for base in (image_dir, image_dir.parent) if scene_layout else (image_dir,):
         for name in MASK_FOLDERS:
             if (base / name).is_dir() and base / name != image_dir:
                 return base / name

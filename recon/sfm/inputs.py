@@ -169,8 +169,9 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 def stage_masks(images: Sequence[InputImage], image_dir: Path, mask_dir: Path) -> bool:
     """Write each photo's mask, upright as SfM reads the photo, as `mask_dir/NAME.png`
-    (COLMAP's layout, NAME the staged name): from a `masks/` folder beside or inside the
-    photos' folder (see `data.readers.common.folder_masks`), else from the photos' alpha.
+    (COLMAP's layout, NAME the staged name): from a `masks/` folder inside the photos' folder
+    (or beside an `images/` folder, see `data.readers.common.mask_folder`), else from the
+    photos' alpha.
     Returns False, writing nothing, when the photos have neither.
 
     Raises:

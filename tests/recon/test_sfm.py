@@ -378,6 +378,8 @@ def test_stage_masks_from_alpha_or_a_masks_folder(tmp_path):
     Image.fromarray(rgb).save(plain / "c.jpg")
     assert not stage_masks(scan_images(plain), plain, tmp_path / "m2")
     assert not (tmp_path / "m2").exists()
-    (tmp_path / "masks").mkdir()  # beside the photos, COLMAP's names: only a's
+    (tmp_path / "masks").mkdir()  # next to a plain photo folder: not its masks
     Image.fromarray(_rectangle_mask(1).astype(np.uint8) * 255).save(tmp_path / "masks" / "a.jpg.png")
-    assert "no mask for c.jpg" in _message(stage_masks, scan_images(plain), plain, tmp_path / "m3")
+    assert not stage_masks(scan_images(plain), plain, tmp_path / "m3")
+    (tmp_path / "masks").rename(plain / "masks")  # inside it, COLMAP's names: only a's
+    assert "no mask for c.jpg" in _message(stage_masks, scan_images(plain), plain, tmp_path / "m4")
