@@ -152,7 +152,11 @@ def _report(metrics: dict, ws: Path) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="voxsplat", description="Sparse-voxel Gaussian-splat reconstruction")
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("reconstruct", help=Reconstruct.__doc__)
+    r = sub.add_parser("reconstruct", help=Reconstruct.__doc__,
+                       epilog="Several GPUs: torchrun --standalone --nproc_per_node N -m "
+                              "voxsplat.scripts.cli reconstruct ... (one process per GPU; each "
+                              "step sees N x the batch, so --steps divided by N finishes N times "
+                              "sooner).")
     r.add_argument("input", type=Path)
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--preset", default="auto",
