@@ -23,6 +23,27 @@ def quat_to_rotmat(quats: Tensor) -> Tensor:
     return torch.stack(rows, dim=-1).reshape(quats.shape[:-1] + (3, 3))
 
 
+def quat_from_rotmat(rot: Tensor) -> Tensor:
+    """Unit quaternions [N,4] (w,x,y,z) from rotation matrices [N,3,3] (Shepperd's method);
+    the inverse of `quat_to_rotmat` up to the quaternion's sign."""
+    m = rot
+    trace = m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2]
+    cands = torch.stack([
+        torch.stack([1 + trace, m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0],
+                     m[:, 1, 0] - m[:, 0, 1]], -1),
+        torch.stack([m[:, 2, 1] - m[:, 1, 2], 1 + m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2],
+                     m[:, 0, 1] + m[:, 1, 0], m[:, 0, 2] + m[:, 2, 0]], -1),
+        torch.stack([m[:, 0, 2] - m[:, 2, 0], m[:, 0, 1] + m[:, 1, 0],
+                     1 - m[:, 0, 0] + m[:, 1, 1] - m[:, 2, 2], m[:, 1, 2] + m[:, 2, 1]], -1),
+        torch.stack([m[:, 1, 0] - m[:, 0, 1], m[:, 0, 2] + m[:, 2, 0], m[:, 1, 2] + m[:, 2, 1],
+                     1 - m[:, 0, 0] - m[:, 1, 1] + m[:, 2, 2]], -1),
+    ], 1)  # [N,4 candidates,4]; candidate k is 4*q*q_k, best conditioned when q_k is largest
+    diag = torch.stack([trace, m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]], -1)
+    diag[:, 1:] = 2 * diag[:, 1:] - trace[:, None]  # proportional to q_k^2 ordering
+    q = cands[torch.arange(len(m)), diag.argmax(-1)]
+    return q / q.norm(dim=-1, keepdim=True)
+
+
 def rigid_inverse(transforms: Tensor) -> Tensor:
     """[B,4,4] inverses of rigid transforms [B,4,4] (R|t -> R^T|-R^T t): no solver, so no
     device sync, unlike torch.linalg.inv."""

@@ -192,14 +192,15 @@ def load_splats(ws: Path) -> dict:
 
 def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
            faces: Optional[int] = None, mesher: str = "tsdf", device: str = "auto",
-           closed: bool = False) -> Path:
+           closed: bool = False, sky: bool = False) -> Path:
     """Write the workspace's Gaussians to `out` as 'ply', 'splat', 'mesh' (.ply/.obj/.glb) or
     'points' (a dense coloured point cloud with normals, .ply).
 
     Options are checked before any work; `faces`, `mesher` and `closed` apply to meshes only
     (see ``export.mesh.MeshConfig``), `voxel_size` and `device` to meshes and points (see
     ``export.points.PointsConfig``). The training views' masks are used when the workspace's
-    input can still be loaded.
+    input can still be loaded. `sky` (ply, splat): add the learned sky as Gaussians on a far
+    sphere (``export.backdrop``).
     """
     if fmt not in ("ply", "splat", "mesh", "points"):
         raise VoxsplatError(f"unknown export format '{fmt}'; use ply, splat, mesh or points")
@@ -215,8 +216,12 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         cfg = MeshConfig(mesher=mesher, voxel_size=voxel_size, faces=faces, closed=closed)
         require_packages(cfg)
         dev = resolve_device(device)
+    if sky and fmt not in ("ply", "splat"):
+        raise VoxsplatError(f"--sky adds the sky to .ply and .splat files, not to {fmt} exports")
     rec = wsp.open_workspace(ws)
     splats = load_splats(ws)
+    if sky:
+        splats = _with_backdrop(ws, rec, splats)
     if fmt == "ply":
         write_ply(out, splats)
     elif fmt == "splat":
@@ -236,6 +241,21 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         mesh = mesh_from_splats(splats, cams, cfg, masks, rec["config"].get("backend", "auto"))
         write_mesh(out, mesh)
     return Path(out)
+
+
+def _with_backdrop(ws: Path, rec: dict, splats: dict) -> dict:
+    """`splats` and the workspace's learned sky as Gaussians on a far sphere."""
+    from .export.backdrop import scene_radius, sky_splats
+    from .export.mesh import scene_center
+    from .sky import read_sky
+    learned = read_sky(ws)
+    if learned is None:
+        raise VoxsplatError(f"{ws}: the run learned no sky ({SKY_PT}); reconstruct with --set "
+                            f"sky.mode=on, or export without --sky")
+    center = scene_center(splats)
+    cams = wsp.cameras_from_record(rec)
+    backdrop = sky_splats(learned, center, scene_radius(cams, center), sh_degree_of(splats))
+    return {k: torch.cat([v, backdrop[k].to(v)]) for k, v in splats.items()}
 
 
 def _train_views(rec: dict) -> tuple:

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
-from ..data.cameras import Cameras, quat_to_rotmat
+from ..data.cameras import Cameras, quat_from_rotmat, quat_to_rotmat
 from ..data.errors import VoxsplatError
 
 _F64 = torch.float64
@@ -268,24 +268,6 @@ def spiral_path(cam_from_world: Tensor, n_frames: int, *, radius_scale: float = 
 # Interpolation through given cameras.
 
 
-def _quat_from_rot(rot: Tensor) -> Tensor:
-    """Unit quaternions [N,4] (w,x,y,z) from rotation matrices [N,3,3] (Shepperd's method)."""
-    m = rot
-    trace = m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2]
-    cands = torch.stack([
-        torch.stack([1 + trace, m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0],
-                     m[:, 1, 0] - m[:, 0, 1]], -1),
-        torch.stack([m[:, 2, 1] - m[:, 1, 2], 1 + m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2],
-                     m[:, 0, 1] + m[:, 1, 0], m[:, 0, 2] + m[:, 2, 0]], -1),
-        torch.stack([m[:, 0, 2] - m[:, 2, 0], m[:, 0, 1] + m[:, 1, 0],
-                     1 - m[:, 0, 0] + m[:, 1, 1] - m[:, 2, 2], m[:, 1, 2] + m[:, 2, 1]], -1),
-        torch.stack([m[:, 1, 0] - m[:, 0, 1], m[:, 0, 2] + m[:, 2, 0], m[:, 1, 2] + m[:, 2, 1],
-                     1 - m[:, 0, 0] - m[:, 1, 1] + m[:, 2, 2]], -1),
-    ], 1)  # [N,4 candidates,4]; candidate k is 4*q*q_k, best conditioned when q_k is largest
-    diag = torch.stack([trace, m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]], -1)
-    diag[:, 1:] = 2 * diag[:, 1:] - trace[:, None]  # proportional to q_k^2 ordering
-    q = cands[torch.arange(len(m)), diag.argmax(-1)]
-    return q / q.norm(dim=-1, keepdim=True)
 
 
 def _slerp(q0: Tensor, q1: Tensor, t: Tensor) -> Tensor:
@@ -333,7 +315,7 @@ def interpolate_path(cam_from_world: Tensor, n_frames: int) -> Tensor:
     C = int(cam_from_world.shape[0])
     keys = keyframe_indices(C, n_frames)
     centers, _, _ = _axes_world(cam_from_world)
-    quats = _quat_from_rot(cam_from_world[:, :3, :3].to(_F64))
+    quats = quat_from_rotmat(cam_from_world[:, :3, :3].to(_F64))
     if C == 1:
         return cam_from_world.float().expand(n_frames, 4, 4).clone()
     frames = torch.arange(n_frames)

@@ -104,11 +104,12 @@ class Export:
     mesher: str = "tsdf"
     device: str = "auto"
     closed: bool = False
+    sky: bool = False
 
     def execute(self) -> None:
         from voxsplat.recon.pipeline import export
         out = export(self.workspace, self.format, self.out, self.voxel_size, self.faces,
-                     self.mesher, self.device, self.closed)
+                     self.mesher, self.device, self.closed, self.sky)
         print(f"wrote {out}")
 
 
@@ -208,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", help="mesh, points: cpu, cuda or auto")
     e.add_argument("--closed", action="store_true", help="mesh (tsdf): close every surface, "
                    "unseen space counting as inside (objects captured from around)")
+    e.add_argument("--sky", action="store_true", help="ply/splat: add the learned sky (sky.pt) "
+                   "as Gaussians on a far sphere, which viewers show behind the scene")
     e.set_defaults(cls=Export)
     ev = sub.add_parser("eval", help=Eval.__doc__)
     ev.add_argument("workspace", type=Path)

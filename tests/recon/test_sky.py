@@ -77,6 +77,14 @@ def test_the_sky_is_learned_kept_and_rendered(sky_scene, tmp_path):
     run_render(ws / "on", "orbit", 2, tmp_path / "frames", device="cpu")
     frame = torch.from_numpy(imageio.imread(tmp_path / "frames" / "frame_00000.png")).float() / 255
     assert float(frame.min(-1).values.ge(0.98).float().mean()) < 0.01  # no white holes
+    # splat files take the sky on request, as Gaussians on a far sphere (export.backdrop)
+    from voxsplat.recon.export.ply import read_ply
+    from voxsplat.recon.pipeline import export
+    n = len(read_ply(ws / "on" / "splats.ply")["means"])
+    export(ws / "on", "ply", tmp_path / "with_sky.ply", sky=True)
+    assert len(read_ply(tmp_path / "with_sky.ply")["means"]) == n + sky.texture.shape[0] * sky.texture.shape[1]
+    with pytest.raises(VoxsplatError, match="learned no sky"):
+        export(ws / "off", "splat", tmp_path / "none.splat", sky=True)
     # a fresh run without a sky in the same workspace leaves no stale sky.pt behind
     run_reconstruct(data, ws / "on", "fast", "cpu", steps=20, progress=False, overrides=["sky.mode=off"])
     assert read_sky(ws / "on") is None
