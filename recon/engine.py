@@ -281,7 +281,8 @@ class Trainer:
             loss = loss + o.hull_opacity_weight * (torch.sigmoid(raw["opacities"]) * flags).mean()
         loss = loss + look.regularizer()
         loss.backward()
-        distributed.average_gradients([*model.trainable(), *look.parameters()])
+        if distributed.active():  # one process: no parameter lists on the hot path
+            distributed.average_gradients([*model.trainable(), *look.parameters()])
         look.step()
         W, H = cams.size(0)
         model.update(step, out, W, H, gen)

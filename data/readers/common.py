@@ -16,7 +16,7 @@ from ..errors import VoxsplatError
 from ..images import composite, read_image, read_mask
 
 MASK_FOLDERS = ("masks", "mask")
-"""Folders beside an image folder that hold one mask per image (`folder_masks`)."""
+"""Names of the folder that holds one mask per image (`mask_folder`, `folder_masks`)."""
 
 
 def load_images(paths: Sequence[Path], background: Sequence[float]

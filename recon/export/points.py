@@ -64,8 +64,9 @@ def thin_points(points: Tensor, normals: Tensor, colors: Tensor, views: Tensor,
     M = len(keys)
     count = torch.zeros(M, device=points.device).index_add_(0, inverse, torch.ones_like(points[:, 0]))
     mean = lambda x: torch.zeros(M, x.shape[1], device=x.device).index_add_(0, inverse, x) / count[:, None]  # noqa: E731
-    pairs = torch.unique(inverse * (int(views.max()) + 1) + views)
-    n_views = torch.bincount(pairs // (int(views.max()) + 1), minlength=M)
+    stride = int(views.max()) + 1  # (voxel, view) pairs as one key
+    pairs = torch.unique(inverse * stride + views)
+    n_views = torch.bincount(pairs // stride, minlength=M)
     keep = n_views >= min_views
     normal = torch.nn.functional.normalize(mean(normals), dim=-1)
     return mean(points)[keep], normal[keep], mean(colors)[keep]
