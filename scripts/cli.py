@@ -30,6 +30,7 @@ class Reconstruct:
     resume: bool = False
     quiet: bool = False
     matcher: str = "auto"
+    mask_features: bool = False
     model: Optional[str] = None
     overrides: Optional[list[str]] = None
     """`--set section.field=value` (repeatable): single config fields over the preset's."""
@@ -42,7 +43,8 @@ class Reconstruct:
         try:
             metrics = run_reconstruct(self.input, self.out, self.preset, self.device, self.steps,
                                       self.downscale, self.resume, progress=not self.quiet,
-                                      sfm=_sfm_config(self.matcher), model=self.model,
+                                      sfm=_sfm_config(self.matcher, self.mask_features),
+                                      model=self.model,
                                       overrides=self.overrides or ())
             if distributed.is_main():
                 _report(metrics, self.out)
@@ -58,18 +60,24 @@ class Poses:
     input: Path
     out: Path
     matcher: str = "auto"
+    mask_features: bool = False
     quiet: bool = False
 
     def execute(self) -> None:
         from voxsplat.recon.app import run_poses
-        scene = run_poses(self.input, self.out, _sfm_config(self.matcher), progress=not self.quiet)
+        scene = run_poses(self.input, self.out, _sfm_config(self.matcher, self.mask_features),
+                          progress=not self.quiet)
         print(f"registered {len(scene)} images; {0 if scene.points is None else len(scene.points)} "
               f"points; model in {self.out / 'sfm' / 'sparse' / '0'}")
 
 
-def _sfm_config(matcher: str):
+_MASK_FEATURES_HELP = ("SfM matches only inside the photos' masks (alpha or masks/): for an object "
+                       "turning in front of a still background (turntable)")
+
+
+def _sfm_config(matcher: str, mask_features: bool):
     from voxsplat.recon.sfm import SfmConfig
-    return SfmConfig(matcher=matcher)
+    return SfmConfig(matcher=matcher, mask_features=mask_features)
 
 
 @dataclass
@@ -176,11 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"],
                    help="feature matching for photos/videos (auto: sequential for videos)")
+    r.add_argument("--mask-features", action="store_true", help=_MASK_FEATURES_HELP)
     r.set_defaults(cls=Reconstruct)
     po = sub.add_parser("poses", help=Poses.__doc__)
     po.add_argument("input", type=Path)
     po.add_argument("--out", type=Path, required=True)
     po.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"])
+    po.add_argument("--mask-features", action="store_true", help=_MASK_FEATURES_HELP)
     po.add_argument("--quiet", action="store_true")
     po.set_defaults(cls=Poses)
     v = sub.add_parser("render", help=Render.__doc__)

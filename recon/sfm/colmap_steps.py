@@ -59,11 +59,13 @@ def _device(pycolmap):
 
 
 def extract_features(database: Path, image_dir: Path, groups: Sequence[Sequence[InputImage]],
-                     config: SfmConfig, advance: Advance) -> None:
+                     config: SfmConfig, advance: Advance,
+                     mask_dir: Optional[Path] = None) -> None:
     """SIFT features of every image into `database`, one COLMAP camera per group.
 
     The first chunk of a group creates its camera (from EXIF when present, else a focal
-    length of 1.2 x the longest side); later chunks reuse it.
+    length of 1.2 x the longest side); later chunks reuse it. With `mask_dir` (COLMAP's
+    layout, `NAME.png` per image NAME), no feature is taken where the mask is black.
     """
     pycolmap = import_pycolmap()
     options = pycolmap.FeatureExtractionOptions()
@@ -77,6 +79,8 @@ def extract_features(database: Path, image_dir: Path, groups: Sequence[Sequence[
             reader = pycolmap.ImageReaderOptions()
             reader.camera_model = config.camera_model
             reader.existing_camera_id = camera_id
+            if mask_dir is not None:
+                reader.mask_path = str(mask_dir)
             mode = pycolmap.CameraMode.SINGLE if len(group) > 1 else pycolmap.CameraMode.PER_IMAGE
             pycolmap.extract_features(database, image_dir, image_names=names, camera_mode=mode,
                                       reader_options=reader, extraction_options=options,

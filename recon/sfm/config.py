@@ -54,6 +54,11 @@ class SfmConfig:
     """Video frames blurrier than this fraction of the median sharpness are dropped (0.35)."""
     video_max_size: int = 1920
     """Longest side, in pixels, of frames extracted from a video (0: native; default 1920)."""
+    mask_features: bool = False
+    """Extract features only inside the photos' masks (COLMAP's `mask_path`; the masks from
+    the photos' alpha or a `masks/` folder, white = the object). For turntable captures,
+    where the object turns in front of a still background whose features would pose every
+    photo alike. Off by default: a still scene's background helps SfM."""
     seed: int = 0
     """Seed of COLMAP's random sampling (RANSAC, initial pair), for repeatable runs."""
     num_threads: int = -1

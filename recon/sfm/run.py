@@ -55,7 +55,7 @@ def _name_list(names: Sequence[str], shown: int = 5) -> str:
 
 
 def check_registration(image_dir: Path, names: Sequence[str], registered: Sequence[str],
-                       matcher: str, config: SfmConfig) -> Optional[str]:
+                       matcher: str, config: SfmConfig, masked: bool = False) -> Optional[str]:
     """Judge how many images the model registered.
 
     Returns:
@@ -74,16 +74,26 @@ def check_registration(image_dir: Path, names: Sequence[str], registered: Sequen
             "take more photos overlapping them (each view should share ~60% with a "
             "neighbour); for video frames --matcher sequential is faster")
     message = (f"{image_dir}: SfM registered only {len(registered)} of {len(names)} images "
-               f"({fraction:.0%}; not registered: {_name_list(missing)}); {hint}")
+               f"({fraction:.0%}; not registered: {_name_list(missing)}); {hint}"
+               f"{_turntable_hint(masked, config)}")
     if fraction < config.min_registered_fraction:
         raise VoxsplatError(f"{message} (at least {config.min_registered_fraction:.0%} needed; "
                             f"lower min_registered_fraction to accept fewer)")
     return message
 
 
-def _no_model_error(image_dir: Path, database: Path, n_images: int, matcher: str) -> VoxsplatError:
+def _turntable_hint(masked: bool, config: SfmConfig) -> str:
+    """What to try when photos with masks fail to register: the masks may hide a turntable."""
+    if not masked or config.mask_features:
+        return ""
+    return ("; if the object turns in front of a still background (a turntable), pass "
+            "--mask-features so that SfM matches only what the masks keep")
+
+
+def _no_model_error(image_dir: Path, database: Path, n_images: int, matcher: str,
+                    hint: str = "") -> VoxsplatError:
     pairs = steps.verified_pair_count(database)
-    hint = "; or use --matcher exhaustive" if matcher == "sequential" else ""
+    hint = ("; or use --matcher exhaustive" if matcher == "sequential" else "") + hint
     return VoxsplatError(f"{image_dir}: SfM could not build a model from the {n_images} images "
                          f"({pairs} image pairs share enough matched features); the photos do "
                          f"not overlap enough: retake them so neighbours share ~60% of the "
@@ -91,17 +101,20 @@ def _no_model_error(image_dir: Path, database: Path, n_images: int, matcher: str
 
 
 def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
-         config: SfmConfig, report: StageProgress, info: dict) -> tuple:
+         config: SfmConfig, report: StageProgress, info: dict,
+         mask_dir: Optional[Path]) -> tuple:
     """Stage, extract, match and map; returns (model, registration warning or None).
 
-    Stage timings go to info["seconds"]; info["principal_point_refined"] is set.
+    `mask_dir`: the staged masks, or None. Stage timings go to info["seconds"];
+    info["principal_point_refined"] is set.
     """
     stage_dir, database = tmp / "input", tmp / "database.db"
     stage_images(images, stage_dir)
     t0 = time.perf_counter()
     report.start("features", len(images))
     steps.extract_features(database, stage_dir, camera_groups(images, config.single_camera),
-                           config, report.advance)
+                           config, report.advance,
+                           mask_dir if config.mask_features else None)
     t1 = time.perf_counter()
     report.note(f"{matcher} matching of {len(images)} images")
     report.start("matching", 1)
@@ -111,11 +124,12 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
     report.start("mapping", len(images))
     model = steps.map_incremental(database, stage_dir, tmp / "models", config, report.set)
     if model is None:
-        raise _no_model_error(image_dir, database, len(images), matcher)
+        raise _no_model_error(image_dir, database, len(images), matcher,
+                              _turntable_hint(mask_dir is not None, config))
     registered = steps.model_summary(model)["registered"]
     report.set(len(registered))
     warning = check_registration(image_dir, [im.name for im in images], registered, matcher,
-                                 config)
+                                 config, mask_dir is not None)
     refined = False
     if config.refine_principal_point:
         model, refined = steps.refine_principal_points(model)
@@ -211,8 +225,13 @@ def run_sfm(image_dir: Path, out_dir: Path, config: SfmConfig = SfmConfig(),
     t0 = time.perf_counter()
     try:
         masked = stage_masks(images, image_dir, tmp / "input_masks")
+        if config.mask_features and not masked:
+            raise VoxsplatError(f"{image_dir}: --mask-features needs masks, and the photos have "
+                                f"none; give them an alpha channel or put NAME.png masks (white "
+                                f"= the object) in {image_dir / 'masks'}")
         with steps.colmap_logging():
-            model, warning = _map(images, image_dir, tmp, matcher, config, report, info)
+            model, warning = _map(images, image_dir, tmp, matcher, config, report, info,
+                                  tmp / "input_masks" if masked else None)
             t1 = time.perf_counter()
             _undistort(model, tmp, config, report)
         if masked:  # the masks follow their photos through undistortion, into masks/
