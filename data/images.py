@@ -6,6 +6,7 @@ alpha, already rotated by their EXIF orientation.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from pathlib import Path
@@ -18,7 +19,9 @@ from torch import Tensor
 
 from .errors import VoxsplatError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif")
+HEIF_EXTENSIONS = (".heic", ".heif")
+"""iPhone photos: decoded through pillow-heif (an optional install), upright as shown."""
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
@@ -35,6 +38,29 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
                   if p.is_file() and is_image_file(p) and not p.name.startswith("."))
 
 
+def ensure_decoder(path: str | os.PathLike) -> None:
+    """Make Pillow able to open `path`: HEIC/HEIF photos need pillow-heif, registered on first
+    use (the one import site of pillow_heif; it applies the photo's rotation when decoding).
+
+    Raises:
+        VoxsplatError: a HEIC/HEIF file and pillow-heif is not installed.
+    """
+    if Path(path).suffix.lower() not in HEIF_EXTENSIONS:
+        return
+    try:
+        import pillow_heif
+    except ImportError:
+        raise VoxsplatError(f"{path}: a HEIC photo, which needs pillow-heif to read; run `pip "
+                            f"install pillow-heif` (or `pip install 'voxsplat[heic]'`), or "
+                            f"export the photos as JPEG") from None
+    _register_heif(pillow_heif)
+
+
+@functools.cache
+def _register_heif(pillow_heif) -> None:
+    pillow_heif.register_heif_opener()
+
+
 def _cannot_read(path, reason: str) -> VoxsplatError:
     return VoxsplatError(f"{path}: cannot read image ({reason}); "
                          f"check the file is a valid JPEG/PNG")
@@ -42,6 +68,7 @@ def _cannot_read(path, reason: str) -> VoxsplatError:
 
 def _open(path: str | os.PathLike) -> Image.Image:
     """Open, fully decode and EXIF-rotate an image; any failure becomes a VoxsplatError."""
+    ensure_decoder(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "Palette images with transparency ..."

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ...data.errors import VoxsplatError
-from ...data.images import composite, list_images, read_image
+from ...data.images import composite, ensure_decoder, list_images, read_image
 from ...data.readers.common import folder_masks, mask_folder
 from .config import SfmConfig
 
@@ -65,6 +65,7 @@ def describe_image(path: Path) -> InputImage:
     Raises:
         VoxsplatError: the file is not a readable image.
     """
+    ensure_decoder(path)
     try:
         with Image.open(path) as img:
             W, H = img.size

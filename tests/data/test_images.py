@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -25,19 +27,29 @@ def test_rgb_png_roundtrip(tmp_path):
     np.testing.assert_array_equal(rgb.numpy(), array)
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".heic"])
 def test_exif_orientation_6_rotates_clockwise(tmp_path, suffix):
+    if suffix == ".heic":  # iPhone photos, through pillow-heif
+        pytest.importorskip("pillow_heif").register_heif_opener()
     array = np.zeros((16, 32, 3), np.uint8)  # H=16, W=32; left half red, right half blue
     array[:, :16] = (255, 0, 0)
     array[:, 16:] = (0, 0, 255)
     path = tmp_path / f"rotated{suffix}"
-    Image.fromarray(array).save(path, exif=_exif_orientation(6), **(
-        {"quality": 100, "subsampling": 0} if suffix == ".jpg" else {}))
+    Image.fromarray(array).save(path, exif=_exif_orientation(6).tobytes(), **(
+        {"quality": 100, "subsampling": 0} if suffix == ".jpg" else
+        {"quality": -1, "chroma": 444} if suffix == ".heic" else {}))
     rgb, _ = read_image(path)
     assert rgb.shape == (32, 16, 3)  # displayed upright: 90 degrees clockwise
     expected = np.rot90(array, k=-1)
     assert np.abs(rgb.numpy().astype(int) - expected).max() <= (0 if suffix == ".png" else 40)
     assert rgb[0, 0, 0] > 200 and rgb[-1, 0, 2] > 200  # red on top, blue at the bottom
+
+
+def test_heic_without_pillow_heif_says_what_to_install(tmp_path, monkeypatch):
+    (tmp_path / "IMG_0001.HEIC").write_bytes(b"\0\0\0\x18ftypheic")
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)
+    with pytest.raises(VoxsplatError, match="IMG_0001.HEIC: a HEIC photo.*pip install pillow-heif"):
+        read_image(tmp_path / "IMG_0001.HEIC")
 
 
 def test_rgba_keeps_alpha(tmp_path):

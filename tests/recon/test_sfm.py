@@ -227,13 +227,16 @@ def test_camera_groups_follow_size_and_exif(tmp_path):
     assert (e.width, e.height, e.needs_copy) == (30, 40, True)
 
 
-def test_staging_makes_rotated_photos_upright(tmp_path):
+@pytest.mark.parametrize("suffix", [".jpg", ".heic"])
+def test_staging_makes_rotated_photos_upright(tmp_path, suffix):
+    if suffix == ".heic":  # iPhone photos: staged as JPEG for COLMAP
+        pytest.importorskip("pillow_heif").register_heif_opener()
     pixels = np.zeros((30, 40, 3), np.uint8)
     pixels[:, :20] = 255  # left half white as stored
     exif = Image.Exif()
     exif[0x0112] = 6  # shown rotated 90 degrees clockwise
     exif.get_ifd(0x8769)[0xA405] = 28  # 35 mm equivalent focal length: COLMAP's prior
-    Image.fromarray(pixels).save(tmp_path / "r.jpg", exif=exif.tobytes(), quality=95)
+    Image.fromarray(pixels).save(tmp_path / f"r{suffix}", exif=exif.tobytes(), quality=95)
     Image.fromarray(pixels).save(tmp_path / "p.png")
     stage = tmp_path / "stage"
     stage_images(scan_images(tmp_path), stage)
