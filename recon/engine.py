@@ -72,6 +72,7 @@ class TrainData:
         cams = scene.cameras.to(device)
         self.cameras = {i: cams[i:i + 1] for i in ids}  # slices: no index copies or syncs per step
         self.gen = torch.Generator().manual_seed(seed)
+        self.sizes = {i: scene.cameras.size(i) for i in ids}
         self.order: list[int] = []
         self.ids = ids
 
@@ -94,12 +95,17 @@ class TrainData:
         return cams, imgs, depths, masks, group
 
     def _next_ids(self, batch_size: int) -> list[int]:
+        """The next view of the shuffled epoch and, up to `batch_size`, the next ones of its
+        size (photos of several sizes still fill their batches)."""
         if not self.order:
             self.order = [self.ids[j] for j in torch.randperm(len(self.ids), generator=self.gen)]
         group = [self.order.pop()]
-        size = self.scene.cameras.size(group[0])
-        while len(group) < batch_size and self.order and self.scene.cameras.size(self.order[-1]) == size:
-            group.append(self.order.pop())
+        size = self.sizes[group[0]]
+        j = len(self.order) - 1
+        while len(group) < batch_size and j >= 0:
+            if self.sizes[self.order[j]] == size:
+                group.append(self.order.pop(j))
+            j -= 1
         return group
 
     def random_background(self, images: Tensor, masks: Tensor, background: Tensor

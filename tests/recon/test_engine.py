@@ -266,3 +266,32 @@ def test_knn_mean_dist_matches_brute_force():
     assert float(got[10]) == pytest.approx(float(want[10])) and float(want[10]) < float(want.median())
     two = knn_mean_dist(pts[:2], k=3)  # one other point only
     torch.testing.assert_close(two, (pts[0] - pts[1]).norm().repeat(2), rtol=1e-6, atol=0)
+
+
+def test_batches_of_photos_of_two_sizes_stay_full(tiny_scene):
+    """Views of two sizes, shuffled together: each batch holds one size and is full until an
+    epoch runs out of that size; every epoch shows each view once."""
+    from voxsplat.data.cameras import Cameras
+    from voxsplat.data.scene import Scene
+    from voxsplat.recon.engine import TrainData
+    small = tiny_scene.cameras.scaled(0.5)
+    odd = torch.arange(len(tiny_scene)) % 2 == 1
+    cams = tiny_scene.cameras
+    mixed = Cameras(cams.cam_from_world, torch.where(odd[:, None, None], small.Ks, cams.Ks),
+                    torch.where(odd, small.widths, cams.widths),
+                    torch.where(odd, small.heights, cams.heights))
+    images = tuple(im[::2, ::2] if o else im for im, o in zip(tiny_scene.images, odd.tolist()))
+    scene = Scene(images, tiny_scene.names, mixed, splits=tiny_scene.splits)
+    ids = list(scene.split("train"))
+    per_size = [sum(mixed.size(i) == size for i in ids) for size in {mixed.size(i) for i in ids}]
+    assert len(per_size) == 2
+    data = TrainData(scene, ids, "cpu", seed=0)
+    for _ in range(4):  # epochs
+        seen, batches = [], 0
+        while len(seen) < len(ids):
+            cams_b, imgs, _, _, group = data.sample(3)
+            assert len({mixed.size(i) for i in group}) == 1
+            assert imgs.shape[1:3] == images[group[0]].shape[:2] and len(cams_b) == len(group)
+            seen, batches = seen + group, batches + 1
+        assert sorted(seen) == sorted(ids)
+        assert batches == sum(-(-n // 3) for n in per_size)  # full batches, then the remainders
