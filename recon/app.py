@@ -13,6 +13,7 @@ import torch
 
 from ..data.errors import VoxsplatError
 from ..data.load import load_scene, needs_poses
+from ..data.transforms import downscale as downscale_scene
 from ..render.camera_paths import default_orbit, interpolate_path, spiral_path
 from ..render.video import depth_to_rgb, write_frames, write_video
 from . import distributed, pipeline
@@ -48,6 +49,13 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     scale = cfg.downscale if resume else (downscale if downscale is not None else 1.0)
     with distributed.main_first():  # SfM runs once, on rank 0; the other ranks reuse it
         scene = load_input(input_path, Path(out), scale, sfm, progress and distributed.is_main())
+    if not resume and downscale is None:  # large photos: train at most MAX_IMAGE_SIDE
+        full, downscale = longest_side(scene.cameras), auto_downscale(scene, device_type)
+        if downscale < 1.0:
+            scene = downscale_scene(scene, downscale)
+            if progress and distributed.is_main():
+                print(f"images up to {full} px: training at {longest_side(scene.cameras)} px "
+                      f"(--downscale {downscale:.4g}; --downscale 1 keeps the full size)")
     if not resume:
         auto, n_train = preset == "auto", len(scene.split("train"))
         if auto:
@@ -64,6 +72,25 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         pipeline.clean_outputs(out)
     distributed.barrier()
     return pipeline.reconstruct(scene, out, cfg, spec, device, resume, progress)
+
+
+MAX_IMAGE_SIDE = {"cuda": 1600, "cpu": 1000}
+"""Without --downscale, a scene whose largest image is longer than this (pixels, by device
+type) is resized by one factor so that its longest side is this: 3DGS and nerfstudio train
+at most 1.6k px, and a CPU renders every pixel in PyTorch. `--downscale 1` keeps full size."""
+
+
+def longest_side(cameras) -> int:
+    """The longest image side of `cameras`, in pixels."""
+    return max(max(cameras.size(i)) for i in range(len(cameras)))
+
+
+def auto_downscale(scene, device_type: str) -> float:
+    """The factor `reconstruct` resizes the scene by when --downscale is left out: 1, or
+    MAX_IMAGE_SIDE over the scene's longest image side."""
+    cap = MAX_IMAGE_SIDE["cuda" if device_type == "cuda" else "cpu"]
+    longest = longest_side(scene.cameras)
+    return 1.0 if longest <= cap else cap / longest
 
 
 def auto_sparse_model(device_type: str) -> str:
@@ -101,7 +128,6 @@ def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None
     through structure-from-motion (pycolmap), whose model goes to `workdir/sfm/`."""
     if not needs_poses(input_path):
         return load_scene(input_path, downscale=downscale)
-    from ..data.transforms import downscale as downscale_scene
     from .sfm import SfmConfig, load_or_run_sfm
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -176,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scene model (default: the preset's; voxel for sparse)")
     r.add_argument("--device", default="auto", help="cpu, cuda or auto")
     r.add_argument("--steps", type=int, help="override the preset's step count")
-    r.add_argument("--downscale", type=float, help="resize input images by this factor (e.g. 0.5)")
+    r.add_argument("--downscale", type=float,
+                   help="resize input images by this factor (e.g. 0.5; 1 keeps full size); default: "
+                        "images longer than 1600 px (GPU) or 1000 px (CPU) are resized to that")
     r.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     r.add_argument("--set", dest="overrides", action="append", metavar="SECTION.FIELD=VALUE",
                    help="change one config field of the preset (repeatable), e.g. "

@@ -285,3 +285,25 @@ def _reconstruct_config(scene_copy, tmp_path, monkeypatch, *extra, device="cpu")
     assert main(["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws"), "--device", device,
                  "--quiet", *extra]) == 130
     return seen["cfg"]
+
+
+def test_large_photos_train_at_the_device_size_unless_downscale_says(scene_copy, tmp_path,
+                                                                      monkeypatch, capsys):
+    """Without --downscale, images longer than the device's MAX_IMAGE_SIDE are resized to it
+    (as 3DGS and nerfstudio do at 1.6k px); eval reloads them at that size; --downscale 1
+    keeps the full size."""
+    from voxsplat.recon import app
+    monkeypatch.setitem(app.MAX_IMAGE_SIDE, "cpu", 24)  # the scene's images are 48 x 36
+    ws = tmp_path / "ws"
+    assert main(["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu",
+                 "--steps", "10"]) == 0
+    assert "images up to 48 px: training at 24 px (--downscale 0.5;" in capsys.readouterr().out
+    scene, rec = app.load_workspace_scene(ws)
+    assert rec["input"]["downscale"] == 0.5 and scene.cameras.size(0) == (24, 18)
+    before = json.loads((ws / "metrics.json").read_text())
+    assert main(["eval", str(ws), "--device", "cpu"]) == 0
+    after = json.loads((ws / "metrics.json").read_text())
+    assert after["psnr"] == pytest.approx(before["psnr"], abs=1e-4)
+    assert _reconstruct_config(scene_copy, tmp_path / "full", monkeypatch, "--downscale",
+                               "1").downscale == 1.0
+    assert _reconstruct_config(scene_copy, tmp_path / "auto", monkeypatch).downscale == 0.5
