@@ -190,20 +190,28 @@ def load_splats(ws: Path) -> dict:
     return read_ply(wsp.splats_path(ws))
 
 
+FORMATS = ("ply", "compressed-ply", "splat", "mesh", "points")
+"""What `export` writes."""
+
+
 def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
            faces: Optional[int] = None, mesher: str = "tsdf", device: str = "auto",
            closed: bool = False, sky: bool = False) -> Path:
-    """Write the workspace's Gaussians to `out` as 'ply', 'splat', 'mesh' (.ply/.obj/.glb) or
-    'points' (a dense coloured point cloud with normals, .ply).
+    """Write the workspace's Gaussians to `out` as 'ply', 'compressed-ply' (SuperSplat's),
+    'splat', 'mesh' (.ply/.obj/.glb) or 'points' (a dense coloured point cloud with normals,
+    .ply).
 
     Options are checked before any work; `faces`, `mesher` and `closed` apply to meshes only
     (see ``export.mesh.MeshConfig``), `voxel_size` and `device` to meshes and points (see
     ``export.points.PointsConfig``). The training views' masks are used when the workspace's
-    input can still be loaded. `sky` (ply, splat): add the learned sky as Gaussians on a far
-    sphere (``export.backdrop``).
+    input can still be loaded. `sky` (ply, compressed-ply, splat): add the learned sky as
+    Gaussians on a far sphere (``export.backdrop``).
     """
-    if fmt not in ("ply", "splat", "mesh", "points"):
-        raise VoxsplatError(f"unknown export format '{fmt}'; use ply, splat, mesh or points")
+    if fmt not in FORMATS:
+        raise VoxsplatError(f"unknown export format '{fmt}'; use {', '.join(FORMATS)}")
+    if fmt == "compressed-ply" and not Path(out).name.lower().endswith(".ply"):
+        raise VoxsplatError(f"{out}: compressed PLY files end in .ply; name the output "
+                            f"*.compressed.ply, as SuperSplat names them")
     if fmt == "points":
         from .export.points import PointsConfig
         if Path(out).suffix.lower() != ".ply":
@@ -216,7 +224,7 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         cfg = MeshConfig(mesher=mesher, voxel_size=voxel_size, faces=faces, closed=closed)
         require_packages(cfg)
         dev = resolve_device(device)
-    if sky and fmt not in ("ply", "splat"):
+    if sky and fmt not in ("ply", "compressed-ply", "splat"):
         raise VoxsplatError(f"--sky adds the sky to .ply and .splat files, not to {fmt} exports")
     rec = wsp.open_workspace(ws)
     splats = load_splats(ws)
@@ -224,6 +232,9 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         splats = _with_backdrop(ws, rec, splats)
     if fmt == "ply":
         write_ply(out, splats)
+    elif fmt == "compressed-ply":
+        from .export.compressed_ply import write_compressed_ply
+        write_compressed_ply(out, splats)
     elif fmt == "splat":
         write_splat(out, splats)
     elif fmt == "points":

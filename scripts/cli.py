@@ -101,8 +101,8 @@ class Render:
 
 @dataclass
 class Export:
-    """Export a workspace's Gaussians as a 3DGS .ply, an antimatter15 .splat, a coloured mesh,
-    or a dense point cloud."""
+    """Export a workspace's Gaussians as a 3DGS .ply, a SuperSplat compressed .ply, an
+    antimatter15 .splat, a coloured mesh, or a dense point cloud."""
 
     workspace: Path
     format: str
@@ -207,8 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(cls=Render)
     e = sub.add_parser("export", help=Export.__doc__)
     e.add_argument("workspace", type=Path)
-    e.add_argument("--format", required=True, choices=["ply", "splat", "mesh", "points"],
-                   help="ply/splat: the Gaussians; mesh: a coloured triangle mesh; points: "
+    e.add_argument("--format", required=True,
+                   choices=["ply", "compressed-ply", "splat", "mesh", "points"],
+                   help="ply/splat: the Gaussians (compressed-ply: SuperSplat's compressed "
+                        "PLY, about 4-14x smaller); mesh: a coloured triangle mesh; points: "
                         "a dense point cloud of the surfaces (normals, colours)")
     e.add_argument("--out", type=Path, required=True,
                    help="for meshes: a .ply, .obj or .glb path; for points: a .ply path")

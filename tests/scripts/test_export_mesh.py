@@ -182,3 +182,18 @@ def test_points_through_the_cli(capsys, workspace, tmp_path):
                             "--out", str(tmp_path / "o" / "points.xyz")])
     assert "points.xyz" in err and ".ply" in err
     _no_files(tmp_path / "o")
+
+
+def test_compressed_ply_through_the_cli(capsys, workspace, tmp_path):
+    """`--format compressed-ply`: SuperSplat's compressed PLY of the workspace's Gaussians."""
+    from voxsplat.recon.export import read_ply
+    from voxsplat.recon.export.compressed_ply import read_compressed_ply
+    out = tmp_path / "scene.compressed.ply"
+    assert main(["export", str(workspace), "--format", "compressed-ply", "--out", str(out)]) == 0
+    decoded, full = read_compressed_ply(out), read_ply(workspace / "splats.ply")
+    assert len(decoded["means"]) == len(full["means"])
+    assert out.stat().st_size < (workspace / "splats.ply").stat().st_size / 3
+    err = _run_err(capsys, ["export", str(workspace), "--format", "compressed-ply",
+                            "--out", str(tmp_path / "o" / "scene.splat")])
+    assert "scene.splat" in err and ".compressed.ply" in err
+    _no_files(tmp_path / "o")
