@@ -1,5 +1,5 @@
 """On CUDA against the CPU: the depth stage with views of different sizes, and a learned sky
-behind gsplat's render (run with ``pytest -m gpu``)."""
+behind gsplat's render, gsplat's compressed PLY (run with ``pytest -m gpu``)."""
 
 from dataclasses import replace
 
@@ -61,3 +61,31 @@ def test_sky_behind_gsplat_matches_the_reference():
         grads.append(tex.grad.cpu())
     assert (outs[1] - outs[0]).abs().mean() < 1e-4 and (outs[1] - outs[0]).abs().max() < 2e-2
     assert (grads[1] - grads[0]).norm() <= 1e-3 * grads[0].norm()
+
+
+def test_gsplat_compressed_ply_reads_as_ours(tmp_path):
+    """gsplat's own compressed-PLY exporter (where gsplat is installed): our reader decodes
+    its file to the Gaussians it was given, as it decodes ours, so the two layouts agree."""
+    exporter = pytest.importorskip("gsplat.exporter")
+    from voxsplat.recon.export.compressed_ply import read_compressed_ply, write_compressed_ply
+    g = torch.Generator().manual_seed(0)
+    n = 1000
+    splats = {"means": torch.randn(n, 3, generator=g), "scales": torch.randn(n, 3, generator=g) - 3,
+              "quats": torch.randn(n, 4, generator=g), "opacities": torch.randn(n, generator=g) + 2,
+              "sh0": torch.randn(n, 1, 3, generator=g) * 0.5,
+              "shN": torch.randn(n, 15, 3, generator=g) * 0.2}
+    (tmp_path / "gsplat.ply").write_bytes(exporter.splat2ply_bytes_compressed(
+        splats["means"], splats["scales"], splats["quats"], splats["opacities"],
+        splats["sh0"][:, 0], splats["shN"].permute(0, 2, 1).reshape(n, -1)))
+    write_compressed_ply(tmp_path / "ours.ply", splats)
+    theirs, ours = read_compressed_ply(tmp_path / "gsplat.ply"), read_compressed_ply(tmp_path / "ours.ply")
+    assert len(theirs["means"]) == len(ours["means"]) == n
+    for decoded in (theirs, ours):  # the same Gaussians, found by position
+        nearest = torch.cdist(decoded["means"], splats["means"]).argmin(1)
+        assert len(set(nearest.tolist())) == n
+        torch.testing.assert_close(decoded["means"], splats["means"][nearest], atol=5e-3, rtol=0)
+        torch.testing.assert_close(decoded["shN"], splats["shN"][nearest], atol=8 / 256, rtol=0)
+        torch.testing.assert_close(torch.sigmoid(decoded["opacities"]),
+                                   torch.sigmoid(splats["opacities"][nearest]), atol=3e-3, rtol=0)
+        q = torch.nn.functional.normalize(splats["quats"][nearest], dim=1)
+        assert float(((decoded["quats"] * q).sum(1).abs() - 1).abs().max()) < 1e-3
