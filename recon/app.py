@@ -13,6 +13,7 @@ import torch
 
 from ..data.errors import VoxsplatError
 from ..data.load import load_scene, needs_poses
+from ..data.readers.colmap import DistortedCameraError
 from ..data.transforms import downscale as downscale_scene
 from ..render.camera_paths import default_orbit, interpolate_path, spiral_path
 from ..render.video import depth_to_rgb, write_frames, write_video
@@ -124,11 +125,17 @@ def auto_preset(n_train_views: int, device_type: str) -> str:
 
 def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None,
                progress: bool = True):
-    """A posed Scene from any input: scene files through `data.load`; photo folders and videos
-    through structure-from-motion (pycolmap), whose model goes to `workdir/sfm/`."""
-    if not needs_poses(input_path):
-        return load_scene(input_path, downscale=downscale)
+    """A posed Scene from any input: scene files through `data.load` (COLMAP scenes with lens
+    distortion undistorted by pycolmap into `workdir/sfm/`); photo folders and videos through
+    structure-from-motion (pycolmap), whose model goes to `workdir/sfm/`."""
     from .sfm import SfmConfig, load_or_run_sfm
+    if not needs_poses(input_path):
+        try:
+            return load_scene(input_path, downscale=downscale)
+        except DistortedCameraError:  # a COLMAP scene with lens distortion: undistort it
+            from .sfm import undistort_colmap
+            scene = undistort_colmap(Path(input_path), Path(workdir), sfm or SfmConfig(), progress)
+            return downscale_scene(scene, downscale) if downscale != 1.0 else scene
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         scene = load_or_run_sfm(Path(input_path), Path(workdir), sfm or SfmConfig(), progress)

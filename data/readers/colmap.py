@@ -39,8 +39,13 @@ CAMERA_MODELS = {
 }
 _MODEL_IDS = {name: (model_id, n) for model_id, (name, n) in CAMERA_MODELS.items()}
 SUPPORTED_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV")
-_UNDISTORT_HINT = ("undistort the images first (`colmap image_undistorter` or "
-                   "pycolmap.undistort_images) and give the undistorted folder")
+_UNDISTORT_HINT = ("`voxsplat reconstruct` undistorts them itself (with pycolmap); to read "
+                   "the scene directly, undistort the images first (`colmap image_undistorter` "
+                   "or pycolmap.undistort_images) and give the undistorted folder")
+
+
+class DistortedCameraError(VoxsplatError):
+    """A camera of the model is not pinhole, or its lens distortion is not negligible."""
 
 
 @dataclass(frozen=True)
@@ -319,16 +324,16 @@ def camera_intrinsics(camera: ColmapCamera, source: Path) -> np.ndarray:
     """[3,3] K of a pinhole (or negligibly distorted) camera.
 
     Raises:
-        VoxsplatError: the model is unsupported or its distortion is not negligible.
+        DistortedCameraError: the model is unsupported or its distortion is not negligible.
     """
     label = f"{source}: camera {camera.camera_id} ({camera.model})"
     if camera.model not in SUPPORTED_MODELS:
-        raise VoxsplatError(f"{label} is not supported (only {', '.join(SUPPORTED_MODELS)}); "
-                            f"{_UNDISTORT_HINT}")
+        raise DistortedCameraError(f"{label} is not supported (only "
+                                   f"{', '.join(SUPPORTED_MODELS)}); {_UNDISTORT_HINT}")
     shift = max_distortion_px(camera)
     if shift > MAX_DISTORTION_PX:
-        raise VoxsplatError(f"{label} has lens distortion moving the corners by {shift:.1f} px; "
-                            f"{_UNDISTORT_HINT}")
+        raise DistortedCameraError(f"{label} has lens distortion moving the corners by "
+                                   f"{shift:.1f} px; {_UNDISTORT_HINT}")
     (fx, fy, cx, cy), _ = _pinhole_and_distortion(camera)
     if min(fx, fy) <= 0 or camera.width <= 0 or camera.height <= 0:
         raise VoxsplatError(f"{label} has a non-positive focal length or size; fix the model")

@@ -1,14 +1,16 @@
 """Structure-from-motion with COLMAP (pycolmap, in-process): photos or a video -> posed Scene.
 
 `run_sfm` poses a folder of photos; `load_or_run_sfm` also takes a video (frames are sampled
-first) or an existing COLMAP model (read without SfM). This package is the one place that
+first) or an existing COLMAP model (read without SfM; `undistort_colmap` makes a distorted
+one pinhole). This package is the one place that
 imports pycolmap (lazily, in `colmap_steps`); without it, SfM raises a VoxsplatError that says
 `pip install pycolmap`.
 """
 
 from .config import SFM_PRESETS, SfmConfig, sfm_preset
 from .progress import ProgressFn
-from .run import PartialRegistrationWarning, check_registration, load_or_run_sfm, run_sfm
+from .run import (PartialRegistrationWarning, check_registration, load_or_run_sfm, run_sfm,
+                  undistort_colmap)
 
 __all__ = ["SFM_PRESETS", "PartialRegistrationWarning", "ProgressFn", "SfmConfig",
-           "check_registration", "load_or_run_sfm", "run_sfm", "sfm_preset"]
+           "check_registration", "load_or_run_sfm", "run_sfm", "sfm_preset", "undistort_colmap"]

@@ -25,11 +25,14 @@ import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
+
 from ...data.atomic import atomic_open, replace_folder
 from ...data.errors import VoxsplatError
 from ...data.images import list_images
-from ...data.readers.colmap import find_colmap_model, read_colmap
-from ...data.readers.common import mask_folder
+from ...data.readers.colmap import (DistortedCameraError, find_colmap_model, find_image_folder,
+                                    read_colmap)
+from ...data.readers.common import folder_masks, mask_folder
 from ...data.scene import Scene
 from ...data.transforms import normalize
 from ...data.video import extract_frames, is_video_file
@@ -160,6 +163,10 @@ def _stamp(source: Path) -> dict:
         return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     folder = _image_folder(source)
     stamp = {"images": [p.name for p in list_images(folder)] if folder else []}
+    model = find_colmap_model(source)
+    if model is not None:  # a COLMAP scene undistorted into the workspace
+        stamp["model"] = {p.name: [p.stat().st_size, p.stat().st_mtime_ns]
+                          for p in sorted(model.iterdir()) if p.is_file()}
     masks = mask_folder(folder) if folder else None
     if masks is not None:  # (a key only then: runs made without masks stay valid)
         stamp["masks"] = sorted(p.name for p in masks.iterdir())
@@ -253,6 +260,76 @@ def run_sfm(image_dir: Path, out_dir: Path, config: SfmConfig = SfmConfig(),
     return _scene(out_dir / SFM_DIR, warning)
 
 
+def undistort_colmap(source: Path, out_dir: Path, config: SfmConfig = SfmConfig(),
+                     progress: Progress = True) -> Scene:
+    """A COLMAP scene whose cameras are distorted (or not pinhole), made pinhole by pycolmap's
+    undistorter into `out_dir/sfm/` (images/, sparse/0/, masks/ when the scene has masks,
+    sfm.json) and read from there, in the model's own frame. A finished run for the same
+    model and images is reused.
+
+    Args:
+        source: the COLMAP scene (folder with sparse/0 and images/, or the model folder).
+
+    Raises:
+        VoxsplatError: no model or images folder, pycolmap missing, or undistortion failed.
+    """
+    source, out_dir = Path(source), Path(out_dir)
+    if source.is_file():
+        source = source.parent
+    model_dir = find_colmap_model(source)
+    image_dir = find_image_folder(model_dir) if model_dir is not None else None
+    if image_dir is None:
+        raise VoxsplatError(f"{source}: no COLMAP model with an images/ folder beside it")
+    if _cached(workdir=out_dir, source=source, config=config) is not None:
+        return read_colmap(out_dir / SFM_DIR)
+    steps.import_pycolmap()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{SFM_DIR}.", dir=out_dir))
+    report = StageProgress(progress)
+    try:
+        report.note(f"undistorting the images of {model_dir} (lens distortion)")
+        report.start("undistortion", 1)
+        with steps.colmap_logging():
+            steps.undistort(model_dir, image_dir, tmp / "undistorted", config)
+        os.replace(tmp / "undistorted" / "images", tmp / "images")
+        (tmp / "sparse").mkdir()
+        os.replace(tmp / "undistorted" / "sparse", tmp / "sparse" / "0")
+        shutil.rmtree(tmp / "undistorted")
+        if mask_folder(image_dir) is not None:
+            _undistort_scene_masks(model_dir, image_dir, tmp)
+        report.set(1)
+        _write_report(tmp / REPORT_FILE, {
+            "source": str(source.resolve()), "source_stamp": _stamp(source),
+            "config": config.to_dict(), "undistorted_from": str(model_dir.resolve()),
+            "pycolmap": steps.version()})
+        replace_folder(tmp, out_dir / SFM_DIR)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        report.close()
+    return read_colmap(out_dir / SFM_DIR)
+
+
+def _undistort_scene_masks(model_dir: Path, image_dir: Path, tmp: Path) -> None:
+    """The scene's masks (see `data.readers.common.mask_folder`) warped like their images,
+    into `tmp/masks/NAME.png`."""
+    from PIL import Image
+    names = sorted(p.relative_to(tmp / "images").as_posix()
+                   for p in (tmp / "images").rglob("*") if p.is_file())
+    sizes = []
+    for name in names:
+        with Image.open(image_dir / name) as img:
+            sizes.append(img.size)
+    masks = folder_masks([image_dir / n for n in names], image_dir, sizes)
+    for name, mask in zip(names, masks):
+        target = tmp / "input_masks" / f"{name}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255).save(target)
+    steps.undistort_masks(model_dir, tmp / "sparse" / "0", tmp / "input_masks", tmp / "masks")
+    shutil.rmtree(tmp / "input_masks")
+
+
 def _cached(workdir: Path, source: Path, config: SfmConfig) -> Optional[dict]:
     """The report of a finished SfM run in `workdir` for the same input and config, if any."""
     path = workdir / SFM_DIR / REPORT_FILE
@@ -295,7 +372,10 @@ def load_or_run_sfm(input_path: Path, workdir: Path, config: SfmConfig = SfmConf
         raise VoxsplatError(f"{path}: no such file or folder; check the path")
     colmap_root = path.parent if path.is_file() and path.stem in ("cameras", "images") else path
     if colmap_root.is_dir() and find_colmap_model(colmap_root) is not None:
-        return normalize(read_colmap(colmap_root))
+        try:
+            return normalize(read_colmap(colmap_root))
+        except DistortedCameraError:
+            return normalize(undistort_colmap(colmap_root, workdir, config, progress))
     cached = _cached(workdir, path, config)
     if cached is not None:
         return _scene(workdir / SFM_DIR, cached.get("warning"))
