@@ -119,10 +119,15 @@ def match_features(database: Path, matcher: str, config: SfmConfig) -> None:
 
 
 def verified_pair_count(database: Path) -> int:
-    """Image pairs that passed geometric verification."""
+    """Image pairs that passed geometric verification with a usable geometry (not the
+    degenerate or watermark verdicts, which COLMAP also records)."""
     pycolmap = import_pycolmap()
+    bad = {pycolmap.TwoViewGeometryConfiguration.UNDEFINED,
+           pycolmap.TwoViewGeometryConfiguration.DEGENERATE,
+           pycolmap.TwoViewGeometryConfiguration.WATERMARK}
     with contextlib.closing(pycolmap.Database.open(database)) as db:
-        return int(db.num_verified_image_pairs())
+        _, geometries = db.read_two_view_geometries()
+        return sum(1 for g in geometries if g.config not in bad and len(g.inlier_matches) > 0)
 
 
 def map_incremental(database: Path, image_dir: Path, work_dir: Path, config: SfmConfig,

@@ -97,10 +97,11 @@ def _no_model_error(image_dir: Path, database: Path, n_images: int, matcher: str
                     hint: str = "") -> VoxsplatError:
     pairs = steps.verified_pair_count(database)
     hint = ("; or use --matcher exhaustive" if matcher == "sequential" else "") + hint
+    total = n_images * (n_images - 1) // 2
     return VoxsplatError(f"{image_dir}: SfM could not build a model from the {n_images} images "
-                         f"({pairs} image pairs share enough matched features); the photos do "
-                         f"not overlap enough: retake them so neighbours share ~60% of the "
-                         f"view{hint}")
+                         f"({pairs} of the {total} image pairs matched in a consistent geometry); "
+                         f"the photos do not overlap enough: retake them so neighbours share "
+                         f"~60% of the view{hint}")
 
 
 def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,

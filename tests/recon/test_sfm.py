@@ -190,6 +190,7 @@ def test_images_that_do_not_overlap(tmp_path):
     message = _message(run_sfm, images, tmp_path / "ws", FAST, progress=False)
     assert message.startswith(f"{images}: SfM could not build a model from the 4 images")
     assert "the photos do not overlap enough" in message
+    assert "(0 of the 6 image pairs matched" in message
     assert not (tmp_path / "ws").exists()
 
 
