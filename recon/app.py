@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 import warnings
@@ -210,34 +211,51 @@ def path_cameras(rec: dict, kind: str, n_frames: int):
 
 @torch.no_grad()
 def run_render(ws: Path, kind: str, n_frames: int, out: Path, depth: bool = False,
-               device: str = "auto", fps: int = 30) -> list[Path]:
+               device: str = "auto", fps: int = 30, scale: float = 1.0,
+               progress: bool = False) -> list[Path]:
     """`voxsplat render`: an mp4 along a camera path (and OUT_depth.mp4 with `depth`); an OUT
-    without a suffix is a folder of PNG frames instead (OUT_depth/ for depth)."""
+    without a suffix is a folder of PNG frames instead (OUT_depth/ for depth). `scale` resizes
+    the frames from the first training view's size (2: twice the width and height). Frames
+    are encoded as they render; depth frames wait (float16) for the sequence's depth range."""
+    if not (math.isfinite(scale) and 0 < scale <= 8):
+        raise VoxsplatError(f"--scale {scale}: expected a factor in (0, 8], e.g. 2 for twice "
+                            f"the training views' width and height")
     dev = resolve_device(device)
     rec = wsp.open_workspace(ws)
     splats = {k: v.to(dev) for k, v in pipeline.load_splats(ws).items()}
     poses, K, W, H = path_cameras(rec, kind, n_frames)
     from ..data.cameras import Cameras
+    base = Cameras(poses[:1], K[None], torch.tensor([W]), torch.tensor([H])).scaled(scale)
+    K, (W, H) = base.Ks[0], base.size(0)
     sky = read_sky(ws)
     bg = torch.tensor(rec["background"], device=dev, dtype=torch.float32) if sky is None else sky.to(dev)
-    rgbs, depths = [], []
-    for pose in poses:
-        cam = Cameras(pose[None], K[None], torch.tensor([W]), torch.tensor([H])).to(dev)
-        r = render_splats(splats, cam, sh_degree_of(splats), bg, rec["config"].get("backend", "auto"))
-        rgbs.append((r.colors[0].clamp(0, 1) * 255).round().byte().cpu().numpy())
-        if depth:
-            depths.append((r.depths[0, ..., 0] * (r.alphas[0, ..., 0] > 0.5)).cpu().numpy())
+    depths = []
+
+    def frames():
+        for pose in (_frame_progress(poses) if progress else poses):
+            cam = Cameras(pose[None], K[None], torch.tensor([W]), torch.tensor([H])).to(dev)
+            r = render_splats(splats, cam, sh_degree_of(splats), bg, rec["config"].get("backend", "auto"))
+            if depth:
+                d = r.depths[0, ..., 0] * (r.alphas[0, ..., 0] > 0.5)
+                depths.append(d.half().cpu().numpy())
+            yield (r.colors[0].clamp(0, 1) * 255).round().byte().cpu().numpy()
+
     as_frames = Path(out).suffix == ""
     write = (lambda p, fr: write_frames(p, fr)) if as_frames else (lambda p, fr: write_video(p, fr, fps=fps))
-    write(out, rgbs)
+    write(out, frames())
     written = [Path(out)]
     if depth:
-        valid = np.concatenate([d[d > 0] for d in depths]) if depths else np.zeros(0)
+        valid = np.concatenate([d[d > 0].astype(np.float32) for d in depths]) if depths else np.zeros(0)
         near, far = (np.percentile(valid, [2, 98]) if valid.size else (0.0, 1.0))
         dpath = Path(out).with_name(Path(out).stem + ("_depth" if as_frames else "_depth.mp4"))
-        write(dpath, [depth_to_rgb(d, float(near), float(far)) for d in depths])
+        write(dpath, (depth_to_rgb(d.astype(np.float32), float(near), float(far)) for d in depths))
         written.append(dpath)
     return written
+
+
+def _frame_progress(poses):
+    from tqdm.auto import tqdm
+    return tqdm(poses, desc="render", unit="frame", leave=False)
 
 
 DEMO_STEPS = 1200

@@ -91,10 +91,13 @@ class Render:
     depth: bool = False
     device: str = "auto"
     fps: int = 30
+    scale: float = 1.0
+    quiet: bool = False
 
     def execute(self) -> None:
         from voxsplat.recon.app import run_render
-        written = run_render(self.workspace, self.path, self.frames, self.out, self.depth, self.device, self.fps)
+        written = run_render(self.workspace, self.path, self.frames, self.out, self.depth,
+                             self.device, self.fps, self.scale, progress=not self.quiet)
         for p in written:
             print(f"wrote {p}")
 
@@ -204,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--depth", action="store_true", help="also write OUT_depth.mp4")
     v.add_argument("--device", default="auto")
     v.add_argument("--fps", type=int, default=30)
+    v.add_argument("--scale", type=float, default=1.0,
+                   help="frame size relative to the training views (2: twice the width and height)")
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
     v.set_defaults(cls=Render)
     e = sub.add_parser("export", help=Export.__doc__)
     e.add_argument("workspace", type=Path)

@@ -197,3 +197,24 @@ def test_compressed_ply_through_the_cli(capsys, workspace, tmp_path):
                             "--out", str(tmp_path / "o" / "scene.splat")])
     assert "scene.splat" in err and ".compressed.ply" in err
     _no_files(tmp_path / "o")
+
+
+def test_render_scales_frames_and_streams_depth(capsys, workspace, tmp_path):
+    """`render --scale 2 --depth`: frames at twice the training size (the same view, sharper:
+    the half-size render of it matches a plain render), depth frames beside them."""
+    from PIL import Image
+    big, plain = tmp_path / "big", tmp_path / "plain"
+    assert main(["render", str(workspace), "--path", "orbit", "--frames", "3", "--out", str(big),
+                 "--scale", "2", "--depth", "--device", "cpu", "--quiet"]) == 0
+    assert main(["render", str(workspace), "--path", "orbit", "--frames", "3", "--out",
+                 str(plain), "--device", "cpu", "--quiet"]) == 0
+    frames = sorted(big.iterdir())
+    assert len(frames) == 3 and len(list((tmp_path / "big_depth").iterdir())) == 3
+    large = np.asarray(Image.open(frames[1]), np.float64)
+    small = np.asarray(Image.open(sorted(plain.iterdir())[1]), np.float64)
+    assert large.shape == (96, 128, 3) and small.shape == (48, 64, 3)
+    halved = large.reshape(48, 2, 64, 2, 3).mean((1, 3))
+    assert np.abs(halved - small).mean() < 6.0 and np.ptp(small) > 100  # 2.9; 18.7 moved 3 px
+    err = _run_err(capsys, ["render", str(workspace), "--out", str(tmp_path / "x.mp4"),
+                            "--scale", "0"])
+    assert "--scale 0" in err
