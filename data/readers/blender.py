@@ -3,7 +3,9 @@
 Poses are Blender/OpenGL camera-to-world (x right, y up, z back); they become OpenCV
 `cam_from_world` by flipping the camera's y and z axes. Intrinsics come from `camera_angle_x`
 (and optionally `camera_angle_y`) or from `fl_x`, `fl_y`, `cx`, `cy` in pixels for an image
-of `w` x `h`; per-frame keys override the top-level ones. Distortion keys are ignored.
+of `w` x `h`; per-frame keys override the top-level ones. Lens distortion (nerfstudio's
+`k1 k2 k3 k4 p1 p2` with `camera_model` OPENCV or OPENCV_FISHEYE) is removed on reading: the
+image (and mask) is resampled onto a pinhole camera of the same size (see `lens`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from ..scene import Scene
 from ..transforms import split_every
 from .common import (check_finite, check_rotation, image_size, intrinsics, load_images,
                      make_cameras, require_one_size, unique_names)
+from .lens import LENS_KEYS, NEGLIGIBLE_PX, lens_of, max_shift_px, pinhole_for, undistort_image
 
 SPLITS = ("train", "val", "test")
-_INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "camera_angle_x", "camera_angle_y")
+_INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "camera_angle_x", "camera_angle_y",
+                   *LENS_KEYS)
 # OpenGL camera axes (x right, y up, z back) -> OpenCV (x right, y down, z forward).
 _OPENCV_FROM_OPENGL = np.diag([1.0, -1.0, -1.0, 1.0])
 
@@ -224,6 +228,7 @@ def read_blender(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1
                          "a top-level 'fl_x' without 'w'/'h'")
     Ks = [_intrinsics(f.params, image_size(img), f.source, f.label)
           for f, img in zip(frames, images)]
+    images, masks, Ks = _undistorted(frames, images, masks, Ks)
     root = path if path.is_dir() else path.parent
     scene = Scene(images=images, names=unique_names(paths, root),
                   cameras=make_cameras([f.cam_from_world for f in frames], Ks,
@@ -233,6 +238,37 @@ def read_blender(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1
     if list(spans) == [None]:
         return split_every(scene, 8)
     return scene.with_splits({split: tuple(span) for split, span in spans.items()})
+
+
+def _undistorted(frames: list[_Frame], images, masks, Ks):
+    """Images, masks and K with each frame's lens distortion resampled away (see `lens`);
+    frames without (or with negligible) distortion are kept as they are."""
+    images, Ks = list(images), list(Ks)
+    masks = list(masks) if masks is not None else None
+    pinholes: dict[tuple, np.ndarray] = {}  # frames that share a camera share its pinhole
+    for i, f in enumerate(frames):
+        try:
+            lens = lens_of(f.params)
+        except ValueError as e:
+            raise VoxsplatError(f"{f.source}: {f.label}: {e}; fix the lens keys") from None
+        if lens is None:
+            continue
+        W, H = image_size(images[i])
+        K = torch.from_numpy(Ks[i])
+        if max_shift_px(K, lens, W, H) <= NEGLIGIBLE_PX:
+            continue
+        key = (lens, W, H, Ks[i].tobytes())
+        if key not in pinholes:
+            try:
+                pinholes[key] = pinhole_for(K, lens, W, H).double().numpy()
+            except ValueError as e:
+                raise VoxsplatError(f"{f.source}: {f.label}: {e}") from None
+        K_new = torch.from_numpy(pinholes[key])
+        images[i] = undistort_image(images[i], K, lens, K_new)
+        if masks is not None:
+            masks[i] = undistort_image(masks[i], K, lens, K_new, nearest=True)
+        Ks[i] = pinholes[key]
+    return tuple(images), (tuple(masks) if masks is not None else None), Ks
 
 
 def _split_of(file: Path) -> Optional[str]:
