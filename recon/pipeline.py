@@ -98,13 +98,21 @@ def dense_depth_stage(scene: Scene, cfg: TrainConfig, out: Path, device: torch.d
     if not wants_depth(scene, cfg):
         return scene, None
     from .depth import scene_with_points, wide_baseline, write_depths
+    from .depth.cache import CACHE_FILE, depth_key, load_depth, save_depth
+    from .depth.mvs import mvs_view_ids
     # hole filling is for the voxel model, whose Gaussians stay near their voxels; explicit
     # Gaussians move, and filled points cost them 0.8 dB on fern 3-view (bench/results/)
     mvs = cfg.mvs if cfg.model == "voxel" else replace(cfg.mvs, fill_stride=0)
-    depth = _sweep(scene, mvs, device, progress)
-    if depth.n_matched < MIN_MVS_POINTS and mvs.wide_baseline_retry:
-        retry = _sweep(scene, wide_baseline(mvs), device, progress)
-        depth = retry if retry.n_matched > depth.n_matched else depth
+    key = depth_key(scene, mvs_view_ids(scene, mvs.split), mvs)
+    depth = load_depth(out, key)  # a resumed run, or other training settings on these views
+    if depth is None:
+        depth = _sweep(scene, mvs, device, progress)
+        if depth.n_matched < MIN_MVS_POINTS and mvs.wide_baseline_retry:
+            retry = _sweep(scene, wide_baseline(mvs), device, progress)
+            depth = retry if retry.n_matched > depth.n_matched else depth
+        save_depth(out, key, depth)
+    elif progress:
+        print(f"depth: reusing the depth maps of {out / CACHE_FILE} (same views and settings)")
     write_depths(depth, out)
     if depth.n_matched < MIN_MVS_POINTS:  # too few to build on (e.g. very wide baselines)
         warnings.warn(f"{scene.source}: multi-view stereo found only {depth.n_matched} "

@@ -58,7 +58,8 @@ class DepthResult:
         return self.depths[c, :h, :w]
 
 
-def _view_ids(scene: Scene, split: str) -> tuple[int, ...]:
+def mvs_view_ids(scene: Scene, split: str) -> tuple[int, ...]:
+    """The views of `split` ("all": every view) that MVS computes depth for."""
     if split != "all" and split not in scene.splits:
         raise VoxsplatError(f"{scene.source}: MVS split '{split}' not found (has: "
                             f"{sorted(scene.splits)}); set MvsConfig.split")
@@ -124,7 +125,7 @@ def compute_depths(scene: Scene, cfg: MvsConfig = MvsConfig(), device="cpu",
         VoxsplatError: fewer than 2 views, or a missing split.
     """
     device = torch.device(device)
-    ids = _view_ids(scene, cfg.split)
+    ids = mvs_view_ids(scene, cfg.split)
     images, own, masks, valid = working_views(scene, ids, cfg.max_image_size, device)
     cams = own.with_size(images.shape[-1], images.shape[-2])  # what per-pixel stages iterate
     if cfg.patch_size == 0:

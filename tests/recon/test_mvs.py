@@ -239,12 +239,47 @@ def test_too_few_matched_points_retry_with_wide_baseline_settings(three_views, t
     assert seen == [cfg.mvs]  # enough matched: one sweep
     seen.clear()
     monkeypatch.setattr(pipeline, "MIN_MVS_POINTS", len(result.points) + 1)
-    out, depth = pipeline.dense_depth_stage(scene, cfg, tmp_path, torch.device("cpu"), False)
+    out, depth = pipeline.dense_depth_stage(scene, cfg, tmp_path / "again", torch.device("cpu"),
+                                            False)  # a new workspace: nothing kept to reuse
     relaxed = wide_baseline(cfg.mvs)
     assert seen == [cfg.mvs, relaxed] and relaxed.min_ncc < cfg.mvs.min_ncc
     assert relaxed.n_consistent == 1 and not relaxed.wide_baseline_retry
     # the relaxed sweep matches more on the synthetic scene, and that is what is kept
     assert depth.n_matched > len(result.points) and out.points is not None
+
+
+def test_a_second_run_on_the_same_views_reuses_the_depth_maps(three_views, tmp_path,
+                                                              monkeypatch):
+    """The depth stage's result is kept in ws/cache/: the same views and MVS settings (a
+    resumed run, or other training settings) reuse it; another image or setting sweeps."""
+    from dataclasses import fields
+    from voxsplat.recon import pipeline
+    from voxsplat.recon.config import override, preset
+    scene = three_views[0].with_splits({"train": [0, 1, 2]})
+    cfg = override(preset("sparse"), "depth=on")
+    real, seen = pipeline._sweep, []
+
+    def sweep(scene, mvs, device, progress):
+        seen.append(mvs)
+        return real(scene, mvs, device, progress)
+
+    monkeypatch.setattr(pipeline, "_sweep", sweep)
+    first = pipeline.dense_depth_stage(scene, cfg, tmp_path, torch.device("cpu"), False)[1]
+    again = pipeline.dense_depth_stage(scene, override(cfg, "optim.pseudo_weight=0"), tmp_path,
+                                       torch.device("cpu"), False)[1]
+    assert len(seen) == 1 and (tmp_path / "cache" / "depth.pt").is_file()
+    for f in fields(first):
+        a, b = getattr(first, f.name), getattr(again, f.name)
+        if f.name == "cameras":
+            a, b = a.Ks, b.Ks
+        assert (torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b), f.name
+    brighter = list(scene.images)
+    brighter[1] = (brighter[1].int() + 10).clamp(0, 255).byte()
+    pipeline.dense_depth_stage(replace(scene, images=tuple(brighter)), cfg, tmp_path,
+                               torch.device("cpu"), False)
+    pipeline.dense_depth_stage(scene, override(cfg, "mvs.min_ncc=0.5"), tmp_path,
+                               torch.device("cpu"), False)
+    assert len(seen) == 3
 
 
 def test_hole_filling_is_for_the_voxel_model_only(three_views, tmp_path, monkeypatch):
