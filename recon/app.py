@@ -15,7 +15,7 @@ import torch
 from ..data.errors import VoxsplatError
 from ..data.load import load_scene, needs_poses
 from ..data.readers.colmap import DistortedCameraError
-from ..data.transforms import downscale as downscale_scene
+from ..data.transforms import downscale as downscale_scene, split_every
 from ..render.camera_paths import default_orbit, interpolate_path, spiral_path
 from ..render.video import depth_to_rgb, write_frames, write_video
 from . import distributed, pipeline
@@ -29,9 +29,11 @@ from .sky import read_sky
 def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: str = "auto",
                     steps: Optional[int] = None, downscale: Optional[float] = None,
                     resume: bool = False, progress: bool = True, sfm=None,
-                    model: Optional[str] = None, overrides: Sequence[str] = ()) -> dict:
+                    model: Optional[str] = None, overrides: Sequence[str] = (),
+                    holdout: Optional[int] = None) -> dict:
     """`voxsplat reconstruct`: load INPUT (posing photos/videos by SfM), optimize, write OUT.
 
+    `holdout` re-splits the views (see `with_holdout`); None keeps the input's own split.
     preset "auto": `sparse` for at most 12 training views (with `auto_sparse_model`), else
     `dense` on a GPU, `fast` on a CPU. `model` ("gaussians" | "voxel") overrides the preset's model;
     `overrides` ("section.field=value", `--set`) change single config fields after that.
@@ -48,9 +50,14 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         rec = wsp.open_workspace(out)
         cfg = TrainConfig.from_dict(rec["config"])
         input_path = Path(rec["input"]["path"])
+        holdout = rec["input"].get("holdout")
+    check_holdout(holdout)
     scale = cfg.downscale if resume else (downscale if downscale is not None else 1.0)
     with distributed.main_first():  # SfM runs once, on rank 0; the other ranks reuse it
         scene = load_input(input_path, Path(out), scale, sfm, progress and distributed.is_main())
+    scene = with_holdout(scene, holdout)
+    if not resume and holdout is None and progress and distributed.is_main():
+        _say_holdout(scene)
     if not resume and downscale is None:  # large photos: train at most MAX_IMAGE_SIDE
         full, downscale = longest_side(scene.cameras), auto_downscale(scene, device_type)
         if downscale < 1.0:
@@ -68,12 +75,40 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         if auto and progress and distributed.is_main():
             print(f"auto: {n_train} training views on {device_type}: the {preset} preset with "
                   f"the {cfg.model} model (--preset and --model choose otherwise)")
-    spec = {"kind": "path", "path": str(Path(input_path).resolve()), "downscale": cfg.downscale}
+    spec = {"kind": "path", "path": str(Path(input_path).resolve()), "downscale": cfg.downscale,
+            "holdout": holdout}
     if not resume and distributed.is_main():
         pipeline.remove_tree(Path(out) / "checkpoints")
         pipeline.clean_outputs(out)
     distributed.barrier()
     return pipeline.reconstruct(scene, out, cfg, spec, device, resume, progress)
+
+
+def check_holdout(holdout: Optional[int]) -> None:
+    """Raise a VoxsplatError unless `holdout` is None, 0 or at least 2."""
+    if holdout is not None and (holdout < 0 or holdout == 1):
+        raise VoxsplatError(f"--holdout {holdout}: use 0 (train on every view) or N >= 2 (every "
+                            f"N-th view, by name, held out for evaluation)")
+
+
+def with_holdout(scene, holdout: Optional[int]):
+    """`scene` with every `holdout`-th view (by name, the first included) held out for
+    evaluation, or with every view training for 0; None keeps the input's split."""
+    check_holdout(holdout)
+    if holdout is None:
+        return scene
+    if holdout == 0:
+        return scene.with_splits({"train": tuple(range(len(scene)))})
+    return split_every(scene, holdout)
+
+
+def _say_holdout(scene) -> None:
+    """With few views, say which are held out and how to train on them too."""
+    test, n = scene.splits.get("test", ()), len(scene)
+    if test and len(scene.split("train")) <= 12:
+        names = ", ".join(scene.names[i] for i in test)
+        print(f"{len(test)} of the {n} views ({names}) held out to measure the result; "
+              f"--holdout 0 trains on all of them")
 
 
 MAX_IMAGE_SIDE = {"cuda": 1600, "cpu": 1000}
@@ -172,13 +207,16 @@ def load_workspace_scene(ws: Path):
     """Reload the scene a workspace was made from (its input path and options)."""
     rec = wsp.open_workspace(ws)
     spec = rec["input"]
-    return load_input(Path(spec["path"]), Path(ws), spec.get("downscale", 1.0), progress=False), rec
+    scene = load_input(Path(spec["path"]), Path(ws), spec.get("downscale", 1.0), progress=False)
+    return with_holdout(scene, spec.get("holdout")), rec
 
 
 def run_eval(ws: Path, split: str = "test", device: str = "auto") -> dict:
     """`voxsplat eval`: metrics of the workspace's Gaussians on `split`, into DIR/metrics.json."""
     dev = resolve_device(device)
     scene, rec = load_workspace_scene(ws)
+    if split == "test" and not scene.splits.get("test"):  # trained on every view (--holdout 0)
+        split = "train"
     splats = pipeline.load_splats(ws)
     metrics = pipeline.evaluate(scene, splats, split, dev, rec["config"].get("backend", "auto"),
                                 sky=read_sky(ws))

@@ -49,7 +49,8 @@ def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, dev
     write_splat(out / wsp.SPLATS_SPLAT, splats)
     if result.sky is not None:
         write_sky(out, result.sky)
-    metrics = evaluate(scene, splats, "test", dev, cfg.backend, sky=result.sky)
+    split = "test" if scene.splits.get("test") else "train"  # --holdout 0: the training views
+    metrics = evaluate(scene, splats, split, dev, cfg.backend, sky=result.sky)
     metrics.update(steps=result.steps, train_seconds=result.train_seconds,
                    peak_gpu_mem_mb=result.peak_gpu_mem_mb, device=_device_name(dev),
                    model=result.model, n_voxels=result.n_voxels,

@@ -34,6 +34,7 @@ class Reconstruct:
     model: Optional[str] = None
     overrides: Optional[list[str]] = None
     """`--set section.field=value` (repeatable): single config fields over the preset's."""
+    holdout: Optional[int] = None
 
     def execute(self) -> None:
         from voxsplat.recon import distributed
@@ -45,7 +46,7 @@ class Reconstruct:
                                       self.downscale, self.resume, progress=not self.quiet,
                                       sfm=_sfm_config(self.matcher, self.mask_features),
                                       model=self.model,
-                                      overrides=self.overrides or ())
+                                      overrides=self.overrides or (), holdout=self.holdout)
             if distributed.is_main():
                 _report(metrics, self.out)
             finished = True
@@ -186,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--set", dest="overrides", action="append", metavar="SECTION.FIELD=VALUE",
                    help="change one config field of the preset (repeatable), e.g. "
                         "--set optim.pseudo_weight=0 --set voxel.n_voxels=8000")
+    r.add_argument("--holdout", type=int, metavar="N",
+                   help="hold out every N-th view (by name) to measure the result; 0 trains on "
+                        "every view (metrics then on the training views); default: the input's "
+                        "split (every 8th for photos, videos, COLMAP and LLFF scenes)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"],
                    help="feature matching for photos/videos (auto: sequential for videos)")

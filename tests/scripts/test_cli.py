@@ -307,3 +307,32 @@ def test_large_photos_train_at_the_device_size_unless_downscale_says(scene_copy,
     assert _reconstruct_config(scene_copy, tmp_path / "full", monkeypatch, "--downscale",
                                "1").downscale == 1.0
     assert _reconstruct_config(scene_copy, tmp_path / "auto", monkeypatch).downscale == 0.5
+
+
+def test_holdout_chooses_the_views_kept_for_measuring(capsys, scene_copy, tmp_path):
+    """--holdout 0 trains on every view and measures on them; --holdout N holds out every
+    N-th by name, and eval reloads the same split; few views say what is held out."""
+    ws = tmp_path / "all"
+    assert main(["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu",
+                 "--steps", "10", "--holdout", "0"]) == 0
+    metrics = json.loads((ws / "metrics.json").read_text())
+    assert metrics["split"] == "train" and metrics["n_test_views"] == 8
+    record = json.loads((ws / "scene.json").read_text())
+    assert {im["split"] for im in record["images"]} == {"train"}
+    assert main(["eval", str(ws), "--device", "cpu"]) == 0
+    assert json.loads((ws / "metrics.json").read_text())["n_test_views"] == 8
+    capsys.readouterr()
+    ws = tmp_path / "half"
+    assert main(["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu",
+                 "--steps", "10", "--holdout", "2"]) == 0
+    assert "held out" not in capsys.readouterr().out  # chosen, not defaulted: no note
+    assert json.loads((ws / "metrics.json").read_text())["n_test_views"] == 4
+    assert main(["eval", str(ws), "--device", "cpu"]) == 0
+    assert json.loads((ws / "metrics.json").read_text())["n_test_views"] == 4
+    assert main(["reconstruct", str(scene_copy), "--out", str(tmp_path / "default"), "--device",
+                 "cpu", "--steps", "10"]) == 0
+    note = capsys.readouterr().out
+    assert "2 of the 8 views" in note and "--holdout 0 trains on all of them" in note
+    err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(tmp_path / "x"),
+                            "--holdout", "1"])
+    assert "--holdout 1" in err
