@@ -313,9 +313,10 @@ def run_demo(out: Path, device: str = "auto", steps: Optional[int] = None, progr
     metrics = run_reconstruct(data_dir, out, "fast", device, steps or DEMO_STEPS, None, False, progress)
     print(f"held-out PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f} on "
           f"{metrics['n_test_views']} views; {metrics['n_gaussians']} Gaussians")
-    written = run_render(out, "orbit", 120, out / "video.mp4", depth=True, device=device)
+    written = run_render(out, "orbit", 120, out / "video.mp4", depth=True, device=device,
+                         progress=progress)
     t0 = time.perf_counter()
-    mesh = pipeline.export(out, "mesh", out / "mesh.ply", device=device)
+    mesh = pipeline.export(out, "mesh", out / "mesh.ply", device=device, progress=progress)
     print(f"meshed the Gaussians (TSDF) in {time.perf_counter() - t0:.1f}s")
     for p in [out / wsp.SPLATS_PLY, out / wsp.SPLATS_SPLAT, out / wsp.METRICS_JSON, *written, mesh]:
         print(f"wrote {p}")

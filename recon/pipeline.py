@@ -205,7 +205,7 @@ FORMATS = ("ply", "compressed-ply", "splat", "mesh", "points")
 
 def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
            faces: Optional[int] = None, mesher: str = "tsdf", device: str = "auto",
-           closed: bool = False, sky: bool = False) -> Path:
+           closed: bool = False, sky: bool = False, progress: bool = False) -> Path:
     """Write the workspace's Gaussians to `out` as 'ply', 'compressed-ply' (SuperSplat's),
     'splat', 'mesh' (.ply/.obj/.glb) or 'points' (a dense coloured point cloud with normals,
     .ply).
@@ -252,13 +252,14 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         cams, masks = _train_views(rec)
         splats = {k: v.to(dev) for k, v in splats.items()}
         points, normals, colors = points_from_splats(splats, cams, points_cfg, masks,
-                                                     rec["config"].get("backend", "auto"))
+                                                     rec["config"].get("backend", "auto"), progress)
         write_points_ply(out, points, colors, normals)
     else:
         from .export.mesh import mesh_from_splats, write_mesh
         cams, masks = _train_views(rec)
         splats = {k: v.to(dev) for k, v in splats.items()}
-        mesh = mesh_from_splats(splats, cams, cfg, masks, rec["config"].get("backend", "auto"))
+        mesh = mesh_from_splats(splats, cams, cfg, masks, rec["config"].get("backend", "auto"),
+                                progress)
         write_mesh(out, mesh)
     return Path(out)
 

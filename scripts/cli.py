@@ -117,11 +117,12 @@ class Export:
     device: str = "auto"
     closed: bool = False
     sky: bool = False
+    quiet: bool = False
 
     def execute(self) -> None:
         from voxsplat.recon.pipeline import export
         out = export(self.workspace, self.format, self.out, self.voxel_size, self.faces,
-                     self.mesher, self.device, self.closed, self.sky)
+                     self.mesher, self.device, self.closed, self.sky, progress=not self.quiet)
         print(f"wrote {out}")
 
 
@@ -236,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "unseen space counting as inside (objects captured from around)")
     e.add_argument("--sky", action="store_true", help="ply/splat: add the learned sky (sky.pt) "
                    "as Gaussians on a far sphere, which viewers show behind the scene")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(cls=Export)
     ev = sub.add_parser("eval", help=Eval.__doc__)
     ev.add_argument("workspace", type=Path)

@@ -147,7 +147,7 @@ def default_voxel_size(cameras: Cameras, center: Tensor) -> float:
 
 @torch.no_grad()
 def render_views(splats: dict, cameras: Cameras, masks: Optional[Sequence[Optional[Tensor]]],
-                 cfg: MeshConfig, backend: str = "auto") -> RenderedViews:
+                 cfg: MeshConfig, backend: str = "auto", progress: bool = False) -> RenderedViews:
     """Render depth, colour and alpha of `splats` into every camera (one at a time).
 
     Args:
@@ -156,6 +156,7 @@ def render_views(splats: dict, cameras: Cameras, masks: Optional[Sequence[Option
         masks: None, or per camera None or a bool [h,w] mask at any size (nearest resize).
         cfg: alpha thresholds.
         backend: rasterizer backend.
+        progress: a progress bar over the views.
     """
     dev = splats["means"].device
     cameras = cameras.to(dev)
@@ -169,7 +170,7 @@ def render_views(splats: dict, cameras: Cameras, masks: Optional[Sequence[Option
     colors = torch.zeros(C, Hc, Wc, 3, device=dev)
     surface = torch.zeros(C, Hc, Wc, dtype=torch.bool, device=dev)
     free = torch.zeros_like(surface)
-    for i in range(C):
+    for i in _views(C, progress):
         W, H = cameras.size(i)
         out = render_splats(splats, cameras[i], deg, None, backend)
         alpha = out.alphas[0, ..., 0]
@@ -183,6 +184,13 @@ def render_views(splats: dict, cameras: Cameras, masks: Optional[Sequence[Option
             surf, empty = surf & m, empty | ~m
         surface[i, :H, :W], free[i, :H, :W] = surf, empty
     return RenderedViews(cameras.with_size(Wc, Hc), depths, colors, surface, free)
+
+
+def _views(count: int, progress: bool):
+    if not progress:
+        return range(count)
+    from tqdm.auto import tqdm
+    return tqdm(range(count), desc="render", unit="view", leave=False)
 
 
 def tsdf_mesh(views: RenderedViews, voxel_size: float, cfg: MeshConfig) -> trimesh.Trimesh:
@@ -370,7 +378,7 @@ def _mesh_cameras(cameras: Cameras, cfg: MeshConfig) -> Cameras:
 @torch.no_grad()
 def mesh_from_splats(splats: dict, cameras: Cameras, cfg: MeshConfig = MeshConfig(),
                      masks: Optional[Sequence[Tensor]] = None,
-                     backend: str = "auto") -> trimesh.Trimesh:
+                     backend: str = "auto", progress: bool = False) -> trimesh.Trimesh:
     """A cleaned, vertex-coloured mesh of the Gaussians' surfaces.
 
     Args:
@@ -379,6 +387,7 @@ def mesh_from_splats(splats: dict, cameras: Cameras, cfg: MeshConfig = MeshConfi
         cfg: mesher and its options.
         masks: None, or C bool [H,W] masks of the training views (True = object).
         backend: rasterizer backend.
+        progress: a progress bar over the rendered views.
 
     Returns:
         The mesh ([V,3] vertices, [F,3] faces, RGBA vertex colours) in the scene frame.
@@ -389,7 +398,7 @@ def mesh_from_splats(splats: dict, cameras: Cameras, cfg: MeshConfig = MeshConfi
     require_packages(cfg)
     cams = _mesh_cameras(cameras, cfg)
     voxel = cfg.voxel_size or default_voxel_size(cams, scene_center(splats))
-    views = render_views(splats, cams, masks, cfg, backend)
+    views = render_views(splats, cams, masks, cfg, backend, progress)
     if not bool(views.surface.any()):
         raise VoxsplatError("mesh: no rendered pixel is opaque; the Gaussians are empty or "
                             "outside every camera")

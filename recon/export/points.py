@@ -74,8 +74,8 @@ def thin_points(points: Tensor, normals: Tensor, colors: Tensor, views: Tensor,
 
 @torch.no_grad()
 def points_from_splats(splats: dict, cameras: Cameras, cfg: PointsConfig = PointsConfig(),
-                       masks: Optional[Sequence[Tensor]] = None,
-                       backend: str = "auto") -> tuple[Tensor, Tensor, Tensor]:
+                       masks: Optional[Sequence[Tensor]] = None, backend: str = "auto",
+                       progress: bool = False) -> tuple[Tensor, Tensor, Tensor]:
     """The Gaussians' surfaces as points [M,3], normals [M,3] (towards the cameras that saw
     them) and colours [M,3] in [0,1], in the scene frame.
 
@@ -85,6 +85,7 @@ def points_from_splats(splats: dict, cameras: Cameras, cfg: PointsConfig = Point
         cfg: voxel size and view support.
         masks: None, or C bool [H,W] masks of the training views (True = object).
         backend: rasterizer backend.
+        progress: a progress bar over the rendered views.
 
     Raises:
         VoxsplatError: no rendered pixel is opaque.
@@ -93,7 +94,8 @@ def points_from_splats(splats: dict, cameras: Cameras, cfg: PointsConfig = Point
         raise VoxsplatError("points: the workspace has no training cameras")
     cams = cameras.scaled(cfg.render_scale) if cfg.render_scale != 1 else cameras
     voxel = cfg.voxel_size or default_voxel_size(cams, scene_center(splats))
-    views = render_views(splats, cams, masks, MeshConfig(opacity_power=cfg.opacity_power), backend)
+    views = render_views(splats, cams, masks, MeshConfig(opacity_power=cfg.opacity_power), backend,
+                         progress)
     points, normals, colors, view_ids = rendered_points(views)
     if len(points) == 0:
         raise VoxsplatError("points: no rendered pixel is opaque; the Gaussians are empty or "

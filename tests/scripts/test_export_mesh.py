@@ -48,7 +48,9 @@ def exported(workspace, tmp_path_factory):
 
 
 def _run_err(capsys, argv) -> str:
-    code = main(argv)
+    """The one error line of a failing command (run without progress bars)."""
+    capsys.readouterr()
+    code = main([*argv, "--quiet"])
     err = capsys.readouterr().err.strip()
     assert code == 2, err
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
