@@ -60,7 +60,7 @@ class TrainData:
     """Training images and cameras on the device, grouped by size so a batch shares one size."""
 
     def __init__(self, scene: Scene, ids: list[int], device, seed: int, depth=None,
-                 masks: bool = False):
+                 masks: bool = False, pad: bool = False):
         if not ids:
             raise VoxsplatError(f"{scene.source}: the scene has no training views")
         self.scene = scene
@@ -73,30 +73,53 @@ class TrainData:
         self.cameras = {i: cams[i:i + 1] for i in ids}  # slices: no index copies or syncs per step
         self.gen = torch.Generator().manual_seed(seed)
         self.sizes = {i: scene.cameras.size(i) for i in ids}
+        self.pad = pad
+        """Fill batches with views of other sizes, on one canvas (OptimConfig.pad_batches)."""
         self.order: list[int] = []
         self.ids = ids
 
-    def sample(self, batch_size: int
-               ) -> tuple[Cameras, Tensor, Optional[Tensor], Optional[Tensor], list[int]]:
-        """Next batch (one image size) in shuffled epochs: cameras, images [B,H,W,3], MVS
-        depth targets [B,H,W] (0 = none) or None when the scene has no depth maps, masks
-        [B,H,W] bool or None (kept only for random backgrounds), and the B view ids.
+    def sample(self, batch_size: int) -> tuple[Cameras, Tensor, Optional[Tensor], Optional[Tensor],
+                                               list[int], Optional[Tensor]]:
+        """Next batch in shuffled epochs: cameras, images [B,H,W,3], MVS depth targets [B,H,W]
+        (0 = none) or None when the scene has no depth maps, masks [B,H,W] bool or None (kept
+        only for random backgrounds), the B view ids, and None, or for views of several sizes
+        on one canvas (`pad`) where each view's pixels are, [B,H,W] bool.
         Under torchrun every rank draws the world's batches in the same order and keeps its
         own: together the ranks see what one process with W x B views per step would."""
         groups = [self._next_ids(batch_size) for _ in range(distributed.world_size())]
         group = groups[distributed.rank()]
         cams = self.cameras[group[0]] if len(group) == 1 else Cameras.cat([self.cameras[i] for i in group])
+        sizes = [self.sizes[i] for i in group]
+        if len(set(sizes)) > 1:
+            return self._on_canvas(cams, group, sizes)
         imgs = torch.stack([self.images[i] for i in group]).float() / 255.0
         depths = None
         if self.depths:
             zero = torch.zeros_like(imgs[..., 0])
             depths = torch.stack([self.depths.get(i, zero[0]) for i in group])
         masks = torch.stack([self.masks[i] for i in group]) if self.masks else None
-        return cams, imgs, depths, masks, group
+        return cams, imgs, depths, masks, group, None
+
+    def _on_canvas(self, cams: Cameras, group: list[int], sizes: list[tuple[int, int]]):
+        """`sample`'s batch for views of several sizes, each at the top-left of one canvas."""
+        Wc, Hc = max(w for w, _ in sizes), max(h for _, h in sizes)
+        B, dev = len(group), self.images[group[0]].device
+        imgs = torch.zeros(B, Hc, Wc, 3, device=dev)
+        valid = torch.zeros(B, Hc, Wc, dtype=torch.bool, device=dev)
+        depths = torch.zeros(B, Hc, Wc, device=dev) if self.depths else None
+        masks = torch.zeros(B, Hc, Wc, dtype=torch.bool, device=dev) if self.masks else None
+        for b, (i, (w, h)) in enumerate(zip(group, sizes)):
+            imgs[b, :h, :w] = self.images[i].float() / 255.0
+            valid[b, :h, :w] = True
+            if depths is not None and i in self.depths:
+                depths[b, :h, :w] = self.depths[i]
+            if masks is not None:
+                masks[b, :h, :w] = self.masks[i]
+        return cams.with_size(Wc, Hc), imgs, depths, masks, group, valid
 
     def _next_ids(self, batch_size: int) -> list[int]:
         """The next view of the shuffled epoch and, up to `batch_size`, the next ones of its
-        size (photos of several sizes still fill their batches)."""
+        size; with `pad`, then the next ones of any size."""
         if not self.order:
             self.order = [self.ids[j] for j in torch.randperm(len(self.ids), generator=self.gen)]
         group = [self.order.pop()]
@@ -106,6 +129,8 @@ class TrainData:
             if self.sizes[self.order[j]] == size:
                 group.append(self.order.pop(j))
             j -= 1
+        while self.pad and len(group) < batch_size and self.order:  # other sizes, on a canvas
+            group.append(self.order.pop())
         return group
 
     def random_background(self, images: Tensor, masks: Tensor, background: Tensor
@@ -156,13 +181,19 @@ def downsampled(cams: Cameras, images: Tensor, depths: Optional[Tensor], masks: 
         return cams, images, depths, masks
     small = cams.scaled(0.5 ** level)
     W, H = small.size(0)
-    area = lambda x: torch.nn.functional.interpolate(x, size=(H, W), mode="area")
-    images = area(images.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+    images = torch.nn.functional.interpolate(images.permute(0, 3, 1, 2), size=(H, W),
+                                             mode="area").permute(0, 2, 3, 1)
     if depths is not None:
         depths = torch.nn.functional.interpolate(depths[:, None], size=(H, W), mode="nearest")[:, 0]
     if masks is not None:
-        masks = area(masks[:, None].float())[:, 0] > 0.5
+        masks = shrunk_mask(masks, (W, H))
     return small, images, depths, masks
+
+
+def shrunk_mask(masks: Tensor, size: tuple[int, int]) -> Tensor:
+    """[B,H,W] bool masks area-resized to `size` (W, H), by majority."""
+    W, H = size
+    return torch.nn.functional.interpolate(masks[:, None].float(), size=(H, W), mode="area")[:, 0] > 0.5
 
 
 class Trainer:
@@ -199,7 +230,7 @@ class Trainer:
             torch.cuda.reset_peak_memory_stats(dev)
         model, step, prior_seconds, ckpt = self._start(resume)
         data = TrainData(self.scene, list(self.scene.split("train")), dev, cfg.seed, self.depth,
-                         masks=cfg.optim.random_background)
+                         masks=cfg.optim.random_background, pad=cfg.optim.pad_batches)
         gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
         self._start_appearance(data, ckpt)
         distributed.broadcast_tensors_([*model.trainable(), *self.appearance.parameters()])
@@ -262,17 +293,22 @@ class Trainer:
     def _step(self, model, data: TrainData, step: int, gen,
               outside: Optional[Callable[[Tensor], Tensor]] = None) -> float:
         o = self.cfg.optim
-        cams, gt, depth, masks, ids = data.sample(o.batch_size)
+        cams, gt, depth, masks, ids, valid = data.sample(o.batch_size)
         look = self.appearance
         level = coarse_level(step, o.steps, o.coarse_levels, o.coarse_until)
         cams, gt, depth, masks = downsampled(cams, gt, depth, masks, level)
+        if valid is not None and level:
+            valid = shrunk_mask(valid, cams.size(0))
         background = look.background(self.background)
         if masks is not None:
             background, gt = data.random_background(gt, masks, self.background)
         sh_degree = min(step // o.sh_degree_interval, o.sh_degree)
         drop = dropout_scale(model.n_gaussians, o.drop_rate * step / o.steps, gen)
         out, raw = model.render(cams, sh_degree, background, drop)
-        loss = photometric_loss(look.adjust(out.colors, ids), gt, o.ssim_weight)
+        colors = look.adjust(out.colors, ids)
+        if valid is not None:  # views of several sizes on one canvas: no target outside each
+            gt = torch.where(valid[..., None], gt, colors.detach())
+        loss = photometric_loss(colors, gt, o.ssim_weight)
         binocular = o.binocular_weight > 0 and step >= o.binocular_from * o.steps
         pseudo = (o.pseudo_weight > 0 or o.pseudo_smooth_weight > 0) and step >= o.pseudo_from * o.steps
         if binocular or pseudo:
