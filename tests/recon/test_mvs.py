@@ -220,6 +220,19 @@ def test_few_matched_points_fall_back_to_bounds_whatever_the_filling(three_views
     assert len(out.points) == len(depth.points) > depth.n_matched == len(result.points)
 
 
+def _record_sweeps(monkeypatch) -> list:
+    """The MvsConfig of every sweep the depth stage runs from now on (they still run)."""
+    from voxsplat.recon import pipeline
+    real, seen = pipeline._sweep, []
+
+    def sweep(scene, mvs, device, progress):
+        seen.append(mvs)
+        return real(scene, mvs, device, progress)
+
+    monkeypatch.setattr(pipeline, "_sweep", sweep)
+    return seen
+
+
 def test_too_few_matched_points_retry_with_wide_baseline_settings(three_views, tmp_path,
                                                                    monkeypatch):
     from voxsplat.recon import pipeline
@@ -228,13 +241,7 @@ def test_too_few_matched_points_retry_with_wide_baseline_settings(three_views, t
     scene, _, result = three_views
     scene = scene.with_splits({"train": [0, 1, 2]})
     cfg = override(preset("sparse"), "depth=on")
-    real, seen = pipeline._sweep, []
-
-    def sweep(scene, mvs, device, progress):
-        seen.append(mvs)
-        return real(scene, mvs, device, progress)
-
-    monkeypatch.setattr(pipeline, "_sweep", sweep)
+    seen = _record_sweeps(monkeypatch)
     pipeline.dense_depth_stage(scene, cfg, tmp_path, torch.device("cpu"), False)
     assert seen == [cfg.mvs]  # enough matched: one sweep
     seen.clear()
@@ -257,13 +264,7 @@ def test_a_second_run_on_the_same_views_reuses_the_depth_maps(three_views, tmp_p
     from voxsplat.recon.config import override, preset
     scene = three_views[0].with_splits({"train": [0, 1, 2]})
     cfg = override(preset("sparse"), "depth=on")
-    real, seen = pipeline._sweep, []
-
-    def sweep(scene, mvs, device, progress):
-        seen.append(mvs)
-        return real(scene, mvs, device, progress)
-
-    monkeypatch.setattr(pipeline, "_sweep", sweep)
+    seen = _record_sweeps(monkeypatch)
     first = pipeline.dense_depth_stage(scene, cfg, tmp_path, torch.device("cpu"), False)[1]
     again = pipeline.dense_depth_stage(scene, override(cfg, "optim.pseudo_weight=0"), tmp_path,
                                        torch.device("cpu"), False)[1]
