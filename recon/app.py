@@ -215,8 +215,8 @@ def run_eval(ws: Path, split: str = "test", device: str = "auto") -> dict:
     """`voxsplat eval`: metrics of the workspace's Gaussians on `split`, into DIR/metrics.json."""
     dev = resolve_device(device)
     scene, rec = load_workspace_scene(ws)
-    if split == "test" and not scene.splits.get("test"):  # trained on every view (--holdout 0)
-        split = "train"
+    if split == "test":  # or the training views, for a run that held none out (--holdout 0)
+        split = pipeline.measured_split(scene)
     splats = pipeline.load_splats(ws)
     metrics = pipeline.evaluate(scene, splats, split, dev, rec["config"].get("backend", "auto"),
                                 sky=read_sky(ws))

@@ -57,7 +57,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 class TrainData:
-    """Training images and cameras on the device, grouped by size so a batch shares one size."""
+    """Training images and cameras on the device, drawn in batches of one size where there are
+    enough views of it, else (with `pad`) of several sizes on one canvas."""
 
     def __init__(self, scene: Scene, ids: list[int], device, seed: int, depth=None,
                  masks: bool = False, pad: bool = False):

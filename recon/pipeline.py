@@ -49,8 +49,7 @@ def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, dev
     write_splat(out / wsp.SPLATS_SPLAT, splats)
     if result.sky is not None:
         write_sky(out, result.sky)
-    split = "test" if scene.splits.get("test") else "train"  # --holdout 0: the training views
-    metrics = evaluate(scene, splats, split, dev, cfg.backend, sky=result.sky)
+    metrics = evaluate(scene, splats, measured_split(scene), dev, cfg.backend, sky=result.sky)
     metrics.update(steps=result.steps, train_seconds=result.train_seconds,
                    peak_gpu_mem_mb=result.peak_gpu_mem_mb, device=_device_name(dev),
                    model=result.model, n_voxels=result.n_voxels,
@@ -134,6 +133,12 @@ def _sweep(scene: Scene, mvs, device: torch.device, progress: bool):
     if bar is not None:
         bar.close()
     return depth
+
+
+def measured_split(scene: Scene) -> str:
+    """The views a run is measured on: the held-out ones, or the training views when none is
+    held out (`--holdout 0`)."""
+    return "test" if scene.splits.get("test") else "train"
 
 
 @torch.no_grad()

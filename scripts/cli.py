@@ -45,8 +45,8 @@ class Reconstruct:
             metrics = run_reconstruct(self.input, self.out, self.preset, self.device, self.steps,
                                       self.downscale, self.resume, progress=not self.quiet,
                                       sfm=_sfm_config(self.matcher, self.mask_features),
-                                      model=self.model,
-                                      overrides=self.overrides or (), holdout=self.holdout)
+                                      model=self.model, overrides=self.overrides or (),
+                                      holdout=self.holdout)
             if distributed.is_main():
                 _report(metrics, self.out)
             finished = True
