@@ -181,11 +181,29 @@ def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None
 
 
 def run_poses(input_path: Path, out: Path, sfm=None, progress: bool = True):
-    """`voxsplat poses`: structure-from-motion alone; the model lands in OUT/sfm/sparse/0."""
+    """`voxsplat poses`: structure-from-motion alone; the model lands in OUT/sfm/sparse/0.
+    A COLMAP project with lens distortion is undistorted there instead."""
     if not needs_poses(input_path):
-        raise VoxsplatError(f"{input_path}: already has poses (or is not photos/a video); "
-                            "`voxsplat poses` takes a folder of photos or a video")
+        from ..data.readers.colmap import find_colmap_model
+        model = find_colmap_model(Path(input_path).parent if Path(input_path).is_file()
+                                  else Path(input_path))
+        if model is None or not _distorted(model):
+            raise VoxsplatError(f"{input_path}: already has poses (or is not photos/a video); "
+                                "`voxsplat poses` takes a folder of photos or a video")
     return load_input(input_path, out, 1.0, sfm, progress)
+
+
+def _distorted(model_dir: Path) -> bool:
+    """Whether a COLMAP model has a camera that `data.readers.colmap` cannot read as pinhole."""
+    from ..data.readers.colmap import camera_intrinsics, read_colmap_model
+    try:
+        for camera in read_colmap_model(model_dir).cameras.values():
+            camera_intrinsics(camera, model_dir)
+    except DistortedCameraError:
+        return True
+    except VoxsplatError:
+        return False
+    return False
 
 
 def _config(preset: str, steps: Optional[int], downscale: Optional[float],

@@ -432,10 +432,11 @@ def test_a_colmap_scene_with_lens_distortion_is_undistorted_into_the_workspace(t
     """A COLMAP project whose OPENCV camera has strong barrel distortion (what COLMAP's GUI
     leaves before undistortion): reading it directly says so, and `reconstruct`'s loader
     undistorts it with pycolmap into ws/sfm/, in the model's own frame, masks included; the
-    undistorted photos are the pinhole views of the same scene."""
+    undistorted photos are the pinhole views of the same scene. `voxsplat poses` does the same
+    (and still refuses a project that is already pinhole)."""
     import pycolmap
     from voxsplat.data.readers.colmap import DistortedCameraError
-    from voxsplat.recon.app import load_input
+    from voxsplat.recon.app import load_input, run_poses
     from voxsplat.render.metrics import psnr
     rng = np.random.default_rng(0)
     textures = [_texture(rng) for _ in range(3)]
@@ -482,3 +483,8 @@ def test_a_colmap_scene_with_lens_distortion_is_undistorted_into_the_workspace(t
         assert scene.masks[i].shape == scene.images[i].shape[:2]
     assert load_input(root, ws, progress=False).names == scene.names
     assert (ws / "sfm" / "sfm.json").stat().st_mtime_ns == report  # reused
+    from voxsplat.scripts.cli import main
+    assert main(["poses", str(root), "--out", str(tmp_path / "p"), "--quiet"]) == 0
+    undistorted = pycolmap.Reconstruction(str(tmp_path / "p" / "sfm" / "sparse" / "0"))
+    assert {c.model_name for c in undistorted.cameras.values()} == {"PINHOLE"}
+    assert "already has poses" in _message(run_poses, ws / "sfm", tmp_path / "q")
