@@ -351,7 +351,7 @@ def test_training_on_views_of_many_sizes_in_padded_batches(tiny_scene, tmp_path)
     18.3 and 24.7, one size per batch 19.7 and 26.0)."""
     scene = _cropped(tiny_scene)
     cfg = _cfg(120)
-    cfg = replace(cfg, optim=replace(cfg.optim, batch_size=3))
+    cfg = replace(cfg, optim=replace(cfg.optim, batch_size=3, pad_batches=True))
     result = Trainer(scene, cfg, tmp_path, torch.device("cpu")).fit(progress=False)
     splats = {k: v.detach() for k, v in result.splats.items()}
     held_out = evaluate(scene, splats, "test", torch.device("cpu"), "torch")["psnr"]

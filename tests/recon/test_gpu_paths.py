@@ -119,6 +119,7 @@ def test_padded_batches_train_on_gsplat():
         assert float((out[b, :h, :w] - alone).abs().mean()) < 2e-3
     from voxsplat.recon.config import with_steps
     cfg = replace(with_steps(preset("dense"), 300), checkpoint_every=10_000)
+    cfg = replace(cfg, optim=replace(cfg.optim, pad_batches=True))
     result = Trainer(scene, cfg, Path(tempfile.mkdtemp()),
                      torch.device("cuda")).fit(progress=False)
     held_out = evaluate(scene, {k: v.detach() for k, v in result.splats.items()}, "test",

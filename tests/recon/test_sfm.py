@@ -477,7 +477,7 @@ def test_a_colmap_scene_with_lens_distortion_is_undistorted_into_the_workspace(t
         inner = (slice(8, -8), slice(8, -8))  # away from the undistorter's resampled border
         quality = psnr(scene.images[i][inner].float() / 255, pinhole[inner].float() / 255)
         assert float(quality) > 27.0, (scene.names[i], float(quality))  # measured 30.5-30.8
-        straight = torch.from_numpy(np.asarray(Image.open(root / "images" / f"{scene.names[i]}.png")
+        straight = torch.from_numpy(np.array(Image.open(root / "images" / f"{scene.names[i]}.png")
                                                .resize(size)))
         assert float(psnr(straight[inner].float() / 255, pinhole[inner].float() / 255)) < 22.0  # 19.8
         assert scene.masks[i].shape == scene.images[i].shape[:2]
