@@ -16,7 +16,8 @@ from ..data.errors import VoxsplatError
 from ..data.load import load_scene, needs_poses
 from ..data.readers.colmap import DistortedCameraError
 from ..data.transforms import downscale as downscale_scene, split_every
-from ..render.camera_paths import default_orbit, interpolate_path, spiral_path
+from ..render.camera_paths import (default_orbit, interpolate_path, keyframe_indices,
+                                   spiral_path)
 from ..render.video import depth_to_rgb, write_frames, write_video
 from . import distributed, pipeline
 from . import workspace as wsp
@@ -246,50 +247,95 @@ def run_eval(ws: Path, split: str = "test", device: str = "auto") -> dict:
     return metrics
 
 
-def path_cameras(rec: dict, kind: str, n_frames: int):
-    """(cam_from_world [F,4,4], K [3,3], width, height) for a camera path through the train views."""
-    if n_frames < 2:
+PATH_KINDS = ("orbit", "spiral", "interp")
+"""The camera paths `render` makes from the training views; anything else is a .json file."""
+DEFAULT_FRAMES = 120
+
+
+def path_cameras(rec: dict, kind: str, n_frames: Optional[int] = None,
+                 dataparser_transforms: Optional[Path] = None):
+    """The frames' cameras: (cam_from_world [F,4,4], Ks [F,3,3], width, height, fps or None).
+
+    `kind`: orbit, spiral or interp (through the training views; `n_frames`, 120 when None) or
+    a camera path file (`data.readers.camera_path`) in the input's frame, moved into the
+    workspace's; `n_frames` then resamples a smooth path through its cameras.
+    """
+    if n_frames is not None and n_frames < 2:
         raise VoxsplatError(f"--frames must be at least 2, got {n_frames}")
     cams = wsp.cameras_from_record(rec)
     train = [i for i, im in enumerate(rec["images"]) if im["split"] == "train"] or list(range(len(cams)))
     cams = cams[train]
+    W, H = cams.size(0)
+    if kind not in PATH_KINDS:
+        return _file_path_cameras(rec, Path(kind), n_frames, cams.Ks[0], (W, H), dataparser_transforms)
+    if dataparser_transforms is not None:
+        raise VoxsplatError("--dataparser-transforms maps a nerfstudio camera path file; "
+                            f"drop it for --path {kind}")
+    n_frames = DEFAULT_FRAMES if n_frames is None else n_frames
     if kind == "orbit":
         poses = default_orbit(cams, n_frames)
     elif kind == "spiral":
         poses = spiral_path(cams.cam_from_world, n_frames)
-    elif kind == "interp":
-        poses = interpolate_path(cams.cam_from_world, n_frames)
     else:
-        raise VoxsplatError(f"unknown path '{kind}'; use orbit, spiral or interp")
-    W, H = cams.size(0)
-    return poses.float(), cams.Ks[0], W, H
+        poses = interpolate_path(cams.cam_from_world, n_frames)
+    return poses.float(), cams.Ks[0].expand(len(poses), 3, 3).clone(), W, H, None
+
+
+def _file_path_cameras(rec: dict, path: Path, n_frames: Optional[int], K, size,
+                       dataparser_transforms: Optional[Path]):
+    """`path_cameras` for a camera path file."""
+    from ..data.readers.camera_path import read_camera_path
+    if path.suffix.lower() != ".json":
+        raise VoxsplatError(f"unknown path '{path}'; use {', '.join(PATH_KINDS)} or a camera "
+                            f"path .json file (transforms.json layout, or nerfstudio's "
+                            f"camera_path.json)")
+    cp = read_camera_path(path, K, size, dataparser_transforms)
+    if cp.in_nerfstudio_frame:
+        print(f"voxsplat: note: {path} is a nerfstudio camera path, in nerfstudio's normalized "
+              f"frame; if the frames miss the scene, add --dataparser-transforms "
+              f"outputs/.../dataparser_transforms.json", file=sys.stderr)
+    world_from_input = torch.tensor(rec.get("world_from_input", torch.eye(4).tolist()),
+                                    dtype=torch.float64)
+    world_from_cam = world_from_input @ torch.linalg.inv(cp.cam_from_world)
+    world_from_cam[:, :3, :3] /= torch.linalg.det(world_from_input[:3, :3]).abs() ** (1 / 3)
+    poses, Ks = torch.linalg.inv(world_from_cam), cp.Ks
+    if n_frames is not None and n_frames != len(poses):  # a smooth path through the file's cameras
+        keys = keyframe_indices(len(poses), n_frames).double()
+        frames = torch.arange(n_frames, dtype=torch.float64)
+        Ks = torch.from_numpy(np.stack([np.interp(frames, keys, k) for k in Ks.reshape(-1, 9).T.numpy()],
+                                       -1)).reshape(n_frames, 3, 3)
+        poses = interpolate_path(poses, n_frames)
+    return poses.float(), Ks.float(), cp.size[0], cp.size[1], cp.fps
 
 
 @torch.no_grad()
-def run_render(ws: Path, kind: str, n_frames: int, out: Path, depth: bool = False,
-               device: str = "auto", fps: int = 30, scale: float = 1.0,
-               progress: bool = False) -> list[Path]:
+def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: bool = False,
+               device: str = "auto", fps: Optional[float] = None, scale: float = 1.0,
+               progress: bool = False, dataparser_transforms: Optional[Path] = None) -> list[Path]:
     """`voxsplat render`: an mp4 along a camera path (and OUT_depth.mp4 with `depth`); an OUT
-    without a suffix is a folder of PNG frames instead (OUT_depth/ for depth). `scale` resizes
-    the frames from the first training view's size (2: twice the width and height). Frames
-    are encoded as they render; depth frames wait (float16) for the sequence's depth range."""
+    without a suffix is a folder of PNG frames instead (OUT_depth/ for depth). `kind` and
+    `n_frames`: see `path_cameras`; `fps`: the path file's, else 30. `scale` resizes the
+    frames (2: twice the width and height). Frames are encoded as they render; depth frames
+    wait (float16) for the sequence's depth range."""
     if not (math.isfinite(scale) and 0 < scale <= 8):
         raise VoxsplatError(f"--scale {scale}: expected a factor in (0, 8], e.g. 2 for twice "
                             f"the training views' width and height")
     dev = resolve_device(device)
     rec = wsp.open_workspace(ws)
-    splats = {k: v.to(dev) for k, v in pipeline.load_splats(ws).items()}
-    poses, K, W, H = path_cameras(rec, kind, n_frames)
+    poses, Ks, W, H, file_fps = path_cameras(rec, kind, n_frames, dataparser_transforms)
+    fps = fps or file_fps or 30
     from ..data.cameras import Cameras
-    base = Cameras(poses[:1], K[None], torch.tensor([W]), torch.tensor([H])).scaled(scale)
-    K, (W, H) = base.Ks[0], base.size(0)
+    F = len(poses)
+    path_cams = Cameras(poses, Ks, torch.full((F,), W), torch.full((F,), H)).scaled(scale)
+    W, H = path_cams.size(0)
+    splats = {k: v.to(dev) for k, v in pipeline.load_splats(ws).items()}
     sky = read_sky(ws)
     bg = torch.tensor(rec["background"], device=dev, dtype=torch.float32) if sky is None else sky.to(dev)
     depths = []
 
     def frames():
-        for pose in (_frame_progress(poses) if progress else poses):
-            cam = Cameras(pose[None], K[None], torch.tensor([W]), torch.tensor([H])).to(dev)
+        for i in (_frame_progress(range(F)) if progress else range(F)):
+            cam = path_cams[i:i + 1].to(dev)
             r = render_splats(splats, cam, sh_degree_of(splats), bg, rec["config"].get("backend", "auto"))
             if depth:
                 d = r.depths[0, ..., 0] * (r.alphas[0, ..., 0] > 0.5)

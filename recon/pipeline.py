@@ -21,6 +21,8 @@ from ..render.metrics import psnr, ssim
 from ..render.sky import SkyMap
 from .config import TrainConfig
 from .engine import Trainer, resolve_device
+from .export.frame import (frame_scale, input_from_world, is_identity, transform_normals,
+                           transform_points, transform_splats)
 from .export.ply import read_ply, write_ply
 from .export.splat import write_splat
 from .gaussians import render_splats, sh_degree_of
@@ -206,14 +208,21 @@ def load_splats(ws: Path) -> dict:
 
 FORMATS = ("ply", "compressed-ply", "splat", "mesh", "points")
 """What `export` writes."""
+FRAMES = ("input", "scene")
+"""The coordinate frames `export` writes in."""
 
 
 def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
            faces: Optional[int] = None, mesher: str = "tsdf", device: str = "auto",
-           closed: bool = False, sky: bool = False, progress: bool = False) -> Path:
+           closed: bool = False, sky: bool = False, progress: bool = False,
+           frame: str = "input") -> Path:
     """Write the workspace's Gaussians to `out` as 'ply', 'compressed-ply' (SuperSplat's),
     'splat', 'mesh' (.ply/.obj/.glb) or 'points' (a dense coloured point cloud with normals,
     .ply).
+
+    `frame`: "input" (the coordinates of the input: its COLMAP model, poses or transforms;
+    ``export.frame``) or "scene" (the workspace's normalized frame, as ``splats.ply`` is);
+    `voxel_size` is in that frame's units.
 
     Options are checked before any work; `faces`, `mesher` and `closed` apply to meshes only
     (see ``export.mesh.MeshConfig``), `voxel_size` and `device` to meshes and points (see
@@ -223,6 +232,8 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
     """
     if fmt not in FORMATS:
         raise VoxsplatError(f"unknown export format '{fmt}'; use {', '.join(FORMATS)}")
+    if frame not in FRAMES:
+        raise VoxsplatError(f"unknown frame '{frame}'; use {' or '.join(FRAMES)}")
     if fmt == "compressed-ply" and not Path(out).name.lower().endswith(".ply"):
         raise VoxsplatError(f"{out}: compressed PLY files end in .ply; name the output "
                             f"*.compressed.ply, as SuperSplat names them")
@@ -241,9 +252,18 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
     if sky and fmt not in ("ply", "compressed-ply", "splat"):
         raise VoxsplatError(f"--sky adds the sky to .ply and .splat files, not to {fmt} exports")
     rec = wsp.open_workspace(ws)
+    out_from_world = input_from_world(rec) if frame == "input" else torch.eye(4, dtype=torch.float64)
+    if voxel_size is not None and fmt in ("mesh", "points"):  # given in the output's units
+        voxel_size = voxel_size / frame_scale(out_from_world)
+        if fmt == "mesh":
+            cfg = replace(cfg, voxel_size=voxel_size)
+        else:
+            points_cfg = replace(points_cfg, voxel_size=voxel_size)
     splats = load_splats(ws)
     if sky:
         splats = _with_backdrop(ws, rec, splats)
+    if fmt in ("ply", "compressed-ply", "splat"):
+        splats = transform_splats(splats, out_from_world)
     if fmt == "ply":
         write_ply(out, splats)
     elif fmt == "compressed-ply":
@@ -258,13 +278,16 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         splats = {k: v.to(dev) for k, v in splats.items()}
         points, normals, colors = points_from_splats(splats, cams, points_cfg, masks,
                                                      rec["config"].get("backend", "auto"), progress)
-        write_points_ply(out, points, colors, normals)
+        write_points_ply(out, transform_points(points, out_from_world), colors,
+                         transform_normals(normals, out_from_world))
     else:
         from .export.mesh import mesh_from_splats, write_mesh
         cams, masks = _train_views(rec)
         splats = {k: v.to(dev) for k, v in splats.items()}
         mesh = mesh_from_splats(splats, cams, cfg, masks, rec["config"].get("backend", "auto"),
                                 progress)
+        if not is_identity(out_from_world):
+            mesh.apply_transform(out_from_world.numpy())
         write_mesh(out, mesh)
     return Path(out)
 

@@ -88,17 +88,19 @@ class Render:
     workspace: Path
     out: Path
     path: str = "orbit"
-    frames: int = 120
+    frames: Optional[int] = None
     depth: bool = False
     device: str = "auto"
-    fps: int = 30
+    fps: Optional[float] = None
     scale: float = 1.0
+    dataparser_transforms: Optional[Path] = None
     quiet: bool = False
 
     def execute(self) -> None:
         from voxsplat.recon.app import run_render
         written = run_render(self.workspace, self.path, self.frames, self.out, self.depth,
-                             self.device, self.fps, self.scale, progress=not self.quiet)
+                             self.device, self.fps, self.scale, progress=not self.quiet,
+                             dataparser_transforms=self.dataparser_transforms)
         for p in written:
             print(f"wrote {p}")
 
@@ -117,12 +119,14 @@ class Export:
     device: str = "auto"
     closed: bool = False
     sky: bool = False
+    frame: str = "input"
     quiet: bool = False
 
     def execute(self) -> None:
         from voxsplat.recon.pipeline import export
         out = export(self.workspace, self.format, self.out, self.voxel_size, self.faces,
-                     self.mesher, self.device, self.closed, self.sky, progress=not self.quiet)
+                     self.mesher, self.device, self.closed, self.sky, progress=not self.quiet,
+                     frame=self.frame)
         print(f"wrote {out}")
 
 
@@ -206,15 +210,23 @@ def build_parser() -> argparse.ArgumentParser:
     po.set_defaults(cls=Poses)
     v = sub.add_parser("render", help=Render.__doc__)
     v.add_argument("workspace", type=Path)
-    v.add_argument("--path", default="orbit", choices=["orbit", "spiral", "interp"])
-    v.add_argument("--frames", type=int, default=120)
+    v.add_argument("--path", default="orbit", metavar="orbit|spiral|interp|FILE.json",
+                   help="orbit (around the scene), spiral (forward-facing captures), interp "
+                        "(through the training cameras), or a camera path file in the input's "
+                        "frame: transforms.json layout (frames[].transform_matrix) or "
+                        "nerfstudio's camera_path.json")
+    v.add_argument("--frames", type=int, help="number of frames (default 120; for a file: its "
+                   "cameras, or N frames of a smooth path through them)")
     v.add_argument("--out", type=Path, required=True,
                    help="an .mp4 file, or a folder (no suffix) for PNG frames")
     v.add_argument("--depth", action="store_true", help="also write OUT_depth.mp4")
     v.add_argument("--device", default="auto")
-    v.add_argument("--fps", type=int, default=30)
+    v.add_argument("--fps", type=float, help="default: the path file's, else 30")
     v.add_argument("--scale", type=float, default=1.0,
                    help="frame size relative to the training views (2: twice the width and height)")
+    v.add_argument("--dataparser-transforms", type=Path, metavar="FILE",
+                   help="nerfstudio's dataparser_transforms.json (in its run's output folder): "
+                        "maps a nerfstudio camera path from its normalized frame to the data's")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
     v.set_defaults(cls=Render)
     e = sub.add_parser("export", help=Export.__doc__)
@@ -227,8 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=Path, required=True,
                    help="for meshes: a .ply, .obj or .glb path; for points: a .ply path")
     e.add_argument("--voxel-size", type=float, help="mesh: TSDF voxel edge, points: one point "
-                   "per voxel of this edge, in scene units (default: one rendered pixel at the "
-                   "scene's distance)")
+                   "per voxel of this edge, in the output frame's units (default: one rendered "
+                   "pixel at the scene's distance)")
     e.add_argument("--faces", type=int, help="mesh: decimate to about N faces (needs fast-simplification)")
     e.add_argument("--mesher", default="tsdf", choices=["tsdf", "poisson"],
                    help="mesh: sparse TSDF fusion (default) or open3d Poisson")
@@ -237,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "unseen space counting as inside (objects captured from around)")
     e.add_argument("--sky", action="store_true", help="ply/splat: add the learned sky (sky.pt) "
                    "as Gaussians on a far sphere, which viewers show behind the scene")
+    e.add_argument("--frame", default="input", choices=["input", "scene"],
+                   help="input (default): the coordinates of the input (its COLMAP model, "
+                        "poses or transforms.json); scene: the workspace's normalized frame, "
+                        "as its splats.ply")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(cls=Export)
     ev = sub.add_parser("eval", help=Eval.__doc__)

@@ -1,0 +1,264 @@
+"""Exports in the input's frame (`recon/export/frame.py`, `voxsplat export --frame`).
+
+The check of a moved scene is its render: Gaussians carried by a similarity and cameras carried
+by the same one must give the same image (colour seen along every direction, SH degree 3,
+included), through the pure-PyTorch rasterizer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+from plyfile import PlyData
+
+from voxsplat.data.cameras import Cameras
+from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
+from voxsplat.data.transforms import normalize
+from voxsplat.data.writers import write_blender_dataset
+from voxsplat.recon import workspace as wsp
+from voxsplat.recon.config import TrainConfig
+from voxsplat.recon.export import read_ply
+from voxsplat.recon.export.frame import sh_transform, similarity_parts, transform_splats
+from voxsplat.recon.export.ply import write_ply
+from voxsplat.recon.gaussians import render_splats, splats_from_points
+from voxsplat.render.camera_paths import look_at
+from voxsplat.scripts.cli import main
+
+
+def _rotation(axis, degrees) -> torch.Tensor:
+    axis = torch.tensor(axis, dtype=torch.float64)
+    axis = axis / axis.norm()
+    K = torch.tensor([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]],
+                     dtype=torch.float64)
+    a = math.radians(degrees)
+    return torch.eye(3, dtype=torch.float64) + math.sin(a) * K + (1 - math.cos(a)) * K @ K
+
+
+def _similarity(scale, M, t) -> torch.Tensor:
+    T = torch.eye(4, dtype=torch.float64)
+    T[:3, :3] = scale * M
+    T[:3, 3] = torch.tensor(t, dtype=torch.float64)
+    return T
+
+
+def _gaussians(n=400, seed=0) -> dict:
+    """A cloud of coloured, view-dependent (SH degree 3), anisotropic Gaussians near the origin."""
+    g = torch.Generator().manual_seed(seed)
+    return {"means": torch.randn(n, 3, generator=g) * 0.5,
+            "scales": torch.randn(n, 3, generator=g) * 0.5 - 3.0,
+            "quats": torch.randn(n, 4, generator=g),
+            "opacities": torch.randn(n, generator=g) + 1.0,
+            "sh0": torch.randn(n, 1, 3, generator=g),
+            "shN": torch.randn(n, 15, 3, generator=g) * 0.4}
+
+
+def _cameras(count=3) -> Cameras:
+    poses = [look_at([3.0 * math.cos(a), 3.0 * math.sin(a), 1.0], [0, 0, 0], [0, 0, 1])
+             for a in np.linspace(0.3, 2.0, count)]
+    K = torch.tensor([[70.0, 0, 40], [0, 70.0, 30], [0, 0, 1]])
+    return Cameras(torch.stack(poses), K.repeat(count, 1, 1), torch.full((count,), 80),
+                   torch.full((count,), 60))
+
+
+@pytest.mark.parametrize("reflect", [False, True])
+def test_moved_gaussians_render_as_before_from_moved_cameras(reflect):
+    """A similarity with a 2.5x scale, a turn and (optionally) a mirror: every view renders the
+    same image, view-dependent colour included (the SH blocks turn with the directions)."""
+    M = _rotation([1.0, -2.0, 0.5], 73.0)
+    if reflect:
+        M = M @ torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64))
+    T = _similarity(2.5, M, [0.3, -1.2, 4.0])
+    splats, cams = _gaussians(), _cameras()
+    before = render_splats(splats, cams, 3, torch.zeros(3), backend="torch").colors
+    moved = transform_splats(splats, T)
+    after = render_splats(moved, cams.transformed(T.float()), 3, torch.zeros(3), backend="torch").colors
+    assert float(before.std()) > 0.1  # the views show something
+    assert float((after - before).abs().max()) < 2e-3, float((after - before).abs().max())
+    # without turning the SH, the colours differ (the check above can fail)
+    unturned = dict(moved, shN=splats["shN"])
+    wrong = render_splats(unturned, cams.transformed(T.float()), 3, torch.zeros(3), backend="torch").colors
+    assert float((wrong - before).abs().max()) > 0.05
+    back = transform_splats(moved, torch.linalg.inv(T))
+    for key in ("means", "scales", "shN"):
+        assert torch.allclose(back[key], splats[key], atol=1e-4), key
+
+
+def test_sh_blocks_are_orthogonal_and_degree_one_turns_like_a_vector():
+    M = _rotation([0.2, 1.0, -0.7], 40.0)
+    B = sh_transform(M, 3)
+    assert torch.allclose(B @ B.T, torch.eye(16, dtype=torch.float64), atol=1e-9)
+    # gsplat's degree-1 basis is (-y, z, -x): its coefficients turn as (-c_y, c_z, -c_x) do
+    P = torch.tensor([[0, -1.0, 0], [0, 0, 1.0], [-1.0, 0, 0]], dtype=torch.float64)
+    assert torch.allclose(B[1:4, 1:4], P @ M @ P.T, atol=1e-9)
+    assert torch.allclose(sh_transform(torch.eye(3), 2), torch.eye(9, dtype=torch.float64), atol=1e-12)
+    with pytest.raises(Exception, match="shears"):
+        similarity_parts(torch.diag(torch.tensor([1.0, 2.0, 1.0, 1.0], dtype=torch.float64)))
+
+
+@pytest.fixture(scope="module")
+def moved_workspace(tmp_path_factory):
+    """A workspace whose input frame is the synthetic scene scaled by 7, turned and shifted (as
+    SfM's arbitrary frame is), normalized as photo folders are; its Gaussians sit on the
+    scene's points. Returns (workspace, the points in the input's frame)."""
+    root = tmp_path_factory.mktemp("frame_ws")
+    synth = make_synthetic_scene(SyntheticConfig(width=64, height=48, n_train=8, n_test=2,
+                                                 n_points=3000, supersample=1))
+    scene = synth.scene
+    T = _similarity(7.0, _rotation([0.3, 0.4, 1.0], 120.0), [10.0, -4.0, 2.5]).float()
+    scene_in = replace(scene, cameras=scene.cameras.transformed(T),
+                       points=scene.points @ T[:3, :3].T + T[:3, 3])
+    normalized = normalize(scene_in)
+    assert not torch.allclose(normalized.world_from_input, torch.eye(4), atol=1e-3)
+    data = write_blender_dataset(scene, root / "input")  # (only for the record's input path)
+    ws = root / "ws"
+    ws.mkdir()
+    splats = splats_from_points(normalized.points, normalized.point_colors, 0, 0.95, 1.2)
+    write_ply(ws / wsp.SPLATS_PLY, {k: v.detach() for k, v in splats.items()})
+    spec = {"kind": "path", "path": str(data), "downscale": 1.0}
+    wsp.write_json(ws / wsp.SCENE_JSON, wsp.scene_record(normalized, spec, TrainConfig().to_dict()))
+    return ws, scene_in.points.double()
+
+
+def test_ply_export_lands_in_the_input_frame(moved_workspace, tmp_path):
+    ws, points_in = moved_workspace
+    out, same = tmp_path / "in.ply", tmp_path / "scene.ply"
+    assert main(["export", str(ws), "--format", "ply", "--out", str(out), "--quiet"]) == 0
+    assert main(["export", str(ws), "--format", "ply", "--frame", "scene", "--out", str(same),
+                 "--quiet"]) == 0
+    exported, stored = read_ply(out), read_ply(ws / wsp.SPLATS_PLY)
+    assert torch.allclose(exported["means"].double(), points_in, atol=1e-3 * 7)
+    assert torch.allclose(read_ply(same)["means"], stored["means"])  # --frame scene: as stored
+    scale = float(exported["scales"].exp().mean() / stored["scales"].exp().mean())
+    radius = float(torch.linalg.inv(torch.tensor(wsp.read_json(ws / wsp.SCENE_JSON)["world_from_input"]))[:3, :3].det()) ** (1 / 3)
+    assert scale == pytest.approx(radius, rel=1e-4)  # sizes grow with the frame's scale
+
+
+def _xyz(path) -> torch.Tensor:
+    v = PlyData.read(str(path))["vertex"]
+    return torch.from_numpy(np.stack([v["x"], v["y"], v["z"]], -1)).double()
+
+
+def test_points_and_mesh_exports_in_the_input_frame(moved_workspace, tmp_path):
+    """Dense points and the TSDF mesh lie on the scene's points in the input frame (a wrong
+    frame would put them ~10 units away), the points are the scene-frame export carried over,
+    and `--voxel-size` counts in the input's units (7x the synthetic scene's)."""
+    ws, points_in = moved_workspace
+    extent = float((points_in.max(0).values - points_in.min(0).values).norm())  # ~18
+    pts, pts_scene = tmp_path / "points.ply", tmp_path / "points_scene.ply"
+    for out, frame in ((pts, "input"), (pts_scene, "scene")):
+        assert main(["export", str(ws), "--format", "points", "--out", str(out), "--device",
+                     "cpu", "--frame", frame, "--quiet"]) == 0
+    xyz = _xyz(pts)
+    assert float(torch.cdist(xyz, points_in).min(1).values.median()) < 0.05 * extent  # 0.36
+    world_from_input = torch.tensor(wsp.read_json(ws / wsp.SCENE_JSON)["world_from_input"],
+                                    dtype=torch.float64)
+    carried = _xyz(pts_scene) @ torch.linalg.inv(world_from_input)[:3, :3].T \
+        + torch.linalg.inv(world_from_input)[:3, 3]
+    assert torch.allclose(xyz, carried, atol=1e-4 * extent)
+    normals = PlyData.read(str(pts))["vertex"]
+    assert np.allclose(np.linalg.norm(np.stack([normals["nx"], normals["ny"], normals["nz"]], -1),
+                                      axis=-1), 1.0, atol=1e-4)
+    coarse = tmp_path / "coarse.ply"
+    assert main(["export", str(ws), "--format", "points", "--out", str(coarse), "--device", "cpu",
+                 "--voxel-size", str(0.2 * 7), "--quiet"]) == 0
+    assert len(_xyz(coarse)) < len(xyz) / 4
+    mesh_path = tmp_path / "mesh.ply"
+    assert main(["export", str(ws), "--format", "mesh", "--out", str(mesh_path), "--device", "cpu",
+                 "--quiet"]) == 0
+    verts = torch.from_numpy(np.asarray(trimesh.load(mesh_path, process=False).vertices)).double()
+    assert float(torch.cdist(verts[::7], points_in).min(1).values.median()) < 0.05 * extent  # 0.36
+
+
+def _opengl_c2w(cam_from_world: torch.Tensor) -> np.ndarray:
+    """[C,4,4] OpenGL camera-to-world (what transforms.json and nerfstudio store)."""
+    return (torch.linalg.inv(cam_from_world.double()) @ torch.diag(
+        torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))).numpy()
+
+
+def _frames(folder) -> np.ndarray:
+    from PIL import Image
+    return np.stack([np.asarray(Image.open(p), np.float64) for p in sorted(folder.iterdir())])
+
+
+def test_render_follows_camera_path_files_in_the_input_frame(moved_workspace, tmp_path, capsys):
+    """`render --path FILE.json`: the workspace's test cameras written in the input's frame, as
+    transforms.json frames and as a nerfstudio viewer path (its normalized frame, with its
+    dataparser_transforms.json), render the same images as those cameras in the workspace."""
+    import json
+    from voxsplat.recon.app import run_render
+    ws, _ = moved_workspace
+    rec = wsp.read_json(ws / wsp.SCENE_JSON)
+    cams = wsp.cameras_from_record(rec)[list(rec["splits"]["test"])]
+    input_from_world = torch.linalg.inv(torch.tensor(rec["world_from_input"], dtype=torch.float64))
+    cams_in = cams.transformed(input_from_world.float())
+    W, H = cams.size(0)
+    fx = float(cams.Ks[0, 0, 0])
+    expected = render_splats(read_ply(ws / wsp.SPLATS_PLY), cams, 0, torch.ones(3), backend="torch")
+    expected = (expected.colors.clamp(0, 1) * 255).round().double().numpy()
+    c2w = _opengl_c2w(cams_in.cam_from_world)
+    transforms = tmp_path / "path.json"
+    transforms.write_text(json.dumps({"fl_x": fx, "w": W, "h": H, "frames": [
+        {"transform_matrix": m.tolist()} for m in c2w]}))
+    assert main(["render", str(ws), "--path", str(transforms), "--out", str(tmp_path / "a"),
+                 "--device", "cpu", "--quiet"]) == 0
+    got = _frames(tmp_path / "a")
+    assert got.shape == expected.shape and np.ptp(expected) > 100
+    assert np.abs(got - expected).mean() < 0.5, np.abs(got - expected).mean()
+    # nerfstudio: ns = scale * (transform @ data); fov vertical in degrees; 2x the size
+    A = np.eye(4)
+    A[:3, :3] = _rotation([1.0, 0.0, 0.3], 35.0).numpy()
+    A[:3, 3] = [0.5, -2.0, 1.0]
+    scale = 0.13
+    ns = A @ c2w
+    ns[:, :3, 3] *= scale
+    fov = math.degrees(2 * math.atan(0.5 * H / float(cams.Ks[0, 1, 1])))
+    path = tmp_path / "camera_path.json"
+    path.write_text(json.dumps({"camera_type": "perspective", "render_height": 2 * H,
+                                "render_width": 2 * W, "fps": 12, "camera_path": [
+        {"camera_to_world": m.reshape(-1).tolist(), "fov": fov, "aspect": W / H} for m in ns]}))
+    dp = tmp_path / "dataparser_transforms.json"
+    dp.write_text(json.dumps({"transform": A[:3].tolist(), "scale": scale}))
+    assert main(["render", str(ws), "--path", str(path), "--dataparser-transforms", str(dp),
+                 "--out", str(tmp_path / "b"), "--device", "cpu", "--quiet"]) == 0
+    big = _frames(tmp_path / "b")
+    assert big.shape == (len(expected), 2 * H, 2 * W, 3)
+    halved = big.reshape(len(big), H, 2, W, 2, 3).mean((2, 4))
+    assert np.abs(halved - expected).mean() < 4.0, np.abs(halved - expected).mean()
+    capsys.readouterr()
+    assert main(["render", str(ws), "--path", str(path), "--out", str(tmp_path / "c"),
+                 "--device", "cpu", "--quiet"]) == 0  # without its transforms: a note says so
+    assert "--dataparser-transforms" in capsys.readouterr().err
+    assert not np.allclose(_frames(tmp_path / "c").reshape(big.shape), big)
+    # --frames resamples a smooth path that passes through the file's cameras
+    assert main(["render", str(ws), "--path", str(transforms), "--frames", "5", "--out",
+                 str(tmp_path / "d"), "--device", "cpu", "--quiet"]) == 0
+    smooth = _frames(tmp_path / "d")
+    assert len(smooth) == 5 and np.abs(smooth[0] - expected[0]).mean() < 0.5
+    assert np.abs(smooth[-1] - expected[-1]).mean() < 0.5
+
+
+@pytest.mark.parametrize("content, words", [
+    ("{", "not valid JSON"),
+    ('{"cameras": []}', "'frames'"),
+    ('{"frames": [{"transform_matrix": [[1, 0], [0, 1]]}]}', "4x4"),
+    ('{"camera_path": [{"camera_to_world": [1, 2, 3], "fov": 50}]}', "16 numbers"),
+    ('{"camera_type": "fisheye", "camera_path": [{}]}', "fisheye"),
+])
+def test_bad_camera_path_files_name_the_file_and_the_fix(moved_workspace, tmp_path, capsys,
+                                                         content, words):
+    ws, _ = moved_workspace
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    capsys.readouterr()
+    assert main(["render", str(ws), "--path", str(path), "--out", str(tmp_path / "o"),
+                 "--device", "cpu", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("voxsplat: error: ") and "bad.json" in err and words in err, err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "o").exists()
+    assert main(["render", str(ws), "--path", "helix", "--out", str(tmp_path / "o")]) == 2
+    assert "orbit, spiral, interp or a camera path .json" in capsys.readouterr().err
