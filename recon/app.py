@@ -230,21 +230,56 @@ def load_workspace_scene(ws: Path):
     return with_holdout(scene, spec.get("holdout")), rec
 
 
-def run_eval(ws: Path, split: str = "test", device: str = "auto") -> dict:
-    """`voxsplat eval`: metrics of the workspace's Gaussians on `split`, into DIR/metrics.json."""
+def run_eval(ws: Path, split: str = "test", device: str = "auto",
+             renders: Optional[Path] = None) -> dict:
+    """`voxsplat eval`: metrics of the workspace's Gaussians on `split`, into DIR/metrics.json;
+    with `renders`, each view's render (NAME.png) and photo (NAME_gt.png) go to that folder."""
     dev = resolve_device(device)
     scene, rec = load_workspace_scene(ws)
     if split == "test":  # or the training views, for a run that held none out (--holdout 0)
         split = pipeline.measured_split(scene)
     splats = pipeline.load_splats(ws)
-    metrics = pipeline.evaluate(scene, splats, split, dev, rec["config"].get("backend", "auto"),
-                                sky=read_sky(ws))
+    saved = _RenderFolder(Path(renders), scene.names) if renders is not None else None
+    try:
+        metrics = pipeline.evaluate(scene, splats, split, dev, rec["config"].get("backend", "auto"),
+                                    sky=read_sky(ws), on_view=saved)
+    except BaseException:
+        if saved is not None:
+            saved.discard()
+        raise
     old = wsp.read_json(Path(ws) / wsp.METRICS_JSON) if (Path(ws) / wsp.METRICS_JSON).is_file() else {}
     for k, v in old.items():  # what training recorded (model, steps, seconds, voxels, ...) stays
         metrics.setdefault(k, v)
     metrics["device"] = pipeline._device_name(dev)
     wsp.write_json(Path(ws) / wsp.METRICS_JSON, metrics)
+    if saved is not None:
+        saved.finish()
     return metrics
+
+
+class _RenderFolder:
+    """Renders and photos of evaluated views, written to a hidden folder that replaces
+    `folder` once every view is in (never a half-written folder)."""
+
+    def __init__(self, folder: Path, names: Sequence[str]):
+        import tempfile
+        self.folder, self.names = folder, names
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+
+    def __call__(self, i: int, render, gt) -> None:
+        from PIL import Image
+        stem = self.names[i].replace("/", "_").replace("\\", "_")
+        for suffix, img in (("", render), ("_gt", gt)):
+            array = (img.clamp(0, 1) * 255).round().byte().cpu().numpy()
+            Image.fromarray(array).save(self.tmp / f"{stem}{suffix}.png")
+
+    def finish(self) -> None:
+        from ..data.atomic import replace_folder
+        replace_folder(self.tmp, self.folder)
+
+    def discard(self) -> None:
+        pipeline.remove_tree(self.tmp)
 
 
 PATH_KINDS = ("orbit", "spiral", "interp")

@@ -9,7 +9,7 @@ import shutil
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -145,9 +145,11 @@ def measured_split(scene: Scene) -> str:
 
 @torch.no_grad()
 def evaluate(scene: Scene, splats: dict, split: str, device: torch.device, backend: str = "auto",
-             masked: bool = False, sky: Optional[SkyMap] = None) -> dict:
+             masked: bool = False, sky: Optional[SkyMap] = None,
+             on_view: Optional[Callable[[int, torch.Tensor, torch.Tensor], None]] = None) -> dict:
     """Mean PSNR/SSIM of `splats` rendered into the views of `split` (held-out by default), in
-    front of the run's learned `sky` when it has one."""
+    front of the run's learned `sky` when it has one. `on_view(i, render, gt)` (images
+    [H,W,3] in [0,1]) sees each view, e.g. to save it."""
     ids = list(scene.splits.get(split, ())) if split != "all" else list(range(len(scene)))
     splats = {k: v.to(device) for k, v in splats.items()}
     bg = torch.tensor(scene.background, device=device) if sky is None else sky.to(device)
@@ -162,6 +164,8 @@ def evaluate(scene: Scene, splats: dict, split: str, device: torch.device, backe
         mask = scene.masks[i].to(device) if masked and scene.masks is not None else None
         psnrs.append(float(psnr(img, gt, mask)))
         ssims.append(float(ssim(img, gt, mask)))
+        if on_view is not None:
+            on_view(i, img, gt)
     train = [] if split == "train" else list(scene.splits.get("train", ()))
     angles = nearest_view_angles(scene.cameras, ids, train).tolist() if train else None
     return {"split": split, "n_test_views": len(ids),

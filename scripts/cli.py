@@ -137,10 +137,11 @@ class Eval:
     workspace: Path
     split: str = "test"
     device: str = "auto"
+    renders: Optional[Path] = None
 
     def execute(self) -> None:
         from voxsplat.recon.app import run_eval
-        _report(run_eval(self.workspace, self.split, self.device), self.workspace)
+        _report(run_eval(self.workspace, self.split, self.device, self.renders), self.workspace)
 
 
 @dataclass
@@ -259,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("workspace", type=Path)
     ev.add_argument("--split", default="test")
     ev.add_argument("--device", default="auto")
+    ev.add_argument("--renders", type=Path, metavar="DIR",
+                    help="also write each evaluated view's render (NAME.png) and photo "
+                         "(NAME_gt.png) to DIR")
     ev.set_defaults(cls=Eval)
     d = sub.add_parser("demo", help=Demo.__doc__)
     d.add_argument("--out", type=Path, required=True)

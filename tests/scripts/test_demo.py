@@ -21,3 +21,25 @@ def test_demo_end_to_end(demo_workspace):
     assert (out / "mesh.ply").is_file()
     record = json.loads((out / "scene.json").read_text())
     assert {im["split"] for im in record["images"]} == {"train", "test"}
+
+
+@pytest.mark.slow
+def test_eval_saves_each_views_render_and_photo(demo_workspace, tmp_path):
+    """`eval --renders DIR`: every held-out view's render and photo, whose PSNR is the one
+    metrics.json reports for that view (up to 8-bit rounding); a rerun replaces the folder."""
+    import torch
+    from voxsplat.render.metrics import psnr
+    from voxsplat.scripts.cli import main
+    renders = tmp_path / "renders"
+    (renders).mkdir()
+    (renders / "stale.png").write_bytes(b"")
+    assert main(["eval", str(demo_workspace), "--renders", str(renders), "--device", "cpu"]) == 0
+    metrics = json.loads((demo_workspace / "metrics.json").read_text())
+    assert sorted(p.name for p in renders.iterdir()) == sorted(
+        f"{v.replace('/', '_')}{s}.png" for v in metrics["views"] for s in ("", "_gt"))
+    for name, expected in zip(metrics["views"], metrics["psnr_per_view"]):
+        stem = name.replace("/", "_")
+        img, gt = (torch.from_numpy(iio.imread(renders / f"{stem}{s}.png")).float() / 255
+                   for s in ("", "_gt"))
+        assert abs(float(psnr(img, gt)) - expected) < 0.1, (name, float(psnr(img, gt)), expected)
+    assert not list(tmp_path.glob(".renders*"))  # no temporary folder left behind
