@@ -143,7 +143,9 @@ def _xyz(path) -> torch.Tensor:
     return torch.from_numpy(np.stack([v["x"], v["y"], v["z"]], -1)).double()
 
 
-def test_points_and_mesh_exports_in_the_input_frame(moved_workspace, tmp_path):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA"))])
+def test_points_and_mesh_exports_in_the_input_frame(moved_workspace, tmp_path, device):
     """Dense points and the TSDF mesh lie on the scene's points in the input frame (a wrong
     frame would put them ~10 units away), the points are the scene-frame export carried over,
     and `--voxel-size` counts in the input's units (7x the synthetic scene's)."""
@@ -152,7 +154,7 @@ def test_points_and_mesh_exports_in_the_input_frame(moved_workspace, tmp_path):
     pts, pts_scene = tmp_path / "points.ply", tmp_path / "points_scene.ply"
     for out, frame in ((pts, "input"), (pts_scene, "scene")):
         assert main(["export", str(ws), "--format", "points", "--out", str(out), "--device",
-                     "cpu", "--frame", frame, "--quiet"]) == 0
+                     device, "--frame", frame, "--quiet"]) == 0
     xyz = _xyz(pts)
     assert float(torch.cdist(xyz, points_in).min(1).values.median()) < 0.05 * extent  # 0.36
     world_from_input = torch.tensor(wsp.read_json(ws / wsp.SCENE_JSON)["world_from_input"],
@@ -164,11 +166,11 @@ def test_points_and_mesh_exports_in_the_input_frame(moved_workspace, tmp_path):
     assert np.allclose(np.linalg.norm(np.stack([normals["nx"], normals["ny"], normals["nz"]], -1),
                                       axis=-1), 1.0, atol=1e-4)
     coarse = tmp_path / "coarse.ply"
-    assert main(["export", str(ws), "--format", "points", "--out", str(coarse), "--device", "cpu",
+    assert main(["export", str(ws), "--format", "points", "--out", str(coarse), "--device", device,
                  "--voxel-size", str(0.2 * 7), "--quiet"]) == 0
     assert len(_xyz(coarse)) < len(xyz) / 4
     mesh_path = tmp_path / "mesh.ply"
-    assert main(["export", str(ws), "--format", "mesh", "--out", str(mesh_path), "--device", "cpu",
+    assert main(["export", str(ws), "--format", "mesh", "--out", str(mesh_path), "--device", device,
                  "--quiet"]) == 0
     verts = torch.from_numpy(np.asarray(trimesh.load(mesh_path, process=False).vertices)).double()
     assert float(torch.cdist(verts[::7], points_in).min(1).values.median()) < 0.05 * extent  # 0.36
