@@ -52,6 +52,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         cfg = TrainConfig.from_dict(rec["config"])
         input_path = Path(rec["input"]["path"])
         holdout = rec["input"].get("holdout")
+        sfm = _resumed_sfm(Path(out), sfm)
     check_holdout(holdout)
     scale = cfg.downscale if resume else (downscale if downscale is not None else 1.0)
     with distributed.main_first():  # SfM runs once, on rank 0; the other ranks reuse it
@@ -179,6 +180,19 @@ def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None
     for w in caught:  # e.g. partial registration: say it, once, without a traceback
         print(f"voxsplat: warning: {w.message}", file=sys.stderr)
     return downscale_scene(scene, downscale) if downscale != 1.0 else scene
+
+
+def _resumed_sfm(out: Path, sfm):
+    """The SfM settings a resumed run keeps: those of the SfM run in its workspace."""
+    from .sfm import SfmConfig, recorded_config
+    recorded = recorded_config(out)
+    if recorded is None:
+        return sfm
+    if sfm is not None and sfm != SfmConfig() and sfm != recorded:
+        raise VoxsplatError("SfM options with --resume: a resumed run keeps the SfM settings it "
+                            "started with; drop --matcher/--mask-features/--video-frames, or "
+                            "start over without --resume")
+    return recorded
 
 
 def run_poses(input_path: Path, out: Path, sfm=None, progress: bool = True):

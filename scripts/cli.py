@@ -31,6 +31,7 @@ class Reconstruct:
     quiet: bool = False
     matcher: str = "auto"
     mask_features: bool = False
+    video_frames: int = 150
     model: Optional[str] = None
     overrides: Optional[list[str]] = None
     """`--set section.field=value` (repeatable): single config fields over the preset's."""
@@ -44,7 +45,8 @@ class Reconstruct:
         try:
             metrics = run_reconstruct(self.input, self.out, self.preset, self.device, self.steps,
                                       self.downscale, self.resume, progress=not self.quiet,
-                                      sfm=_sfm_config(self.matcher, self.mask_features),
+                                      sfm=_sfm_config(self.matcher, self.mask_features,
+                                                      self.video_frames),
                                       model=self.model, overrides=self.overrides or (),
                                       holdout=self.holdout)
             if distributed.is_main():
@@ -62,11 +64,13 @@ class Poses:
     out: Path
     matcher: str = "auto"
     mask_features: bool = False
+    video_frames: int = 150
     quiet: bool = False
 
     def execute(self) -> None:
         from voxsplat.recon.app import run_poses
-        scene = run_poses(self.input, self.out, _sfm_config(self.matcher, self.mask_features),
+        scene = run_poses(self.input, self.out,
+                          _sfm_config(self.matcher, self.mask_features, self.video_frames),
                           progress=not self.quiet)
         print(f"registered {len(scene)} images; {0 if scene.points is None else len(scene.points)} "
               f"points; model in {self.out / 'sfm' / 'sparse' / '0'}")
@@ -76,9 +80,13 @@ _MASK_FEATURES_HELP = ("SfM matches only inside the photos' masks (alpha or mask
                        "turning in front of a still background (turntable)")
 
 
-def _sfm_config(matcher: str, mask_features: bool):
+_VIDEO_FRAMES_HELP = ("frames sampled from a video input, the sharpest of each stretch "
+                      "(default 150; more for long walks, fewer for short clips)")
+
+
+def _sfm_config(matcher: str, mask_features: bool, video_frames: int = 150):
     from voxsplat.recon.sfm import SfmConfig
-    return SfmConfig(matcher=matcher, mask_features=mask_features)
+    return SfmConfig(matcher=matcher, mask_features=mask_features, video_frames=video_frames)
 
 
 @dataclass
@@ -201,12 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"],
                    help="feature matching for photos/videos (auto: sequential for videos)")
     r.add_argument("--mask-features", action="store_true", help=_MASK_FEATURES_HELP)
+    r.add_argument("--video-frames", type=int, default=150, metavar="N", help=_VIDEO_FRAMES_HELP)
     r.set_defaults(cls=Reconstruct)
     po = sub.add_parser("poses", help=Poses.__doc__)
     po.add_argument("input", type=Path)
     po.add_argument("--out", type=Path, required=True)
     po.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"])
     po.add_argument("--mask-features", action="store_true", help=_MASK_FEATURES_HELP)
+    po.add_argument("--video-frames", type=int, default=150, metavar="N", help=_VIDEO_FRAMES_HELP)
     po.add_argument("--quiet", action="store_true")
     po.set_defaults(cls=Poses)
     v = sub.add_parser("render", help=Render.__doc__)

@@ -85,6 +85,12 @@ class SfmConfig:
         """The fields as a JSON-ready dict (recorded in `sfm.json`)."""
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "SfmConfig":
+        """The config `to_dict` recorded (fields it does not know are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:

@@ -344,6 +344,14 @@ def _cached(workdir: Path, source: Path, config: SfmConfig) -> Optional[dict]:
     return report if same and find_colmap_model(workdir / SFM_DIR) is not None else None
 
 
+def recorded_config(workdir: Path) -> Optional[SfmConfig]:
+    """The settings of the SfM run kept in `workdir` (its `sfm/sfm.json`), if any."""
+    try:
+        return SfmConfig.from_dict(json.loads((Path(workdir) / SFM_DIR / REPORT_FILE).read_text())["config"])
+    except (OSError, ValueError, KeyError, TypeError, VoxsplatError):
+        return None
+
+
 def _image_folder(path: Path) -> Optional[Path]:
     """`path` if it holds images, else its first `images/`-like sub-folder that does."""
     if list_images(path):

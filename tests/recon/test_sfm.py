@@ -155,6 +155,43 @@ def test_load_or_run_reuses_a_finished_run_and_reads_colmap_folders(corner, solv
                        atol=1e-5)
 
 
+def test_exports_land_in_the_sfm_models_frame(solved, tmp_path):
+    """The scene trains in a normalized frame (cameras within radius 1); `export` writes the
+    Gaussians back in the frame of the model in ws/sfm/sparse/0, where they sit on its points."""
+    import pycolmap
+    from voxsplat.recon import workspace as wsp
+    from voxsplat.recon.config import TrainConfig
+    from voxsplat.recon.export import read_ply, write_ply
+    from voxsplat.recon.gaussians import splats_from_points
+    from voxsplat.scripts.cli import main
+    scene, ws, _ = solved
+    out = tmp_path / "ws"
+    out.mkdir()
+    splats = splats_from_points(scene.points, scene.point_colors, 1, 0.9)
+    write_ply(out / wsp.SPLATS_PLY, {k: v.detach() for k, v in splats.items()})
+    wsp.write_json(out / wsp.SCENE_JSON, wsp.scene_record(scene, {"kind": "path"}, TrainConfig().to_dict()))
+    assert main(["export", str(out), "--format", "ply", "--out", str(tmp_path / "s.ply"), "--quiet"]) == 0
+    model = pycolmap.Reconstruction(str(ws / "sfm" / "sparse" / "0"))
+    points = np.stack([p.xyz for p in model.points3D.values()])
+    means = read_ply(tmp_path / "s.ply")["means"].double().numpy()
+    extent = np.linalg.norm(points.max(0) - points.min(0))
+    assert len(means) == len(points)
+    assert np.allclose(np.sort(means, 0), np.sort(points, 0), atol=1e-5 * extent)
+    assert not np.allclose(np.sort(scene.points.double().numpy(), 0), np.sort(points, 0),
+                           atol=1e-2 * extent)  # the scene frame is another one
+
+
+def test_a_resumed_run_keeps_its_sfm_settings(solved):
+    from voxsplat.recon.app import _resumed_sfm
+    from voxsplat.recon.sfm import recorded_config
+    _, ws, _ = solved
+    assert recorded_config(ws) == FAST
+    assert _resumed_sfm(ws, SfmConfig()) == FAST  # the CLI's defaults: the recorded settings
+    with pytest.raises(Exception, match="keeps the SfM settings"):
+        _resumed_sfm(ws, SfmConfig(video_frames=40))
+    assert recorded_config(ws / "nowhere") is None
+
+
 def test_partial_registration_warns_then_fails_below_the_fraction(corner, tmp_path):
     images = tmp_path / "images"
     render_corner(images, 8)
