@@ -360,12 +360,14 @@ def _file_path_cameras(rec: dict, path: Path, n_frames: Optional[int], K, size,
 @torch.no_grad()
 def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: bool = False,
                device: str = "auto", fps: Optional[float] = None, scale: float = 1.0,
-               progress: bool = False, dataparser_transforms: Optional[Path] = None) -> list[Path]:
+               progress: bool = False, dataparser_transforms: Optional[Path] = None,
+               save_path: Optional[Path] = None) -> list[Path]:
     """`voxsplat render`: an mp4 along a camera path (and OUT_depth.mp4 with `depth`); an OUT
     without a suffix is a folder of PNG frames instead (OUT_depth/ for depth). `kind` and
     `n_frames`: see `path_cameras`; `fps`: the path file's, else 30. `scale` resizes the
     frames (2: twice the width and height). Frames are encoded as they render; depth frames
-    wait (float16) for the sequence's depth range."""
+    wait (float16) for the sequence's depth range. `save_path`: also write the frames' cameras,
+    in the input's frame, as a camera path file that `--path` takes back (to edit a path)."""
     if not (math.isfinite(scale) and 0 < scale <= 8):
         raise VoxsplatError(f"--scale {scale}: expected a factor in (0, 8], e.g. 2 for twice "
                             f"the training views' width and height")
@@ -377,6 +379,14 @@ def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: b
     F = len(poses)
     path_cams = Cameras(poses, Ks, torch.full((F,), W), torch.full((F,), H)).scaled(scale)
     W, H = path_cams.size(0)
+    written = []
+    if save_path is not None:
+        from ..data.readers.camera_path import write_camera_path
+        if Path(save_path).suffix.lower() != ".json":
+            raise VoxsplatError(f"--save-path {save_path}: camera paths are .json files")
+        from .export.frame import input_from_world
+        in_input = path_cams.transformed(input_from_world(rec).float())
+        written.append(write_camera_path(save_path, in_input.cam_from_world, in_input.Ks, (W, H), fps))
     splats = {k: v.to(dev) for k, v in pipeline.load_splats(ws).items()}
     sky = read_sky(ws)
     bg = torch.tensor(rec["background"], device=dev, dtype=torch.float32) if sky is None else sky.to(dev)
@@ -394,7 +404,7 @@ def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: b
     as_frames = Path(out).suffix == ""
     write = (lambda p, fr: write_frames(p, fr)) if as_frames else (lambda p, fr: write_video(p, fr, fps=fps))
     write(out, frames())
-    written = [Path(out)]
+    written.insert(0, Path(out))
     if depth:
         valid = np.concatenate([d[d > 0].astype(np.float32) for d in depths]) if depths else np.zeros(0)
         near, far = (np.percentile(valid, [2, 98]) if valid.size else (0.0, 1.0))

@@ -102,13 +102,15 @@ class Render:
     fps: Optional[float] = None
     scale: float = 1.0
     dataparser_transforms: Optional[Path] = None
+    save_path: Optional[Path] = None
     quiet: bool = False
 
     def execute(self) -> None:
         from voxsplat.recon.app import run_render
         written = run_render(self.workspace, self.path, self.frames, self.out, self.depth,
                              self.device, self.fps, self.scale, progress=not self.quiet,
-                             dataparser_transforms=self.dataparser_transforms)
+                             dataparser_transforms=self.dataparser_transforms,
+                             save_path=self.save_path)
         for p in written:
             print(f"wrote {p}")
 
@@ -238,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--dataparser-transforms", type=Path, metavar="FILE",
                    help="nerfstudio's dataparser_transforms.json (in its run's output folder): "
                         "maps a nerfstudio camera path from its normalized frame to the data's")
+    v.add_argument("--save-path", type=Path, metavar="FILE.json",
+                   help="also write the frames' cameras, in the input's frame, as a camera path "
+                        "file that --path takes back (edit it, e.g. in Blender, and render again)")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
     v.set_defaults(cls=Render)
     e = sub.add_parser("export", help=Export.__doc__)

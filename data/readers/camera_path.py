@@ -191,3 +191,24 @@ def read_camera_path(path: str | Path, K: Tensor, size: tuple[int, int],
         raise VoxsplatError(f"{path}: a transforms.json-style path is in the data's frame "
                             f"already; drop --dataparser-transforms")
     return _from_frames(meta, path, K_np, tuple(size))
+
+
+def write_camera_path(path: str | Path, cam_from_world: Tensor, Ks: Tensor, size: tuple[int, int],
+                      fps: Optional[float] = None) -> Path:
+    """Write cameras as a transforms.json-style path (OpenGL camera-to-world, per-frame
+    intrinsics), which `read_camera_path` reads back and Blender-style tools edit; atomic.
+
+    Args:
+        cam_from_world: [F,4,4] OpenCV poses in the frame the file is meant for.
+        Ks: [F,3,3] intrinsics for frames of `size` (width, height).
+    """
+    from ..atomic import atomic_open
+    world_from_cam = torch.linalg.inv(cam_from_world.double()) @ torch.from_numpy(_OPENCV_FROM_OPENGL)
+    W, H = int(size[0]), int(size[1])
+    frames = [{"transform_matrix": m.tolist(), "fl_x": float(K[0, 0]), "fl_y": float(K[1, 1]),
+               "cx": float(K[0, 2]), "cy": float(K[1, 2])} for m, K in zip(world_from_cam, Ks.double())]
+    meta = {"w": W, "h": H, **({"fps": float(fps)} if fps else {}), "frames": frames}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(Path(path), "w") as f:
+        json.dump(meta, f, indent=1)
+    return Path(path)

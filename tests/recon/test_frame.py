@@ -264,3 +264,28 @@ def test_bad_camera_path_files_name_the_file_and_the_fix(moved_workspace, tmp_pa
     assert len(err.splitlines()) == 1 and not (tmp_path / "o").exists()
     assert main(["render", str(ws), "--path", "helix", "--out", str(tmp_path / "o")]) == 2
     assert "orbit, spiral, interp or a camera path .json" in capsys.readouterr().err
+
+
+def test_a_saved_path_renders_the_same_frames_again(moved_workspace, tmp_path):
+    """`render --path orbit --save-path FILE.json` writes the orbit's cameras in the input's
+    frame (around the input frame's points); `--path FILE.json` renders the same frames."""
+    import json
+    ws, _ = moved_workspace
+    saved = tmp_path / "orbit.json"
+    assert main(["render", str(ws), "--path", "orbit", "--frames", "6", "--scale", "1.5",
+                 "--out", str(tmp_path / "a"), "--save-path", str(saved), "--device", "cpu",
+                 "--quiet"]) == 0
+    meta = json.loads(saved.read_text())
+    assert (meta["w"], meta["h"], len(meta["frames"])) == (96, 72, 6)
+    centers = np.array([f["transform_matrix"] for f in meta["frames"]])[:, :3, 3]
+    from voxsplat.recon.app import path_cameras
+    rec = wsp.read_json(ws / wsp.SCENE_JSON)
+    orbit = torch.linalg.inv(path_cameras(rec, "orbit", 6)[0].double())[:, :3, 3]  # scene frame
+    input_from_world = torch.linalg.inv(torch.tensor(rec["world_from_input"], dtype=torch.float64))
+    expected = (orbit @ input_from_world[:3, :3].T + input_from_world[:3, 3]).numpy()
+    assert np.allclose(centers, expected, atol=1e-3) and not np.allclose(centers, orbit.numpy(), atol=1)
+    assert main(["render", str(ws), "--path", str(saved), "--out", str(tmp_path / "b"),
+                 "--device", "cpu", "--quiet"]) == 0
+    first, again = _frames(tmp_path / "a"), _frames(tmp_path / "b")
+    assert first.shape == again.shape and np.ptp(first) > 100
+    assert np.abs(first - again).max() <= 2.0, np.abs(first - again).max()
