@@ -26,6 +26,8 @@ for split in ("train", "test"):
         c2w = T @ c2w; c2w[:3, :3] /= 7
         f["transform_matrix"] = c2w.tolist()
     (data / f"transforms_{split}.json").write_text(json.dumps(m))
+from voxsplat.data.writers import write_points_ply
+write_points_ply(data / "points.ply", scene.points @ T[:3, :3].T + T[:3, 3], scene.point_colors)
 (W / "T.json").write_text(json.dumps(T.tolist()))
 PY
 t0=$(date +%s.%N)
@@ -40,8 +42,8 @@ import json, torch
 from pathlib import Path
 W = Path("/tmp/newcli")
 test = json.loads((W / "input" / "transforms_test.json").read_text())
-(W / "path.json").write_text(json.dumps({"camera_angle_x": test["camera_angle_x"],
-    "frames": [{"transform_matrix": f["transform_matrix"]} for f in test["frames"]]}))
+(W / "path.json").write_text(json.dumps({"frames": [{k: f[k] for k in (
+    "transform_matrix", "fl_x", "fl_y", "cx", "cy", "w", "h")} for f in test["frames"]]}))
 PY
 voxsplat render $W/ws --path $W/path.json --out $W/frames --device cuda --quiet
 voxsplat render $W/ws --path $W/path.json --frames 30 --out $W/smooth --device cuda --quiet

@@ -159,7 +159,10 @@ def evaluate(scene: Scene, splats: dict, split: str, device: torch.device, backe
     for i in ids:
         gt = scene.image(i).to(device)
         out = render_splats(splats, cams[i], deg, bg, backend)
-        open_px.append(float((1 - out.alphas).mean()))
+        inside = scene.masks[i].to(device) if scene.masks is not None else None
+        open_alpha = (1 - out.alphas[0, ..., 0])  # inside the object where the views have masks
+        open_px.append(float(open_alpha.mean() if inside is None else
+                             open_alpha[inside.bool()].mean() if inside.any() else 0.0))
         img = out.colors[0].clamp(0, 1)
         mask = scene.masks[i].to(device) if masked and scene.masks is not None else None
         psnrs.append(float(psnr(img, gt, mask)))
@@ -197,7 +200,9 @@ the background colour) get a note pointing to the learned sky, when the run has 
 
 def open_views(metrics: dict) -> list[str]:
     """A line when the evaluated views are left open in places and the run learned no sky:
-    those pixels show the constant background colour (e.g. white where a photo shows sky)."""
+    those pixels show the constant background colour (e.g. white where a photo shows sky).
+    Where the views have masks, only pixels inside them count (outside, the background is
+    meant to show)."""
     share = metrics.get("open_fraction")
     if metrics.get("sky") or share is None or share <= OPEN_NOTE:
         return []

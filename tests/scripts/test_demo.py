@@ -14,6 +14,9 @@ def test_demo_end_to_end(demo_workspace):
     assert metrics["n_test_views"] == 10 and metrics["peak_gpu_mem_mb"] is None
     for key in ("ssim", "n_gaussians", "train_seconds", "device"):
         assert key in metrics
+    # open pixels count inside the masks only: the object is covered, and the background
+    # around it (most of each view) is meant to show
+    assert metrics["open_fraction"] < 0.02, metrics["open_fraction"]
     assert (out / "splats.splat").stat().st_size == 32 * metrics["n_gaussians"]
     frames = iio.imread(out / "video.mp4")
     assert frames.shape[0] >= 60 and frames.std() > 10
