@@ -3,7 +3,9 @@ same views with other training settings, does not sweep again.
 
 `ws/cache/depth.pt` holds the DepthResult and a key: a digest of everything `compute_depths`
 reads (the MVS settings, the training views' pixels, masks, cameras and names, the scene's
-points). A result whose key differs is never used.
+points). A result whose key differs is never used. The device is deliberately not part of
+the key: a sweep made on the CPU serves a run on a GPU and the other way round (their maps
+differ by float rounding in the cost volume, not in what they measure).
 """
 
 from __future__ import annotations
