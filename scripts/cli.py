@@ -141,6 +141,20 @@ class Export:
 
 
 @dataclass
+class View:
+    """Show a workspace's Gaussians and cameras in the browser (viser), until Ctrl-C."""
+
+    workspace: Path
+    host: str = "0.0.0.0"
+    port: int = 8080
+    max_gaussians: Optional[int] = None
+
+    def execute(self) -> None:
+        from voxsplat.recon.viewer import run_view
+        run_view(self.workspace, self.host, self.port, self.max_gaussians)
+
+
+@dataclass
 class Eval:
     """Held-out metrics of a workspace, written to DIR/metrics.json."""
 
@@ -271,6 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "as its splats.ply")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(cls=Export)
+    w = sub.add_parser("view", help=View.__doc__)
+    w.add_argument("workspace", type=Path)
+    w.add_argument("--port", type=int, default=8080, help="default 8080 (the next free one "
+                   "if taken); on a remote machine: ssh -L 8080:localhost:8080 HOST")
+    w.add_argument("--host", default="0.0.0.0", help="address to listen on (127.0.0.1: this "
+                   "machine only)")
+    w.add_argument("--max-gaussians", type=int, metavar="N",
+                   help="show only the N most opaque Gaussians (for slow browsers)")
+    w.set_defaults(cls=View)
     ev = sub.add_parser("eval", help=Eval.__doc__)
     ev.add_argument("workspace", type=Path)
     ev.add_argument("--split", default="test")

@@ -1,0 +1,138 @@
+"""`voxsplat view`: a workspace's Gaussians and cameras in the browser, through viser
+(the viewer library of nerfstudio and gsplat's examples; optional: ``pip install -e '.[view]'``).
+The one module that imports viser.
+
+The browser draws the splats itself (viser's WebGL splat renderer sorts them on the client), so
+serving needs no GPU: a workspace on a remote GPU machine is viewed through an SSH tunnel of
+the port. Colours are the view-independent SH DC term, as in the `.splat` export. The scene is
+shown in the workspace's frame, with the training cameras (blue) and held-out ones (orange) as
+frustums; the viewer starts at the first training camera, with the up direction the cameras
+agree on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data.cameras import quat_to_rotmat
+from ..data.errors import VoxsplatError
+from ..render.camera_paths import estimate_up, focus_point
+from ..render.sh import SH2RGB
+from . import workspace as wsp
+from .export.ply import read_ply
+
+TRAIN_COLOR = (40, 110, 230)
+TEST_COLOR = (240, 140, 30)
+
+
+def _viser():
+    try:
+        import viser
+    except ImportError:
+        raise VoxsplatError("`voxsplat view` needs viser: pip install viser (or pip install -e "
+                            "'.[view]'), then run it again") from None
+    return viser
+
+
+def viewer_arrays(splats: Mapping[str, Tensor], max_gaussians: Optional[int] = None) -> dict:
+    """What viser's splat renderer takes, as float32 numpy arrays: centers [N,3], covariances
+    [N,3,3] (R diag(s^2) R^T), rgbs [N,3] in [0,1] (the SH DC colour) and opacities [N,1].
+
+    `max_gaussians`: keep only that many, the most opaque (a browser draws a few million)."""
+    opacities = torch.sigmoid(splats["opacities"].float())
+    keep = None
+    if max_gaussians is not None and max_gaussians < len(opacities):
+        keep = torch.topk(opacities, max_gaussians).indices.sort().values
+    pick = (lambda t: t) if keep is None else (lambda t: t[keep])
+    R = quat_to_rotmat(pick(splats["quats"]).float())
+    var = torch.exp(2 * pick(splats["scales"]).float())
+    cov = (R * var[:, None, :]) @ R.transpose(1, 2)
+    return {"centers": pick(splats["means"]).float().numpy(),
+            "covariances": cov.numpy(),
+            "rgbs": SH2RGB(pick(splats["sh0"])[:, 0].float()).clamp(0, 1).numpy(),
+            "opacities": pick(opacities)[:, None].numpy()}
+
+
+def _frustum_pose(cam_from_world: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(wxyz, position) of an OpenCV camera for viser, whose frustums look along +z, y down."""
+    from ..data.cameras import quat_from_rotmat
+    world_from_cam = torch.linalg.inv(cam_from_world.double())
+    return (quat_from_rotmat(world_from_cam[None, :3, :3])[0].numpy(),
+            world_from_cam[:3, 3].numpy())
+
+
+@dataclass
+class Viewer:
+    """A running viewer: the viser server (serving in the background) and its scene's nodes."""
+
+    server: object
+    splats: object
+    """viser's splat handle (its centers, covariances, rgbs, opacities)."""
+    frustums: dict
+    """View name -> viser camera frustum handle."""
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.server.get_port()}"
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def serve(ws: Path, host: str = "0.0.0.0", port: int = 8080, max_gaussians: Optional[int] = None,
+          verbose: bool = True) -> Viewer:
+    """Start a viser server showing the workspace (the next free port if `port` is taken)."""
+    viser = _viser()
+    rec = wsp.open_workspace(ws)
+    splats = read_ply(wsp.splats_path(ws))
+    cams = wsp.cameras_from_record(rec)
+    server = viser.ViserServer(host=host, port=port, verbose=verbose)
+    handle = server.scene.add_gaussian_splats("/splats", **viewer_arrays(splats, max_gaussians))
+    train = [i for i, im in enumerate(rec["images"]) if im["split"] == "train"] or list(range(len(cams)))
+    up = estimate_up(cams.cam_from_world[train])
+    server.scene.set_up_direction(tuple(float(x) for x in up))
+    centers = cams.centers.double()
+    radius = float((centers - centers.mean(0)).norm(dim=1).max()) or 1.0
+    frustums = {}
+    for i, im in enumerate(rec["images"]):
+        W, H = cams.size(i)
+        fov = 2 * math.atan(0.5 * H / float(cams.Ks[i, 1, 1]))
+        wxyz, position = _frustum_pose(cams.cam_from_world[i])
+        frustums[im["name"]] = server.scene.add_camera_frustum(
+            f"/cameras/{im['name']}", fov=fov, aspect=W / H, scale=0.08 * radius, wxyz=wxyz,
+            position=position, color=TRAIN_COLOR if i in train else TEST_COLOR)
+    start = cams[train[:1]]
+    target = focus_point(cams.cam_from_world[train])
+    look_at = (target if target is not None else
+               start.centers[0].double() + torch.linalg.inv(start.cam_from_world[0].double())[:3, 2])
+
+    @server.on_client_connect
+    def _(client) -> None:  # every new browser tab starts at the first training view
+        client.camera.position = tuple(float(x) for x in start.centers[0])
+        client.camera.look_at = tuple(float(x) for x in look_at)
+        client.camera.up_direction = tuple(float(x) for x in up)
+        client.camera.fov = 2 * math.atan(0.5 * float(start.heights[0]) / float(start.Ks[0, 1, 1]))
+
+    return Viewer(server, handle, frustums)
+
+
+def run_view(ws: Path, host: str = "0.0.0.0", port: int = 8080,
+             max_gaussians: Optional[int] = None) -> None:
+    """`voxsplat view`: serve until Ctrl-C."""
+    viewer = serve(ws, host, port, max_gaussians, verbose=False)
+    print(f"viewing {ws} at {viewer.url} (Ctrl-C stops)")
+    try:
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        viewer.stop()
