@@ -44,8 +44,29 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator:
             yield f
 
 
+def check_replaceable(folder: str | os.PathLike, suffixes: tuple[str, ...] = (".png",)) -> None:
+    """Raise a VoxsplatError unless `folder` is absent, empty, or holds only files with these
+    suffixes (what an earlier run wrote there): `replace_folder` deletes what it replaces, so an
+    output folder must never be a workspace or a folder of the user's data."""
+    from .errors import VoxsplatError
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise VoxsplatError(f"{folder}: exists and is not a folder; give a folder name for the "
+                            f"output")
+    other = [p.name for p in folder.iterdir() if not (p.is_file() and p.suffix.lower() in suffixes)]
+    if other:
+        raise VoxsplatError(f"{folder}: holds {other[0]!r} and other files this output would "
+                            f"delete; give a new or empty folder (an earlier output of this "
+                            f"kind, {'/'.join(suffixes)} files only, is replaced)")
+
+
 def replace_folder(tmp: Path, target: Path) -> None:
     """Move the finished folder `tmp` to `target`, replacing an older one only once it is done."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; give the folder the usual permissions
     old = None
     if target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))

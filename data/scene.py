@@ -37,7 +37,7 @@ class Scene:
     points: Optional[Tensor] = None
     point_colors: Optional[Tensor] = None
     splits: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    world_from_input: Tensor = field(default_factory=lambda: torch.eye(4))
+    world_from_input: Tensor = field(default_factory=lambda: torch.eye(4, dtype=torch.float64))
     background: tuple[float, float, float] = (1.0, 1.0, 1.0)
     source: str = ""
 

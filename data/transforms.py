@@ -97,7 +97,7 @@ def normalize(scene: Scene) -> Scene:
     points = scene.points
     if points is not None:
         points = (points.double() @ T[:3, :3].T + T[:3, 3]).to(scene.points.dtype)
-    world_from_input = (T @ scene.world_from_input.double()).to(scene.world_from_input.dtype)
+    world_from_input = T @ scene.world_from_input.double()  # float64: georeferenced inputs
     return replace(scene, cameras=scene.cameras.transformed(T.float()), points=points,
                    world_from_input=world_from_input)
 

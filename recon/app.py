@@ -257,15 +257,15 @@ def run_eval(ws: Path, split: str = "test", device: str = "auto",
     try:
         metrics = pipeline.evaluate(scene, splats, split, dev, rec["config"].get("backend", "auto"),
                                     sky=read_sky(ws), on_view=saved)
+        old = wsp.read_json(Path(ws) / wsp.METRICS_JSON) if (Path(ws) / wsp.METRICS_JSON).is_file() else {}
+        for k, v in old.items():  # what training recorded (model, steps, seconds, voxels, ...) stays
+            metrics.setdefault(k, v)
+        metrics["device"] = pipeline._device_name(dev)
+        wsp.write_json(Path(ws) / wsp.METRICS_JSON, metrics)
     except BaseException:
         if saved is not None:
             saved.discard()
         raise
-    old = wsp.read_json(Path(ws) / wsp.METRICS_JSON) if (Path(ws) / wsp.METRICS_JSON).is_file() else {}
-    for k, v in old.items():  # what training recorded (model, steps, seconds, voxels, ...) stays
-        metrics.setdefault(k, v)
-    metrics["device"] = pipeline._device_name(dev)
-    wsp.write_json(Path(ws) / wsp.METRICS_JSON, metrics)
     if saved is not None:
         saved.finish()
     return metrics
@@ -277,6 +277,8 @@ class _RenderFolder:
 
     def __init__(self, folder: Path, names: Sequence[str]):
         import tempfile
+        from ..data.atomic import check_replaceable
+        check_replaceable(folder)
         self.folder, self.names = folder, names
         folder.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -349,6 +351,10 @@ def _file_path_cameras(rec: dict, path: Path, n_frames: Optional[int], K, size,
     world_from_cam[:, :3, :3] /= torch.linalg.det(world_from_input[:3, :3]).abs() ** (1 / 3)
     poses, Ks = torch.linalg.inv(world_from_cam), cp.Ks
     if n_frames is not None and n_frames != len(poses):  # a smooth path through the file's cameras
+        if n_frames < len(poses):
+            raise VoxsplatError(f"--frames {n_frames}: {path} has {len(poses)} cameras, and the "
+                                f"path passes through each; give at least {len(poses)} frames, "
+                                f"or leave --frames out to render its cameras as they are")
         keys = keyframe_indices(len(poses), n_frames).double()
         frames = torch.arange(n_frames, dtype=torch.float64)
         Ks = torch.from_numpy(np.stack([np.interp(frames, keys, k) for k in Ks.reshape(-1, 9).T.numpy()],
@@ -374,6 +380,13 @@ def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: b
     dev = resolve_device(device)
     rec = wsp.open_workspace(ws)
     poses, Ks, W, H, file_fps = path_cameras(rec, kind, n_frames, dataparser_transforms)
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise VoxsplatError(f"--fps {fps}: expected a frame rate > 0, e.g. 30")
+    if Path(out).suffix == "":  # PNG folders replace earlier ones: never a workspace or data
+        from ..data.atomic import check_replaceable
+        check_replaceable(out)
+        if depth:
+            check_replaceable(Path(out).with_name(Path(out).stem + "_depth"))
     fps = fps or file_fps or 30
     from ..data.cameras import Cameras
     F = len(poses)

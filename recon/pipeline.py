@@ -21,8 +21,8 @@ from ..render.metrics import psnr, ssim
 from ..render.sky import SkyMap
 from .config import TrainConfig
 from .engine import Trainer, resolve_device
-from .export.frame import (frame_scale, input_from_world, is_identity, transform_normals,
-                           transform_points, transform_splats)
+from .export.frame import (frame_scale, input_from_world, is_identity, similarity_parts,
+                           transform_normals, transform_points, transform_splats)
 from .export.ply import read_ply, write_ply
 from .export.splat import write_splat
 from .gaussians import render_splats, sh_degree_of
@@ -262,6 +262,8 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         raise VoxsplatError(f"--sky adds the sky to .ply and .splat files, not to {fmt} exports")
     rec = wsp.open_workspace(ws)
     out_from_world = input_from_world(rec) if frame == "input" else torch.eye(4, dtype=torch.float64)
+    if not is_identity(out_from_world):
+        similarity_parts(out_from_world, Path(ws) / wsp.SCENE_JSON)  # fails before any work
     if voxel_size is not None and fmt in ("mesh", "points"):  # given in the output's units
         voxel_size = voxel_size / frame_scale(out_from_world)
         if fmt == "mesh":

@@ -87,9 +87,11 @@ class Viewer:
         self.server.stop()
 
 
-def serve(ws: Path, host: str = "0.0.0.0", port: int = 8080, max_gaussians: Optional[int] = None,
+def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Optional[int] = None,
           verbose: bool = True) -> Viewer:
     """Start a viser server showing the workspace (the next free port if `port` is taken)."""
+    if max_gaussians is not None and max_gaussians < 1:
+        raise VoxsplatError(f"--max-gaussians {max_gaussians}: expected at least 1")
     viser = _viser()
     rec = wsp.open_workspace(ws)
     splats = read_ply(wsp.splats_path(ws))
@@ -124,7 +126,7 @@ def serve(ws: Path, host: str = "0.0.0.0", port: int = 8080, max_gaussians: Opti
     return Viewer(server, handle, frustums)
 
 
-def run_view(ws: Path, host: str = "0.0.0.0", port: int = 8080,
+def run_view(ws: Path, host: str = "127.0.0.1", port: int = 8080,
              max_gaussians: Optional[int] = None) -> None:
     """`voxsplat view`: serve until Ctrl-C."""
     viewer = serve(ws, host, port, max_gaussians, verbose=False)

@@ -56,8 +56,9 @@ def write_frames(folder: str | os.PathLike, frames: Iterable[Frame]) -> int:
     import tempfile
     from pathlib import Path
     from PIL import Image
-    from ..data.atomic import replace_folder
+    from ..data.atomic import check_replaceable, replace_folder
     folder = Path(folder)
+    check_replaceable(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:

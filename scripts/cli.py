@@ -145,7 +145,7 @@ class View:
     """Show a workspace's Gaussians and cameras in the browser (viser), until Ctrl-C."""
 
     workspace: Path
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = 8080
     max_gaussians: Optional[int] = None
 
@@ -289,8 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("workspace", type=Path)
     w.add_argument("--port", type=int, default=8080, help="default 8080 (the next free one "
                    "if taken); on a remote machine: ssh -L 8080:localhost:8080 HOST")
-    w.add_argument("--host", default="0.0.0.0", help="address to listen on (127.0.0.1: this "
-                   "machine only)")
+    w.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this "
+                   "machine only; 0.0.0.0 shows the scene to the whole network)")
     w.add_argument("--max-gaussians", type=int, metavar="N",
                    help="show only the N most opaque Gaussians (for slow browsers)")
     w.set_defaults(cls=View)

@@ -76,6 +76,32 @@ def _size(value_w, value_h, path: Path) -> tuple[int, int]:
     return W, H
 
 
+def _fps(meta: dict, path: Path) -> Optional[float]:
+    """The file's frame rate, None when it has none."""
+    fps = meta.get("fps")
+    if fps is None:
+        return None
+    if not (isinstance(fps, (int, float)) and not isinstance(fps, bool) and math.isfinite(fps)
+            and fps > 0):
+        raise VoxsplatError(f"{path}: 'fps' must be a number > 0, got {fps!r}; fix the file")
+    return float(fps)
+
+
+def _frames_size(meta: dict, frames: list, path: Path, size: tuple[int, int]) -> tuple[int, int]:
+    """The frames' one size: `w`/`h` at the top or on every frame (all equal), else `size`."""
+    def size_of(d: dict, label: str):
+        if ("w" in d) != ("h" in d):
+            raise VoxsplatError(f"{path}: {label} has only one of 'w' and 'h'; give both")
+        return _size(d["w"], d["h"], path) if "w" in d else None
+    top = size_of(meta, "the top level")
+    sizes = {size_of(f, f"frame {i}") for i, f in enumerate(frames)} - {None}
+    sizes |= {top} if top is not None and len(sizes) < len(frames) else set()
+    if len(sizes) > 1:
+        raise VoxsplatError(f"{path}: the frames have different sizes ({', '.join(f'{w}x{h}' for w, h in sorted(sizes))}); "
+                            f"a video has one frame size, give every frame the same 'w'/'h'")
+    return sizes.pop() if sizes else (top or size)
+
+
 def _resized(K: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:
     """`K` of a `from_size` (width, height) camera for frames of `to_size`."""
     return K * np.array([[to_size[0] / from_size[0]], [to_size[1] / from_size[1]], [1.0]])
@@ -84,14 +110,16 @@ def _resized(K: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int]
 def _from_frames(meta: dict, path: Path, K: np.ndarray, size: tuple[int, int]) -> CameraPath:
     frames = meta["frames"]
     if not isinstance(frames, list) or not frames:
-        raise VoxsplatError(f"{path}: 'frames' is empty; list the cameras with 'transform_matrix'")
+        what = "empty" if isinstance(frames, list) else "not a list"
+        raise VoxsplatError(f"{path}: 'frames' is {what}; list the cameras with 'transform_matrix'")
+    for i, frame in enumerate(frames):
+        if not isinstance(frame, dict):
+            raise VoxsplatError(f"{path}: frame {i} is not an object with 'transform_matrix'")
     top = {k: meta[k] for k in _INTRINSIC_KEYS if k in meta}
-    out_size = _size(top["w"], top["h"], path) if "w" in top and "h" in top else size
+    out_size = _frames_size(meta, frames, path, size)
     poses, Ks = [], []
     for i, frame in enumerate(frames):
         label = f"frame {i}"
-        if not isinstance(frame, dict):
-            raise VoxsplatError(f"{path}: {label} is not an object with 'transform_matrix'")
         poses.append(_camera_from_world(frame, path, label))
         params = {**top, **{k: frame[k] for k in _INTRINSIC_KEYS if k in frame}}
         if "fl_x" in params or "camera_angle_x" in params:
@@ -99,7 +127,7 @@ def _from_frames(meta: dict, path: Path, K: np.ndarray, size: tuple[int, int]) -
         else:  # the caller's camera, for frames of the file's size
             Ks.append(_resized(K, size, out_size))
     return CameraPath(torch.from_numpy(np.stack(poses)), torch.from_numpy(np.stack(Ks)),
-                      out_size, meta.get("fps"))
+                      out_size, _fps(meta, path))
 
 
 def _ns_pose(entry, path: Path, label: str) -> np.ndarray:
@@ -121,10 +149,23 @@ def _from_nerfstudio(meta: dict, path: Path, K: np.ndarray, size: tuple[int, int
                             f"render a perspective camera path")
     entries, default_size = meta["camera_path"], size
     if not isinstance(entries, list) or not entries:
-        raise VoxsplatError(f"{path}: 'camera_path' is empty; save a path in nerfstudio's viewer")
-    if meta.get("render_height"):
-        H = meta["render_height"]
-        W = meta.get("render_width") or round(float(H) * float(entries[0].get("aspect", size[0] / size[1])))
+        what = "empty" if isinstance(entries, list) else "not a list"
+        raise VoxsplatError(f"{path}: 'camera_path' is {what}; save a path in nerfstudio's viewer")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise VoxsplatError(f"{path}: camera_path[{i}] is not an object with 'camera_to_world'")
+    W, H = meta.get("render_width"), meta.get("render_height")
+    if W is not None or H is not None:
+        try:
+            aspect = float(entries[0].get("aspect", size[0] / size[1]))
+        except (TypeError, ValueError):
+            aspect = 0.0
+        if not (math.isfinite(aspect) and aspect > 0):
+            raise VoxsplatError(f"{path}: camera_path[0]: 'aspect' must be a number > 0")
+        if W is None:
+            W = round(float(H) * aspect) if isinstance(H, (int, float)) else H
+        if H is None:
+            H = round(float(W) / aspect) if isinstance(W, (int, float)) else W
         size = _size(W, H, path)
     world_from_ns = np.eye(4)
     if dataparser is not None:  # nerfstudio: ns = scale * (transform @ data)
@@ -134,8 +175,6 @@ def _from_nerfstudio(meta: dict, path: Path, K: np.ndarray, size: tuple[int, int
     poses, Ks = [], []
     for i, entry in enumerate(entries):
         label = f"camera_path[{i}]"
-        if not isinstance(entry, dict):
-            raise VoxsplatError(f"{path}: {label} is not an object with 'camera_to_world'")
         world_from_cam = world_from_ns @ _ns_pose(entry, path, label) @ _OPENCV_FROM_OPENGL
         world_from_cam[:3, :3] /= np.cbrt(abs(np.linalg.det(world_from_cam[:3, :3])))
         poses.append(np.linalg.inv(world_from_cam))
@@ -149,7 +188,7 @@ def _from_nerfstudio(meta: dict, path: Path, K: np.ndarray, size: tuple[int, int
         f = 0.5 * size[1] / math.tan(math.radians(fov) / 2)
         Ks.append(np.array([[f, 0, size[0] / 2], [0, f, size[1] / 2], [0, 0, 1.0]]))
     return CameraPath(torch.from_numpy(np.stack(poses)), torch.from_numpy(np.stack(Ks)), size,
-                      meta.get("fps"), in_nerfstudio_frame=dataparser is None)
+                      _fps(meta, path), in_nerfstudio_frame=dataparser is None)
 
 
 def read_dataparser_transforms(path: Path) -> dict:

@@ -157,7 +157,7 @@ def read_neus(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.0)
     scene = Scene(images=images, names=unique_names(paths, image_folder),
                   cameras=make_cameras(cam_from_world, Ks, [image_size(img) for img in images]),
                   masks=masks if masks is not None else alpha_masks,
-                  world_from_input=torch.from_numpy(np.linalg.inv(scale_mat)).float(),
+                  world_from_input=torch.from_numpy(np.linalg.inv(scale_mat)),
                   background=tuple(float(c) for c in background), source=str(root))
     if len(scene) == 49:
         return scene.with_splits({"train": DTU_TRAIN_IDS, "test": DTU_TEST_IDS})

@@ -17,6 +17,7 @@ reflections).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -40,18 +41,21 @@ def is_identity(new_from_old: Tensor, tol: float = 1e-9) -> bool:
     return bool((new_from_old.double() - torch.eye(4, dtype=_F64)).abs().max() <= tol)
 
 
-def similarity_parts(new_from_old: Tensor) -> tuple[float, Tensor, Tensor]:
-    """(s, M [3,3], t [3]) of a similarity [s M | t] (float64), or a VoxsplatError."""
+def similarity_parts(new_from_old: Tensor, source: str | Path = "the workspace's scene.json"
+                     ) -> tuple[float, Tensor, Tensor]:
+    """(s, M [3,3], t [3]) of a similarity [s M | t] (float64), or a VoxsplatError naming
+    `source` (where the transform came from)."""
     T = new_from_old.double()
     A = T[:3, :3]
     s = float(torch.linalg.det(A).abs() ** (1.0 / 3.0))
-    if not (math.isfinite(s) and s > 0) or not torch.allclose(T[3], torch.tensor([0, 0, 0, 1.0], dtype=_F64)):
-        raise VoxsplatError("the workspace's world_from_input is not a similarity; "
-                            "re-run reconstruct")
+    if (not (math.isfinite(s) and s > 0) or not bool(torch.isfinite(T).all())
+            or not torch.allclose(T[3], torch.tensor([0, 0, 0, 1.0], dtype=_F64))):
+        raise VoxsplatError(f"{source}: world_from_input is not a similarity; re-run reconstruct, "
+                            f"or export with --frame scene")
     M = A / s
     if (M @ M.T - torch.eye(3, dtype=_F64)).abs().max() > 1e-5:
-        raise VoxsplatError("the workspace's world_from_input shears or stretches the scene "
-                            "(not a similarity); export with --frame scene")
+        raise VoxsplatError(f"{source}: world_from_input shears or stretches the scene (not a "
+                            f"similarity); export with --frame scene")
     return s, M, T[:3, 3]
 
 

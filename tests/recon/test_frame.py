@@ -113,7 +113,7 @@ def moved_workspace(tmp_path_factory):
     scene_in = replace(scene, cameras=scene.cameras.transformed(T),
                        points=scene.points @ T[:3, :3].T + T[:3, 3])
     normalized = normalize(scene_in)
-    assert not torch.allclose(normalized.world_from_input, torch.eye(4), atol=1e-3)
+    assert not torch.allclose(normalized.world_from_input, torch.eye(4, dtype=torch.float64), atol=1e-3)
     data = write_blender_dataset(scene, root / "input")  # (only for the record's input path)
     ws = root / "ws"
     ws.mkdir()
@@ -250,6 +250,15 @@ def test_render_follows_camera_path_files_in_the_input_frame(moved_workspace, tm
     ('{"frames": [{"transform_matrix": [[1, 0], [0, 1]]}]}', "4x4"),
     ('{"camera_path": [{"camera_to_world": [1, 2, 3], "fov": 50}]}', "16 numbers"),
     ('{"camera_type": "fisheye", "camera_path": [{}]}', "fisheye"),
+    ('{"frames": {"transform_matrix": []}}', "not a list"),
+    ('{"camera_path": [3], "render_height": 40}', "camera_path[0] is not an object"),
+    ('{"fps": "abc", "frames": [{"transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}]}',
+     "'fps'"),
+    ('{"frames": [{"w": 80, "h": 60, "transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]},'
+     ' {"w": 40, "h": 60, "transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}]}',
+     "different sizes"),
+    ('{"w": 80, "frames": [{"transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}]}',
+     "only one of 'w' and 'h'"),
 ])
 def test_bad_camera_path_files_name_the_file_and_the_fix(moved_workspace, tmp_path, capsys,
                                                          content, words):
@@ -289,3 +298,48 @@ def test_a_saved_path_renders_the_same_frames_again(moved_workspace, tmp_path):
     first, again = _frames(tmp_path / "a"), _frames(tmp_path / "b")
     assert first.shape == again.shape and np.ptp(first) > 100
     assert np.abs(first - again).max() <= 2.0, np.abs(first - again).max()
+
+
+def test_output_folders_never_replace_a_workspace_or_data(moved_workspace, tmp_path, capsys):
+    """PNG outputs (`render --out DIR`, `eval --renders DIR`) replace only folders of PNGs:
+    pointed at the workspace itself they stop before writing, and it stays whole."""
+    ws, _ = moved_workspace
+    before = sorted(p.name for p in ws.iterdir())
+    capsys.readouterr()
+    assert main(["render", str(ws), "--out", str(ws), "--frames", "2", "--device", "cpu",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(ws) in err and "new or empty folder" in err, err
+    assert main(["eval", str(ws), "--renders", str(ws), "--device", "cpu"]) == 2
+    assert "new or empty folder" in capsys.readouterr().err
+    assert sorted(p.name for p in ws.iterdir()) == before
+    earlier = tmp_path / "frames"  # an earlier PNG output is replaced, with usual permissions
+    earlier.mkdir()
+    (earlier / "frame_00009.png").write_bytes(b"")
+    assert main(["render", str(ws), "--out", str(earlier), "--frames", "2", "--device", "cpu",
+                 "--quiet"]) == 0
+    assert sorted(p.name for p in earlier.iterdir()) == ["frame_00000.png", "frame_00001.png"]
+    import os
+    umask = os.umask(0)
+    os.umask(umask)
+    assert earlier.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
+
+
+def test_path_options_are_checked_in_cli_terms(moved_workspace, tmp_path, capsys):
+    import json
+    ws, _ = moved_workspace
+    eye = np.eye(4).tolist()
+    path = tmp_path / "three.json"
+    path.write_text(json.dumps({"frames": [{"transform_matrix": eye, "w": 40, "h": 30,
+                                            "fl_x": 35.0}] * 3}))
+    capsys.readouterr()
+    assert main(["render", str(ws), "--path", str(path), "--frames", "2", "--out",
+                 str(tmp_path / "o.mp4"), "--device", "cpu", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--frames 2" in err and "three.json" in err and "at least 3" in err, err
+    assert main(["render", str(ws), "--fps", "0", "--out", str(tmp_path / "o.mp4"), "--quiet"]) == 2
+    assert "--fps 0" in capsys.readouterr().err
+    # per-frame w/h set the frames' size, fl_x the focal length at that size
+    assert main(["render", str(ws), "--path", str(path), "--out", str(tmp_path / "f"),
+                 "--device", "cpu", "--quiet"]) == 0
+    assert _frames(tmp_path / "f").shape == (3, 30, 40, 3)
