@@ -160,6 +160,8 @@ def evaluate(scene: Scene, splats: dict, split: str, device: torch.device, backe
         gt = scene.image(i).to(device)
         out = render_splats(splats, cams[i], deg, bg, backend)
         inside = scene.masks[i].to(device) if scene.masks is not None else None
+        if inside is not None and inside.shape != out.alphas.shape[1:3]:
+            inside = None  # (a mask of another size than its view: the whole view counts)
         open_alpha = (1 - out.alphas[0, ..., 0])  # inside the object where the views have masks
         open_px.append(float(open_alpha.mean() if inside is None else
                              open_alpha[inside.bool()].mean() if inside.any() else 0.0))
