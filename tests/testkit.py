@@ -33,3 +33,21 @@ def fit_cut_and_resumed(scene, cfg, tmp_path, cut_at: int):
     left = sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir())
     resumed = Trainer(scene, cfg, tmp_path / "cut", torch.device("cpu")).fit(resume=True, progress=False)
     return full, resumed, left
+
+
+def untrained_workspace(ws, scene, data, splats=None, sh_degree: int = 0):
+    """A workspace folder `ws` for `scene` (whose input is the dataset at `data`) without
+    training: Gaussians on the scene's points (opaque, sized by their neighbours) unless
+    `splats` is given, which render a plausible surface. Returns the splats written."""
+    from voxsplat.recon import workspace as wsp
+    from voxsplat.recon.config import TrainConfig
+    from voxsplat.recon.export.ply import write_ply
+    from voxsplat.recon.gaussians import splats_from_points
+    ws.mkdir(parents=True, exist_ok=True)
+    if splats is None:
+        splats = splats_from_points(scene.points, scene.point_colors, sh_degree, 0.95, 1.2)
+    splats = {k: v.detach() for k, v in splats.items()}
+    write_ply(ws / wsp.SPLATS_PLY, splats)
+    spec = {"kind": "path", "path": str(data), "downscale": 1.0}
+    wsp.write_json(ws / wsp.SCENE_JSON, wsp.scene_record(scene, spec, TrainConfig().to_dict()))
+    return splats

@@ -102,19 +102,26 @@ def _frames_size(meta: dict, frames: list, path: Path, size: tuple[int, int]) ->
     return sizes.pop() if sizes else (top or size)
 
 
+def _entries(meta: dict, key: str, label: str, pose_key: str, path: Path, fix: str) -> list:
+    """`meta[key]`: a non-empty list of objects, or a VoxsplatError naming the file."""
+    entries = meta[key]
+    if not isinstance(entries, list) or not entries:
+        what = "empty" if isinstance(entries, list) else "not a list"
+        raise VoxsplatError(f"{path}: '{key}' is {what}; {fix}")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise VoxsplatError(f"{path}: {label.format(i)} is not an object with '{pose_key}'")
+    return entries
+
+
 def _resized(K: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:
     """`K` of a `from_size` (width, height) camera for frames of `to_size`."""
     return K * np.array([[to_size[0] / from_size[0]], [to_size[1] / from_size[1]], [1.0]])
 
 
 def _from_frames(meta: dict, path: Path, K: np.ndarray, size: tuple[int, int]) -> CameraPath:
-    frames = meta["frames"]
-    if not isinstance(frames, list) or not frames:
-        what = "empty" if isinstance(frames, list) else "not a list"
-        raise VoxsplatError(f"{path}: 'frames' is {what}; list the cameras with 'transform_matrix'")
-    for i, frame in enumerate(frames):
-        if not isinstance(frame, dict):
-            raise VoxsplatError(f"{path}: frame {i} is not an object with 'transform_matrix'")
+    frames = _entries(meta, "frames", "frame {}", "transform_matrix", path,
+                      "list the cameras with 'transform_matrix'")
     top = {k: meta[k] for k in _INTRINSIC_KEYS if k in meta}
     out_size = _frames_size(meta, frames, path, size)
     poses, Ks = [], []
@@ -147,13 +154,9 @@ def _from_nerfstudio(meta: dict, path: Path, K: np.ndarray, size: tuple[int, int
     if meta.get("camera_type", "perspective") != "perspective":
         raise VoxsplatError(f"{path}: camera_type '{meta['camera_type']}' is not supported; "
                             f"render a perspective camera path")
-    entries, default_size = meta["camera_path"], size
-    if not isinstance(entries, list) or not entries:
-        what = "empty" if isinstance(entries, list) else "not a list"
-        raise VoxsplatError(f"{path}: 'camera_path' is {what}; save a path in nerfstudio's viewer")
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise VoxsplatError(f"{path}: camera_path[{i}] is not an object with 'camera_to_world'")
+    entries = _entries(meta, "camera_path", "camera_path[{}]", "camera_to_world", path,
+                       "save a path in nerfstudio's viewer")
+    default_size = size
     W, H = meta.get("render_width"), meta.get("render_height")
     if W is not None or H is not None:
         try:

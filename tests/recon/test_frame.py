@@ -21,13 +21,12 @@ from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from voxsplat.data.transforms import normalize
 from voxsplat.data.writers import write_blender_dataset
 from voxsplat.recon import workspace as wsp
-from voxsplat.recon.config import TrainConfig
 from voxsplat.recon.export import read_ply
 from voxsplat.recon.export.frame import sh_transform, similarity_parts, transform_splats
-from voxsplat.recon.export.ply import write_ply
-from voxsplat.recon.gaussians import render_splats, splats_from_points
+from voxsplat.recon.gaussians import render_splats
 from voxsplat.render.camera_paths import look_at
 from voxsplat.scripts.cli import main
+from testkit import untrained_workspace
 
 
 def _rotation(axis, degrees) -> torch.Tensor:
@@ -115,13 +114,8 @@ def moved_workspace(tmp_path_factory):
     normalized = normalize(scene_in)
     assert not torch.allclose(normalized.world_from_input, torch.eye(4, dtype=torch.float64), atol=1e-3)
     data = write_blender_dataset(scene, root / "input")  # (only for the record's input path)
-    ws = root / "ws"
-    ws.mkdir()
-    splats = splats_from_points(normalized.points, normalized.point_colors, 0, 0.95, 1.2)
-    write_ply(ws / wsp.SPLATS_PLY, {k: v.detach() for k, v in splats.items()})
-    spec = {"kind": "path", "path": str(data), "downscale": 1.0}
-    wsp.write_json(ws / wsp.SCENE_JSON, wsp.scene_record(normalized, spec, TrainConfig().to_dict()))
-    return ws, scene_in.points.double()
+    untrained_workspace(root / "ws", normalized, data)
+    return root / "ws", scene_in.points.double()
 
 
 def test_ply_export_lands_in_the_input_frame(moved_workspace, tmp_path):
@@ -192,7 +186,6 @@ def test_render_follows_camera_path_files_in_the_input_frame(moved_workspace, tm
     transforms.json frames and as a nerfstudio viewer path (its normalized frame, with its
     dataparser_transforms.json), render the same images as those cameras in the workspace."""
     import json
-    from voxsplat.recon.app import run_render
     ws, _ = moved_workspace
     rec = wsp.read_json(ws / wsp.SCENE_JSON)
     cams = wsp.cameras_from_record(rec)[list(rec["splits"]["test"])]

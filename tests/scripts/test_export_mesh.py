@@ -14,10 +14,8 @@ from voxsplat.data.load import load_scene
 from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from voxsplat.data.writers import write_blender_dataset
 from voxsplat.recon import workspace as wsp
-from voxsplat.recon.config import TrainConfig
-from voxsplat.recon.export.ply import write_ply
-from voxsplat.recon.gaussians import splats_from_points
 from voxsplat.scripts.cli import main
+from testkit import untrained_workspace
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +24,8 @@ def workspace(tmp_path_factory):
     cfg = SyntheticConfig(width=64, height=48, n_train=8, n_test=2, n_points=3000, supersample=1)
     synth = make_synthetic_scene(cfg)
     data = write_blender_dataset(synth.scene, root / "input")
-    scene = load_scene(data)
-    ws = root / "ws"
-    ws.mkdir()
-    splats = splats_from_points(scene.points, scene.point_colors, 0, 0.95, 1.2)
-    write_ply(ws / wsp.SPLATS_PLY, {k: v.detach() for k, v in splats.items()})
-    spec = {"kind": "path", "path": str(data), "downscale": 1.0}
-    wsp.write_json(ws / wsp.SCENE_JSON, wsp.scene_record(scene, spec, TrainConfig().to_dict()))
-    return ws
+    untrained_workspace(root / "ws", load_scene(data), data)
+    return root / "ws"
 
 
 @pytest.fixture(scope="module")
