@@ -345,11 +345,11 @@ def _file_path_cameras(rec: dict, path: Path, n_frames: Optional[int], K, size,
         print(f"voxsplat: note: {path} is a nerfstudio camera path, in nerfstudio's normalized "
               f"frame; if the frames miss the scene, add --dataparser-transforms "
               f"outputs/.../dataparser_transforms.json", file=sys.stderr)
-    world_from_input = torch.tensor(rec.get("world_from_input", torch.eye(4).tolist()),
-                                    dtype=torch.float64)
-    world_from_cam = world_from_input @ torch.linalg.inv(cp.cam_from_world)
-    world_from_cam[:, :3, :3] /= torch.linalg.det(world_from_input[:3, :3]).abs() ** (1 / 3)
-    poses, Ks = torch.linalg.inv(world_from_cam), cp.Ks
+    from ..data.cameras import Cameras
+    from .export.frame import world_from_input
+    F = len(cp.cam_from_world)
+    in_input = Cameras(cp.cam_from_world, cp.Ks, torch.full((F,), cp.size[0]), torch.full((F,), cp.size[1]))
+    poses, Ks = in_input.transformed(world_from_input(rec)).cam_from_world, cp.Ks  # float64
     if n_frames is not None and n_frames != len(poses):  # a smooth path through the file's cameras
         if n_frames < len(poses):
             raise VoxsplatError(f"--frames {n_frames}: {path} has {len(poses)} cameras, and the "

@@ -61,10 +61,11 @@ def viewer_arrays(splats: Mapping[str, Tensor], max_gaussians: Optional[int] = N
             "opacities": pick(opacities)[:, None].numpy()}
 
 
-def _frustum_pose(cam_from_world: Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(wxyz, position) of an OpenCV camera for viser, whose frustums look along +z, y down."""
+def _frustum_pose(world_from_cam: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(wxyz, position) of an OpenCV camera [4,4] for viser, whose frustums look along +z,
+    y down (OpenCV's axes too)."""
     from ..data.cameras import quat_from_rotmat
-    world_from_cam = torch.linalg.inv(cam_from_world.double())
+    world_from_cam = world_from_cam.double()
     return (quat_from_rotmat(world_from_cam[None, :3, :3])[0].numpy(),
             world_from_cam[:3, 3].numpy())
 
@@ -107,7 +108,7 @@ def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Op
     for i, im in enumerate(rec["images"]):
         W, H = cams.size(i)
         fov = 2 * math.atan(0.5 * H / float(cams.Ks[i, 1, 1]))
-        wxyz, position = _frustum_pose(cams.cam_from_world[i])
+        wxyz, position = _frustum_pose(cams.world_from_cam[i])
         frustums[im["name"]] = server.scene.add_camera_frustum(
             f"/cameras/{im['name']}", fov=fov, aspect=W / H, scale=0.08 * radius, wxyz=wxyz,
             position=position, color=TRAIN_COLOR if i in train else TEST_COLOR)

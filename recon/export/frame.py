@@ -31,10 +31,14 @@ from ...render.sh import sh_bases
 _F64 = torch.float64
 
 
+def world_from_input(rec: Mapping) -> Tensor:
+    """[4,4] float64 similarity from a workspace's input frame to its scene frame (scene.json)."""
+    return torch.tensor(rec.get("world_from_input", np.eye(4).tolist()), dtype=_F64)
+
+
 def input_from_world(rec: Mapping) -> Tensor:
     """[4,4] float64 similarity from a workspace's scene frame to its input's frame."""
-    world_from_input = torch.tensor(rec.get("world_from_input", np.eye(4).tolist()), dtype=_F64)
-    return torch.linalg.inv(world_from_input)
+    return torch.linalg.inv(world_from_input(rec))
 
 
 def is_identity(new_from_old: Tensor, tol: float = 1e-9) -> bool:
