@@ -382,7 +382,8 @@ def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: b
     poses, Ks, W, H, file_fps = path_cameras(rec, kind, n_frames, dataparser_transforms)
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise VoxsplatError(f"--fps {fps}: expected a frame rate > 0, e.g. 30")
-    if Path(out).suffix == "":  # PNG folders replace earlier ones: never a workspace or data
+    as_frames = Path(out).suffix == ""
+    if as_frames:  # PNG folders replace earlier ones: never a workspace or data
         from ..data.atomic import check_replaceable
         check_replaceable(out)
         if depth:
@@ -414,7 +415,6 @@ def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: b
                 depths.append(d.half().cpu().numpy())
             yield (r.colors[0].clamp(0, 1) * 255).round().byte().cpu().numpy()
 
-    as_frames = Path(out).suffix == ""
     write = (lambda p, fr: write_frames(p, fr)) if as_frames else (lambda p, fr: write_video(p, fr, fps=fps))
     write(out, frames())
     written.insert(0, Path(out))

@@ -159,14 +159,14 @@ def evaluate(scene: Scene, splats: dict, split: str, device: torch.device, backe
     for i in ids:
         gt = scene.image(i).to(device)
         out = render_splats(splats, cams[i], deg, bg, backend)
-        inside = scene.masks[i].to(device) if scene.masks is not None else None
-        if inside is not None and inside.shape != out.alphas.shape[1:3]:
-            inside = None  # (a mask of another size than its view: the whole view counts)
+        view_mask = scene.masks[i].to(device) if scene.masks is not None else None
+        inside = view_mask if view_mask is not None and view_mask.shape == out.alphas.shape[1:3] \
+            else None  # (a mask of another size than its view: the whole view counts)
         open_alpha = (1 - out.alphas[0, ..., 0])  # inside the object where the views have masks
         open_px.append(float(open_alpha.mean() if inside is None else
                              open_alpha[inside.bool()].mean() if inside.any() else 0.0))
         img = out.colors[0].clamp(0, 1)
-        mask = scene.masks[i].to(device) if masked and scene.masks is not None else None
+        mask = view_mask if masked else None
         psnrs.append(float(psnr(img, gt, mask)))
         ssims.append(float(ssim(img, gt, mask)))
         if on_view is not None:
