@@ -298,6 +298,41 @@ class _RenderFolder:
         pipeline.remove_tree(self.tmp)
 
 
+def run_export_depth(ws: Path, out: Path, device: str = "auto", frame: str = "input",
+                     progress: bool = True) -> Path:
+    """`voxsplat export --format depth`: each view's depth map and camera, with its photo and
+    mask when the workspace's input can still be loaded, as an RGB-D dataset (``export.rgbd``)."""
+    from .export.frame import input_from_world, is_identity, similarity_parts
+    from .export.rgbd import check_output_folder, write_rgbd
+    if frame not in pipeline.FRAMES:
+        raise VoxsplatError(f"unknown frame '{frame}'; use {' or '.join(pipeline.FRAMES)}")
+    check_output_folder(Path(out))
+    dev = resolve_device(device)
+    rec = wsp.open_workspace(ws)
+    out_from_world = input_from_world(rec) if frame == "input" else torch.eye(4, dtype=torch.float64)
+    if not is_identity(out_from_world):
+        similarity_parts(out_from_world, Path(ws) / wsp.SCENE_JSON)
+    splats = {k: v.to(dev) for k, v in pipeline.load_splats(ws).items()}
+    cams = wsp.cameras_from_record(rec)
+    names = [im["name"] for im in rec["images"]]
+    images = masks = None
+    try:
+        scene, _ = load_workspace_scene(ws)
+    except VoxsplatError as e:
+        print(f"voxsplat: note: the photos are not at hand ({e}); writing depth maps and "
+              f"cameras only", file=sys.stderr)
+    else:
+        sizes = [tuple(int(x) for x in img.shape[1::-1]) for img in scene.images]
+        if list(scene.names) == names and sizes == [cams.size(i) for i in range(len(cams))]:
+            images, masks = scene.images, scene.masks
+        else:
+            print(f"voxsplat: note: the input at {rec['input'].get('path')} no longer matches "
+                  f"the workspace's views; writing depth maps and cameras only", file=sys.stderr)
+    splits = {k: [int(i) for i in v] for k, v in rec.get("splits", {}).items()}
+    return write_rgbd(Path(out), splats, cams, names, splits, out_from_world, images, masks,
+                      backend=rec["config"].get("backend", "auto"), progress=progress)
+
+
 PATH_KINDS = ("orbit", "spiral", "interp")
 """The camera paths `render` makes from the training views; anything else is a .json file."""
 DEFAULT_FRAMES = 120

@@ -118,7 +118,7 @@ class Render:
 @dataclass
 class Export:
     """Export a workspace's Gaussians as a 3DGS .ply, a SuperSplat compressed .ply, an
-    antimatter15 .splat, a coloured mesh, or a dense point cloud."""
+    antimatter15 .splat, a coloured mesh, a dense point cloud, or per-view depth maps."""
 
     workspace: Path
     format: str
@@ -133,6 +133,14 @@ class Export:
     quiet: bool = False
 
     def execute(self) -> None:
+        if self.format == "depth":
+            if self.sky:
+                raise VoxsplatError("--sky adds the sky to .ply and .splat files, not to depth maps")
+            from voxsplat.recon.app import run_export_depth
+            out = run_export_depth(self.workspace, self.out, self.device, self.frame,
+                                   progress=not self.quiet)
+            print(f"wrote {out}")
+            return
         from voxsplat.recon.pipeline import export
         out = export(self.workspace, self.format, self.out, self.voxel_size, self.faces,
                      self.mesher, self.device, self.closed, self.sky, progress=not self.quiet,
@@ -262,19 +270,21 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help=Export.__doc__)
     e.add_argument("workspace", type=Path)
     e.add_argument("--format", required=True,
-                   choices=["ply", "compressed-ply", "splat", "mesh", "points"],
+                   choices=["ply", "compressed-ply", "splat", "mesh", "points", "depth"],
                    help="ply/splat: the Gaussians (compressed-ply: SuperSplat's compressed "
                         "PLY, about 4-14x smaller); mesh: a coloured triangle mesh; points: "
-                        "a dense point cloud of the surfaces (normals, colours)")
+                        "a dense point cloud of the surfaces (normals, colours); depth: every "
+                        "view's depth map (.npy) with its camera and photo (transforms.json)")
     e.add_argument("--out", type=Path, required=True,
-                   help="for meshes: a .ply, .obj or .glb path; for points: a .ply path")
+                   help="for meshes: a .ply, .obj or .glb path; for points: a .ply path; for "
+                        "depth: a folder")
     e.add_argument("--voxel-size", type=float, help="mesh: TSDF voxel edge, points: one point "
                    "per voxel of this edge, in the output frame's units (default: one rendered "
                    "pixel at the scene's distance)")
     e.add_argument("--faces", type=int, help="mesh: decimate to about N faces (needs fast-simplification)")
     e.add_argument("--mesher", default="tsdf", choices=["tsdf", "poisson"],
                    help="mesh: sparse TSDF fusion (default) or open3d Poisson")
-    e.add_argument("--device", default="auto", help="mesh, points: cpu, cuda or auto")
+    e.add_argument("--device", default="auto", help="mesh, points, depth: cpu, cuda or auto")
     e.add_argument("--closed", action="store_true", help="mesh (tsdf): close every surface, "
                    "unseen space counting as inside (objects captured from around)")
     e.add_argument("--sky", action="store_true", help="ply/splat: add the learned sky (sky.pt) "

@@ -195,8 +195,9 @@ def read_blender(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1
         background: RGB in [0,1] that RGBA images are composited on; alpha becomes the mask.
 
     Returns:
-        Scene with splits from the per-split files, or for one `transforms.json` every 8th
-        image (by sorted name) as "test" and the rest as "train". In a folder with several
+        Scene with splits from the per-split files, or for one `transforms.json` from its
+        nerfstudio ``*_filenames`` lists (`_listed_splits`), else every 8th image (by sorted
+        name) as "test" and the rest as "train". In a folder with several
         split files, a split none of whose images exist is skipped with a warning.
     """
     path = Path(path)
@@ -236,8 +237,37 @@ def read_blender(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1
                   masks=masks, background=tuple(float(c) for c in background), source=str(path),
                   **_points(files))
     if list(spans) == [None]:
-        return split_every(scene, 8)
+        listed = _listed_splits(files[0][1], frames)
+        return scene.with_splits(listed) if listed else split_every(scene, 8)
     return scene.with_splits({split: tuple(span) for split, span in spans.items()})
+
+
+def _listed_splits(source: Path, frames: list[_Frame]) -> Optional[dict[str, tuple[int, ...]]]:
+    """Splits from nerfstudio's ``train_filenames`` / ``val_filenames`` / ``test_filenames``
+    (each a list of frames' `file_path`); None when the file has none. The views measured are
+    ``test``: ``val_filenames`` serve as ``test`` when no ``test_filenames`` is given."""
+    meta = _read_json(source)
+    keys = {s: f"{s}_filenames" for s in SPLITS if meta.get(f"{s}_filenames")}
+    if not keys:
+        return None
+    if "test" not in keys and "val" in keys:
+        keys["test"] = keys.pop("val")
+    index = {f.path.resolve(): i for i, f in enumerate(frames)}
+    splits = {}
+    for split, key in keys.items():
+        entries = meta[key]
+        if not isinstance(entries, list):
+            raise VoxsplatError(f"{source}: '{key}' must be a list of file paths; fix the file")
+        ids = []
+        for entry in entries:
+            found = _find_image(source.parent, str(entry))
+            i = index.get(found.resolve()) if found is not None else None
+            if i is None:
+                raise VoxsplatError(f"{source}: '{key}' lists '{entry}', which is not the "
+                                    f"'file_path' of any frame; fix the list")
+            ids.append(i)
+        splits[split] = tuple(ids)
+    return splits
 
 
 def _undistorted(frames: list[_Frame], images, masks, Ks):

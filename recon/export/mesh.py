@@ -145,6 +145,37 @@ def default_voxel_size(cameras: Cameras, center: Tensor) -> float:
     return float(dist / focal)
 
 
+def sharpened(splats: dict, opacity_power: float) -> dict:
+    """`splats` with opacities o turned into 1 - (1 - o)^k (``MeshConfig.opacity_power``)."""
+    if opacity_power == 1:
+        return splats
+    opacity = 1 - (1 - torch.sigmoid(splats["opacities"])) ** opacity_power
+    return {**splats, "opacities": torch.logit(opacity.clamp(1e-6, 1 - 1e-6))}
+
+
+@torch.no_grad()
+def render_view(splats: dict, camera: Cameras, mask: Optional[Tensor], cfg: MeshConfig,
+                backend: str = "auto") -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Depth [H,W], colour [H,W,3] (alpha-normalized), surface and free [H,W] bool of one view.
+
+    Args:
+        splats: Gaussians (raw parameters, already `sharpened`) on the render device.
+        camera: one camera, rendered at its size.
+        mask: None or a bool [h,w] mask at any size (nearest resize): False pixels are free.
+        cfg: alpha thresholds.
+    """
+    W, H = camera.size(0)
+    out = render_splats(splats, camera, sh_degree_of(splats), None, backend)
+    alpha = out.alphas[0, ..., 0]
+    color = (out.colors[0] / alpha.clamp_min(1e-6)[..., None]).clamp(0, 1)
+    surface, free = alpha > cfg.alpha_surface, alpha < cfg.alpha_free
+    if mask is not None:
+        mask = torch.nn.functional.interpolate(mask[None, None].float().to(alpha.device),
+                                               size=(H, W), mode="nearest")[0, 0] > 0.5
+        surface, free = surface & mask, free | ~mask
+    return out.depths[0, ..., 0], color, surface, free
+
+
 @torch.no_grad()
 def render_views(splats: dict, cameras: Cameras, masks: Optional[Sequence[Optional[Tensor]]],
                  cfg: MeshConfig, backend: str = "auto", progress: bool = False) -> RenderedViews:
@@ -160,10 +191,7 @@ def render_views(splats: dict, cameras: Cameras, masks: Optional[Sequence[Option
     """
     dev = splats["means"].device
     cameras = cameras.to(dev)
-    deg = sh_degree_of(splats)
-    if cfg.opacity_power != 1:
-        opacity = 1 - (1 - torch.sigmoid(splats["opacities"])) ** cfg.opacity_power
-        splats = {**splats, "opacities": torch.logit(opacity.clamp(1e-6, 1 - 1e-6))}
+    splats = sharpened(splats, cfg.opacity_power)
     Wc, Hc = int(cameras.widths.max()), int(cameras.heights.max())
     C = len(cameras)
     depths = torch.zeros(C, Hc, Wc, device=dev)
@@ -172,17 +200,9 @@ def render_views(splats: dict, cameras: Cameras, masks: Optional[Sequence[Option
     free = torch.zeros_like(surface)
     for i in _views(C, progress):
         W, H = cameras.size(i)
-        out = render_splats(splats, cameras[i], deg, None, backend)
-        alpha = out.alphas[0, ..., 0]
-        depths[i, :H, :W] = out.depths[0, ..., 0]
-        colors[i, :H, :W] = (out.colors[0] / alpha.clamp_min(1e-6)[..., None]).clamp(0, 1)
-        surf, empty = alpha > cfg.alpha_surface, alpha < cfg.alpha_free
         m = None if masks is None or i >= len(masks) else masks[i]
-        if m is not None:
-            m = torch.nn.functional.interpolate(m[None, None].float().to(dev), size=(H, W),
-                                                mode="nearest")[0, 0] > 0.5
-            surf, empty = surf & m, empty | ~m
-        surface[i, :H, :W], free[i, :H, :W] = surf, empty
+        depths[i, :H, :W], colors[i, :H, :W], surface[i, :H, :W], free[i, :H, :W] = render_view(
+            splats, cameras[i], m, cfg, backend)
     return RenderedViews(cameras.with_size(Wc, Hc), depths, colors, surface, free)
 
 

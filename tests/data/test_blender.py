@@ -52,6 +52,20 @@ def test_single_file_every_eighth_is_test_and_no_extension(tmp_path):
     assert len(scene.splits["train"]) == 8
 
 
+def test_nerfstudio_filename_lists_give_the_splits(tmp_path):
+    """nerfstudio's `train_filenames` / `val_filenames` (as `test`, the views measured): the
+    entries match frames' file paths with or without './' or the extension; an entry that no
+    frame has is named."""
+    path = write_blender(tmp_path, ring_poses(5), mode="RGB", meta_extra={
+        "train_filenames": ["images/r_0.png", "./images/r_2.png", "images/r_3"],
+        "val_filenames": ["images/r_4.png"]})
+    scene = load_scene(path)
+    assert scene.splits == {"train": (0, 2, 3), "test": (4,)}  # r_1 in neither
+    _edit(path, lambda m: m["val_filenames"].append("images/r_9.png"))
+    with pytest.raises(VoxsplatError, match=r"'val_filenames' lists 'images/r_9.png'"):
+        load_scene(path)
+
+
 def test_per_split_files_and_unique_names(tmp_path):
     write_blender(tmp_path, ring_poses(3), split="train")
     write_blender(tmp_path, ring_poses(2), split="test")
