@@ -6,8 +6,9 @@ The browser draws the splats itself (viser's WebGL splat renderer sorts them on 
 serving needs no GPU: a workspace on a remote GPU machine is viewed through an SSH tunnel of
 the port. Colours are the view-independent SH DC term, as in the `.splat` export. The scene is
 shown in the workspace's frame, with the training cameras (blue) and held-out ones (orange) as
-frustums; the viewer starts at the first training camera, with the up direction the cameras
-agree on.
+frustums that show their photos when the input is at hand; clicking one moves the view to that
+camera (as nerfstudio's viewer does). The viewer starts at the first training camera, with the
+up direction the cameras agree on.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from .export.ply import read_ply
 
 TRAIN_COLOR = (40, 110, 230)
 TEST_COLOR = (240, 140, 30)
+THUMBNAIL_PX = 240
+"""Longest side of the photos shown on the frustums."""
 
 
 def _viser():
@@ -70,6 +73,35 @@ def _frustum_pose(world_from_cam: Tensor) -> tuple[np.ndarray, np.ndarray]:
             world_from_cam[:3, 3].numpy())
 
 
+def thumbnail(image: Tensor, longest: int = THUMBNAIL_PX) -> np.ndarray:
+    """[h,w,3] uint8: a photo [H,W,3] shrunk (area filter) to at most `longest` pixels a side."""
+    from ..data.images import resize_image
+    H, W = int(image.shape[0]), int(image.shape[1])
+    f = min(1.0, longest / max(H, W))
+    return resize_image(image, (max(1, round(W * f)), max(1, round(H * f)))).numpy()
+
+
+def workspace_photos(ws: Path, rec: Mapping) -> dict[str, np.ndarray]:
+    """View name -> thumbnail of its photo as training saw it; empty (with a note) when the
+    workspace's input can no longer be loaded."""
+    from .app import load_workspace_scene
+    try:
+        scene, _ = load_workspace_scene(ws)
+    except VoxsplatError as e:
+        print(f"voxsplat: note: the cameras show no photos ({e})")
+        return {}
+    names = {im["name"] for im in rec["images"]}
+    return {n: thumbnail(img) for n, img in zip(scene.names, scene.images) if n in names}
+
+
+def go_to_view(client, frustum) -> None:
+    """Move a browser's camera to a frustum's camera (its pose; viser's cameras look along +z,
+    y down, as the frustums)."""
+    with client.atomic():
+        client.camera.wxyz = frustum.wxyz
+        client.camera.position = frustum.position
+
+
 @dataclass
 class Viewer:
     """A running viewer: the viser server (serving in the background) and its scene's nodes."""
@@ -89,8 +121,9 @@ class Viewer:
 
 
 def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Optional[int] = None,
-          verbose: bool = True) -> Viewer:
-    """Start a viser server showing the workspace (the next free port if `port` is taken)."""
+          verbose: bool = True, photos: bool = True) -> Viewer:
+    """Start a viser server showing the workspace (the next free port if `port` is taken);
+    `photos`: show each view's photo on its frustum (loads the workspace's input)."""
     if max_gaussians is not None and max_gaussians < 1:
         raise VoxsplatError(f"--max-gaussians {max_gaussians}: expected at least 1")
     viser = _viser()
@@ -104,6 +137,7 @@ def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Op
     server.scene.set_up_direction(tuple(float(x) for x in up))
     centers = cams.centers.double()
     radius = float((centers - centers.mean(0)).norm(dim=1).max()) or 1.0
+    shown = workspace_photos(ws, rec) if photos else {}
     frustums = {}
     for i, im in enumerate(rec["images"]):
         W, H = cams.size(i)
@@ -111,7 +145,9 @@ def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Op
         wxyz, position = _frustum_pose(cams.world_from_cam[i])
         frustums[im["name"]] = server.scene.add_camera_frustum(
             f"/cameras/{im['name']}", fov=fov, aspect=W / H, scale=0.08 * radius, wxyz=wxyz,
-            position=position, color=TRAIN_COLOR if i in train else TEST_COLOR)
+            position=position, color=TRAIN_COLOR if i in train else TEST_COLOR,
+            image=shown.get(im["name"]), format="jpeg")
+        frustums[im["name"]].on_click(lambda event: go_to_view(event.client, event.target))
     start = cams[train[:1]]
     target = focus_point(cams.cam_from_world[train])
     look_at = (target if target is not None else
@@ -128,9 +164,9 @@ def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Op
 
 
 def run_view(ws: Path, host: str = "127.0.0.1", port: int = 8080,
-             max_gaussians: Optional[int] = None) -> None:
+             max_gaussians: Optional[int] = None, photos: bool = True) -> None:
     """`voxsplat view`: serve until Ctrl-C."""
-    viewer = serve(ws, host, port, max_gaussians, verbose=False)
+    viewer = serve(ws, host, port, max_gaussians, verbose=False, photos=photos)
     print(f"viewing {ws} at {viewer.url} (Ctrl-C stops)")
     try:
         while True:

@@ -156,10 +156,11 @@ class View:
     host: str = "127.0.0.1"
     port: int = 8080
     max_gaussians: Optional[int] = None
+    no_photos: bool = False
 
     def execute(self) -> None:
         from voxsplat.recon.viewer import run_view
-        run_view(self.workspace, self.host, self.port, self.max_gaussians)
+        run_view(self.workspace, self.host, self.port, self.max_gaussians, not self.no_photos)
 
 
 @dataclass
@@ -303,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "machine only; 0.0.0.0 shows the scene to the whole network)")
     w.add_argument("--max-gaussians", type=int, metavar="N",
                    help="show only the N most opaque Gaussians (for slow browsers)")
+    w.add_argument("--no-photos", action="store_true",
+                   help="cameras without their photos (the input is not loaded)")
     w.set_defaults(cls=View)
     ev = sub.add_parser("eval", help=Eval.__doc__)
     ev.add_argument("workspace", type=Path)

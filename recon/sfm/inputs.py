@@ -40,6 +40,8 @@ class InputImage:
     """(width, height, EXIF make, model, focal) - equal keys share intrinsics under `auto`."""
     needs_copy: bool
     """True when the file must be re-encoded upright/opaque rather than linked."""
+    has_alpha: bool = False
+    """The file has an alpha channel (or a transparent palette entry): a mask."""
 
 
 def _exif_fields(img: Image.Image) -> tuple[int, str, str, Optional[float]]:
@@ -82,7 +84,7 @@ def describe_image(path: Path) -> InputImage:
                   or path.suffix.lower() not in _COLMAP_FORMATS)
     name = path.name if not needs_copy else path.stem + (
         ".png" if path.suffix.lower() == ".png" else ".jpg")
-    return InputImage(path, name, W, H, (W, H, make, model, focal), needs_copy)
+    return InputImage(path, name, W, H, (W, H, make, model, focal), needs_copy, has_alpha)
 
 
 def scan_images(image_dir: Path) -> list[InputImage]:
@@ -182,7 +184,8 @@ def stage_masks(images: Sequence[InputImage], image_dir: Path, mask_dir: Path) -
         masks = folder_masks([im.source for im in images], image_dir,
                              [(im.width, im.height) for im in images])
     else:
-        alphas = [read_image(im.source)[1] if im.needs_copy else None for im in images]
+        # only photos with an alpha channel are decoded (not those that are only rotated)
+        alphas = [read_image(im.source)[1] if im.has_alpha else None for im in images]
         if all(a is None for a in alphas):
             return False
         masks = [np.ones((im.height, im.width), bool) if a is None else a.numpy() > 127

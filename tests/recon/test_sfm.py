@@ -414,15 +414,26 @@ def test_photos_with_alpha_keep_their_masks_through_undistortion(corner, tmp_pat
     assert "input_masks" not in _leftovers(tmp_path / "ws" / "sfm")
 
 
-def test_stage_masks_from_alpha_or_a_masks_folder(tmp_path):
+def test_stage_masks_from_alpha_or_a_masks_folder(tmp_path, monkeypatch):
+    from voxsplat.data.images import read_image
+    from voxsplat.recon.sfm import inputs
     from voxsplat.recon.sfm.inputs import stage_masks
     folder = tmp_path / "photos"
     folder.mkdir()
     rgb = np.zeros((H, W, 3), np.uint8)
     Image.fromarray(rgb).save(folder / "a.jpg")
     Image.fromarray(np.dstack([rgb, _rectangle_mask(0).astype(np.uint8) * 255])).save(folder / "b.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # upright after a quarter turn: re-encoded for SfM, but it has no alpha
+    Image.fromarray(rgb).save(folder / "c.jpg", exif=exif)
     images = scan_images(folder)
+    assert [(im.needs_copy, im.has_alpha) for im in images] == [(False, False), (True, True),
+                                                                 (True, False)]
+    decoded = []
+    monkeypatch.setattr(inputs, "read_image", lambda p: decoded.append(p.name) or read_image(p))
     assert stage_masks(images, folder, tmp_path / "m1")  # b has alpha, a counts as all object
+    assert decoded == ["b.png"]  # only the photo with alpha is decoded for its mask
+    monkeypatch.undo()
     a = np.asarray(Image.open(tmp_path / "m1" / "a.jpg.png")) > 127
     b = np.asarray(Image.open(tmp_path / "m1" / "b.png.png")) > 127
     assert a.all() and np.array_equal(b, _rectangle_mask(0))

@@ -20,7 +20,8 @@ from voxsplat.recon.gaussians import splats_from_points
 from voxsplat.scripts.cli import main
 
 viser = pytest.importorskip("viser")
-from voxsplat.recon.viewer import TEST_COLOR, TRAIN_COLOR, serve, viewer_arrays  # noqa: E402
+from voxsplat.recon.viewer import (TEST_COLOR, TRAIN_COLOR, go_to_view, serve,  # noqa: E402
+                                   thumbnail, viewer_arrays)
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +80,7 @@ def test_serves_the_splats_and_every_camera(workspace):
             assert torch.allclose(axes, rot.T, atol=1e-4)  # viser's frustums look along +z, y down
             H = int(scene.cameras.heights[i])
             assert frustum.fov == pytest.approx(2 * math.atan(0.5 * H / float(scene.cameras.Ks[i, 1, 1])))
+            assert np.array_equal(np.asarray(frustum.image), scene.images[i].numpy())  # its photo
     finally:
         first.stop()
         second.stop()
@@ -90,3 +92,42 @@ def test_without_viser_the_error_says_what_to_install(workspace, capsys, monkeyp
     assert main(["view", str(ws)]) == 2
     err = capsys.readouterr().err
     assert "pip install viser" in err and len(err.strip().splitlines()) == 1
+
+
+def test_photos_shrink_to_thumbnails_and_can_be_left_out(workspace):
+    ws, _, _ = workspace
+    photo = torch.randint(0, 256, (600, 1000, 3), dtype=torch.uint8)
+    small = thumbnail(photo)
+    assert small.shape == (144, 240, 3) and small.dtype == np.uint8
+    assert abs(float(small.mean()) - float(photo.float().mean())) < 2  # an area filter
+    bare = serve(ws, host="127.0.0.1", port=8290, verbose=False, photos=False)
+    try:
+        assert all(f.image is None for f in bare.frustums.values())
+    finally:
+        bare.stop()
+
+
+def test_clicking_a_camera_moves_the_view_there():
+    """`go_to_view` (each frustum's click callback) puts the browser's camera at the frustum's
+    pose, in one update."""
+    class Camera:
+        wxyz = (1.0, 0.0, 0.0, 0.0)
+        position = (0.0, 0.0, 0.0)
+
+    class Client:
+        camera = Camera()
+        updates = 0
+
+        def atomic(self):
+            import contextlib
+            Client.updates += 1
+            return contextlib.nullcontext()
+
+    class Frustum:
+        wxyz = np.array([0.5, 0.5, -0.5, 0.5])
+        position = np.array([1.0, 2.0, 3.0])
+
+    client = Client()
+    go_to_view(client, Frustum())
+    assert np.allclose(client.camera.wxyz, Frustum.wxyz)
+    assert np.allclose(client.camera.position, Frustum.position) and Client.updates == 1
