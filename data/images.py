@@ -194,3 +194,47 @@ def resize_image(img: Tensor, size: tuple[int, int]) -> Tensor:
                         for c in range(array.shape[2])], axis=2)
     out_t = torch.from_numpy(np.ascontiguousarray(out))
     return out_t > 127 if is_bool else out_t
+
+
+def resize_depth(depth: Tensor, size: tuple[int, int]) -> Tensor:
+    """A depth map [H,W] (float, 0 = unknown) at `size` (width, height): each pixel takes the
+    sample nearest its centre (no averaging across depth edges or into unknown pixels)."""
+    w, h = int(size[0]), int(size[1])
+    if (depth.shape[1], depth.shape[0]) == (w, h):
+        return depth.clone()
+    return torch.nn.functional.interpolate(depth[None, None].float(), size=(h, w),
+                                           mode="nearest")[0, 0].to(depth.dtype)
+
+
+DEPTH_EXTENSIONS = (".npy", ".png", ".tif", ".tiff")
+
+
+def read_depth(path: str | os.PathLike, unit_scale: float = 1.0) -> Tensor:
+    """A depth map file as float32 [H,W] times `unit_scale`, 0 (or NaN, inf, negative) =
+    unknown: a .npy array, or a 16-bit or float image (PNG/TIFF; e.g. millimetres, as depth
+    cameras and nerfstudio store it, with `unit_scale` 1e-3).
+
+    Raises:
+        VoxsplatError: the file is missing, unreadable, or not a single-channel map.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise _cannot_read(path, "no such file") from None
+        except (OSError, ValueError) as e:
+            raise VoxsplatError(f"{path}: cannot read the depth map ({e}); write it with "
+                                f"numpy.save") from None
+    else:
+        img = _open(path)
+        if img.mode not in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F", "L"):
+            raise VoxsplatError(f"{path}: a {img.mode} image is not a depth map; depth maps are "
+                                f"16-bit or float single-channel images, or .npy arrays")
+        array = np.asarray(img)
+    array = np.squeeze(np.asarray(array, dtype=np.float64))
+    if array.ndim != 2:
+        raise VoxsplatError(f"{path}: the depth map has shape {array.shape}; expected one value "
+                            f"per pixel [H,W]")
+    array = np.where(np.isfinite(array) & (array > 0), array * float(unit_scale), 0.0)
+    return torch.from_numpy(array.astype(np.float32))

@@ -21,6 +21,9 @@ class Scene:
         names: C image names (file stems), unique.
         cameras: the C cameras, OpenCV convention, in the (normalized) scene frame.
         masks: None, or C bool tensors [H,W] (True = object / valid pixel).
+        depths: None, or C float32 tensors [H,W]: depth the input came with (a depth sensor,
+            or an earlier `export --format depth`), camera z in the scene frame's units,
+            0 = unknown.
         points: None, or [P,3] float32 points in the scene frame (SfM/MVS/synthetic).
         point_colors: None, or [P,3] float32 colours in [0,1] for `points`.
         splits: split name -> tuple of image indices, e.g. {"train": (...), "test": (...)}.
@@ -34,6 +37,7 @@ class Scene:
     names: tuple[str, ...]
     cameras: Cameras
     masks: Optional[tuple[Tensor, ...]] = None
+    depths: Optional[tuple[Tensor, ...]] = None
     points: Optional[Tensor] = None
     point_colors: Optional[Tensor] = None
     splits: dict[str, tuple[int, ...]] = field(default_factory=dict)
@@ -47,6 +51,9 @@ class Scene:
             raise ValueError(f"Scene: {len(self.images)} images, {len(self.names)} names, {C} cameras")
         if self.masks is not None and len(self.masks) != C:
             raise ValueError("Scene: one mask per image")
+        if self.depths is not None and (len(self.depths) != C or any(
+                tuple(d.shape) != tuple(img.shape[:2]) for d, img in zip(self.depths, self.images))):
+            raise ValueError("Scene: one depth map per image, of its size")
         for i, img in enumerate(self.images):
             H, W = int(img.shape[0]), int(img.shape[1])
             if (W, H) != self.cameras.size(i):
@@ -79,6 +86,7 @@ class Scene:
             names=tuple(self.names[i] for i in indices),
             cameras=self.cameras[indices],
             masks=None if self.masks is None else tuple(self.masks[i] for i in indices),
+            depths=None if self.depths is None else tuple(self.depths[i] for i in indices),
             splits={k: v for k, v in splits.items() if v},
         )
 

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .cameras import Cameras
 from .errors import VoxsplatError
-from .images import resize_image
+from .images import resize_depth, resize_image
 from .scene import Scene
 
 # Axes whose least-squares intersection is worse conditioned than this (smallest / largest
@@ -98,8 +98,12 @@ def normalize(scene: Scene) -> Scene:
     if points is not None:
         points = (points.double() @ T[:3, :3].T + T[:3, 3]).to(scene.points.dtype)
     world_from_input = T @ scene.world_from_input.double()  # float64: georeferenced inputs
+    depths = scene.depths
+    if depths is not None:  # camera z scales with the frame
+        s = float(torch.linalg.det(T[:3, :3].double()).abs() ** (1.0 / 3.0))
+        depths = tuple(d * s for d in depths)
     return replace(scene, cameras=scene.cameras.transformed(T.float()), points=points,
-                   world_from_input=world_from_input)
+                   world_from_input=world_from_input, depths=depths)
 
 
 def check_downscale(factor: float) -> None:
@@ -112,7 +116,8 @@ def downscale(scene: Scene, factor: float) -> Scene:
     """Shrink every image, mask and camera by `factor` (0.5 halves width and height).
 
     Sizes round to the nearest pixel (at least 1); intrinsics follow `Cameras.scaled`.
-    Images use an area filter; masks are area-filtered and thresholded at one half.
+    Images use an area filter; masks are area-filtered and thresholded at one half; depth
+    maps take their nearest sample (`resize_depth`).
 
     Raises:
         VoxsplatError: `factor` is not in (0, 1].
@@ -126,7 +131,10 @@ def downscale(scene: Scene, factor: float) -> Scene:
     masks = scene.masks
     if masks is not None:
         masks = tuple(resize_image(m, size) for m, size in zip(masks, sizes))
-    return replace(scene, images=images, masks=masks, cameras=cameras)
+    depths = scene.depths
+    if depths is not None:
+        depths = tuple(resize_depth(d, size) for d, size in zip(depths, sizes))
+    return replace(scene, images=images, masks=masks, depths=depths, cameras=cameras)
 
 
 def split_every(scene: Scene, n: int = 8) -> Scene:

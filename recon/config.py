@@ -370,7 +370,8 @@ class TrainConfig:
     """gaussians: explicit 3D Gaussians (dense views); voxel: sparse voxels decoding Gaussians."""
     depth: Literal["auto", "on", "off"] = "auto"
     """Dense MVS depth before training (points for init, maps for optim.depth_weight): auto runs
-    it when the scene has at most 12 training views and neither points nor masks."""
+    it when the scene has at most 12 training views and neither points nor masks. Depth maps
+    that come with the input (`Scene.depths`) take its place unless this is off."""
     backend: Literal["auto", "gsplat", "torch"] = "auto"
     """Rasterizer backend."""
     checkpoint_every: int = 1000

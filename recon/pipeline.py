@@ -56,7 +56,9 @@ def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, dev
                    peak_gpu_mem_mb=result.peak_gpu_mem_mb, device=_device_name(dev),
                    model=result.model, n_voxels=result.n_voxels,
                    mvs_points=None if depth is None else int(len(depth.points)),
-                   mvs_matched_points=None if depth is None else depth.n_matched)
+                   mvs_matched_points=None if depth is None else depth.n_matched,
+                   depth_source=None if depth is None else (
+                       "input" if scene.depths is not None and cfg.depth != "off" else "mvs"))
     if distributed.active():
         metrics["world_size"] = distributed.world_size()
     wsp.write_json(out / wsp.METRICS_JSON, metrics)
@@ -96,7 +98,9 @@ def dense_depth_stage(scene: Scene, cfg: TrainConfig, out: Path, device: torch.d
                       progress: bool = True):
     """Run MVS on the training views when wanted: writes DIR/depth/ and DIR/points.ply, and
     returns the scene with the fused points (for initialization) and the DepthResult, else
-    (scene, None)."""
+    (scene, None). Depth maps that came with the input take the place of MVS (`depth.given`)."""
+    if scene.depths is not None and cfg.depth != "off":
+        return _given_depth_stage(scene, out, progress)
     if not wants_depth(scene, cfg):
         return scene, None
     from .depth import scene_with_points, wide_baseline, write_depths
@@ -120,6 +124,18 @@ def dense_depth_stage(scene: Scene, cfg: TrainConfig, out: Path, device: torch.d
         warnings.warn(f"{scene.source}: multi-view stereo found only {depth.n_matched} "
                       "consistent points; initializing from the scene bounds instead")
         return scene, depth
+    return scene_with_points(scene, depth.points, depth.colors), depth
+
+
+def _given_depth_stage(scene: Scene, out: Path, progress: bool):
+    """The input's own depth maps as the depth stage's result (written like MVS's)."""
+    from .depth import scene_with_points, write_depths
+    from .depth.given import given_depths
+    depth = given_depths(scene)
+    write_depths(depth, out)
+    if progress:
+        print(f"depth: the input's depth maps ({len(depth.view_ids)} training views, "
+              f"{len(depth.points)} points) instead of multi-view stereo")
     return scene_with_points(scene, depth.points, depth.colors), depth
 
 

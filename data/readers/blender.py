@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import VoxsplatError
-from ..images import IMAGE_EXTENSIONS, read_mask
+from ..images import IMAGE_EXTENSIONS, read_depth, read_mask, resize_depth
 from ..scene import Scene
 from ..transforms import split_every
 from .common import (check_finite, check_rotation, image_size, intrinsics, load_images,
@@ -157,6 +157,10 @@ class _Frame:
     label: str
     mask: Optional[Path] = None
     """nerfstudio's per-frame `mask_path`, if any (overrides the alpha channel)."""
+    depth: Optional[Path] = None
+    """nerfstudio's per-frame `depth_file_path`, if any."""
+    depth_scale: float = 1e-3
+    """The file's `depth_unit_scale_factor` (nerfstudio's default: millimetres to metres)."""
 
 
 def _parse_frames(source: Path) -> tuple[list[_Frame], bool]:
@@ -169,6 +173,7 @@ def _parse_frames(source: Path) -> tuple[list[_Frame], bool]:
     meta = _read_json(source)
     root = source.parent
     global_params = {k: meta[k] for k in _INTRINSIC_KEYS if k in meta}
+    depth_scale = _depth_scale(meta, source)
     frames = []
     pixel_focal_global = "fl_x" in meta and "w" not in meta
     for index, frame in enumerate(meta["frames"]):
@@ -179,8 +184,15 @@ def _parse_frames(source: Path) -> tuple[list[_Frame], bool]:
         params = {**global_params, **{k: frame[k] for k in _INTRINSIC_KEYS if k in frame}}
         mask = (_image_path(root, str(frame["mask_path"]), source, label + " mask")
                 if frame.get("mask_path") else None)
+        depth = None
+        if frame.get("depth_file_path"):
+            depth = root / str(frame["depth_file_path"])
+            if not depth.is_file():
+                raise VoxsplatError(f"{source}: {label}: depth map '{frame['depth_file_path']}' "
+                                    f"not found in {root}; fix 'depth_file_path' or remove it")
         frames.append(_Frame(_image_path(root, str(frame["file_path"]), source, label),
-                             _camera_from_world(frame, source, label), params, source, label, mask))
+                             _camera_from_world(frame, source, label), params, source, label, mask,
+                             depth, depth_scale))
         if any(k in frame for k in ("fl_x", "camera_angle_x")):
             pixel_focal_global = False
     return frames, pixel_focal_global
@@ -224,17 +236,19 @@ def read_blender(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1
     paths = [f.path for f in frames]
     images, masks = load_images(paths, background)
     masks = _frame_masks(frames, images, masks)
+    depths = _frame_depths(frames, images)
     for span in one_size:
         require_one_size([images[i] for i in span], [paths[i] for i in span],
                          "a top-level 'fl_x' without 'w'/'h'")
     Ks = [_intrinsics(f.params, image_size(img), f.source, f.label)
           for f, img in zip(frames, images)]
-    images, masks, Ks = _undistorted(frames, images, masks, Ks)
+    images, masks, depths, Ks = _undistorted(frames, images, masks, depths, Ks)
     root = path if path.is_dir() else path.parent
     scene = Scene(images=images, names=unique_names(paths, root),
                   cameras=make_cameras([f.cam_from_world for f in frames], Ks,
                                        [image_size(img) for img in images]),
-                  masks=masks, background=tuple(float(c) for c in background), source=str(path),
+                  masks=masks, depths=depths, background=tuple(float(c) for c in background),
+                  source=str(path),
                   **_points(files))
     if list(spans) == [None]:
         listed = _listed_splits(files[0][1], frames)
@@ -270,11 +284,12 @@ def _listed_splits(source: Path, frames: list[_Frame]) -> Optional[dict[str, tup
     return splits
 
 
-def _undistorted(frames: list[_Frame], images, masks, Ks):
-    """Images, masks and K with each frame's lens distortion resampled away (see `lens`);
-    frames without (or with negligible) distortion are kept as they are."""
+def _undistorted(frames: list[_Frame], images, masks, depths, Ks):
+    """Images, masks, depth maps and K with each frame's lens distortion resampled away (see
+    `lens`); frames without (or with negligible) distortion are kept as they are."""
     images, Ks = list(images), list(Ks)
     masks = list(masks) if masks is not None else None
+    depths = list(depths) if depths is not None else None
     pinholes: dict[tuple, np.ndarray] = {}  # frames that share a camera share its pinhole
     for i, f in enumerate(frames):
         try:
@@ -297,8 +312,11 @@ def _undistorted(frames: list[_Frame], images, masks, Ks):
         images[i] = undistort_image(images[i], K, lens, K_new)
         if masks is not None:
             masks[i] = undistort_image(masks[i], K, lens, K_new, nearest=True)
+        if depths is not None:
+            depths[i] = undistort_image(depths[i], K, lens, K_new, nearest=True)
         Ks[i] = pinholes[key]
-    return tuple(images), (tuple(masks) if masks is not None else None), Ks
+    return (tuple(images), (tuple(masks) if masks is not None else None),
+            (tuple(depths) if depths is not None else None), Ks)
 
 
 def _split_of(file: Path) -> Optional[str]:
@@ -323,6 +341,35 @@ def _frame_masks(frames: list[_Frame], images, alpha_masks):
                                     f"{img.shape[1]}x{img.shape[0]}; masks must match their images")
         masks.append(m)
     return tuple(masks)
+
+
+def _depth_scale(meta: dict, source: Path) -> float:
+    """nerfstudio's `depth_unit_scale_factor` (default 1e-3: depth maps in millimetres)."""
+    value = meta.get("depth_unit_scale_factor", 1e-3)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise VoxsplatError(f"{source}: 'depth_unit_scale_factor' must be a positive number "
+                            f"(1e-3 for depth maps in millimetres), got {meta['depth_unit_scale_factor']!r}")
+    return value
+
+
+def _frame_depths(frames: list[_Frame], images):
+    """Depth maps from frames' `depth_file_path` (times the file's unit scale), resized
+    (nearest) to their images; frames without one get zeros (unknown); None if no frame has one."""
+    if not any(f.depth for f in frames):
+        return None
+    depths = []
+    for f, img in zip(frames, images):
+        H, W = int(img.shape[0]), int(img.shape[1])
+        if f.depth is None:
+            depths.append(torch.zeros(H, W))
+            continue
+        d = read_depth(f.depth, f.depth_scale)
+        depths.append(resize_depth(d, (W, H)))  # depth cameras are often coarser than photos
+    return tuple(depths)
 
 
 def _points(files: list[tuple[Optional[str], Path]]) -> dict:

@@ -105,8 +105,8 @@ def test_depth_maps_match_the_scene_in_the_input_frame(moved, tmp_path, device):
 
 
 def test_the_export_reads_back_as_the_scene_in_the_input_frame(moved, tmp_path):
-    """transforms.json, photos and masks load as a scene (our reader, as nerfstudio's): the
-    same images, masks and splits, the cameras moved into the input frame."""
+    """transforms.json, photos, masks and depth maps load as a scene (our reader, as
+    nerfstudio's): the same images, masks and splits, the cameras moved into the input frame."""
     ws, synth, _ = moved
     out = tmp_path / "rgbd"
     assert main(["export", str(ws), "--format", "depth", "--out", str(out), "--quiet"]) == 0
@@ -118,6 +118,8 @@ def test_the_export_reads_back_as_the_scene_in_the_input_frame(moved, tmp_path):
     expected = scene.cameras.transformed(_similarity().float())
     assert torch.allclose(back.cameras.cam_from_world, expected.cam_from_world, atol=1e-4 * SCALE)
     assert torch.allclose(back.cameras.Ks, scene.cameras.Ks, atol=1e-4)
+    for i, name in enumerate(scene.names):  # the depth maps come back, in the input's units
+        assert torch.equal(back.depths[i], torch.from_numpy(np.load(out / "depth" / f"{name}.npy")))
 
 
 def test_scene_frame_depth_is_the_input_frame_depth_over_its_scale(moved, tmp_path):

@@ -1,0 +1,71 @@
+"""The depth stage from depth maps the input came with (``Scene.depths``: a depth sensor, or an
+earlier ``export --format depth``) instead of multi-view stereo.
+
+Each training view's known depth (inside its mask, when it has one) is back-projected into
+coloured points for initialization, and the maps (inside the masks) serve the depth loss as MVS
+maps would.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ...data.cameras import Cameras, camera_rays
+from ...data.errors import VoxsplatError
+from ...data.scene import Scene
+from .mvs import DepthResult
+
+MAX_POINTS = 300_000
+"""Back-projected points kept for initialization (every k-th pixel of each view)."""
+
+
+def _view_points(scene: Scene, i: int, stride: int) -> tuple[Tensor, Tensor]:
+    """World points [P,3] and colours [P,3] of view i's known depth, every `stride`-th pixel."""
+    depth = scene.depths[i]
+    known = depth > 0
+    if scene.masks is not None:
+        known &= scene.masks[i]
+    sample = torch.zeros_like(known)
+    sample[::stride, ::stride] = True
+    known &= sample
+    W, H = scene.cameras.size(i)
+    rays = camera_rays(scene.cameras.Ks[i:i + 1].double(), W, H)[0]
+    cam = rays[known] * depth[known].double()[:, None]
+    world_from_cam = scene.cameras[i].world_from_cam[0].double()
+    points = cam @ world_from_cam[:3, :3].T + world_from_cam[:3, 3]
+    return points.float(), scene.images[i][known].float() / 255.0
+
+
+def given_depths(scene: Scene, split: str = "train", max_points: int = MAX_POINTS) -> DepthResult:
+    """A DepthResult from the scene's own depth maps on the views of `split`.
+
+    Raises:
+        VoxsplatError: the scene has no depth maps, or none of those views has known depth.
+    """
+    if scene.depths is None:
+        raise VoxsplatError(f"{scene.source}: the scene has no depth maps")
+    ids = tuple(scene.split(split))
+    known = sum(int((scene.depths[i] > 0).sum()) for i in ids)
+    if known == 0:
+        raise VoxsplatError(f"{scene.source}: the depth maps of the {split} views are all empty "
+                            f"(0 = unknown); check 'depth_file_path' and 'depth_unit_scale_factor'")
+    stride = max(1, math.ceil(math.sqrt(known / max_points)))
+    parts = [_view_points(scene, i, stride) for i in ids]
+    points = torch.cat([p for p, _ in parts])
+    colors = torch.cat([c for _, c in parts])
+    cams = scene.cameras[list(ids)]
+    Wc, Hc = int(cams.widths.max()), int(cams.heights.max())
+    depths = torch.zeros(len(ids), Hc, Wc)
+    for c, i in enumerate(ids):
+        H, W = scene.depths[i].shape
+        d = scene.depths[i]
+        depths[c, :H, :W] = d if scene.masks is None else d * scene.masks[i]  # the object only
+    return DepthResult(depths=depths, confidence=(depths > 0).float(), points=points,
+                       colors=colors, names=tuple(scene.names[i] for i in ids), view_ids=ids,
+                       cameras=Cameras(cams.cam_from_world.clone(), cams.Ks.clone(),
+                                       cams.widths.clone(), cams.heights.clone()),
+                       neighbours=torch.zeros(len(ids), 0, dtype=torch.long),
+                       n_matched=int(len(points)))
