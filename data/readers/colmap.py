@@ -399,7 +399,8 @@ def read_colmap(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.
             and their intrinsics scaled.
 
     Returns:
-        Scene in name order with the model's points and colours; "test" = every 8th image.
+        Scene in name order with the model's points and colours, and the depth maps of a dense
+        workspace (`dense_depths`) when it has them; "test" = every 8th image.
 
     Raises:
         VoxsplatError: a model file is missing or malformed, images are missing, or a camera
@@ -435,12 +436,59 @@ def read_colmap(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.
     has_points = len(model.points_xyz) > 0
     scene = Scene(images=images, names=unique_names(paths, image_dir),
                   cameras=make_cameras(cam_from_world, K_list, [image_size(im) for im in images]),
-                  masks=masks,
+                  masks=masks, depths=dense_depths(image_dir, [im.name for im, _ in entries],
+                                                   [image_size(im) for im in images]),
                   points=torch.from_numpy(model.points_xyz).float() if has_points else None,
                   point_colors=(torch.from_numpy(model.points_rgb).float() / 255.0
                                 if has_points else None),
                   background=tuple(float(c) for c in background), source=str(path))
     return split_every(scene, 8)
+
+
+DEPTH_MAP_KINDS = ("geometric", "photometric")
+"""COLMAP's depth maps, in order of preference (geometric: filtered by multi-view consistency)."""
+
+
+def read_colmap_array(path: Path) -> np.ndarray:
+    """A COLMAP dense array file (``stereo/depth_maps/*.bin``): the text header ``W&H&C&``, then
+    float32 values in column-major order. Returns [H,W] (one channel) or [H,W,C]."""
+    data = Path(path).read_bytes()
+    parts = data.split(b"&", 3)
+    try:
+        W, H, C = (int(x) for x in parts[:3])
+        values = np.frombuffer(parts[3], dtype=np.float32)
+        array = values.reshape((W, H, C), order="F")
+    except (ValueError, IndexError):
+        raise VoxsplatError(f"{path}: not a COLMAP depth map (a 'W&H&C&' header and W*H*C "
+                            f"float32 values); re-run patch_match_stereo or remove it") from None
+    return np.transpose(array, (1, 0, 2)).squeeze(-1) if C == 1 else np.transpose(array, (1, 0, 2))
+
+
+def dense_depths(image_dir: Path, names: Sequence[str], sizes: Sequence[tuple[int, int]]):
+    """Depth maps of COLMAP's dense workspace (``stereo/depth_maps/NAME.geometric.bin``, else
+    ``.photometric.bin``, beside the `images/` folder), as camera z, resized (nearest) to the
+    images; images without one get zeros (unknown). None when the folder has none."""
+    folder = Path(image_dir).parent / "stereo" / "depth_maps"
+    if not folder.is_dir():
+        return None
+    found = []
+    for name in names:
+        files = [folder / f"{name}.{kind}.bin" for kind in DEPTH_MAP_KINDS]
+        found.append(next((f for f in files if f.is_file()), None))
+    if not any(found):
+        return None
+    from ..images import resize_depth
+    depths = []
+    for file, (W, H) in zip(found, sizes):
+        if file is None:
+            depths.append(torch.zeros(H, W))
+            continue
+        array = read_colmap_array(file)
+        if array.ndim != 2:
+            raise VoxsplatError(f"{file}: {array.shape[-1]} channels; a depth map has one")
+        array = np.where(np.isfinite(array) & (array > 0), array, 0).astype(np.float32)
+        depths.append(resize_depth(torch.from_numpy(array), (W, H)))
+    return tuple(depths)
 
 
 def is_colmap_scene(folder: Path) -> bool:

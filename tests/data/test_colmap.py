@@ -221,3 +221,34 @@ def test_masks_folder_beside_the_images(tmp_path):
     assert "no mask for b.png" in message and "masks/" in message
     _save_mask(root / "masks" / "b.png", np.ones((10, 10), bool))
     assert "10x10" in _message(read_colmap, root)
+
+
+def _write_colmap_array(path: Path, array: np.ndarray) -> None:
+    """COLMAP's dense array layout (read_write_dense.py): 'W&H&C&', then column-major float32."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    a = array[:, :, None] if array.ndim == 2 else array
+    H, W, C = a.shape
+    body = np.transpose(a, (1, 0, 2)).astype(np.float32).tobytes(order="F")
+    path.write_bytes(f"{W}&{H}&{C}&".encode() + body)
+
+
+def test_dense_workspace_depth_maps_come_with_the_scene(tmp_path):
+    """`stereo/depth_maps/NAME.geometric.bin` (else `.photometric.bin`) beside `images/`: read
+    in COLMAP's column-major layout, resized to the images, zeros where an image has none."""
+    root = _text_scene(tmp_path)
+    rng = np.random.default_rng(0)
+    geometric = rng.uniform(1, 5, (30, 40)).astype(np.float32)
+    geometric[0, 0] = np.nan
+    maps = root / "stereo" / "depth_maps"
+    _write_colmap_array(maps / "a.png.geometric.bin", geometric)
+    _write_colmap_array(maps / "a.png.photometric.bin", geometric * 2)  # not the preferred one
+    coarse = rng.uniform(1, 5, (15, 20)).astype(np.float32)  # max_image_size below the photo's
+    _write_colmap_array(maps / "b.png.photometric.bin", coarse)
+    scene = read_colmap(root)
+    expected_a = np.where(np.isfinite(geometric), geometric, 0)
+    assert np.array_equal(scene.depths[0].numpy(), expected_a)
+    assert scene.depths[1].shape == (30, 40) and np.array_equal(scene.depths[1].numpy()[::2, ::2], coarse)
+    assert float(scene.depths[2].abs().max()) == 0  # c has no depth map
+    assert read_colmap(_text_scene(tmp_path / "plain")).depths is None
+    (maps / "a.png.geometric.bin").write_bytes(b"40&30&")
+    assert "not a COLMAP depth map" in _message(read_colmap, root)
