@@ -230,7 +230,8 @@ class Trainer:
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         model, step, prior_seconds, ckpt = self._start(resume)
-        data = TrainData(self.scene, list(self.scene.split("train")), dev, cfg.seed, self.depth,
+        data = TrainData(self.scene, list(self.scene.split("train")), dev, cfg.seed,
+                         self.depth if cfg.optim.depth_weight > 0 else None,  # loss targets only
                          masks=cfg.optim.random_background, pad=cfg.optim.pad_batches)
         gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
         self._start_appearance(data, ckpt)

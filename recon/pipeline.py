@@ -128,11 +128,13 @@ def dense_depth_stage(scene: Scene, cfg: TrainConfig, out: Path, device: torch.d
 
 
 def _given_depth_stage(scene: Scene, out: Path, progress: bool):
-    """The input's own depth maps as the depth stage's result (written like MVS's)."""
-    from .depth import scene_with_points, write_depths
+    """The input's own depth maps as the depth stage's result; their fused points go to
+    DIR/points.ply (the maps are the input's: not copied into the workspace)."""
+    from ..data.writers import write_points_ply
+    from .depth import scene_with_points
     from .depth.given import given_depths
     depth = given_depths(scene)
-    write_depths(depth, out)
+    write_points_ply(out / "points.ply", depth.points, depth.colors)
     if progress:
         print(f"depth: the input's depth maps ({len(depth.view_ids)} training views, "
               f"{len(depth.points)} points) instead of multi-view stereo")

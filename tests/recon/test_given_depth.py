@@ -50,8 +50,8 @@ def test_points_stay_inside_the_masks(synth):
 
 
 def test_reconstruct_uses_the_inputs_depth_instead_of_stereo(synth, tmp_path, monkeypatch):
-    """A transforms.json scene with `depth_file_path`: no MVS runs, ws/depth holds the given
-    maps (inside the masks), and metrics.json says where the depth came from."""
+    """A transforms.json scene with `depth_file_path`: no MVS runs, the depth loss's targets
+    are the given maps (inside the masks), and metrics.json says where the depth came from."""
     scene = synth.scene
     data = write_blender_dataset(scene, tmp_path / "data")
     (data / "depth").mkdir()
@@ -68,11 +68,16 @@ def test_reconstruct_uses_the_inputs_depth_instead_of_stereo(synth, tmp_path, mo
     def no_stereo(*args, **kwargs):
         raise AssertionError("multi-view stereo ran although the input has depth")
     monkeypatch.setattr("voxsplat.recon.depth.compute_depths", no_stereo)
+    from voxsplat.recon import engine
+    targets = []
+    keep = engine._depth_targets
+    monkeypatch.setattr(engine, "_depth_targets", lambda *a: targets.append(keep(*a)) or targets[-1])
     ws = tmp_path / "ws"
     assert main(["reconstruct", str(data), "--out", str(ws), "--preset", "sparse", "--model",
                  "gaussians", "--steps", "40", "--device", "cpu", "--quiet"]) == 0
     metrics = json.loads((ws / "metrics.json").read_text())
     assert metrics["depth_source"] == "input" and metrics["mvs_points"] > 1000
-    for i in scene.split("train"):
-        written = torch.from_numpy(np.load(ws / "depth" / f"{scene.names[i]}.npy"))
-        assert torch.equal(written, synth.depths[i] * scene.masks[i])
+    assert (ws / "points.ply").is_file() and not (ws / "depth").exists()  # maps not copied
+    assert len(targets) == 1 and set(targets[0]) == set(scene.split("train"))
+    for i, target in targets[0].items():  # the depth loss's targets: the given maps, masked
+        assert torch.equal(target, synth.depths[i] * scene.masks[i])
