@@ -19,7 +19,8 @@ from ...data.scene import Scene
 from .mvs import DepthResult
 
 MAX_POINTS = 300_000
-"""Back-projected points kept for initialization (every k-th pixel of each view)."""
+"""Pixels back-projected for initialization (every k-th pixel of each view), before keeping
+one point per two-pixel footprint (`one_per_voxel`)."""
 
 
 def _view_points(scene: Scene, i: int, stride: int) -> tuple[Tensor, Tensor]:
@@ -39,6 +40,23 @@ def _view_points(scene: Scene, i: int, stride: int) -> tuple[Tensor, Tensor]:
     return points.float(), scene.images[i][known].float() / 255.0
 
 
+def footprint(scene: Scene, ids, pixels: float = 2.0) -> float:
+    """The size of `pixels` pixels at the views' median known depth (their median focal)."""
+    known = torch.cat([scene.depths[i][scene.depths[i] > 0] for i in ids])
+    focal = scene.cameras.Ks[list(ids)][:, [0, 1], [0, 1]].median()
+    return float(pixels * known.median() / focal)
+
+
+def one_per_voxel(points: Tensor, colors: Tensor, voxel: float) -> tuple[Tensor, Tensor]:
+    """The first point (and its colour) in each cube of edge `voxel`: overlapping views see
+    the same surface, and one seed per footprint is enough."""
+    keys = torch.floor(points.double() / voxel).long()
+    _, group = torch.unique(keys, dim=0, return_inverse=True)
+    first = torch.full((int(group.max()) + 1,), len(points), dtype=torch.long)
+    first = first.scatter_reduce(0, group, torch.arange(len(points)), reduce="amin")
+    return points[first], colors[first]
+
+
 def given_depths(scene: Scene, split: str = "train", max_points: int = MAX_POINTS) -> DepthResult:
     """A DepthResult from the scene's own depth maps on the views of `split`.
 
@@ -54,8 +72,8 @@ def given_depths(scene: Scene, split: str = "train", max_points: int = MAX_POINT
                             f"(0 = unknown); check 'depth_file_path' and 'depth_unit_scale_factor'")
     stride = max(1, math.ceil(math.sqrt(known / max_points)))
     parts = [_view_points(scene, i, stride) for i in ids]
-    points = torch.cat([p for p, _ in parts])
-    colors = torch.cat([c for _, c in parts])
+    points, colors = one_per_voxel(torch.cat([p for p, _ in parts]),
+                                   torch.cat([c for _, c in parts]), footprint(scene, ids))
     cams = scene.cameras[list(ids)]
     Wc, Hc = int(cams.widths.max()), int(cams.heights.max())
     depths = torch.zeros(len(ids), Hc, Wc)

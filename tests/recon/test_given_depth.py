@@ -26,7 +26,7 @@ def test_points_lie_on_the_surface_with_the_photos_colours(synth):
     scene = replace(synth.scene, depths=synth.depths)
     depth = given_depths(scene, max_points=2000)
     train = scene.split("train")
-    assert depth.view_ids == tuple(train) and 500 < len(depth.points) <= 2000
+    assert depth.view_ids == tuple(train) and 300 < len(depth.points) <= 2000
     nearest = torch.cdist(depth.points.double(), scene.points.double()).min(1).values
     extent = float((scene.points.max(0).values - scene.points.min(0).values).norm())
     assert float(nearest.median()) < 0.02 * extent  # on the surface the points sample
@@ -45,7 +45,7 @@ def test_points_stay_inside_the_masks(synth):
     depth = given_depths(one, max_points=10**6)
     from voxsplat.recon.depth.views import project
     uv, z, _ = project(scene.cameras[[i]], depth.points)
-    assert len(depth.points) == int(((synth.depths[i] > 0) & cut[i]).sum())
+    assert 0.25 < len(depth.points) / int(((synth.depths[i] > 0) & cut[i]).sum()) <= 1
     assert bool((uv[0, :, 0] > 31.9).all()) and bool((z > 0).all())
 
 
@@ -76,8 +76,17 @@ def test_reconstruct_uses_the_inputs_depth_instead_of_stereo(synth, tmp_path, mo
     assert main(["reconstruct", str(data), "--out", str(ws), "--preset", "sparse", "--model",
                  "gaussians", "--steps", "40", "--device", "cpu", "--quiet"]) == 0
     metrics = json.loads((ws / "metrics.json").read_text())
-    assert metrics["depth_source"] == "input" and metrics["mvs_points"] > 1000
+    assert metrics["depth_source"] == "input" and metrics["mvs_points"] > 300
     assert (ws / "points.ply").is_file() and not (ws / "depth").exists()  # maps not copied
     assert len(targets) == 1 and set(targets[0]) == set(scene.split("train"))
     for i, target in targets[0].items():  # the depth loss's targets: the given maps, masked
         assert torch.equal(target, synth.depths[i] * scene.masks[i])
+
+
+def test_overlapping_views_give_one_point_per_footprint(synth):
+    """A view listed twice adds no points: each two-pixel footprint keeps one."""
+    scene = replace(synth.scene, depths=synth.depths)
+    i = scene.split("train")[0]
+    once = given_depths(scene.with_splits({"train": (i,)}), max_points=10**6)
+    twice = given_depths(scene.with_splits({"train": (i, i)}), max_points=10**6)
+    assert len(twice.points) == len(once.points) < int((synth.depths[i] > 0).sum())
