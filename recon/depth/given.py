@@ -72,6 +72,9 @@ def given_depths(scene: Scene, split: str = "train", max_points: int = MAX_POINT
                             f"(0 = unknown); check 'depth_file_path' and 'depth_unit_scale_factor'")
     stride = max(1, math.ceil(math.sqrt(known / max_points)))
     parts = [_view_points(scene, i, stride) for i in ids]
+    if not sum(len(p) for p, _ in parts):
+        raise VoxsplatError(f"{scene.source}: the {split} views' depth maps know no depth inside "
+                            f"their masks; check that the masks and depth maps belong together")
     points, colors = one_per_voxel(torch.cat([p for p, _ in parts]),
                                    torch.cat([c for _, c in parts]), footprint(scene, ids))
     cams = scene.cameras[list(ids)]

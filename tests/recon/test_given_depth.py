@@ -90,3 +90,13 @@ def test_overlapping_views_give_one_point_per_footprint(synth):
     once = given_depths(scene.with_splits({"train": (i,)}), max_points=10**6)
     twice = given_depths(scene.with_splits({"train": (i, i)}), max_points=10**6)
     assert len(twice.points) == len(once.points) < int((synth.depths[i] > 0).sum())
+
+
+def test_depth_maps_without_known_depth_are_refused_with_the_reason(synth):
+    from voxsplat.data.errors import VoxsplatError
+    scene = synth.scene
+    with pytest.raises(VoxsplatError, match="all empty"):
+        given_depths(replace(scene, depths=tuple(torch.zeros_like(d) for d in synth.depths)))
+    with pytest.raises(VoxsplatError, match="know no depth inside their masks"):
+        given_depths(replace(scene, depths=synth.depths,
+                             masks=tuple(torch.zeros_like(m) for m in scene.masks)))
