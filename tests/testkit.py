@@ -51,3 +51,25 @@ def untrained_workspace(ws, scene, data, splats=None, sh_degree: int = 0):
     spec = {"kind": "path", "path": str(data), "downscale": 1.0}
     wsp.write_json(ws / wsp.SCENE_JSON, wsp.scene_record(scene, spec, TrainConfig().to_dict()))
     return splats
+
+
+def rotation(axis, degrees):
+    """[3,3] float64 rotation by `degrees` about `axis` (Rodrigues)."""
+    import math
+
+    import torch
+    axis = torch.tensor(axis, dtype=torch.float64)
+    axis = axis / axis.norm()
+    K = torch.tensor([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]],
+                     dtype=torch.float64)
+    a = math.radians(degrees)
+    return torch.eye(3, dtype=torch.float64) + math.sin(a) * K + (1 - math.cos(a)) * K @ K
+
+
+def similarity(scale, M, t):
+    """[4,4] float64 similarity [scale M | t]."""
+    import torch
+    T = torch.eye(4, dtype=torch.float64)
+    T[:3, :3] = scale * M
+    T[:3, 3] = torch.tensor(t, dtype=torch.float64)
+    return T

@@ -26,23 +26,7 @@ from voxsplat.recon.export.frame import sh_transform, similarity_parts, transfor
 from voxsplat.recon.gaussians import render_splats
 from voxsplat.render.camera_paths import look_at
 from voxsplat.scripts.cli import main
-from testkit import untrained_workspace
-
-
-def _rotation(axis, degrees) -> torch.Tensor:
-    axis = torch.tensor(axis, dtype=torch.float64)
-    axis = axis / axis.norm()
-    K = torch.tensor([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]],
-                     dtype=torch.float64)
-    a = math.radians(degrees)
-    return torch.eye(3, dtype=torch.float64) + math.sin(a) * K + (1 - math.cos(a)) * K @ K
-
-
-def _similarity(scale, M, t) -> torch.Tensor:
-    T = torch.eye(4, dtype=torch.float64)
-    T[:3, :3] = scale * M
-    T[:3, 3] = torch.tensor(t, dtype=torch.float64)
-    return T
+from testkit import rotation as _rotation, similarity as _similarity, untrained_workspace
 
 
 def _gaussians(n=400, seed=0) -> dict:

@@ -10,7 +10,6 @@ land on the scene's points in the input frame, and the folder reads back as a sc
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -25,21 +24,13 @@ from voxsplat.data.writers import write_blender_dataset
 from voxsplat.recon import workspace as wsp
 from voxsplat.recon.export.rgbd import GENERATOR, file_stem
 from voxsplat.scripts.cli import main
-from testkit import untrained_workspace
+from testkit import rotation, similarity, untrained_workspace
 
 SCALE = 7.0
 
 
 def _similarity() -> torch.Tensor:
-    axis = torch.tensor([0.3, 0.4, 1.0], dtype=torch.float64)
-    axis = axis / axis.norm()
-    K = torch.tensor([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]],
-                     dtype=torch.float64)
-    a = math.radians(120.0)
-    T = torch.eye(4, dtype=torch.float64)
-    T[:3, :3] = SCALE * (torch.eye(3, dtype=torch.float64) + math.sin(a) * K + (1 - math.cos(a)) * K @ K)
-    T[:3, 3] = torch.tensor([10.0, -4.0, 2.5], dtype=torch.float64)
-    return T
+    return similarity(SCALE, rotation([0.3, 0.4, 1.0], 120.0), [10.0, -4.0, 2.5])
 
 
 @pytest.fixture(scope="module")
