@@ -20,7 +20,7 @@ from .mvs import DepthResult
 
 MAX_POINTS = 300_000
 """Pixels back-projected for initialization (every k-th pixel of each view), before keeping
-one point per two-pixel footprint (`one_per_voxel`)."""
+one point per pixel footprint (`one_per_voxel`)."""
 
 
 def _view_points(scene: Scene, i: int, stride: int) -> tuple[Tensor, Tensor]:
@@ -40,7 +40,7 @@ def _view_points(scene: Scene, i: int, stride: int) -> tuple[Tensor, Tensor]:
     return points.float(), scene.images[i][known].float() / 255.0
 
 
-def footprint(scene: Scene, ids, pixels: float = 2.0) -> float:
+def footprint(scene: Scene, ids, pixels: float = 1.0) -> float:
     """The size of `pixels` pixels at the views' median known depth (their median focal)."""
     known = torch.cat([scene.depths[i][scene.depths[i] > 0] for i in ids])
     focal = scene.cameras.Ks[list(ids)][:, [0, 1], [0, 1]].median()

@@ -84,7 +84,7 @@ def test_reconstruct_uses_the_inputs_depth_instead_of_stereo(synth, tmp_path, mo
 
 
 def test_overlapping_views_give_one_point_per_footprint(synth):
-    """A view listed twice adds no points: each two-pixel footprint keeps one."""
+    """A view listed twice adds no points: each pixel footprint keeps one."""
     scene = replace(synth.scene, depths=synth.depths)
     i = scene.split("train")[0]
     once = given_depths(scene.with_splits({"train": (i,)}), max_points=10**6)
