@@ -206,9 +206,6 @@ def resize_depth(depth: Tensor, size: tuple[int, int]) -> Tensor:
                                            mode="nearest")[0, 0].to(depth.dtype)
 
 
-DEPTH_EXTENSIONS = (".npy", ".png", ".tif", ".tiff")
-
-
 def read_depth(path: str | os.PathLike, unit_scale: float = 1.0) -> Tensor:
     """A depth map file as float32 [H,W] times `unit_scale`, 0 (or NaN, inf, negative) =
     unknown: a .npy array, or a 16-bit or float image (PNG/TIFF; e.g. millimetres, as depth

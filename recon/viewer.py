@@ -14,6 +14,7 @@ up direction the cameras agree on.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,7 @@ def workspace_photos(ws: Path, rec: Mapping) -> dict[str, np.ndarray]:
     try:
         scene, _ = load_workspace_scene(ws)
     except VoxsplatError as e:
-        print(f"voxsplat: note: the cameras show no photos ({e})")
+        print(f"voxsplat: note: the cameras show no photos ({e})", file=sys.stderr)
         return {}
     names = {im["name"] for im in rec["images"]}
     return {n: thumbnail(img) for n, img in zip(scene.names, scene.images) if n in names}
