@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from .atomic import atomic_open, atomic_path
+from .cameras import Cameras
 from .scene import Scene
 
 # OpenCV (x right, y down, z forward) <-> OpenGL/Blender (x right, y up, z back) camera axes.
@@ -53,27 +54,33 @@ def write_blender_dataset(scene: Scene, folder: Path) -> Path:
     if scene.points is not None:
         write_points_ply(folder / "points.ply", scene.points, scene.point_colors)
         extra["ply_file_path"] = "points.ply"
-    world_from_cam = scene.cameras.world_from_cam @ _CV_TO_GL
     for split, ids in scene.splits.items():
         frames = []
         for i in ids:
             name = f"images/{scene.names[i]}.png"
-            _save_png(folder / name, scene.images[i].cpu().numpy())
-            K = scene.cameras.Ks[i]
-            W, H = scene.cameras.size(i)
-            frame = {"file_path": name, "transform_matrix": world_from_cam[i].tolist(),
-                     "fl_x": float(K[0, 0]), "fl_y": float(K[1, 1]), "cx": float(K[0, 2]),
-                     "cy": float(K[1, 2]), "w": W, "h": H}
+            save_png(folder / name, scene.images[i].cpu().numpy())
+            frame = {"file_path": name, **camera_frame(scene.cameras, i)}
             if scene.masks is not None:
                 frame["mask_path"] = f"masks/{scene.names[i]}.png"
-                _save_png(folder / frame["mask_path"], scene.masks[i].cpu().numpy().astype(np.uint8) * 255)
+                save_png(folder / frame["mask_path"], scene.masks[i].cpu().numpy().astype(np.uint8) * 255)
             frames.append(frame)
         with atomic_open(folder / f"transforms_{split}.json", "w") as f:
             json.dump({**extra, "frames": frames}, f, indent=1)
     return folder
 
 
-def _save_png(path: Path, array: np.ndarray) -> None:
+def camera_frame(cameras: Cameras, i: int) -> dict:
+    """transforms.json keys of camera i: its OpenGL camera-to-world `transform_matrix` and
+    intrinsics (fl_x, fl_y, cx, cy, w, h), in the cameras' precision."""
+    world_from_cam = cameras[i].world_from_cam[0] @ _CV_TO_GL.to(cameras.cam_from_world)
+    K = cameras.Ks[i]
+    W, H = cameras.size(i)
+    return {"transform_matrix": world_from_cam.tolist(), "fl_x": float(K[0, 0]),
+            "fl_y": float(K[1, 1]), "cx": float(K[0, 2]), "cy": float(K[1, 2]), "w": W, "h": H}
+
+
+def save_png(path: Path, array: np.ndarray) -> None:
+    """A uint8 image or mask array as a PNG, atomically (its folder made)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         Image.fromarray(array).save(tmp, format="PNG")

@@ -23,19 +23,18 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 
 from ...data.atomic import replace_folder
 from ...data.cameras import Cameras
 from ...data.errors import VoxsplatError
+from ...data.writers import camera_frame, save_png
 from .frame import frame_scale, is_identity
 from .mesh import MeshConfig, render_view, sharpened
 
 GENERATOR = "voxsplat export --format depth"
 """The `generator` key of the transforms.json written here: a folder holding it may be replaced."""
 TRANSFORMS = "transforms.json"
-_CV_TO_GL = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))
 _NERFSTUDIO_SPLITS = {"train": "train_filenames", "val": "val_filenames", "test": "test_filenames"}
 
 
@@ -73,19 +72,6 @@ def depth_map(splats: Mapping[str, Tensor], camera: Cameras, mask: Optional[Tens
     return torch.where(surface, depth * scale, torch.zeros_like(depth)).float()
 
 
-def _save_png(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path, format="PNG")
-
-
-def _frame(camera_out: Cameras, i: int) -> dict:
-    world_from_cam = torch.linalg.inv(camera_out.cam_from_world[i].double()) @ _CV_TO_GL
-    K = camera_out.Ks[i].double()
-    W, H = camera_out.size(i)
-    return {"transform_matrix": world_from_cam.tolist(), "fl_x": float(K[0, 0]),
-            "fl_y": float(K[1, 1]), "cx": float(K[0, 2]), "cy": float(K[1, 2]), "w": W, "h": H}
-
-
 @torch.no_grad()
 def write_rgbd(folder: Path, splats: Mapping[str, Tensor], cameras: Cameras, names: Sequence[str],
                splits: Mapping[str, Sequence[int]], out_from_world: Tensor,
@@ -120,16 +106,16 @@ def write_rgbd(folder: Path, splats: Mapping[str, Tensor], cameras: Cameras, nam
             stem = file_stem(names[i])
             mask = None if masks is None else masks[i]
             depth = depth_map(splats, cameras[i], mask, scale, cfg, backend)
-            frame = _frame(cams_out, i)
+            frame = camera_frame(cams_out, i)
             frame["depth_file_path"] = f"depth/{stem}.npy"
             (tmp / frame["depth_file_path"]).parent.mkdir(parents=True, exist_ok=True)
             np.save(tmp / frame["depth_file_path"], depth.cpu().numpy())
             if images is not None:
                 frame["file_path"] = f"images/{stem}.png"
-                _save_png(tmp / frame["file_path"], images[i].cpu().numpy())
+                save_png(tmp / frame["file_path"], images[i].cpu().numpy())
             if mask is not None:
                 frame["mask_path"] = f"masks/{stem}.png"
-                _save_png(tmp / frame["mask_path"], mask.cpu().numpy().astype(np.uint8) * 255)
+                save_png(tmp / frame["mask_path"], mask.cpu().numpy().astype(np.uint8) * 255)
             frames.append(frame)
         meta = {"generator": GENERATOR, "depth_unit_scale_factor": 1.0, "frames": frames}
         if images is not None:
