@@ -235,8 +235,9 @@ def load_splats(ws: Path) -> dict:
     return read_ply(wsp.splats_path(ws))
 
 
-FORMATS = ("ply", "compressed-ply", "splat", "mesh", "points")
+FORMATS = ("ply", "compressed-ply", "splat", "spz", "mesh", "points")
 """What `export` writes."""
+_SPLAT_FORMATS = ("ply", "compressed-ply", "splat", "spz")
 FRAMES = ("input", "scene")
 """The coordinate frames `export` writes in."""
 
@@ -246,7 +247,7 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
            closed: bool = False, sky: bool = False, progress: bool = False,
            frame: str = "input") -> Path:
     """Write the workspace's Gaussians to `out` as 'ply', 'compressed-ply' (SuperSplat's),
-    'splat', 'mesh' (.ply/.obj/.glb) or 'points' (a dense coloured point cloud with normals,
+    'splat', 'spz' (Niantic's), 'mesh' (.ply/.obj/.glb) or 'points' (a dense coloured point cloud with normals,
     .ply).
 
     `frame`: "input" (the coordinates of the input: its COLMAP model, poses or transforms;
@@ -256,7 +257,7 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
     Options are checked before any work; `faces`, `mesher` and `closed` apply to meshes only
     (see ``export.mesh.MeshConfig``), `voxel_size` and `device` to meshes and points (see
     ``export.points.PointsConfig``). The training views' masks are used when the workspace's
-    input can still be loaded. `sky` (ply, compressed-ply, splat): add the learned sky as
+    input can still be loaded. `sky` (ply, compressed-ply, splat, spz): add the learned sky as
     Gaussians on a far sphere (``export.backdrop``).
     """
     if fmt not in FORMATS:
@@ -278,8 +279,9 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         cfg = MeshConfig(mesher=mesher, voxel_size=voxel_size, faces=faces, closed=closed)
         require_packages(cfg)
         dev = resolve_device(device)
-    if sky and fmt not in ("ply", "compressed-ply", "splat"):
-        raise VoxsplatError(f"--sky adds the sky to .ply and .splat files, not to {fmt} exports")
+    if sky and fmt not in _SPLAT_FORMATS:
+        raise VoxsplatError(f"--sky adds the sky to splat files (.ply, .splat, .spz), not to "
+                            f"{fmt} exports")
     rec = wsp.open_workspace(ws)
     out_from_world = input_from_world(rec) if frame == "input" else torch.eye(4, dtype=torch.float64)
     if not is_identity(out_from_world):
@@ -293,7 +295,7 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
     splats = load_splats(ws)
     if sky:
         splats = _with_backdrop(ws, rec, splats)
-    if fmt in ("ply", "compressed-ply", "splat"):
+    if fmt in _SPLAT_FORMATS:
         splats = transform_splats(splats, out_from_world)
     if fmt == "ply":
         write_ply(out, splats)
@@ -302,6 +304,9 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         write_compressed_ply(out, splats)
     elif fmt == "splat":
         write_splat(out, splats)
+    elif fmt == "spz":
+        from .export.spz import write_spz
+        write_spz(out, splats)
     elif fmt == "points":
         from ..data.writers import write_points_ply
         from .export.points import points_from_splats

@@ -135,7 +135,8 @@ class Export:
     def execute(self) -> None:
         if self.format == "depth":
             if self.sky:
-                raise VoxsplatError("--sky adds the sky to .ply and .splat files, not to depth maps")
+                raise VoxsplatError("--sky adds the sky to splat files (.ply, .splat, .spz), not to "
+                                    "depth maps")
             from voxsplat.recon.app import run_export_depth
             out = run_export_depth(self.workspace, self.out, self.device, self.frame,
                                    progress=not self.quiet)
@@ -271,11 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help=Export.__doc__)
     e.add_argument("workspace", type=Path)
     e.add_argument("--format", required=True,
-                   choices=["ply", "compressed-ply", "splat", "mesh", "points", "depth"],
+                   choices=["ply", "compressed-ply", "splat", "spz", "mesh", "points", "depth"],
                    help="ply/splat: the Gaussians (compressed-ply: SuperSplat's compressed "
-                        "PLY, about 4-14x smaller); mesh: a coloured triangle mesh; points: "
-                        "a dense point cloud of the surfaces (normals, colours); depth: every "
-                        "view's depth map (.npy) with its camera and photo (transforms.json)")
+                        "PLY, about 4-14x smaller; spz: Niantic's, about 10x smaller); mesh: "
+                        "a coloured triangle mesh; points: a dense point cloud of the surfaces "
+                        "(normals, colours); depth: every view's depth map (.npy) with its "
+                        "camera and photo (transforms.json)")
     e.add_argument("--out", type=Path, required=True,
                    help="for meshes: a .ply, .obj or .glb path; for points: a .ply path; for "
                         "depth: a folder")
@@ -288,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", help="mesh, points, depth: cpu, cuda or auto")
     e.add_argument("--closed", action="store_true", help="mesh (tsdf): close every surface, "
                    "unseen space counting as inside (objects captured from around)")
-    e.add_argument("--sky", action="store_true", help="ply/splat: add the learned sky (sky.pt) "
+    e.add_argument("--sky", action="store_true", help="ply/splat/spz: add the learned sky (sky.pt) "
                    "as Gaussians on a far sphere, which viewers show behind the scene")
     e.add_argument("--frame", default="input", choices=["input", "scene"],
                    help="input (default): the coordinates of the input (its COLMAP model, "

@@ -193,6 +193,20 @@ def test_compressed_ply_through_the_cli(capsys, workspace, tmp_path):
     _no_files(tmp_path / "o")
 
 
+def test_spz_through_the_cli(workspace, tmp_path):
+    """`--format spz`: Niantic's .spz holds the Gaussians of the .ply export, in its frame, to
+    its quantization, in a fraction of the bytes."""
+    from voxsplat.recon.export import read_ply
+    from voxsplat.recon.export.spz import read_spz
+    for fmt, name in (("ply", "scene.ply"), ("spz", "scene.spz")):
+        assert main(["export", str(workspace), "--format", fmt, "--out", str(tmp_path / name),
+                     "--quiet"]) == 0
+    full, decoded = read_ply(tmp_path / "scene.ply"), read_spz(tmp_path / "scene.spz")
+    assert float((decoded["means"] - full["means"]).abs().max()) <= 0.5 / 4096 + 1e-6
+    assert float((decoded["scales"] - full["scales"].clamp(-10, 5.9375)).abs().max()) <= 1 / 32 + 1e-6
+    assert (tmp_path / "scene.spz").stat().st_size < (tmp_path / "scene.ply").stat().st_size / 4  # 5.5x here
+
+
 def test_render_scales_frames_and_streams_depth(capsys, workspace, tmp_path):
     """`render --scale 2 --depth`: frames at twice the training size (the same view, sharper:
     the half-size render of it matches a plain render), depth frames beside them."""

@@ -1,0 +1,178 @@
+"""Niantic's ``.spz`` (version 2): gzip-compressed, about 10x smaller than a 3DGS ``.ply``.
+
+Read by Niantic's library and Scaniverse, SuperSplat, Spark, Babylon.js and other web viewers.
+The layout follows Niantic's reference (``load-spz.cc``, github.com/nianticlabs/spz). One gzip
+stream holds a 16-byte little-endian header::
+
+    magic u32 = 0x5053474e ("NGSP")   version u32 = 2   numPoints u32
+    shDegree u8   fractionalBits u8   flags u8 (0x1: antialiased; 0 here)   reserved u8 = 0
+
+then one section per attribute, each over all Gaussians in turn:
+
+    positions  9 bytes   x, y, z as 24-bit signed fixed point, 2^-fractionalBits units
+    alphas     1 byte    sigmoid(opacity) * 255
+    colors     3 bytes   sh0 * (0.15 * 255) + 127.5 (a wide range: the DC may leave [0,1])
+    scales     3 bytes   (log std-dev + 10) * 16
+    rotations  3 bytes   x, y, z of the unit quaternion with w >= 0, * 127.5 + 127.5
+    sh         9 / 24 / 45 bytes for degree 1 / 2 / 3: per coefficient, r, g, b (channel
+               fastest), round(sh * 128) + 128, snapped to 5 bits for degree 1 and 4 bits above
+
+(bytes rounded to nearest and clamped to 0..255). The format's frame is RUB (OpenGL: x right,
+y up, z back) and a 3DGS ``.ply`` is read as RDF (COLMAP/OpenCV: y down, z forward), so the
+writer turns the Gaussians 180 degrees about x, as Niantic's ``ply_to_spz`` does: y and z of
+positions and quaternions change sign, and so do the SH coefficients odd in y or z. A viewer
+then shows the ``.spz`` as it shows the ``.ply`` of the same export.
+
+``fractionalBits`` is 12 (Niantic's: 1/4096 of a unit) unless the scene is wider than 24 bits
+allow (2048 units from the origin); then it is the largest that fits, never a wrapped value.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from typing import Mapping
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ...data.atomic import atomic_open
+from ...data.errors import VoxsplatError
+from .ply import splat_arrays
+
+MAGIC = 0x5053474E
+VERSION = 2
+COLOR_SCALE = 0.15
+"""Colours store sh0 * 0.15 (not SH_C0 = 0.282), leaving room for DC values outside [0,1]."""
+FRACTIONAL_BITS = 12
+_HEADER = struct.Struct("<IIIBBBB")
+_SH_DIM = {0: 0, 3: 1, 8: 2, 15: 3}  # coefficients per channel beyond the DC -> degree
+_FLIP_P = np.array([1.0, -1.0, -1.0])
+"""RDF -> RUB: y and z change sign (a half turn about x, its own inverse)."""
+_FLIP_SH = np.array([-1, -1, 1,  # degree 1: y, z, x
+                     -1, 1, 1, -1, 1,  # degree 2: xy, yz, 3z^2-1, xz, x^2-y^2
+                     -1, 1, -1, -1, 1, -1, 1], np.float64)  # degree 3
+"""Sign of each SH basis function (gsplat's order) under (x, y, z) -> (x, -y, -z)."""
+
+
+def fractional_bits(means: np.ndarray) -> int:
+    """12, or fewer where a coordinate would not fit 24 signed bits (|v| * 2^b < 2^23)."""
+    extent = float(np.abs(means).max()) if means.size else 0.0
+    bits = FRACTIONAL_BITS
+    while bits > 0 and round(extent * 2 ** bits) >= 2 ** 23:
+        bits -= 1
+    if round(extent * 2 ** bits) >= 2 ** 23:
+        raise VoxsplatError(f"a Gaussian lies {extent:.3g} units from the origin: beyond the "
+                            ".spz range (8.4 million); export --format ply, or --frame scene")
+    return bits
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def _quantize_sh(sh: np.ndarray, bits: int) -> np.ndarray:
+    """round(sh * 128) + 128, snapped to the nearest multiple of 2^(8 - bits), clamped."""
+    bucket = 1 << (8 - bits)
+    q = np.round(sh * 128.0) + 128.0
+    q = np.floor((q + bucket // 2) / bucket) * bucket
+    return np.clip(q, 0, 255).astype(np.uint8)
+
+
+def encode_spz(splats: Mapping[str, Tensor]) -> bytes:
+    """The uncompressed ``.spz`` payload (header and sections) of `splats`.
+
+    Args:
+        splats: means [N,3], scales [N,3] (log), quats [N,4] (w,x,y,z), opacities [N] (logits),
+            sh0 [N,1,3], shN [N,K-1,3] with K-1 in 0, 3, 8, 15, in the RDF (.ply) frame.
+
+    Raises:
+        VoxsplatError: no Gaussians, an SH degree above 3, or a scene too wide for 24 bits.
+    """
+    a = splat_arrays(splats)
+    n, num_rest = a["means"].shape[0], a["shN"].shape[1]
+    if n == 0:
+        raise VoxsplatError("no Gaussians to write: the workspace's splats are empty")
+    if num_rest not in _SH_DIM:
+        raise VoxsplatError(f"SH with {num_rest + 1} coefficients per channel: .spz holds "
+                            "degrees 0-3; export --format ply instead")
+    means = a["means"].astype(np.float64) * _FLIP_P
+    bits = fractional_bits(means)
+    fixed = np.round(means * 2 ** bits).astype(np.int64).reshape(-1) & 0xFFFFFF
+    positions = np.stack([fixed & 0xFF, (fixed >> 8) & 0xFF, fixed >> 16], 1).astype(np.uint8)
+    alphas = _u8(255.0 / (1.0 + np.exp(-a["opacities"].astype(np.float64))))
+    colors = _u8(a["sh0"].reshape(n, 3).astype(np.float64) * (COLOR_SCALE * 255) + 127.5)
+    scales = _u8((a["scales"].astype(np.float64) + 10.0) * 16.0)
+    quats = a["quats"].astype(np.float64)
+    norm = np.linalg.norm(quats, axis=1, keepdims=True)
+    quats = np.where(norm > 0, quats / np.where(norm > 0, norm, 1), [1.0, 0.0, 0.0, 0.0])
+    xyz = quats[:, 1:] * _FLIP_P * np.where(quats[:, :1] < 0, -1.0, 1.0)
+    rotations = _u8(xyz * 127.5 + 127.5)
+    sections = [positions, alphas, colors, scales, rotations]
+    if num_rest:
+        sh = a["shN"].astype(np.float64) * _FLIP_SH[:num_rest, None]
+        sections.append(np.concatenate([_quantize_sh(sh[:, :3], 5),
+                                        _quantize_sh(sh[:, 3:], 4)], 1))
+    header = _HEADER.pack(MAGIC, VERSION, n, _SH_DIM[num_rest], bits, 0, 0)
+    return header + b"".join(np.ascontiguousarray(s).tobytes() for s in sections)
+
+
+def write_spz(path: str | os.PathLike, splats: Mapping[str, Tensor]) -> None:
+    """Write splats as a ``.spz`` file (atomically; gzip level 6 as Niantic's zlib default,
+    no timestamp, so equal splats give equal bytes)."""
+    data = gzip.compress(encode_spz(splats), compresslevel=6, mtime=0)
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def read_spz(path: str | os.PathLike) -> dict[str, Tensor]:
+    """Decode a version-2 ``.spz`` into splat tensors in the RDF (.ply) frame, as Niantic's
+    ``loadSpz`` does (alphas clamped half a step inside (0,1) so logits stay finite).
+
+    Returns:
+        means [N,3], scales [N,3], quats [N,4] (w,x,y,z), opacities [N], sh0 [N,1,3],
+        shN [N,K-1,3]; float32 on the CPU.
+
+    Raises:
+        VoxsplatError: the file is missing, not gzip, not ``.spz`` or of another version.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = gzip.decompress(f.read())
+    except FileNotFoundError:
+        raise VoxsplatError(f"{path}: no such file; check the path to the .spz file") from None
+    except (OSError, EOFError) as e:
+        raise VoxsplatError(f"{path}: not a gzip stream ({e}); not a .spz file, or truncated: "
+                            "re-export it") from None
+    if len(data) < _HEADER.size:
+        raise VoxsplatError(f"{path}: {len(data)} bytes, shorter than the .spz header")
+    magic, version, n, degree, bits, _, _ = _HEADER.unpack_from(data)
+    if magic != MAGIC or version != VERSION or degree > 3:
+        raise VoxsplatError(f"{path}: not a version-2 .spz file (magic {magic:#x}, version "
+                            f"{version}, SH degree {degree}); re-export it with voxsplat")
+    num_rest = {0: 0, 1: 3, 2: 8, 3: 15}[degree]
+    sizes = [9, 1, 3, 3, 3, 3 * num_rest]
+    if len(data) != _HEADER.size + n * sum(sizes):
+        raise VoxsplatError(f"{path}: {len(data)} bytes for {n} Gaussians; truncated, re-export it")
+    body = np.frombuffer(data, np.uint8, offset=_HEADER.size)
+    sections, start = [], 0
+    for size in sizes:
+        sections.append(body[start:start + n * size].reshape(n, size).astype(np.int64))
+        start += n * size
+    positions, alphas, colors, scales, rotations, sh = sections
+    fixed = (positions[:, 0::3] | (positions[:, 1::3] << 8) | (positions[:, 2::3] << 16))
+    fixed = np.where(fixed & 0x800000, fixed - (1 << 24), fixed)
+    xyz = (rotations / 127.5 - 1.0) * _FLIP_P
+    w = np.sqrt(np.clip(1.0 - (xyz ** 2).sum(1, keepdims=True), 0, None))
+    alpha = np.clip(alphas[:, 0] / 255.0, 0.5 / 255, 1 - 0.5 / 255)
+    out = {
+        "means": fixed * 2.0 ** -bits * _FLIP_P,
+        "scales": scales / 16.0 - 10.0,
+        "quats": np.concatenate([w, xyz], 1),
+        "opacities": np.log(alpha / (1 - alpha)),
+        "sh0": ((colors / 255.0 - 0.5) / COLOR_SCALE).reshape(n, 1, 3),
+        "shN": ((sh.reshape(n, num_rest, 3) - 128.0) / 128.0) * _FLIP_SH[:num_rest, None],
+    }
+    return {k: torch.from_numpy(np.ascontiguousarray(v, np.float32)) for k, v in out.items()}
