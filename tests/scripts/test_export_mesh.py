@@ -226,3 +226,16 @@ def test_render_scales_frames_and_streams_depth(capsys, workspace, tmp_path):
     err = _run_err(capsys, ["render", str(workspace), "--out", str(tmp_path / "x.mp4"),
                             "--scale", "0"])
     assert "--scale 0" in err
+
+
+def test_the_formats_benchmark_scores_each_format_read_back(workspace):
+    """scripts/bench_formats.py: the .ply reads back as the workspace's Gaussians (an identical
+    render), the quantized formats render within their precision, in fewer bytes."""
+    from voxsplat.scripts.bench_formats import FORMATS, bench_formats
+    r = bench_formats(workspace, "cpu")
+    assert set(r) == {"workspace", *FORMATS}
+    assert r["ply"]["psnr"] == r["workspace"]["psnr"] and r["ply"]["psnr_vs_workspace"] is None
+    for fmt in ("compressed-ply", "splat", "spz"):
+        assert r[fmt]["psnr_vs_workspace_min"] > 35, (fmt, r[fmt])
+        assert abs(r[fmt]["psnr"] - r["workspace"]["psnr"]) < 0.5, (fmt, r[fmt])
+        assert r[fmt]["bytes"] < r["ply"]["bytes"] / 2, (fmt, r[fmt])  # SH degree 0 here

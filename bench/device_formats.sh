@@ -1,0 +1,13 @@
+# GPU machine: the GPU tests, then kitchen (24 photos, COLMAP poses staged by
+# bench/stage_colmap.py) trained with the dense preset and each splat export format scored on
+# its held-out views (scripts/bench_formats.py).
+#   run(command="bash bench/device_formats.sh", carry=[".device-wheels", ".devdata/kitchen"])
+source .device-wheels/setup.sh && source bench/device_setup.sh
+python3 -m pytest -m gpu -q -p no:cacheprovider tests/recon/test_gpu_paths.py tests/recon/test_voxel_gpu.py \
+  tests/render/test_rasterize_gpu.py tests/recon/test_frame.py tests/recon/test_rgbd.py 2>&1 | tail -4 > $OUT/gpu_tests.txt
+cat $OUT/gpu_tests.txt
+t0=$(date +%s)
+python3 -m voxsplat.scripts.cli reconstruct .devdata/kitchen --out /tmp/kitchen_ws --device cuda --quiet 2>&1 | grep -v -i warn | tail -3
+echo "reconstruct_seconds $(( $(date +%s) - t0 ))"
+cp /tmp/kitchen_ws/metrics.json $OUT/kitchen_metrics.json
+python3 -m voxsplat.scripts.bench_formats /tmp/kitchen_ws --device cuda --out $OUT/formats_kitchen.json
