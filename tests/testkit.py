@@ -73,3 +73,27 @@ def similarity(scale, M, t):
     T[:3, :3] = scale * M
     T[:3, 3] = torch.tensor(t, dtype=torch.float64)
     return T
+
+
+def renders_before_and_after(tmp_path, write, read, name: str):
+    """Surface splats of the synthetic scene (SH degree 3) written by `write(path, splats)` and
+    read back by `read(path)`: their renders into 3 views before and after [3,H,W,3], and N."""
+    import math
+
+    import torch
+
+    from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
+    from voxsplat.recon.gaussians import render_splats
+    scene = make_synthetic_scene(SyntheticConfig(width=96, height=72, n_train=3, n_test=0,
+                                                 n_points=4000)).scene
+    n = len(scene.points)
+    g = torch.Generator().manual_seed(0)
+    splats = {"means": scene.points, "scales": torch.full((n, 3), math.log(0.02)),
+              "quats": torch.randn(n, 4, generator=g), "opacities": torch.full((n,), 2.0),
+              "sh0": ((scene.point_colors - 0.5) / 0.28209479177387814)[:, None],
+              "shN": torch.randn(n, 15, 3, generator=g) * 0.05}
+    write(tmp_path / name, splats)
+    decoded = read(tmp_path / name)
+    before = render_splats(splats, scene.cameras, 3, torch.ones(3), "torch").colors
+    after = render_splats(decoded, scene.cameras, 3, torch.ones(3), "torch").colors
+    return before, after, n

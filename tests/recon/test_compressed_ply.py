@@ -7,16 +7,14 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from plyfile import PlyData
 
 from voxsplat.data.errors import VoxsplatError
-from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from voxsplat.recon.export.compressed_ply import (morton_order, read_compressed_ply,
                                                    write_compressed_ply)
-from voxsplat.recon.gaussians import render_splats
 from voxsplat.render.metrics import psnr
 from test_export import make_splats
+from testkit import renders_before_and_after
 
 SH_C0 = 0.28209479177387814
 
@@ -92,18 +90,8 @@ def test_playcanvas_decodes_the_gaussians_within_their_quantization(tmp_path):
 
 
 def test_a_decoded_file_renders_as_the_gaussians_did(tmp_path):
-    scene = make_synthetic_scene(SyntheticConfig(width=96, height=72, n_train=3, n_test=0,
-                                                 n_points=4000)).scene
-    n = len(scene.points)
-    g = torch.Generator().manual_seed(0)
-    splats = {"means": scene.points, "scales": torch.full((n, 3), math.log(0.02)),
-              "quats": torch.randn(n, 4, generator=g), "opacities": torch.full((n,), 2.0),
-              "sh0": ((scene.point_colors - 0.5) / SH_C0)[:, None],
-              "shN": torch.randn(n, 15, 3, generator=g) * 0.05}
-    write_compressed_ply(tmp_path / "s.compressed.ply", splats)
-    decoded = read_compressed_ply(tmp_path / "s.compressed.ply")
-    before = render_splats(splats, scene.cameras, 3, torch.ones(3), "torch").colors
-    after = render_splats(decoded, scene.cameras, 3, torch.ones(3), "torch").colors
+    before, after, n = renders_before_and_after(tmp_path, write_compressed_ply,
+                                                read_compressed_ply, "s.compressed.ply")
     assert float(psnr(after, before).min()) > 40.0  # measured 45.5-50.3 dB
     size = (tmp_path / "s.compressed.ply").stat().st_size
     assert size < (16 + 45) * n + 72 * (n // 256 + 1) + 2000  # vs 248 bytes each in a .ply

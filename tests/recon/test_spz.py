@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import gzip
-import math
 import struct
 
 import numpy as np
@@ -13,12 +12,11 @@ import torch
 
 from voxsplat.data.cameras import quat_to_rotmat
 from voxsplat.data.errors import VoxsplatError
-from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from voxsplat.recon.export.frame import transform_splats
 from voxsplat.recon.export.spz import read_spz, write_spz
-from voxsplat.recon.gaussians import render_splats
 from voxsplat.render.metrics import psnr
 from test_export import make_splats
+from testkit import renders_before_and_after
 
 HALF_TURN_X = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))
 """RDF (a .ply's frame) -> RUB (the .spz frame): a half turn about x."""
@@ -118,18 +116,7 @@ def test_niantic_reads_the_gaussians_turned_into_its_frame(tmp_path, sh_degree):
 
 
 def test_a_decoded_file_renders_as_the_gaussians_did(tmp_path):
-    scene = make_synthetic_scene(SyntheticConfig(width=96, height=72, n_train=3, n_test=0,
-                                                 n_points=4000)).scene
-    n = len(scene.points)
-    g = torch.Generator().manual_seed(0)
-    splats = {"means": scene.points, "scales": torch.full((n, 3), math.log(0.02)),
-              "quats": torch.randn(n, 4, generator=g), "opacities": torch.full((n,), 2.0),
-              "sh0": ((scene.point_colors - 0.5) / 0.28209479177387814)[:, None],
-              "shN": torch.randn(n, 15, 3, generator=g) * 0.05}
-    write_spz(tmp_path / "s.spz", splats)
-    decoded = read_spz(tmp_path / "s.spz")
-    before = render_splats(splats, scene.cameras, 3, torch.ones(3), "torch").colors
-    after = render_splats(decoded, scene.cameras, 3, torch.ones(3), "torch").colors
+    before, after, n = renders_before_and_after(tmp_path, write_spz, read_spz, "s.spz")
     value = float(psnr(after, before).min())
     assert value > 35.0, value  # measured 39.6 dB
     # 22 bytes and 45 of SH before gzip; measured 22.0 bytes each after, vs 248 in a .ply
