@@ -4,8 +4,11 @@ The one module that imports viser.
 
 The browser draws the splats itself (viser's WebGL splat renderer sorts them on the client), so
 serving needs no GPU: a workspace on a remote GPU machine is viewed through an SSH tunnel of
-the port. Colours are the view-independent SH DC term, as in the `.splat` export. The scene is
-shown in the workspace's frame, with the training cameras (blue) and held-out ones (orange) as
+the port. Colours are view-dependent as in the renders: once the browser's camera has rested
+for a moment (`RECOLOR_DELAY_S`), every Gaussian takes the colour its spherical harmonics give
+from that camera's position (the last camera to move, when several browsers view). Each
+recolouring sends the splat buffer again (32 bytes a Gaussian); `--flat-colors` keeps the
+view-independent DC colours of the `.splat` export and sends them once. The scene is shown in the workspace's frame, with the training cameras (blue) and held-out ones (orange) as
 frustums that show their photos when the input is at hand; clicking one moves the view to that
 camera (as nerfstudio's viewer does). The viewer starts at the first training camera, with the
 up direction the cameras agree on.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,14 +31,17 @@ from torch import Tensor
 from ..data.cameras import quat_to_rotmat
 from ..data.errors import VoxsplatError
 from ..render.camera_paths import estimate_up, focus_point
-from ..render.sh import SH2RGB
+from ..render.sh import SH2RGB, eval_sh
 from . import workspace as wsp
 from .export.ply import read_ply
+from .gaussians import sh_degree_of
 
 TRAIN_COLOR = (40, 110, 230)
 TEST_COLOR = (240, 140, 30)
 THUMBNAIL_PX = 240
 """Longest side of the photos shown on the frustums."""
+RECOLOR_DELAY_S = 0.25
+"""How long the browser's camera rests before the splats are recoloured for it."""
 
 
 def _viser():
@@ -46,23 +53,78 @@ def _viser():
     return viser
 
 
+def most_opaque(splats: Mapping[str, Tensor], max_gaussians: Optional[int] = None) -> dict:
+    """`splats` as float32, only the `max_gaussians` most opaque (all if None), in order."""
+    splats = {k: v.detach().float() for k, v in splats.items()}
+    n = len(splats["means"])
+    if max_gaussians is None or max_gaussians >= n:
+        return splats
+    keep = torch.topk(splats["opacities"], max_gaussians).indices.sort().values
+    return {k: v[keep] for k, v in splats.items()}
+
+
 def viewer_arrays(splats: Mapping[str, Tensor], max_gaussians: Optional[int] = None) -> dict:
     """What viser's splat renderer takes, as float32 numpy arrays: centers [N,3], covariances
     [N,3,3] (R diag(s^2) R^T), rgbs [N,3] in [0,1] (the SH DC colour) and opacities [N,1].
 
     `max_gaussians`: keep only that many, the most opaque (a browser draws a few million)."""
-    opacities = torch.sigmoid(splats["opacities"].float())
-    keep = None
-    if max_gaussians is not None and max_gaussians < len(opacities):
-        keep = torch.topk(opacities, max_gaussians).indices.sort().values
-    pick = (lambda t: t) if keep is None else (lambda t: t[keep])
-    R = quat_to_rotmat(pick(splats["quats"]).float())
-    var = torch.exp(2 * pick(splats["scales"]).float())
+    splats = most_opaque(splats, max_gaussians)
+    R = quat_to_rotmat(splats["quats"])
+    var = torch.exp(2 * splats["scales"])
     cov = (R * var[:, None, :]) @ R.transpose(1, 2)
-    return {"centers": pick(splats["means"]).float().numpy(),
+    return {"centers": splats["means"].numpy(),
             "covariances": cov.numpy(),
-            "rgbs": SH2RGB(pick(splats["sh0"])[:, 0].float()).clamp(0, 1).numpy(),
-            "opacities": pick(opacities)[:, None].numpy()}
+            "rgbs": SH2RGB(splats["sh0"][:, 0]).clamp(0, 1).numpy(),
+            "opacities": torch.sigmoid(splats["opacities"])[:, None].numpy()}
+
+
+def seen_colors(splats: Mapping[str, Tensor], eye: Tensor) -> np.ndarray:
+    """[N,3] float32 in [0,1]: each Gaussian's colour seen from the point `eye` [3], as the
+    rasterizer shades it (SH along mean - eye, + 0.5, at least 0), clipped to 1 for display."""
+    coeffs = torch.cat([splats["sh0"], splats["shN"]], 1).float()
+    dirs = splats["means"].float() - torch.as_tensor(eye, dtype=torch.float32)
+    rgb = eval_sh(sh_degree_of(splats), dirs, coeffs) + 0.5
+    return rgb.clamp(0, 1).numpy()
+
+
+class Recolor:
+    """Recolours a splat handle for the last camera position given to `moved`, once no other
+    has come for `delay` seconds (a background thread; `stop` ends it)."""
+
+    def __init__(self, handle, splats: Mapping[str, Tensor], delay: float = RECOLOR_DELAY_S):
+        self.handle, self.splats, self.delay = handle, splats, delay
+        self._eye, self._at, self._stopped = None, 0.0, False
+        self._wake = threading.Condition()
+        self.count = 0
+        """Recolourings done (for tests and logs)."""
+        self._thread = threading.Thread(target=self._loop, name="voxsplat-recolor", daemon=True)
+        self._thread.start()
+
+    def moved(self, eye) -> None:
+        with self._wake:
+            self._eye, self._at = np.asarray(eye, np.float32).copy(), time.monotonic()
+            self._wake.notify()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopped = True
+            self._wake.notify()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while self._eye is None and not self._stopped:
+                    self._wake.wait()
+                if self._stopped:
+                    return
+                rest = self._at + self.delay - time.monotonic()
+                if rest > 0:  # moved lately: wait until it rests (or moves again)
+                    self._wake.wait(rest)
+                    continue
+                eye, self._eye = self._eye, None
+            self.handle.rgbs = seen_colors(self.splats, torch.from_numpy(eye))
+            self.count += 1
 
 
 def _frustum_pose(world_from_cam: Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -112,19 +174,30 @@ class Viewer:
     """viser's splat handle (its centers, covariances, rgbs, opacities)."""
     frustums: dict
     """View name -> viser camera frustum handle."""
+    recolor: Optional[Recolor] = None
+    """Recolours the splats for the browser's camera (None: flat colours, or SH degree 0)."""
 
     @property
     def url(self) -> str:
         return f"http://localhost:{self.server.get_port()}"
 
     def stop(self) -> None:
+        if self.recolor is not None:
+            self.recolor.stop()
         self.server.stop()
 
 
+def follow_camera(client, recolor: Recolor) -> None:
+    """Recolour for a browser's camera now, and whenever it moves."""
+    recolor.moved(client.camera.position)
+    client.camera.on_update(lambda camera: recolor.moved(camera.position))
+
+
 def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Optional[int] = None,
-          verbose: bool = True, photos: bool = True) -> Viewer:
+          verbose: bool = True, photos: bool = True, flat_colors: bool = False) -> Viewer:
     """Start a viser server showing the workspace (the next free port if `port` is taken);
-    `photos`: show each view's photo on its frustum (loads the workspace's input)."""
+    `photos`: show each view's photo on its frustum (loads the workspace's input);
+    `flat_colors`: the DC colours only, never recoloured for the camera."""
     if max_gaussians is not None and max_gaussians < 1:
         raise VoxsplatError(f"--max-gaussians {max_gaussians}: expected at least 1")
     viser = _viser()
@@ -132,7 +205,10 @@ def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Op
     splats = read_ply(wsp.splats_path(ws))
     cams = wsp.cameras_from_record(rec)
     server = viser.ViserServer(host=host, port=port, verbose=verbose)
-    handle = server.scene.add_gaussian_splats("/splats", **viewer_arrays(splats, max_gaussians))
+    shown_splats = most_opaque(splats, max_gaussians)
+    handle = server.scene.add_gaussian_splats("/splats", **viewer_arrays(shown_splats))
+    recolor = (Recolor(handle, shown_splats) if not flat_colors and sh_degree_of(splats) > 0
+               else None)
     train = [i for i, im in enumerate(rec["images"]) if im["split"] == "train"] or list(range(len(cams)))
     up = estimate_up(cams.cam_from_world[train])
     server.scene.set_up_direction(tuple(float(x) for x in up))
@@ -160,14 +236,18 @@ def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Op
         client.camera.look_at = tuple(float(x) for x in look_at)
         client.camera.up_direction = tuple(float(x) for x in up)
         client.camera.fov = 2 * math.atan(0.5 * float(start.heights[0]) / float(start.Ks[0, 1, 1]))
+        if recolor is not None:
+            follow_camera(client, recolor)
 
-    return Viewer(server, handle, frustums)
+    return Viewer(server, handle, frustums, recolor)
 
 
 def run_view(ws: Path, host: str = "127.0.0.1", port: int = 8080,
-             max_gaussians: Optional[int] = None, photos: bool = True) -> None:
+             max_gaussians: Optional[int] = None, photos: bool = True,
+             flat_colors: bool = False) -> None:
     """`voxsplat view`: serve until Ctrl-C."""
-    viewer = serve(ws, host, port, max_gaussians, verbose=False, photos=photos)
+    viewer = serve(ws, host, port, max_gaussians, verbose=False, photos=photos,
+                   flat_colors=flat_colors)
     print(f"viewing {ws} at {viewer.url} (Ctrl-C stops)")
     try:
         while True:

@@ -158,10 +158,12 @@ class View:
     port: int = 8080
     max_gaussians: Optional[int] = None
     no_photos: bool = False
+    flat_colors: bool = False
 
     def execute(self) -> None:
         from voxsplat.recon.viewer import run_view
-        run_view(self.workspace, self.host, self.port, self.max_gaussians, not self.no_photos)
+        run_view(self.workspace, self.host, self.port, self.max_gaussians, not self.no_photos,
+                 self.flat_colors)
 
 
 @dataclass
@@ -308,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show only the N most opaque Gaussians (for slow browsers)")
     w.add_argument("--no-photos", action="store_true",
                    help="cameras without their photos (the input is not loaded)")
+    w.add_argument("--flat-colors", action="store_true",
+                   help="view-independent colours, sent once (by default the splats are "
+                        "recoloured for the camera whenever it rests: the whole splat buffer "
+                        "again, 32 bytes a Gaussian, heavy over a slow tunnel)")
     w.set_defaults(cls=View)
     ev = sub.add_parser("eval", help=Eval.__doc__)
     ev.add_argument("workspace", type=Path)

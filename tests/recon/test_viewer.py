@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 import urllib.request
 
 import numpy as np
@@ -20,8 +21,9 @@ from voxsplat.recon.gaussians import splats_from_points
 from voxsplat.scripts.cli import main
 
 viser = pytest.importorskip("viser")
-from voxsplat.recon.viewer import (TEST_COLOR, TRAIN_COLOR, go_to_view, serve,  # noqa: E402
-                                   thumbnail, viewer_arrays)
+from voxsplat.recon.viewer import (TEST_COLOR, TRAIN_COLOR, Recolor,  # noqa: E402
+                                   follow_camera, go_to_view, seen_colors, serve, thumbnail,
+                                   viewer_arrays)
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +133,105 @@ def test_clicking_a_camera_moves_the_view_there():
     go_to_view(client, Frustum())
     assert np.allclose(client.camera.wxyz, Frustum.wxyz)
     assert np.allclose(client.camera.position, Frustum.position) and Client.updates == 1
+
+
+def _with_sh(splats: dict, degree: int = 2) -> dict:
+    g = torch.Generator().manual_seed(3)
+    n = len(splats["means"])
+    return {**splats, "shN": torch.randn(n, (degree + 1) ** 2 - 1, 3, generator=g) * 0.3}
+
+
+def test_seen_colors_are_the_rasterizers_shading():
+    """The colour each Gaussian shows from a point is the reference rasterizer's for a camera
+    there (SH along mean - eye, + 0.5, at least 0), clipped to 1; it changes with the point."""
+    from voxsplat.render._torch_rasterizer import _view_colors
+    g = torch.Generator().manual_seed(0)
+    n = 300
+    splats = {"means": torch.randn(n, 3, generator=g), "sh0": torch.randn(n, 1, 3, generator=g),
+              "shN": torch.randn(n, 8, 3, generator=g) * 0.5}
+    eye = torch.tensor([0.3, -4.0, 1.0])
+    cam_from_world = torch.eye(4)
+    cam_from_world[:3, 3] = -eye  # a camera at `eye` (axes as the world's)
+    coeffs = torch.cat([splats["sh0"], splats["shN"]], 1)
+    ref = _view_colors(splats["means"], coeffs, cam_from_world[None], 2)[0].clamp(max=1)
+    ours = seen_colors(splats, eye)
+    assert np.allclose(ours, ref.numpy(), atol=1e-5)
+    assert np.abs(seen_colors(splats, -eye) - ours).max() > 0.1
+
+
+def test_the_splats_are_recoloured_for_the_camera_once_it_rests():
+    """Two moves in quick succession give one recolouring, for the last position; a later move
+    gives another."""
+    class Handle:
+        rgbs = None
+
+    g = torch.Generator().manual_seed(1)
+    splats = {"means": torch.randn(50, 3, generator=g), "sh0": torch.randn(50, 1, 3, generator=g),
+              "shN": torch.randn(50, 3, 3, generator=g)}
+    handle = Handle()
+    recolor = Recolor(handle, splats, delay=1.0)
+    try:
+        recolor.moved((0.0, 0.0, 5.0))
+        recolor.moved((5.0, 0.0, 0.0))
+        _wait(lambda: recolor.count == 1)
+        time.sleep(1.5)
+        assert recolor.count == 1
+        assert np.allclose(handle.rgbs, seen_colors(splats, torch.tensor([5.0, 0.0, 0.0])))
+        recolor.moved((0.0, 5.0, 0.0))
+        _wait(lambda: recolor.count == 2)
+        assert np.allclose(handle.rgbs, seen_colors(splats, torch.tensor([0.0, 5.0, 0.0])))
+    finally:
+        recolor.stop()
+
+
+def _wait(condition, timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_browser_camera_recolours_the_served_splats(workspace, tmp_path):
+    """A workspace with view-dependent colour: a browser that connects (and each move of its
+    camera) recolours the splat node for its position; flat colours, or SH degree 0, never."""
+    _, splats, scene = workspace
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    coloured = _with_sh(splats)
+    (ws / wsp.SCENE_JSON).write_bytes((workspace[0] / wsp.SCENE_JSON).read_bytes())
+    write_ply(ws / wsp.SPLATS_PLY, coloured)
+
+    class Camera:
+        position = (0.5, -3.0, 1.0)
+        callbacks = []
+
+        def on_update(self, callback):
+            self.callbacks.append(callback)
+
+    class Client:
+        camera = Camera()
+
+    viewer = serve(ws, host="127.0.0.1", port=8390, verbose=False, photos=False)
+    try:
+        assert viewer.recolor is not None
+        client = Client()
+        follow_camera(client, viewer.recolor)
+        _wait(lambda: viewer.recolor.count == 1)
+        expected = seen_colors({k: v.float() for k, v in coloured.items()},
+                               torch.tensor(Camera.position))
+        assert np.abs(viewer.splats.rgbs / 255.0 - expected).max() <= 1 / 255 + 1e-6  # viser truncates to 8 bits
+        Camera.position = (-3.0, 0.5, 1.0)
+        Camera.callbacks[0](Camera)  # the browser's camera moved
+        _wait(lambda: viewer.recolor.count == 2)
+        moved = seen_colors({k: v.float() for k, v in coloured.items()},
+                            torch.tensor(Camera.position))
+        assert np.abs(viewer.splats.rgbs / 255.0 - moved).max() <= 1 / 255 + 1e-6  # viser truncates to 8 bits
+        assert np.abs(moved - expected).max() > 0.1
+    finally:
+        viewer.stop()
+    flat = serve(ws, host="127.0.0.1", port=8390, verbose=False, photos=False, flat_colors=True)
+    flat.stop()
+    write_ply(ws / wsp.SPLATS_PLY, {k: v for k, v in coloured.items() if k != "shN"})
+    dc_only = serve(ws, host="127.0.0.1", port=8390, verbose=False, photos=False)
+    dc_only.stop()
+    assert flat.recolor is None and dc_only.recolor is None
