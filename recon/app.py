@@ -31,8 +31,11 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
                     steps: Optional[int] = None, downscale: Optional[float] = None,
                     resume: bool = False, progress: bool = True, sfm=None,
                     model: Optional[str] = None, overrides: Sequence[str] = (),
-                    holdout: Optional[int] = None) -> dict:
+                    holdout: Optional[int] = None, on_step=None) -> dict:
     """`voxsplat reconstruct`: load INPUT (posing photos/videos by SfM), optimize, write OUT.
+
+    `on_step(step, info)`: called after every training step (``Trainer.fit``), e.g. a
+    ``viewer.LiveView``.
 
     `holdout` re-splits the views (see `with_holdout`); None keeps the input's own split.
     preset "auto": `sparse` for at most 12 training views (with `auto_sparse_model`), else
@@ -83,7 +86,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         pipeline.remove_tree(Path(out) / "checkpoints")
         pipeline.clean_outputs(out)
     distributed.barrier()
-    return pipeline.reconstruct(scene, out, cfg, spec, device, resume, progress)
+    return pipeline.reconstruct(scene, out, cfg, spec, device, resume, progress, on_step)
 
 
 def check_holdout(holdout: Optional[int]) -> None:

@@ -93,8 +93,9 @@ class Recolor:
 
     def __init__(self, handle, splats: Mapping[str, Tensor], delay: float = RECOLOR_DELAY_S):
         self.handle, self.splats, self.delay = handle, splats, delay
-        self._eye, self._at, self._stopped = None, 0.0, False
+        self._eye, self._last, self._at, self._stopped = None, None, 0.0, False
         self._wake = threading.Condition()
+        self._write = threading.Lock()  # one writer of the handle at a time
         self.count = 0
         """Recolourings done (for tests and logs)."""
         self._thread = threading.Thread(target=self._loop, name="voxsplat-recolor", daemon=True)
@@ -103,7 +104,18 @@ class Recolor:
     def moved(self, eye) -> None:
         with self._wake:
             self._eye, self._at = np.asarray(eye, np.float32).copy(), time.monotonic()
+            self._last = self._eye
             self._wake.notify()
+
+    def replace(self, splats: Mapping[str, Tensor]) -> None:
+        """Show other Gaussians (DC colours at once), then recolour them for the last camera."""
+        with self._write:
+            self.handle.set_gaussians(**viewer_arrays(splats))
+            with self._wake:
+                self.splats = splats
+                if self._last is not None:
+                    self._eye, self._at = self._last, 0.0
+                    self._wake.notify()
 
     def stop(self) -> None:
         with self._wake:
@@ -122,9 +134,12 @@ class Recolor:
                 if rest > 0:  # moved lately: wait until it rests (or moves again)
                     self._wake.wait(rest)
                     continue
-                eye, self._eye = self._eye, None
-            self.handle.rgbs = seen_colors(self.splats, torch.from_numpy(eye))
-            self.count += 1
+                eye, self._eye, splats = self._eye, None, self.splats
+            rgbs = seen_colors(splats, torch.from_numpy(eye))
+            with self._write:
+                if splats is self.splats:  # else replaced meanwhile: recoloured again soon
+                    self.handle.rgbs = rgbs
+                    self.count += 1
 
 
 def _frustum_pose(world_from_cam: Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -176,6 +191,15 @@ class Viewer:
     """View name -> viser camera frustum handle."""
     recolor: Optional[Recolor] = None
     """Recolours the splats for the browser's camera (None: flat colours, or SH degree 0)."""
+    max_gaussians: Optional[int] = None
+
+    def update(self, splats: Mapping[str, Tensor]) -> None:
+        """Show other Gaussians in place of the current ones (e.g. as training moves them)."""
+        shown = most_opaque(splats, self.max_gaussians)
+        if self.recolor is not None:
+            self.recolor.replace(shown)
+        else:
+            self.splats.set_gaussians(**viewer_arrays(shown))
 
     @property
     def url(self) -> str:
@@ -193,16 +217,28 @@ def follow_camera(client, recolor: Recolor) -> None:
     client.camera.on_update(lambda camera: recolor.moved(camera.position))
 
 
+def check_max_gaussians(max_gaussians: Optional[int]) -> None:
+    if max_gaussians is not None and max_gaussians < 1:
+        raise VoxsplatError(f"--max-gaussians {max_gaussians}: expected at least 1")
+
+
 def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Optional[int] = None,
           verbose: bool = True, photos: bool = True, flat_colors: bool = False) -> Viewer:
     """Start a viser server showing the workspace (the next free port if `port` is taken);
     `photos`: show each view's photo on its frustum (loads the workspace's input);
     `flat_colors`: the DC colours only, never recoloured for the camera."""
-    if max_gaussians is not None and max_gaussians < 1:
-        raise VoxsplatError(f"--max-gaussians {max_gaussians}: expected at least 1")
-    viser = _viser()
+    check_max_gaussians(max_gaussians)
     rec = wsp.open_workspace(ws)
     splats = read_ply(wsp.splats_path(ws))
+    shown = workspace_photos(ws, rec) if photos else {}
+    return serve_record(rec, splats, shown, host, port, max_gaussians, verbose, flat_colors)
+
+
+def serve_record(rec: Mapping, splats: Mapping[str, Tensor], photos: Mapping[str, np.ndarray],
+                 host: str, port: int, max_gaussians: Optional[int] = None, verbose: bool = True,
+                 flat_colors: bool = False) -> Viewer:
+    """`serve` for a workspace record (scene.json), its Gaussians and its views' thumbnails."""
+    viser = _viser()
     cams = wsp.cameras_from_record(rec)
     server = viser.ViserServer(host=host, port=port, verbose=verbose)
     shown_splats = most_opaque(splats, max_gaussians)
@@ -214,7 +250,6 @@ def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Op
     server.scene.set_up_direction(tuple(float(x) for x in up))
     centers = cams.centers.double()
     radius = float((centers - centers.mean(0)).norm(dim=1).max()) or 1.0
-    shown = workspace_photos(ws, rec) if photos else {}
     frustums = {}
     for i, im in enumerate(rec["images"]):
         W, H = cams.size(i)
@@ -223,7 +258,7 @@ def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Op
         frustums[im["name"]] = server.scene.add_camera_frustum(
             f"/cameras/{im['name']}", fov=fov, aspect=W / H, scale=0.08 * radius, wxyz=wxyz,
             position=position, color=TRAIN_COLOR if i in train else TEST_COLOR,
-            image=shown.get(im["name"]), format="jpeg")
+            image=photos.get(im["name"]), format="jpeg")
         frustums[im["name"]].on_click(lambda event: go_to_view(event.client, event.target))
     start = cams[train[:1]]
     target = focus_point(cams.cam_from_world[train])
@@ -239,7 +274,7 @@ def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Op
         if recolor is not None:
             follow_camera(client, recolor)
 
-    return Viewer(server, handle, frustums, recolor)
+    return Viewer(server, handle, frustums, recolor, max_gaussians)
 
 
 def run_view(ws: Path, host: str = "127.0.0.1", port: int = 8080,
@@ -249,6 +284,10 @@ def run_view(ws: Path, host: str = "127.0.0.1", port: int = 8080,
     viewer = serve(ws, host, port, max_gaussians, verbose=False, photos=photos,
                    flat_colors=flat_colors)
     print(f"viewing {ws} at {viewer.url} (Ctrl-C stops)")
+    serve_until_interrupted(viewer)
+
+
+def serve_until_interrupted(viewer: Viewer) -> None:
     try:
         while True:
             time.sleep(1.0)
@@ -256,3 +295,46 @@ def run_view(ws: Path, host: str = "127.0.0.1", port: int = 8080,
         pass
     finally:
         viewer.stop()
+
+
+class LiveView:
+    """`reconstruct --view`: the Gaussians in the browser while they train (the training's
+    `on_step` callback). The server starts at the first step, once the workspace's cameras are
+    written; the Gaussians are sent again at most every `every_s` seconds (time the training
+    does not count). Frustums show no photos, which would mean loading the input twice."""
+
+    def __init__(self, ws: Path, host: str = "127.0.0.1", port: int = 8080,
+                 max_gaussians: Optional[int] = None, every_s: float = 2.0):
+        _viser()  # fail before training when viser is missing
+        check_max_gaussians(max_gaussians)
+        self.ws, self.host, self.port = Path(ws), host, port
+        self.max_gaussians, self.every_s = max_gaussians, every_s
+        self.viewer: Optional[Viewer] = None
+        self._sent = 0.0
+
+    def __call__(self, step: int, info: Mapping) -> None:
+        if self.viewer is not None and time.monotonic() - self._sent < self.every_s:
+            return
+        with torch.no_grad():
+            splats = {k: v.detach().cpu() for k, v in info["model"].bake().items()}
+        if self.viewer is None:
+            self.viewer = serve_record(wsp.open_workspace(self.ws), splats, {}, self.host,
+                                       self.port, self.max_gaussians, verbose=False)
+            print(f"\nviewing the training at {self.viewer.url}", file=sys.stderr)
+        else:
+            self.viewer.update(splats)
+        self._sent = time.monotonic()
+
+    def finish(self) -> None:
+        """The trained Gaussians (splats.ply), served until Ctrl-C."""
+        if self.viewer is None:  # no step ran (a finished run resumed): serve the workspace
+            self.viewer = serve(self.ws, self.host, self.port, self.max_gaussians, verbose=False,
+                                photos=False)
+        else:
+            self.viewer.update(read_ply(wsp.splats_path(self.ws)))
+        print(f"trained; viewing {self.ws} at {self.viewer.url} (Ctrl-C stops)")
+        serve_until_interrupted(self.viewer)
+
+    def stop(self) -> None:
+        if self.viewer is not None:
+            self.viewer.stop()

@@ -36,11 +36,18 @@ class Reconstruct:
     overrides: Optional[list[str]] = None
     """`--set section.field=value` (repeatable): single config fields over the preset's."""
     holdout: Optional[int] = None
+    view: bool = False
+    """Serve the Gaussians to a browser while they train, and after (viser)."""
+    port: int = 8080
 
     def execute(self) -> None:
         from voxsplat.recon import distributed
         from voxsplat.recon.app import run_reconstruct
         distributed.init_from_env(self.device)  # under torchrun: one rank per GPU
+        live = None
+        if self.view and distributed.is_main():
+            from voxsplat.recon.viewer import LiveView
+            live = LiveView(self.out, port=self.port)
         finished = False
         try:
             metrics = run_reconstruct(self.input, self.out, self.preset, self.device, self.steps,
@@ -48,12 +55,16 @@ class Reconstruct:
                                       sfm=_sfm_config(self.matcher, self.mask_features,
                                                       self.video_frames),
                                       model=self.model, overrides=self.overrides or (),
-                                      holdout=self.holdout)
+                                      holdout=self.holdout, on_step=live)
             if distributed.is_main():
                 _report(metrics, self.out)
             finished = True
         finally:
             distributed.shutdown(finished)
+            if live is not None and not finished:
+                live.stop()
+        if live is not None:
+            live.finish()
 
 
 @dataclass
@@ -234,6 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "every view (metrics then on the training views); default: the input's "
                         "split (every 8th for photos, videos, COLMAP and LLFF scenes)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--view", action="store_true",
+                   help="watch the Gaussians train in the browser (viser, as `voxsplat view`), "
+                        "refreshed every 2 s; after training it serves them until Ctrl-C")
+    r.add_argument("--port", type=int, default=8080, help="--view: default 8080 (the next "
+                   "free one if taken)")
     r.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"],
                    help="feature matching for photos/videos (auto: sequential for videos)")
     r.add_argument("--mask-features", action="store_true", help=_MASK_FEATURES_HELP)

@@ -235,3 +235,58 @@ def test_a_browser_camera_recolours_the_served_splats(workspace, tmp_path):
     dc_only = serve(ws, host="127.0.0.1", port=8390, verbose=False, photos=False)
     dc_only.stop()
     assert flat.recolor is None and dc_only.recolor is None
+
+
+def test_a_live_view_follows_the_training_and_changes_nothing(tmp_path, monkeypatch):
+    """`reconstruct --view`: the served Gaussians follow the training step by step (every_s=0)
+    and end as the trained ones; the training comes out bit for bit as without the viewer;
+    after it, the workspace's Gaussians are served until Ctrl-C."""
+    from dataclasses import replace
+
+    from voxsplat.recon import pipeline, viewer
+    from voxsplat.recon.config import preset, with_steps
+    from voxsplat.recon.export.ply import read_ply
+    from voxsplat.recon.viewer import LiveView
+    scene = make_synthetic_scene(SyntheticConfig(width=48, height=36, n_train=6, n_test=2,
+                                                 n_points=600, supersample=1)).scene
+    cfg = replace(with_steps(preset("fast", "gaussians"), 30), backend="torch", checkpoint_every=0,
+                  depth="off")
+    spec = {"kind": "path", "path": "synthetic"}
+    pipeline.reconstruct(scene, tmp_path / "plain", cfg, spec, device="cpu", progress=False)
+    live = LiveView(tmp_path / "live", port=8490, every_s=0.0)
+    sent = []
+    real_update = viewer.Viewer.update
+    monkeypatch.setattr(viewer.Viewer, "update",
+                        lambda self, splats: (sent.append(len(splats["means"])),
+                                              real_update(self, splats)))
+    seen = []
+
+    def on_step(step, info):
+        live(step, info)
+        seen.append(info["n"])
+
+    pipeline.reconstruct(scene, tmp_path / "live", cfg, spec, device="cpu", progress=False,
+                         on_step=on_step)
+    try:
+        plain, trained = (read_ply(tmp_path / d / wsp.SPLATS_PLY) for d in ("plain", "live"))
+        for key in plain:
+            assert torch.equal(plain[key], trained[key]), key
+        assert len(sent) == 29 and sent == seen[1:]  # the first step started the server
+        assert np.array_equal(live.viewer.splats.centers, trained["means"].numpy())
+        monkeypatch.setattr(viewer, "serve_until_interrupted", lambda v: None)
+        live.finish()
+        assert len(sent) == 30 and np.array_equal(live.viewer.splats.centers,
+                                                  trained["means"].numpy())
+    finally:
+        live.stop()
+
+
+def test_reconstruct_view_without_viser_fails_before_training(tmp_path, capsys, monkeypatch):
+    scene = make_synthetic_scene(SyntheticConfig(width=32, height=24, n_train=4, n_test=1,
+                                                 n_points=200, supersample=1)).scene
+    data = write_blender_dataset(scene, tmp_path / "input")
+    monkeypatch.setitem(sys.modules, "viser", None)
+    assert main(["reconstruct", str(data), "--out", str(tmp_path / "ws"), "--view",
+                 "--quiet"]) == 2
+    assert "pip install viser" in capsys.readouterr().err
+    assert not (tmp_path / "ws").exists()
