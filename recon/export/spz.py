@@ -76,7 +76,7 @@ def _u8(x: np.ndarray) -> np.ndarray:
 def _quantize_sh(sh: np.ndarray, bits: int) -> np.ndarray:
     """round(sh * 128) + 128, snapped to the nearest multiple of 2^(8 - bits), clamped."""
     bucket = 1 << (8 - bits)
-    q = np.round(sh * 128.0) + 128.0
+    q = np.round(sh * np.float32(128)) + 128
     q = np.floor((q + bucket // 2) / bucket) * bucket
     return np.clip(q, 0, 255).astype(np.uint8)
 
@@ -112,7 +112,7 @@ def encode_spz(splats: Mapping[str, Tensor]) -> bytes:
     rotations = _u8(xyz * 127.5 + 127.5)
     sections = [positions, alphas, colors, scales, rotations]
     if num_rest:
-        sh = a["shN"].astype(np.float64) * _FLIP_SH[:num_rest, None]
+        sh = a["shN"] * _FLIP_SH[:num_rest, None].astype(np.float32)  # float32: 180 B each
         sections.append(np.concatenate([_quantize_sh(sh[:, :3], 5),
                                         _quantize_sh(sh[:, 3:], 4)], 1))
     header = _HEADER.pack(MAGIC, VERSION, n, _SH_DIM[num_rest], bits, 0, 0)
