@@ -192,6 +192,15 @@ def render_splats(splats, cameras: Cameras, sh_degree: int,
     return out
 
 
+def truncate_sh(splats, degree: int) -> dict:
+    """`splats` with view-dependent colour up to SH `degree` only (the higher bands dropped:
+    smaller files, colours that change less with the view); unchanged at or above theirs."""
+    keep = (degree + 1) ** 2 - 1
+    if splats["shN"].shape[1] <= keep:
+        return dict(splats)
+    return {**splats, "shN": splats["shN"][:, :keep]}
+
+
 def sh_degree_of(splats) -> int:
     """SH degree stored in `splats` (from the number of coefficients)."""
     K = 1 + splats["shN"].shape[1]

@@ -25,7 +25,7 @@ from .export.frame import (frame_scale, input_from_world, is_identity, similarit
                            transform_normals, transform_points, transform_splats)
 from .export.ply import read_ply, write_ply
 from .export.splat import write_splat
-from .gaussians import render_splats, sh_degree_of
+from .gaussians import render_splats, sh_degree_of, truncate_sh
 from .sky import SKY_PT, write_sky
 from . import distributed
 from . import workspace as wsp
@@ -245,7 +245,7 @@ FRAMES = ("input", "scene")
 def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
            faces: Optional[int] = None, mesher: str = "tsdf", device: str = "auto",
            closed: bool = False, sky: bool = False, progress: bool = False,
-           frame: str = "input") -> Path:
+           frame: str = "input", sh_degree: Optional[int] = None) -> Path:
     """Write the workspace's Gaussians to `out` as 'ply', 'compressed-ply' (SuperSplat's),
     'splat', 'spz' (Niantic's), 'mesh' (.ply/.obj/.glb) or 'points' (a dense coloured point cloud with normals,
     .ply).
@@ -258,7 +258,8 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
     (see ``export.mesh.MeshConfig``), `voxel_size` and `device` to meshes and points (see
     ``export.points.PointsConfig``). The training views' masks are used when the workspace's
     input can still be loaded. `sky` (ply, compressed-ply, splat, spz): add the learned sky as
-    Gaussians on a far sphere (``export.backdrop``).
+    Gaussians on a far sphere (``export.backdrop``). `sh_degree` (ply, compressed-ply, spz):
+    keep view-dependent colour up to that degree only (0: none), for smaller files.
     """
     if fmt not in FORMATS:
         raise VoxsplatError(f"unknown export format '{fmt}'; use {', '.join(FORMATS)}")
@@ -279,6 +280,10 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         cfg = MeshConfig(mesher=mesher, voxel_size=voxel_size, faces=faces, closed=closed)
         require_packages(cfg)
         dev = resolve_device(device)
+    if sh_degree is not None and (fmt not in ("ply", "compressed-ply", "spz")
+                                  or not 0 <= sh_degree <= 3):
+        raise VoxsplatError(f"--sh-degree {sh_degree} with --format {fmt}: give 0-3, for ply, "
+                            "compressed-ply or spz (.splat files hold no view-dependent colour)")
     if sky and fmt not in _SPLAT_FORMATS:
         raise VoxsplatError(f"--sky adds the sky to splat files (.ply, .splat, .spz), not to "
                             f"{fmt} exports")
@@ -297,6 +302,8 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         splats = _with_backdrop(ws, rec, splats)
     if fmt in _SPLAT_FORMATS:
         splats = transform_splats(splats, out_from_world)
+        if sh_degree is not None:
+            splats = truncate_sh(splats, sh_degree)
     if fmt == "ply":
         write_ply(out, splats)
     elif fmt == "compressed-ply":

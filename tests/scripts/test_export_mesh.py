@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 import trimesh
 
 from voxsplat.data.load import load_scene
@@ -239,3 +240,34 @@ def test_the_formats_benchmark_scores_each_format_read_back(workspace):
         assert r[fmt]["psnr_vs_workspace_min"] > 35, (fmt, r[fmt])
         assert abs(r[fmt]["psnr"] - r["workspace"]["psnr"]) < 0.5, (fmt, r[fmt])
         assert r[fmt]["bytes"] < r["ply"]["bytes"] / 2, (fmt, r[fmt])  # SH degree 0 here
+
+
+def test_sh_degree_drops_the_higher_bands(capsys, tmp_path):
+    """`--sh-degree D` keeps the first (D+1)^2-1 coefficients of every channel, as they were
+    (spz: to its precision); splat exports and depth maps refuse it, as do degrees above 3."""
+    from voxsplat.recon.export import read_ply
+    from voxsplat.recon.export.spz import read_spz
+    cfg = SyntheticConfig(width=48, height=36, n_train=4, n_test=1, n_points=300, supersample=1)
+    synth = make_synthetic_scene(cfg)
+    data = write_blender_dataset(synth.scene, tmp_path / "input")
+    splats = untrained_workspace(tmp_path / "ws", load_scene(data), data, sh_degree=3)
+    g = np.random.default_rng(0)
+    splats["shN"] = splats["shN"] + torch.from_numpy(g.normal(0, 0.2, splats["shN"].shape)).float()
+    from voxsplat.recon.export.ply import write_ply
+    write_ply(tmp_path / "ws" / wsp.SPLATS_PLY, splats)
+    ws = str(tmp_path / "ws")
+    for fmt, name, degree in (("ply", "a.ply", 1), ("ply", "b.ply", 0), ("spz", "c.spz", 2)):
+        assert main(["export", ws, "--format", fmt, "--out", str(tmp_path / name),
+                     "--sh-degree", str(degree), "--frame", "scene", "--quiet"]) == 0
+    full = read_ply(tmp_path / "ws" / wsp.SPLATS_PLY)["shN"]
+    assert torch.equal(read_ply(tmp_path / "a.ply")["shN"], full[:, :3])
+    assert read_ply(tmp_path / "b.ply")["shN"].shape[1] == 0
+    spz = read_spz(tmp_path / "c.spz")["shN"]
+    assert spz.shape[1] == 8 and float((spz - full[:, :8]).abs().max()) < 9 / 128
+    assert (tmp_path / "b.ply").stat().st_size < (tmp_path / "ws" / wsp.SPLATS_PLY).stat().st_size / 3
+    for argv in (["--format", "splat", "--out", str(tmp_path / "d.splat"), "--sh-degree", "1"],
+                 ["--format", "ply", "--out", str(tmp_path / "e.ply"), "--sh-degree", "4"],
+                 ["--format", "depth", "--out", str(tmp_path / "f"), "--sh-degree", "1"]):
+        err = _run_err(capsys, ["export", ws, *argv])
+        assert "--sh-degree" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ply", "b.ply", "c.spz", "input", "ws"]
