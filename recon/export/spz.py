@@ -69,14 +69,19 @@ def fractional_bits(means: np.ndarray) -> int:
     return bits
 
 
+def _round(x: np.ndarray) -> np.ndarray:
+    """Halves away from zero, as C's round() in Niantic's encoder (numpy's go to even)."""
+    return np.copysign(np.floor(np.abs(x) + 0.5), x)
+
+
 def _u8(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+    return np.clip(_round(x), 0, 255).astype(np.uint8)
 
 
 def _quantize_sh(sh: np.ndarray, bits: int) -> np.ndarray:
     """round(sh * 128) + 128, snapped to the nearest multiple of 2^(8 - bits), clamped."""
     bucket = 1 << (8 - bits)
-    q = np.round(sh * np.float32(128)) + 128
+    q = _round(sh * np.float32(128)) + 128
     q = np.floor((q + bucket // 2) / bucket) * bucket
     return np.clip(q, 0, 255).astype(np.uint8)
 
@@ -100,7 +105,7 @@ def encode_spz(splats: Mapping[str, Tensor]) -> bytes:
                             "degrees 0-3; export --format ply instead")
     means = a["means"].astype(np.float64) * _FLIP_P
     bits = fractional_bits(means)
-    fixed = np.round(means * 2 ** bits).astype(np.int64).reshape(-1) & 0xFFFFFF
+    fixed = _round(means * 2 ** bits).astype(np.int64).reshape(-1) & 0xFFFFFF
     positions = np.stack([fixed & 0xFF, (fixed >> 8) & 0xFF, fixed >> 16], 1).astype(np.uint8)
     alphas = _u8(255.0 / (1.0 + np.exp(-a["opacities"].astype(np.float64))))
     colors = _u8(a["sh0"].reshape(n, 3).astype(np.float64) * (COLOR_SCALE * 255) + 127.5)

@@ -66,7 +66,7 @@ def test_one_gaussian_byte_by_byte(tmp_path):
     assert raw[:16] == struct.pack("<IIIBBBB", 0x5053474E, 2, 1, 1, 12, 0, 0)
     # RUB: (1, 2, -0.5) * 4096 = 4096, 8192, -2048 as 24-bit little-endian two's complement
     assert raw[16:25] == bytes([0x00, 0x10, 0x00, 0x00, 0x20, 0x00, 0x00, 0xF8, 0xFF])
-    assert raw[25] == 128  # sigmoid(0) * 255 = 127.5, rounded half to even as numpy does: 128
+    assert raw[25] == 128  # sigmoid(0) * 255 = 127.5, rounded half away from zero as C does
     assert list(raw[26:29]) == [128, 166, 89]  # 127.5 + 255 * 0.15 * (0, 1, -1)
     assert list(raw[29:32]) == [112, 160, 184]  # (log scale + 10) * 16
     # -q = (w 0.5, x -0.5, y -0.5, z -0.5); RUB negates y, z: (-0.5, 0.5, 0.5) * 127.5 + 127.5
@@ -74,6 +74,11 @@ def test_one_gaussian_byte_by_byte(tmp_path):
     # SH degree 1 (y, z, x basis; RUB negates the first two), 5-bit buckets of 8 around 128:
     # -0.5 -> 64; 0.25 -> 160; 0 -> 128 | -0.1 -> 115.2 -> 115 -> 112; 0, 0 | 0, 0, 0.3 -> 168
     assert list(raw[35:44]) == [64, 160, 128, 112, 128, 128, 128, 128, 168]
+    # C's rounding at halves (the x basis keeps its sign): -4.5 / 128 -> -5 -> 123 -> bucket
+    # 120, where numpy's half to even would give -4 -> 124 -> 128
+    splats["shN"] = torch.tensor([[[0.0] * 3, [0.0] * 3, [-4.5 / 128, 0.0, 0.0]]])
+    write_spz(tmp_path / "half.spz", splats)
+    assert gzip.decompress((tmp_path / "half.spz").read_bytes())[41] == 120
     assert len(raw) == 44
 
 
