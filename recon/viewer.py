@@ -304,16 +304,22 @@ class LiveView:
     does not count). Frustums show no photos, which would mean loading the input twice."""
 
     def __init__(self, ws: Path, host: str = "127.0.0.1", port: int = 8080,
-                 max_gaussians: Optional[int] = None, every_s: float = 2.0):
+                 max_gaussians: Optional[int] = None, every_s: float = 2.0,
+                 max_share: float = 0.2):
         _viser()  # fail before training when viser is missing
         check_max_gaussians(max_gaussians)
+        if not 0 < max_share <= 1:
+            raise VoxsplatError(f"max_share {max_share}: expected a fraction in (0, 1]")
         self.ws, self.host, self.port = Path(ws), host, port
-        self.max_gaussians, self.every_s = max_gaussians, every_s
+        self.max_gaussians, self.every_s, self.max_share = max_gaussians, every_s, max_share
         self.viewer: Optional[Viewer] = None
-        self._sent = 0.0
+        self._next = 0.0
 
     def __call__(self, step: int, info: Mapping) -> None:
-        if self.viewer is not None and time.monotonic() - self._sent < self.every_s:
+        """Send the model's Gaussians, unless sent less than `every_s` seconds ago or sending
+        would take more than `max_share` of the wall time (millions of Gaussians)."""
+        start = time.monotonic()
+        if self.viewer is not None and start < self._next:
             return
         with torch.no_grad():
             splats = {k: v.detach().cpu() for k, v in info["model"].bake().items()}
@@ -323,7 +329,8 @@ class LiveView:
             print(f"\nviewing the training at {self.viewer.url}", file=sys.stderr)
         else:
             self.viewer.update(splats)
-        self._sent = time.monotonic()
+        now = time.monotonic()
+        self._next = now + max(self.every_s, (now - start) * (1 / self.max_share - 1))
 
     def finish(self) -> None:
         """The trained Gaussians (splats.ply), served until Ctrl-C."""

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from voxsplat.data.cameras import quat_to_rotmat
+from voxsplat.data.errors import VoxsplatError
 from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from voxsplat.data.writers import write_blender_dataset
 from voxsplat.recon import workspace as wsp
@@ -253,7 +254,7 @@ def test_a_live_view_follows_the_training_and_changes_nothing(tmp_path, monkeypa
                   depth="off")
     spec = {"kind": "path", "path": "synthetic"}
     pipeline.reconstruct(scene, tmp_path / "plain", cfg, spec, device="cpu", progress=False)
-    live = LiveView(tmp_path / "live", port=8490, every_s=0.0)
+    live = LiveView(tmp_path / "live", port=8490, every_s=0.0, max_share=1.0)
     sent = []
     real_update = viewer.Viewer.update
     monkeypatch.setattr(viewer.Viewer, "update",
@@ -279,6 +280,31 @@ def test_a_live_view_follows_the_training_and_changes_nothing(tmp_path, monkeypa
                                                   trained["means"].numpy())
     finally:
         live.stop()
+
+
+def test_a_live_view_takes_a_bounded_share_of_the_time(tmp_path, monkeypatch):
+    """Sending waits `every_s`, and longer where a send is slow: at most `max_share` of the
+    wall time goes to the viewer."""
+    from voxsplat.recon import viewer
+    from voxsplat.recon.viewer import LiveView
+    clock = {"t": 0.0}
+    monkeypatch.setattr(viewer.time, "monotonic", lambda: clock["t"])
+
+    class Model:
+        def bake(self):
+            clock["t"] += 1.0  # a send costs a second
+            return {"means": torch.zeros(1, 3)}
+
+    sends = []
+    live = LiveView(tmp_path, every_s=2.0, max_share=0.2)
+    live.viewer = type("V", (), {"update": lambda self, s: sends.append(clock["t"])})()
+    for _ in range(100):  # 0.1 s steps
+        live(0, {"model": Model()})
+        clock["t"] += 0.1
+    # each send (1 s) is followed by 4 s of training: 1 / (1 + 4) = 0.2 of the time
+    assert len(sends) == 3 and np.allclose(np.diff(sends), 5.1)
+    with pytest.raises(VoxsplatError, match="max_share"):
+        LiveView(tmp_path, max_share=0.0)
 
 
 def test_reconstruct_view_without_viser_fails_before_training(tmp_path, capsys, monkeypatch):
