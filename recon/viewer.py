@@ -234,55 +234,116 @@ def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Op
     return serve_record(rec, splats, shown, host, port, max_gaussians, verbose, flat_colors)
 
 
-def serve_record(rec: Mapping, splats: Mapping[str, Tensor], photos: Mapping[str, np.ndarray],
-                 host: str, port: int, max_gaussians: Optional[int] = None, verbose: bool = True,
-                 flat_colors: bool = False) -> Viewer:
-    """`serve` for a workspace record (scene.json), its Gaussians and its views' thumbnails."""
+@dataclass
+class StartView:
+    """Where a browser's camera starts: its position and target [3], up [3], vertical fov."""
+
+    position: Tensor
+    look_at: Tensor
+    up: Tensor
+    fov: float
+
+
+def _serve(splats: Mapping[str, Tensor], start: StartView, host: str, port: int,
+           max_gaussians: Optional[int], verbose: bool, flat_colors: bool) -> Viewer:
+    """A viser server with the splats, recoloured for each browser's camera unless
+    `flat_colors` (or SH degree 0); every new browser tab starts at `start`."""
     viser = _viser()
-    cams = wsp.cameras_from_record(rec)
     server = viser.ViserServer(host=host, port=port, verbose=verbose)
     shown_splats = most_opaque(splats, max_gaussians)
     handle = server.scene.add_gaussian_splats("/splats", **viewer_arrays(shown_splats))
     recolor = (Recolor(handle, shown_splats) if not flat_colors and sh_degree_of(splats) > 0
                else None)
+    server.scene.set_up_direction(tuple(float(x) for x in start.up))
+
+    @server.on_client_connect
+    def _(client) -> None:
+        client.camera.position = tuple(float(x) for x in start.position)
+        client.camera.look_at = tuple(float(x) for x in start.look_at)
+        client.camera.up_direction = tuple(float(x) for x in start.up)
+        client.camera.fov = start.fov
+        if recolor is not None:
+            follow_camera(client, recolor)
+
+    return Viewer(server, handle, {}, recolor, max_gaussians)
+
+
+def serve_record(rec: Mapping, splats: Mapping[str, Tensor], photos: Mapping[str, np.ndarray],
+                 host: str, port: int, max_gaussians: Optional[int] = None, verbose: bool = True,
+                 flat_colors: bool = False) -> Viewer:
+    """`serve` for a workspace record (scene.json), its Gaussians and its views' thumbnails:
+    the cameras as frustums, the view starting at the first training camera."""
+    cams = wsp.cameras_from_record(rec)
     train = [i for i, im in enumerate(rec["images"]) if im["split"] == "train"] or list(range(len(cams)))
-    up = estimate_up(cams.cam_from_world[train])
-    server.scene.set_up_direction(tuple(float(x) for x in up))
-    centers = cams.centers.double()
-    radius = float((centers - centers.mean(0)).norm(dim=1).max()) or 1.0
-    frustums = {}
-    for i, im in enumerate(rec["images"]):
-        W, H = cams.size(i)
-        fov = 2 * math.atan(0.5 * H / float(cams.Ks[i, 1, 1]))
-        wxyz, position = _frustum_pose(cams.world_from_cam[i])
-        frustums[im["name"]] = server.scene.add_camera_frustum(
-            f"/cameras/{im['name']}", fov=fov, aspect=W / H, scale=0.08 * radius, wxyz=wxyz,
-            position=position, color=TRAIN_COLOR if i in train else TEST_COLOR,
-            image=photos.get(im["name"]), format="jpeg")
-        frustums[im["name"]].on_click(lambda event: go_to_view(event.client, event.target))
     start = cams[train[:1]]
     target = focus_point(cams.cam_from_world[train])
     look_at = (target if target is not None else
                start.centers[0].double() + torch.linalg.inv(start.cam_from_world[0].double())[:3, 2])
+    fov = 2 * math.atan(0.5 * float(start.heights[0]) / float(start.Ks[0, 1, 1]))
+    viewer = _serve(splats, StartView(start.centers[0], look_at,
+                                      estimate_up(cams.cam_from_world[train]), fov),
+                    host, port, max_gaussians, verbose, flat_colors)
+    centers = cams.centers.double()
+    radius = float((centers - centers.mean(0)).norm(dim=1).max()) or 1.0
+    for i, im in enumerate(rec["images"]):
+        W, H = cams.size(i)
+        fov = 2 * math.atan(0.5 * H / float(cams.Ks[i, 1, 1]))
+        wxyz, position = _frustum_pose(cams.world_from_cam[i])
+        frustum = viewer.server.scene.add_camera_frustum(
+            f"/cameras/{im['name']}", fov=fov, aspect=W / H, scale=0.08 * radius, wxyz=wxyz,
+            position=position, color=TRAIN_COLOR if i in train else TEST_COLOR,
+            image=photos.get(im["name"]), format="jpeg")
+        frustum.on_click(lambda event: go_to_view(event.client, event.target))
+        viewer.frustums[im["name"]] = frustum
+    return viewer
 
-    @server.on_client_connect
-    def _(client) -> None:  # every new browser tab starts at the first training view
-        client.camera.position = tuple(float(x) for x in start.centers[0])
-        client.camera.look_at = tuple(float(x) for x in look_at)
-        client.camera.up_direction = tuple(float(x) for x in up)
-        client.camera.fov = 2 * math.atan(0.5 * float(start.heights[0]) / float(start.Ks[0, 1, 1]))
-        if recolor is not None:
-            follow_camera(client, recolor)
 
-    return Viewer(server, handle, frustums, recolor, max_gaussians)
+UP_AXES = {"+x": (1, 0, 0), "-x": (-1, 0, 0), "+y": (0, 1, 0), "-y": (0, -1, 0),
+           "+z": (0, 0, 1), "-z": (0, 0, -1)}
+"""`view FILE --up`: the axis that points up in the file's frame (-y: COLMAP's and 3DGS's)."""
+
+
+def start_for_splats(splats: Mapping[str, Tensor], up: str = "-y") -> StartView:
+    """A view of Gaussians without cameras: from 2.5 radii (the 80th percentile distance of
+    the opaque ones from their median) behind their median along the first of z, y, x across
+    `up`, a little above, looking at the median, 50 degrees high."""
+    if up not in UP_AXES:
+        raise VoxsplatError(f"--up {up}: use one of {', '.join(UP_AXES)}")
+    means = splats["means"].double()
+    opaque = means[torch.sigmoid(splats["opacities"].double()) > 0.5]
+    pts = opaque if len(opaque) >= 10 else means
+    center = pts.median(0).values
+    radius = float(torch.quantile((pts - center).norm(dim=1)[:1_000_000], 0.8)) or 1.0
+    u = torch.tensor(UP_AXES[up], dtype=torch.float64)
+    back = next(torch.eye(3, dtype=torch.float64)[k] for k in (2, 1, 0) if float(u[k]) == 0)
+    return StartView(center - 2.5 * radius * back + 0.5 * radius * u, center, u, math.radians(50))
+
+
+def serve_file(path: Path, host: str = "127.0.0.1", port: int = 8080,
+               max_gaussians: Optional[int] = None, verbose: bool = True,
+               flat_colors: bool = False, up: str = "-y") -> Viewer:
+    """Serve the Gaussians of a splat file (.ply, compressed .ply, .splat, .spz) alone."""
+    from .export.read import read_splat_file
+    check_max_gaussians(max_gaussians)
+    splats = read_splat_file(path)
+    if len(splats["means"]) == 0:
+        raise VoxsplatError(f"{path}: holds no Gaussians")
+    return _serve(splats, start_for_splats(splats, up), host, port, max_gaussians, verbose,
+                  flat_colors)
 
 
 def run_view(ws: Path, host: str = "127.0.0.1", port: int = 8080,
              max_gaussians: Optional[int] = None, photos: bool = True,
-             flat_colors: bool = False) -> None:
-    """`voxsplat view`: serve until Ctrl-C."""
-    viewer = serve(ws, host, port, max_gaussians, verbose=False, photos=photos,
-                   flat_colors=flat_colors)
+             flat_colors: bool = False, up: Optional[str] = None) -> None:
+    """`voxsplat view`: a workspace, or a splat file (`up`: its up axis, default -y), served
+    until Ctrl-C."""
+    if Path(ws).is_dir():
+        if up is not None:
+            raise VoxsplatError("--up is for splat files; a workspace's cameras give its up")
+        viewer = serve(ws, host, port, max_gaussians, verbose=False, photos=photos,
+                       flat_colors=flat_colors)
+    else:
+        viewer = serve_file(Path(ws), host, port, max_gaussians, False, flat_colors, up or "-y")
     print(f"viewing {ws} at {viewer.url} (Ctrl-C stops)")
     serve_until_interrupted(viewer)
 

@@ -167,7 +167,8 @@ class Export:
 
 @dataclass
 class View:
-    """Show a workspace's Gaussians and cameras in the browser (viser), until Ctrl-C."""
+    """Show a workspace's Gaussians and cameras, or a splat file, in the browser (viser), until
+    Ctrl-C."""
 
     workspace: Path
     host: str = "127.0.0.1"
@@ -175,11 +176,12 @@ class View:
     max_gaussians: Optional[int] = None
     no_photos: bool = False
     flat_colors: bool = False
+    up: Optional[str] = None
 
     def execute(self) -> None:
         from voxsplat.recon.viewer import run_view
         run_view(self.workspace, self.host, self.port, self.max_gaussians, not self.no_photos,
-                 self.flat_colors)
+                 self.flat_colors, self.up)
 
 
 @dataclass
@@ -325,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(cls=Export)
     w = sub.add_parser("view", help=View.__doc__)
-    w.add_argument("workspace", type=Path)
+    w.add_argument("workspace", type=Path, help="a workspace folder, or a splat file (.ply, "
+                   "compressed .ply, .splat, .spz) to look at alone")
     w.add_argument("--port", type=int, default=8080, help="default 8080 (the next free one "
                    "if taken); on a remote machine: ssh -L 8080:localhost:8080 HOST")
     w.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this "
@@ -334,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show only the N most opaque Gaussians (for slow browsers)")
     w.add_argument("--no-photos", action="store_true",
                    help="cameras without their photos (the input is not loaded)")
+    w.add_argument("--up", choices=["+x", "-x", "+y", "-y", "+z", "-z"],
+                   help="a splat file's up axis (default -y, COLMAP's and 3DGS's; +z for "
+                        "Blender and nerfstudio frames)")
     w.add_argument("--flat-colors", action="store_true",
                    help="view-independent colours, sent once (by default the splats are "
                         "recoloured for the camera whenever it rests: the whole splat buffer "

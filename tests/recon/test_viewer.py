@@ -316,3 +316,39 @@ def test_reconstruct_view_without_viser_fails_before_training(tmp_path, capsys, 
                  "--quiet"]) == 2
     assert "pip install viser" in capsys.readouterr().err
     assert not (tmp_path / "ws").exists()
+
+
+def test_any_splat_file_is_viewed_alone(workspace, tmp_path, capsys):
+    """`voxsplat view FILE`: each export format read back (by suffix, and for .ply by its
+    elements), served without cameras, the view starting behind the Gaussians' median along
+    the axis across `--up`, above it, looking at it."""
+    from voxsplat.recon.export.read import read_splat_file
+    from voxsplat.recon.viewer import serve_file, start_for_splats
+    ws, splats, _ = workspace
+    for fmt, name in (("ply", "a.ply"), ("compressed-ply", "b.compressed.ply"),
+                      ("splat", "c.splat"), ("spz", "d.spz")):
+        assert main(["export", str(ws), "--format", fmt, "--out", str(tmp_path / name),
+                     "--frame", "scene", "--quiet"]) == 0
+        got = read_splat_file(tmp_path / name)
+        assert len(got["means"]) == len(splats["means"]), fmt
+        assert float((got["means"].sort(0).values - splats["means"].sort(0).values).abs().max()) < 0.01
+    assert torch.equal(read_splat_file(tmp_path / "a.ply")["shN"], splats["shN"])
+    assert read_splat_file(tmp_path / "b.compressed.ply")["shN"].shape == splats["shN"].shape
+    viewer = serve_file(tmp_path / "d.spz", port=8690, verbose=False)
+    try:
+        assert len(viewer.splats.centers) == len(splats["means"]) and viewer.frustums == {}
+    finally:
+        viewer.stop()
+    means = splats["means"].double()
+    center = means[torch.sigmoid(splats["opacities"].double()) > 0.5].median(0).values
+    for up, back, sign in (("-y", 2, -1.0), ("+z", 1, 1.0)):
+        start = start_for_splats(splats, up)
+        offset = start.position - center
+        assert torch.allclose(start.look_at, center)
+        assert float(offset[back]) < 0 and float(offset.abs().max()) == float(-offset[back])
+        assert sign * float(offset[1 if up == "-y" else 2]) > 0  # above the median
+    (tmp_path / "e.obj").write_text("v 0 0 0\n")
+    for argv, words in ((["view", str(tmp_path / "e.obj")], "not a splat file"),
+                        (["view", str(ws), "--up", "+z"], "--up is for splat files")):
+        assert main(argv) == 2
+        assert words in capsys.readouterr().err

@@ -1,0 +1,46 @@
+"""Read any splat file voxsplat writes (or 3DGS tools do) back into splat tensors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from torch import Tensor
+
+from ...data.errors import VoxsplatError
+
+SPLAT_SUFFIXES = (".ply", ".splat", ".spz")
+
+
+def is_compressed_ply(path: str | os.PathLike) -> bool:
+    """Whether a .ply holds SuperSplat's compressed layout (a ``chunk`` element)."""
+    with open(path, "rb") as f:
+        header = f.read(4096).split(b"end_header", 1)[0]
+    return b"element chunk" in header
+
+
+def read_splat_file(path: str | os.PathLike) -> dict[str, Tensor]:
+    """The Gaussians of a 3DGS ``.ply``, a compressed ``.ply``, a ``.splat`` or a ``.spz``
+    (by suffix and, for ``.ply``, by its elements), as float32 splat tensors on the CPU.
+
+    Raises:
+        VoxsplatError: another suffix, or the file's own reader's errors.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SPLAT_SUFFIXES:
+        raise VoxsplatError(f"{path}: not a splat file; expected one of "
+                            f"{', '.join(SPLAT_SUFFIXES)} (or a workspace folder)")
+    if not path.is_file():
+        raise VoxsplatError(f"{path}: no such file")
+    if suffix == ".spz":
+        from .spz import read_spz
+        return read_spz(path)
+    if suffix == ".splat":
+        from .splat import read_splat
+        return read_splat(path)
+    if is_compressed_ply(path):
+        from .compressed_ply import read_compressed_ply
+        return read_compressed_ply(path)
+    from .ply import read_ply
+    return read_ply(path)
