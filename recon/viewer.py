@@ -1,6 +1,7 @@
-"""`voxsplat view`: a workspace's Gaussians and cameras in the browser, through viser
-(the viewer library of nerfstudio and gsplat's examples; optional: ``pip install -e '.[view]'``).
-The one module that imports viser.
+"""`voxsplat view`: a workspace's Gaussians and cameras, or a splat file alone, in the browser
+through viser (the viewer library of nerfstudio and gsplat's examples; optional: ``pip install
+-e '.[view]'``), and `reconstruct --view`: the Gaussians while they train (`LiveView`). The one
+module that imports viser.
 
 The browser draws the splats itself (viser's WebGL splat renderer sorts them on the client), so
 serving needs no GPU: a workspace on a remote GPU machine is viewed through an SSH tunnel of
@@ -8,10 +9,13 @@ the port. Colours are view-dependent as in the renders: once the browser's camer
 for a moment (`RECOLOR_DELAY_S`), every Gaussian takes the colour its spherical harmonics give
 from that camera's position (the last camera to move, when several browsers view). Each
 recolouring sends the splat buffer again (32 bytes a Gaussian); `--flat-colors` keeps the
-view-independent DC colours of the `.splat` export and sends them once. The scene is shown in the workspace's frame, with the training cameras (blue) and held-out ones (orange) as
-frustums that show their photos when the input is at hand; clicking one moves the view to that
-camera (as nerfstudio's viewer does). The viewer starts at the first training camera, with the
-up direction the cameras agree on.
+view-independent DC colours of the `.splat` export and sends them once.
+
+A workspace is shown in its frame, with the training cameras (blue) and held-out ones
+(orange) as frustums that show their photos when the input is at hand; clicking one moves the
+view to that camera (as nerfstudio's viewer does). The viewer starts at the first training
+camera, with the up direction the cameras agree on. A splat file has no cameras: the view
+starts behind its Gaussians (`start_for_splats`).
 """
 
 from __future__ import annotations
