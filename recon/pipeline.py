@@ -299,7 +299,7 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
             points_cfg = replace(points_cfg, voxel_size=voxel_size)
     splats = load_splats(ws)
     if sky:
-        splats = _with_backdrop(ws, rec, splats)
+        splats = with_backdrop(ws, rec, splats)
     if fmt in _SPLAT_FORMATS:
         splats = transform_splats(splats, out_from_world)
         if sh_degree is not None:
@@ -335,7 +335,7 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
     return Path(out)
 
 
-def _with_backdrop(ws: Path, rec: dict, splats: dict) -> dict:
+def with_backdrop(ws: Path, rec: dict, splats: dict) -> dict:
     """`splats` and the workspace's learned sky as Gaussians on a far sphere."""
     from .export.backdrop import scene_radius, sky_splats
     from .export.mesh import scene_center

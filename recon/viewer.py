@@ -39,6 +39,7 @@ from ..render.sh import SH2RGB, eval_sh
 from . import workspace as wsp
 from .export.ply import read_ply
 from .gaussians import sh_degree_of
+from .sky import SKY_PT
 
 TRAIN_COLOR = (40, 110, 230)
 TEST_COLOR = (240, 140, 30)
@@ -227,13 +228,18 @@ def check_max_gaussians(max_gaussians: Optional[int]) -> None:
 
 
 def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Optional[int] = None,
-          verbose: bool = True, photos: bool = True, flat_colors: bool = False) -> Viewer:
+          verbose: bool = True, photos: bool = True, flat_colors: bool = False,
+          sky: bool = True) -> Viewer:
     """Start a viser server showing the workspace (the next free port if `port` is taken);
     `photos`: show each view's photo on its frustum (loads the workspace's input);
-    `flat_colors`: the DC colours only, never recoloured for the camera."""
+    `flat_colors`: the DC colours only, never recoloured for the camera; `sky`: the run's
+    learned sky, if it has one, as Gaussians on a far sphere (as `export --sky` writes it)."""
     check_max_gaussians(max_gaussians)
     rec = wsp.open_workspace(ws)
     splats = read_ply(wsp.splats_path(ws))
+    if sky and (Path(ws) / SKY_PT).is_file():
+        from .pipeline import with_backdrop
+        splats = with_backdrop(ws, rec, splats)
     shown = workspace_photos(ws, rec) if photos else {}
     return serve_record(rec, splats, shown, host, port, max_gaussians, verbose, flat_colors)
 
@@ -338,14 +344,14 @@ def serve_file(path: Path, host: str = "127.0.0.1", port: int = 8080,
 
 def run_view(ws: Path, host: str = "127.0.0.1", port: int = 8080,
              max_gaussians: Optional[int] = None, photos: bool = True,
-             flat_colors: bool = False, up: Optional[str] = None) -> None:
+             flat_colors: bool = False, up: Optional[str] = None, sky: bool = True) -> None:
     """`voxsplat view`: a workspace, or a splat file (`up`: its up axis, default -y), served
     until Ctrl-C."""
     if Path(ws).is_dir():
         if up is not None:
             raise VoxsplatError("--up is for splat files; a workspace's cameras give its up")
         viewer = serve(ws, host, port, max_gaussians, verbose=False, photos=photos,
-                       flat_colors=flat_colors)
+                       flat_colors=flat_colors, sky=sky)
     else:
         viewer = serve_file(Path(ws), host, port, max_gaussians, False, flat_colors, up or "-y")
     print(f"viewing {ws} at {viewer.url} (Ctrl-C stops)")

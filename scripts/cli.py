@@ -177,11 +177,12 @@ class View:
     no_photos: bool = False
     flat_colors: bool = False
     up: Optional[str] = None
+    no_sky: bool = False
 
     def execute(self) -> None:
         from voxsplat.recon.viewer import run_view
         run_view(self.workspace, self.host, self.port, self.max_gaussians, not self.no_photos,
-                 self.flat_colors, self.up)
+                 self.flat_colors, self.up, not self.no_sky)
 
 
 @dataclass
@@ -337,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show only the N most opaque Gaussians (for slow browsers)")
     w.add_argument("--no-photos", action="store_true",
                    help="cameras without their photos (the input is not loaded)")
+    w.add_argument("--no-sky", action="store_true",
+                   help="without the run's learned sky (shown by default, as Gaussians on a "
+                        "far sphere, as `export --sky` writes it)")
     w.add_argument("--up", choices=["+x", "-x", "+y", "-y", "+z", "-z"],
                    help="a splat file's up axis (default -y, COLMAP's and 3DGS's; +z for "
                         "Blender and nerfstudio frames)")

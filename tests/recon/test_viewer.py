@@ -352,3 +352,35 @@ def test_any_splat_file_is_viewed_alone(workspace, tmp_path, capsys):
                         (["view", str(ws), "--up", "+z"], "--up is for splat files")):
         assert main(argv) == 2
         assert words in capsys.readouterr().err
+
+
+def test_the_learned_sky_is_shown_behind_the_scene(workspace, tmp_path):
+    """A workspace whose run learned a sky is served with it as Gaussians on a far sphere (as
+    `export --sky` writes them), unless sky=False; without sky.pt, the splats alone."""
+    from voxsplat.recon.export.backdrop import scene_radius, sky_splats
+    from voxsplat.recon.export.mesh import scene_center
+    from voxsplat.recon.sky import write_sky
+    from voxsplat.render.sky import SkyMap, sky_frame
+    src, splats, scene = workspace
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    for name in (wsp.SCENE_JSON, wsp.SPLATS_PLY):
+        (ws / name).write_bytes((src / name).read_bytes())
+    sky = SkyMap(torch.rand(8, 16, 3, generator=torch.Generator().manual_seed(0)),
+                 sky_frame(torch.tensor([0.0, -1.0, 0.0])))
+    write_sky(ws, sky)
+    center = scene_center(splats)
+    backdrop = sky_splats(sky, center, scene_radius(scene.cameras, center), 1)
+    n, m = len(splats["means"]), len(backdrop["means"])
+    for kwargs, expected in (({}, n + m), ({"sky": False}, n)):
+        viewer = serve(ws, port=8790, verbose=False, photos=False, **kwargs)
+        try:
+            assert len(viewer.splats.centers) == expected
+            if expected > n:  # the far sphere, after the scene's Gaussians
+                assert np.allclose(viewer.splats.centers[n:], backdrop["means"].numpy(), atol=1e-4)
+        finally:
+            viewer.stop()
+    (ws / "sky.pt").unlink()
+    viewer = serve(ws, port=8790, verbose=False, photos=False)
+    viewer.stop()
+    assert len(viewer.splats.centers) == n
