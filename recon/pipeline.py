@@ -247,8 +247,8 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
            closed: bool = False, sky: bool = False, progress: bool = False,
            frame: str = "input", sh_degree: Optional[int] = None) -> Path:
     """Write the workspace's Gaussians to `out` as 'ply', 'compressed-ply' (SuperSplat's),
-    'splat', 'spz' (Niantic's), 'mesh' (.ply/.obj/.glb) or 'points' (a dense coloured point cloud with normals,
-    .ply).
+    'splat', 'spz' (Niantic's), 'mesh' (.ply/.obj/.glb) or 'points' (a dense coloured point
+    cloud with normals, .ply).
 
     `frame`: "input" (the coordinates of the input: its COLMAP model, poses or transforms;
     ``export.frame``) or "scene" (the workspace's normalized frame, as ``splats.ply`` is);

@@ -220,13 +220,14 @@ def test_a_browser_camera_recolours_the_served_splats(workspace, tmp_path):
         _wait(lambda: viewer.recolor.count == 1)
         expected = seen_colors({k: v.float() for k, v in coloured.items()},
                                torch.tensor(Camera.position))
-        assert np.abs(viewer.splats.rgbs / 255.0 - expected).max() <= 1 / 255 + 1e-6  # viser truncates to 8 bits
+        # viser truncates to 8 bits
+        assert np.abs(viewer.splats.rgbs / 255.0 - expected).max() <= 1 / 255 + 1e-6
         Camera.position = (-3.0, 0.5, 1.0)
         Camera.callbacks[0](Camera)  # the browser's camera moved
         _wait(lambda: viewer.recolor.count == 2)
         moved = seen_colors({k: v.float() for k, v in coloured.items()},
                             torch.tensor(Camera.position))
-        assert np.abs(viewer.splats.rgbs / 255.0 - moved).max() <= 1 / 255 + 1e-6  # viser truncates to 8 bits
+        assert np.abs(viewer.splats.rgbs / 255.0 - moved).max() <= 1 / 255 + 1e-6
         assert np.abs(moved - expected).max() > 0.1
     finally:
         viewer.stop()
