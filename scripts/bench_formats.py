@@ -17,22 +17,18 @@ from typing import Optional
 
 import numpy as np
 
-FORMATS = {  # export format -> (file name, module, reader)
-    "ply": ("scene.ply", "ply", "read_ply"),
-    "compressed-ply": ("scene.compressed.ply", "compressed_ply", "read_compressed_ply"),
-    "splat": ("scene.splat", "splat", "read_splat"),
-    "spz": ("scene.spz", "spz", "read_spz"),
-}
+FORMATS = {"ply": "scene.ply", "compressed-ply": "scene.compressed.ply", "splat": "scene.splat",
+           "spz": "scene.spz"}
+"""Export format -> the file it is written to (and read back from, by its suffix)."""
 
 
 def bench_formats(ws: Path, device: str = "auto") -> dict:
     """{format: bytes, write_seconds, psnr, ssim, psnr_vs_workspace (mean, min)} and the
     workspace's own held-out PSNR/SSIM, for the formats in FORMATS (frame: the scene's)."""
-    from importlib import import_module
-
     from voxsplat.recon import pipeline
     from voxsplat.recon.app import load_workspace_scene
     from voxsplat.recon.engine import resolve_device
+    from voxsplat.recon.export.read import read_splat_file
     from voxsplat.recon.sky import read_sky
     from voxsplat.render.metrics import psnr
 
@@ -47,12 +43,12 @@ def bench_formats(ws: Path, device: str = "auto") -> dict:
     out = {"workspace": {"psnr": base["psnr"], "ssim": base["ssim"],
                          "n_gaussians": base["n_gaussians"], "n_test_views": base["n_test_views"]}}
     with tempfile.TemporaryDirectory() as tmp:
-        for fmt, (name, module, reader) in FORMATS.items():
+        for fmt, name in FORMATS.items():
             path = Path(tmp) / name
             t0 = time.perf_counter()
             pipeline.export(ws, fmt, path, frame="scene")
             seconds = time.perf_counter() - t0
-            decoded = getattr(import_module(f"voxsplat.recon.export.{module}"), reader)(path)
+            decoded = read_splat_file(path)
             same: list[float] = []
             m = pipeline.evaluate(scene, decoded, split, dev, backend, sky=sky,
                                   on_view=lambda i, img, gt: same.append(float(psnr(img, own[i]))))

@@ -157,7 +157,7 @@ def read_spz(path: str | os.PathLike) -> dict[str, Tensor]:
     if magic != MAGIC or version != VERSION or degree > 3:
         raise VoxsplatError(f"{path}: not a version-2 .spz file (magic {magic:#x}, version "
                             f"{version}, SH degree {degree}); re-export it with voxsplat")
-    num_rest = {0: 0, 1: 3, 2: 8, 3: 15}[degree]
+    num_rest = (degree + 1) ** 2 - 1
     sizes = [9, 1, 3, 3, 3, 3 * num_rest]
     if len(data) != _HEADER.size + n * sum(sizes):
         raise VoxsplatError(f"{path}: {len(data)} bytes for {n} Gaussians; truncated, re-export it")
