@@ -5,6 +5,7 @@ Conversions from other conventions (Blender/OpenGL, LLFF) happen only in the rea
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -190,3 +191,32 @@ def nearest_view_angles(cams: Cameras, ids: list[int], ref_ids: list[int]) -> Te
     axes = cams.optical_axes.float().cpu()
     cos = (axes[ids] @ axes[ref_ids].T).clamp(-1.0, 1.0)
     return torch.rad2deg(torch.acos(cos.max(dim=1).values))
+
+
+def skew(v: Tensor) -> Tensor:
+    """[N,3] -> [N,3,3] cross-product matrices (skew(v) @ x = v x x)."""
+    x, y, z = v.unbind(-1)
+    zero = torch.zeros_like(x)
+    return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).view(-1, 3, 3)
+
+
+def perturbed_poses(cam_from_world: Tensor, degrees: float, shift: float,
+                    gen: torch.Generator) -> Tensor:
+    """[C,4,4] poses each turned by `degrees` about a random axis through the camera's centre
+    and with the centre moved by a normal draw of `shift` per axis (world units): the errors
+    that structure from motion leaves, for robustness tests and benchmarks."""
+    C = len(cam_from_world)
+    axes = torch.nn.functional.normalize(torch.randn(C, 3, generator=gen), dim=1)
+    world_from_cam = rigid_inverse(cam_from_world)
+    moved = world_from_cam.clone()
+    turn = torch.linalg.matrix_exp(skew(axes * math.radians(degrees))).to(cam_from_world)
+    moved[:, :3, :3] = turn @ world_from_cam[:, :3, :3]
+    moved[:, :3, 3] += (torch.randn(C, 3, generator=gen) * shift).to(cam_from_world)
+    return rigid_inverse(moved)
+
+
+def rotation_angles_deg(cam_from_world: Tensor, other: Tensor) -> Tensor:
+    """[C] angle in degrees between the orientations of two sets of poses [C,4,4]."""
+    rel = cam_from_world[:, :3, :3] @ other[:, :3, :3].transpose(1, 2)
+    cos = (rel.diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2
+    return torch.rad2deg(torch.acos(cos.clamp(-1.0, 1.0)))

@@ -244,7 +244,7 @@ def load_workspace_scene(ws: Path):
     rec = wsp.open_workspace(ws)
     spec = rec["input"]
     scene = load_input(Path(spec["path"]), Path(ws), spec.get("downscale", 1.0), progress=False)
-    return with_holdout(scene, spec.get("holdout")), rec
+    return wsp.scene_with_record_poses(with_holdout(scene, spec.get("holdout")), rec), rec
 
 
 def run_eval(ws: Path, split: str = "test", device: str = "auto",

@@ -41,6 +41,10 @@ class TrainResult:
     n_voxels: Optional[int] = None
     sky: Optional[SkyMap] = None
     """The learned sky (detached), when the run learned one (`SkyConfig`)."""
+    train_cameras: Optional[Cameras] = None
+    """The training views' cameras with their learned pose corrections (`pose_refine`)."""
+    pose_refinement: Optional[dict] = None
+    """How far the training poses moved (`ViewPoses.summary`)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -269,8 +273,13 @@ class Trainer:
             splats = {k: v[keep] for k, v in splats.items()}
         sky = self.appearance.sky
         sky = None if sky is None else sky.map().detach()
+        cams, moved = None, None
+        if self.appearance.poses is not None:
+            with torch.no_grad():
+                cams = self.appearance.posed(self.train_cameras, data.ids).to("cpu")
+            moved = self.appearance.poses.summary()
         return TrainResult(splats, step, seconds, peak, model.kind,
-                           getattr(model, "n_voxels", None), sky)
+                           getattr(model, "n_voxels", None), sky, cams, moved)
 
     def _start_appearance(self, data: TrainData, ckpt: Optional[dict]) -> None:
         """The learned sky and per-view exposure the config and scene want, with their
@@ -281,7 +290,8 @@ class Trainer:
                 if sky else None)
         self.appearance = new_appearance(self.train_cameras, data.ids, mean, sky, cfg.sky.resolution,
                                          cfg.sky.lr, cfg.optim.exposure, cfg.optim.lr_exposure,
-                                         cfg.sky.smooth_weight)
+                                         cfg.sky.smooth_weight, cfg.optim.pose_refine,
+                                         cfg.optim.lr_pose, self.scene_scale)
         if ckpt is not None and self.appearance.active:
             self.appearance.restore(ckpt)
 
@@ -297,6 +307,9 @@ class Trainer:
         o = self.cfg.optim
         cams, gt, depth, masks, ids, valid = data.sample(o.batch_size)
         look = self.appearance
+        input_cams = cams
+        if step >= o.pose_from * o.steps:
+            cams = look.posed(cams, ids)
         level = coarse_level(step, o.steps, o.coarse_levels, o.coarse_until)
         cams, gt, depth, masks = downsampled(cams, gt, depth, masks, level)
         if valid is not None and level:
@@ -315,7 +328,8 @@ class Trainer:
         pseudo = (o.pseudo_weight > 0 or o.pseudo_smooth_weight > 0) and step >= o.pseudo_from * o.steps
         if binocular or pseudo:
             loss = loss + self._moved_views(raw, cams, out, gt, sh_degree, background, drop, gen,
-                                            binocular, pseudo, lambda c: look.adjust(c, ids))
+                                            binocular, pseudo, lambda c: look.adjust(c, ids),
+                                            input_cams)
         if depth is not None and o.depth_weight > 0:
             loss = loss + o.depth_weight * self.scene_scale * depth_loss(out.depths, depth)
         if o.opacity_weight > 0:
@@ -334,12 +348,15 @@ class Trainer:
 
     def _moved_views(self, raw, cams: Cameras, out, gt: Tensor, sh_degree: int,
                      background: Tensor | SkyMap, drop: Optional[Tensor], gen, binocular: bool,
-                     pseudo: bool, adjust: Callable[[Tensor], Tensor]) -> Tensor:
+                     pseudo: bool, adjust: Callable[[Tensor], Tensor],
+                     input_cams: Cameras) -> Tensor:
         """The losses on views rendered from moved copies of the training cameras, all in one
         rasterization: binocular consistency with a sideways move (OptimConfig.binocular_weight)
         and the unseen-view losses with a turn about the rendered median depth
         (pseudo_weight, pseudo_smooth_weight). `adjust` turns renders into how the training
-        photos look (per-view exposure). These renders do not feed densification."""
+        photos look (per-view exposure); `input_cams`: `cams` before their pose corrections,
+        to find each one's neighbours among the training cameras. These renders do not feed
+        densification."""
         o, B = self.cfg.optim, len(cams)
         solid = out.alphas[..., 0].detach() > 0.5
         depth = out.depths[..., 0]
@@ -356,7 +373,7 @@ class Trainer:
             pivots = world_from_cam[:, :3, 3] + scale[:, None] * world_from_cam[:, :3, 2]
             degrees = o.pseudo_degrees
             if o.pseudo_neighbours:
-                degrees = neighbour_degrees(cams, self.train_cameras).clamp_max(degrees)
+                degrees = neighbour_degrees(input_cams, self.train_cameras).clamp_max(degrees)
             turned = orbited_cameras(cams, pivots, degrees, gen)
             moved.append(turned)
         views = render_splats(raw, moved[0] if len(moved) == 1 else Cameras.cat(moved),

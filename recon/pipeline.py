@@ -47,6 +47,12 @@ def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, dev
     if not distributed.is_main():  # the replicas are identical: rank 0 writes and evaluates
         return distributed.broadcast_object()
     splats = result.splats
+    if result.train_cameras is not None:  # learned pose corrections: scene.json keeps them
+        ids = list(scene.split("train"))
+        rec = wsp.with_refined_poses(wsp.read_json(out / wsp.SCENE_JSON), [scene.names[i] for i in ids],
+                                     result.train_cameras.cam_from_world)
+        wsp.write_json(out / wsp.SCENE_JSON, rec)
+        scene = wsp.scene_with_record_poses(scene, rec)
     write_ply(out / wsp.SPLATS_PLY, splats)
     write_splat(out / wsp.SPLATS_SPLAT, splats)
     if result.sky is not None:
@@ -59,6 +65,8 @@ def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, dev
                    mvs_matched_points=None if depth is None else depth.n_matched,
                    depth_source=None if depth is None else (
                        "input" if scene.depths is not None and cfg.depth != "off" else "mvs"))
+    if result.pose_refinement is not None:
+        metrics["pose_refinement"] = result.pose_refinement
     if distributed.active():
         metrics["world_size"] = distributed.world_size()
     wsp.write_json(out / wsp.METRICS_JSON, metrics)

@@ -7,10 +7,12 @@ the input, so ``render``/``eval``/``export`` work on a workspace alone.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from ..data.atomic import atomic_open
 from ..data.cameras import Cameras
@@ -67,6 +69,33 @@ def cameras_from_record(rec: dict) -> Cameras:
     return Cameras(torch.tensor([im["cam_from_world"] for im in imgs], dtype=torch.float32),
                    torch.tensor([im["K"] for im in imgs], dtype=torch.float32),
                    torch.tensor([im["width"] for im in imgs]), torch.tensor([im["height"] for im in imgs]))
+
+
+def with_refined_poses(rec: dict, names: list[str], cam_from_world: Tensor) -> dict:
+    """scene.json's record with the poses of the images `names` set to `cam_from_world
+    [n,4,4]` (learned corrections, `OptimConfig.pose_refine`); each image's pose from the
+    input stays as `cam_from_world_input`."""
+    rec = dict(rec, images=[dict(im) for im in rec["images"]])
+    index = {im["name"]: im for im in rec["images"]}
+    for name, pose in zip(names, cam_from_world):
+        im = index[name]
+        im.setdefault("cam_from_world_input", im["cam_from_world"])
+        im["cam_from_world"] = pose.tolist()
+    return rec
+
+
+def scene_with_record_poses(scene, rec: dict):
+    """`scene` (reloaded from the input) with the poses that training refined, as scene.json
+    records them; the scene itself when none was refined."""
+    refined = {im["name"]: im["cam_from_world"] for im in rec["images"] if "cam_from_world_input" in im}
+    if not refined:
+        return scene
+    poses = scene.cameras.cam_from_world.clone()
+    for i, name in enumerate(scene.names):
+        if name in refined:
+            poses[i] = torch.tensor(refined[name], dtype=poses.dtype)
+    cams = scene.cameras
+    return replace(scene, cameras=Cameras(poses, cams.Ks, cams.widths, cams.heights))
 
 
 def open_workspace(ws: Path) -> dict:

@@ -39,10 +39,15 @@ class Reconstruct:
     view: bool = False
     """Serve the Gaussians to a browser while they train, and after (viser)."""
     port: int = 8080
+    refine_poses: bool = False
+    """Learn a correction of each training camera's pose (`optim.pose_refine`)."""
 
     def execute(self) -> None:
         from voxsplat.recon import distributed
         from voxsplat.recon.app import run_reconstruct
+        if self.resume and self.refine_poses:
+            raise VoxsplatError("--refine-poses with --resume: a resumed run keeps the settings it "
+                                "started with; drop --refine-poses, or start over without --resume")
         distributed.init_from_env(self.device)  # under torchrun: one rank per GPU
         live = None
         if self.view and distributed.is_main():
@@ -54,7 +59,10 @@ class Reconstruct:
                                       self.downscale, self.resume, progress=not self.quiet,
                                       sfm=_sfm_config(self.matcher, self.mask_features,
                                                       self.video_frames),
-                                      model=self.model, overrides=self.overrides or (),
+                                      model=self.model,
+                                      overrides=[*(self.overrides or ()),
+                                                 *(["optim.pose_refine=true"] if self.refine_poses
+                                                   else [])],
                                       holdout=self.holdout, on_step=live)
             if distributed.is_main():
                 _report(metrics, self.out)
@@ -252,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hold out every N-th view (by name) to measure the result; 0 trains on "
                         "every view (metrics then on the training views); default: the input's "
                         "split (every 8th for photos, videos, COLMAP and LLFF scenes)")
+    r.add_argument("--refine-poses", action="store_true",
+                   help="correct the training cameras' poses while training (poses from a phone, "
+                        "or SfM that left blur); the corrected poses go to scene.json")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--view", action="store_true",
                    help="watch the Gaussians train in the browser (viser, as `voxsplat view`), "

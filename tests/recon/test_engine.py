@@ -46,7 +46,9 @@ def test_training_improves_held_out_psnr(tiny_scene, tmp_path):
                                     "pseudo_from": 0.1},
                                    {"pseudo_weight": 0.5, "pseudo_occlusion": True},
                                    {"pseudo_weight": 0.5, "pseudo_neighbours": True,
-                                    "pseudo_weight_views": 3}])
+                                    "pseudo_weight_views": 3},
+                                   {"pose_refine": True, "lr_pose": 1e-3, "pose_from": 0.2,
+                                    "pseudo_weight": 0.5, "pseudo_neighbours": True}])
 def test_resume_continues_from_last_checkpoint_and_matches(tiny_scene, tmp_path, optim):
     cfg = _cfg(60)
     cfg = replace(cfg, optim=replace(cfg.optim, **optim))
@@ -55,6 +57,10 @@ def test_resume_continues_from_last_checkpoint_and_matches(tiny_scene, tmp_path,
     assert resumed.steps == 60
     for k in full.splats:
         torch.testing.assert_close(resumed.splats[k], full.splats[k], rtol=1e-4, atol=1e-5)
+    if optim.get("pose_refine"):  # the pose corrections resume too
+        assert full.pose_refinement["rotation_deg_mean"] > 0
+        torch.testing.assert_close(resumed.train_cameras.cam_from_world,
+                                   full.train_cameras.cam_from_world, rtol=1e-4, atol=1e-5)
 
 
 def test_unseen_view_weight_follows_the_view_count(tiny_scene, tmp_path):

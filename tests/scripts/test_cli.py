@@ -272,6 +272,16 @@ def test_set_with_resume_is_refused(capsys, scene_copy, tmp_path):
     assert "--set with --resume" in err, err
 
 
+def test_refine_poses_turns_pose_refinement_on_and_not_on_a_resumed_run(capsys, scene_copy,
+                                                                        tmp_path, monkeypatch):
+    assert not _reconstruct_config(scene_copy, tmp_path, monkeypatch).optim.pose_refine
+    assert _reconstruct_config(scene_copy, tmp_path, monkeypatch, "--refine-poses").optim.pose_refine
+    capsys.readouterr()
+    err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws2"),
+                            "--resume", "--refine-poses"])
+    assert "--refine-poses with --resume" in err, err
+
+
 def _reconstruct_config(scene_copy, tmp_path, monkeypatch, *extra, device="cpu"):
     """The TrainConfig `voxsplat reconstruct SCENE *extra` hands to the pipeline (stopped there)."""
     from voxsplat.recon import pipeline
