@@ -188,12 +188,18 @@ class OptimConfig:
     otherwise blur over. A motion of all cameras together is not learned, so held-out views
     keep theirs; the corrected poses go to scene.json (`cam_from_world`; the input's stay as
     `cam_from_world_input`) and metrics.json says how far they moved (`pose_refinement`)."""
-    lr_pose: float = 3e-4
-    """Adam lr of the pose corrections (radians; translations in units of the scene extent)."""
+    lr_pose: float = 3e-5
+    """Adam lr of the pose corrections (radians; translations in units of the scene extent).
+    H200, kitchen (24 photos, COLMAP poses from `voxsplat poses`), `dense` preset, held-out
+    PSNR / SSIM: without 17.58 / 0.605 in 153 s; lr 3e-4 15.16 / 0.312 in 286 s (the poses
+    moved 0.48 degrees on average, 1.6M Gaussians against 0.8M); lr 3e-5 17.65 / 0.589 in
+    247 s (0.03 degrees). CPU, kitchen at half size, `fast`, 1500 steps: 19.40 / 0.614 ->
+    18.83 / 0.542 at 3e-4. Synthetic scene, poses 1 degree off, 2000 steps from step 0: lr
+    3e-5 19.55 -> 23.35, 1e-4 24.02 (bench/results/explore/pose_refine_*)."""
     pose_from: float = 0.25
     """Fraction of the steps after which the poses are corrected: before it the Gaussians are
     too rough to say where a camera is, and exact poses drift (CPU, synthetic scene at 96x72,
-    12 views, 600 steps, held-out PSNR against no refinement: poses exact 24.64 -> 22.50 /
+    12 views, 600 steps, lr 3e-4, held-out PSNR against no refinement: poses exact 24.64 -> 22.50 /
     24.53 / 24.68 from 0 / 0.25 / 0.5; poses 1 degree off 20.17 -> 24.26 / 23.20 / 22.28;
     2000 steps from 0.25: exact 24.75 -> 24.13, 1 degree off 19.55 -> 23.70). On exact poses
     the corrections drift by about half a pixel (0.2-0.3 degrees at 96x72, each camera

@@ -127,7 +127,7 @@ def test_a_run_corrects_poses_one_degree_off_and_keeps_them(tmp_path):
     for refine in (False, True):
         cfg = with_steps(preset("fast"), 300)
         cfg = replace(cfg, backend="torch", checkpoint_every=0,
-                      optim=replace(cfg.optim, pose_refine=refine))
+                      optim=replace(cfg.optim, pose_refine=refine, lr_pose=3e-4))  # 300 steps
         ws = tmp_path / f"refine{int(refine)}"
         metrics = reconstruct(noisy, ws, cfg, {"path": "synthetic"}, device="cpu", progress=False)
         psnr[refine] = metrics["psnr"]
