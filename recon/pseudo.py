@@ -10,17 +10,15 @@ import math
 import torch
 from torch import Tensor
 
-from ..data.cameras import Cameras, rigid_inverse
+from ..data.cameras import Cameras, rigid_inverse, skew
 
 
 def _axis_angle(axes: Tensor, angles: Tensor) -> Tensor:
     """[B,3,3] rotations by `angles [B]` (radians) about unit `axes [B,3]` (Rodrigues)."""
-    x, y, z = axes.unbind(-1)
-    zero = torch.zeros_like(x)
-    skew = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).view(-1, 3, 3)
+    k = skew(axes)
     s, c = torch.sin(angles)[:, None, None], torch.cos(angles)[:, None, None]
-    eye = torch.eye(3, dtype=axes.dtype, device=axes.device).expand_as(skew)
-    return eye + s * skew + (1 - c) * (skew @ skew)
+    eye = torch.eye(3, dtype=axes.dtype, device=axes.device).expand_as(k)
+    return eye + s * k + (1 - c) * (k @ k)
 
 
 def neighbour_degrees(cams: Cameras, others: Cameras) -> Tensor:
