@@ -35,7 +35,7 @@ from torch import Tensor
 
 from ...data.atomic import atomic_open
 from ...data.errors import VoxsplatError
-from .ply import splat_arrays
+from .ply import read_ply_elements, splat_arrays
 from .splat import SH_C0
 
 CHUNK = 256
@@ -159,15 +159,14 @@ def read_compressed_ply(path: str | os.PathLike) -> dict[str, Tensor]:
         VoxsplatError: the file is missing, unreadable or not a compressed PLY.
     """
     try:
-        ply = PlyData.read(str(path), mmap=False)
+        elements = read_ply_elements(path)
     except FileNotFoundError:
         raise VoxsplatError(f"{path}: no such file") from None
     except (OSError, PlyParseError, ValueError) as e:
         raise VoxsplatError(f"{path}: not a readable PLY file ({e})") from None
-    names = [el.name for el in ply.elements]
-    if "chunk" not in names or "vertex" not in names:
+    if "chunk" not in elements or "vertex" not in elements:
         raise VoxsplatError(f"{path}: not a compressed PLY (no chunk and vertex elements)")
-    chunk, vertex = ply["chunk"].data, ply["vertex"].data
+    chunk, vertex = elements["chunk"], elements["vertex"]
     n = len(vertex)
     ci = np.arange(n) // CHUNK
     col = lambda *fields: np.stack([chunk[f].astype(np.float64)[ci] for f in fields], 1)
@@ -190,8 +189,8 @@ def read_compressed_ply(path: str | os.PathLike) -> dict[str, Tensor]:
     quats[np.arange(n)[:, None], others] = rest
     quats[np.arange(n), largest] = np.sqrt(np.clip(1 - (rest ** 2).sum(1), 0, None))
     shN = np.zeros((n, 0, 3))
-    if "sh" in names:
-        codes = ply["sh"].data
+    if "sh" in elements:
+        codes = elements["sh"]
         k = len(codes.dtype.names)
         v = np.stack([codes[f"f_rest_{i}"] for i in range(k)], 1).astype(np.float64)
         unit = np.where(v == 0, 0.0, np.where(v == 255, 1.0, (v + 0.5) / 256))

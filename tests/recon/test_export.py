@@ -12,6 +12,7 @@ from plyfile import PlyData, PlyElement
 
 from voxsplat.data.errors import VoxsplatError
 from voxsplat.recon.export import read_ply, read_splat, write_ply, write_splat
+from voxsplat.recon.export.ply import read_ply_elements
 from voxsplat.recon.export import ply as ply_module
 from voxsplat.recon.export import splat as splat_module
 
@@ -52,6 +53,21 @@ def test_ply_round_trip_is_bit_exact(tmp_path, sh_degree):
         assert back[key].dtype == torch.float32
         assert back[key].shape == splats[key].shape, key
         assert torch.equal(back[key].view(torch.int32), splats[key].view(torch.int32)), key
+
+
+def test_read_ply_copies_out_of_the_file(tmp_path):
+    """The file is mapped to be read fast; what comes back must not depend on it afterwards."""
+    splats = make_splats(sh_degree=1)
+    path = tmp_path / "splats.ply"
+    write_ply(path, splats)
+    vertex = read_ply_elements(path)["vertex"]
+    assert not isinstance(vertex, np.memmap) and vertex.flags.writeable
+    back = read_ply(path)
+    path.write_bytes(b"\0" * path.stat().st_size)  # same length, other content
+    path.unlink()
+    for key in KEYS:
+        assert torch.equal(back[key], splats[key]), key
+    back["means"] += 1  # writable, as before
 
 
 def test_ply_layout_is_the_standard_one(tmp_path):
