@@ -253,7 +253,8 @@ FRAMES = ("input", "scene")
 def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
            faces: Optional[int] = None, mesher: str = "tsdf", device: str = "auto",
            closed: bool = False, sky: bool = False, progress: bool = False,
-           frame: str = "input", sh_degree: Optional[int] = None) -> Path:
+           frame: str = "input", sh_degree: Optional[int] = None,
+           spz_version: Optional[int] = None) -> Path:
     """Write the workspace's Gaussians to `out` as 'ply', 'compressed-ply' (SuperSplat's),
     'splat', 'spz' (Niantic's), 'mesh' (.ply/.obj/.glb) or 'points' (a dense coloured point
     cloud with normals, .ply).
@@ -268,6 +269,7 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
     input can still be loaded. `sky` (ply, compressed-ply, splat, spz): add the learned sky as
     Gaussians on a far sphere (``export.backdrop``). `sh_degree` (ply, compressed-ply, spz):
     keep view-dependent colour up to that degree only (0: none), for smaller files.
+    `spz_version` (spz): 3 (the default) or 2, for readers older than version 3.
     """
     if fmt not in FORMATS:
         raise VoxsplatError(f"unknown export format '{fmt}'; use {', '.join(FORMATS)}")
@@ -292,6 +294,9 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
                                   or not 0 <= sh_degree <= 3):
         raise VoxsplatError(f"--sh-degree {sh_degree} with --format {fmt}: give 0-3, for ply, "
                             "compressed-ply or spz (.splat files hold no view-dependent colour)")
+    if spz_version is not None and (fmt != "spz" or spz_version not in (2, 3)):
+        raise VoxsplatError(f"--spz-version {spz_version} with --format {fmt}: give 3 or 2, "
+                            "for spz files")
     if sky and fmt not in _SPLAT_FORMATS:
         raise VoxsplatError(f"--sky adds the sky to splat files (.ply, .splat, .spz), not to "
                             f"{fmt} exports")
@@ -320,8 +325,8 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
     elif fmt == "splat":
         write_splat(out, splats)
     elif fmt == "spz":
-        from .export.spz import write_spz
-        write_spz(out, splats)
+        from .export.spz import VERSION, write_spz
+        write_spz(out, splats, spz_version or VERSION)
     elif fmt == "points":
         from ..data.writers import write_points_ply
         from .export.points import points_from_splats

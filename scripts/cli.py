@@ -151,6 +151,7 @@ class Export:
     sky: bool = False
     frame: str = "input"
     sh_degree: Optional[int] = None
+    spz_version: Optional[int] = None
     quiet: bool = False
 
     def execute(self) -> None:
@@ -169,7 +170,7 @@ class Export:
         from voxsplat.recon.pipeline import export
         out = export(self.workspace, self.format, self.out, self.voxel_size, self.faces,
                      self.mesher, self.device, self.closed, self.sky, progress=not self.quiet,
-                     frame=self.frame, sh_degree=self.sh_degree)
+                     frame=self.frame, sh_degree=self.sh_degree, spz_version=self.spz_version)
         print(f"wrote {out}")
 
 
@@ -332,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--sh-degree", type=int, metavar="D", help="ply, compressed-ply, spz: keep "
                    "view-dependent colour up to SH degree D only (0: none; a degree-3 .ply "
                    "shrinks from 248 to 56 bytes a Gaussian)")
+    e.add_argument("--spz-version", type=int, choices=[3, 2], help="spz: 3 (default, as Niantic's "
+                   "library writes: finer rotations) or 2, for readers older than version 3")
     e.add_argument("--frame", default="input", choices=["input", "scene"],
                    help="input (default): the coordinates of the input (its COLMAP model, "
                         "poses or transforms.json); scene: the workspace's normalized frame, "

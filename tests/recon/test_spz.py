@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 
 import numpy as np
@@ -34,25 +35,43 @@ def niantic_decode(path) -> dict[str, np.ndarray]:
     the Gaussians in the format's RUB frame, in its conventions (quaternions x, y, z, w)."""
     raw = gzip.decompress(path.read_bytes())
     magic, version, n, degree, bits, flags, reserved = struct.unpack_from("<IIIBBBB", raw)
-    assert (magic, version, flags, reserved) == (0x5053474E, 2, 0, 0)
+    assert (magic, flags, reserved) == (0x5053474E, 0, 0) and version in (2, 3)
     dim = {0: 0, 1: 3, 2: 8, 3: 15}[degree]
     body, out = raw[16:], {}
     pos = body[:9 * n]
     fixed = [int.from_bytes(pos[3 * i:3 * i + 3], "little", signed=True) for i in range(3 * n)]
     out["means"] = np.array(fixed, np.float64).reshape(n, 3) / (1 << bits)
     offset = 9 * n
-    for key, size in (("alpha", 1), ("color", 3), ("scales", 3), ("rot", 3), ("sh", 3 * dim)):
+    rot_size = 4 if version == 3 else 3
+    for key, size in (("alpha", 1), ("color", 3), ("scales", 3), ("rot", rot_size), ("sh", 3 * dim)):
         out[key] = np.frombuffer(body[offset:offset + size * n], np.uint8).reshape(n, size) * 1.0
         offset += size * n
     assert offset == len(body)
-    xyz = out.pop("rot") / 127.5 - 1
-    out["quats_xyzw"] = np.concatenate([xyz, np.sqrt(np.clip(1 - (xyz ** 2).sum(1), 0, None))[:, None]], 1)
+    rot = out.pop("rot")
+    if version == 3:
+        out["quats_xyzw"] = np.array([niantic_smallest_three(bytes(r.astype(np.uint8))) for r in rot])
+    else:
+        xyz = rot / 127.5 - 1
+        out["quats_xyzw"] = np.concatenate([xyz, np.sqrt(np.clip(1 - (xyz ** 2).sum(1), 0, None))[:, None]], 1)
     out["alpha"] = out["alpha"][:, 0] / 255
     out["sh0"] = (out.pop("color") / 255 - 0.5) / 0.15
     out["scales"] = out["scales"] / 16 - 10
     out["shN"] = ((out.pop("sh") - 128) / 128).reshape(n, dim, 3)
     out["fractional_bits"] = bits
     return out
+
+
+def niantic_smallest_three(r: bytes) -> list[float]:
+    """unpackQuaternionSmallestThree (load-spz.cc, version 3) for one Gaussian: x, y, z, w."""
+    comp = int.from_bytes(r, "little")
+    largest, q = comp >> 30, [0.0] * 4
+    for i in (3, 2, 1, 0):
+        if i != largest:
+            mag, neg = comp & 511, (comp >> 9) & 1
+            comp >>= 10
+            q[i] = (-1 if neg else 1) * math.sqrt(0.5) * mag / 511
+    q[largest] = math.sqrt(max(0.0, 1 - sum(v * v for v in q)))
+    return q
 
 
 def test_one_gaussian_byte_by_byte(tmp_path):
@@ -63,31 +82,39 @@ def test_one_gaussian_byte_by_byte(tmp_path):
               "shN": torch.tensor([[[0.5, -0.25, 0.0], [0.1, 0.0, 0.0], [0.0, 0.0, 0.3]]])}
     write_spz(tmp_path / "one.spz", splats)
     raw = gzip.decompress((tmp_path / "one.spz").read_bytes())
-    assert raw[:16] == struct.pack("<IIIBBBB", 0x5053474E, 2, 1, 1, 12, 0, 0)
+    assert raw[:16] == struct.pack("<IIIBBBB", 0x5053474E, 3, 1, 1, 12, 0, 0)
     # RUB: (1, 2, -0.5) * 4096 = 4096, 8192, -2048 as 24-bit little-endian two's complement
     assert raw[16:25] == bytes([0x00, 0x10, 0x00, 0x00, 0x20, 0x00, 0x00, 0xF8, 0xFF])
     assert raw[25] == 128  # sigmoid(0) * 255 = 127.5, rounded half away from zero as C does
     assert list(raw[26:29]) == [128, 166, 89]  # 127.5 + 255 * 0.15 * (0, 1, -1)
     assert list(raw[29:32]) == [112, 160, 184]  # (log scale + 10) * 16
-    # -q = (w 0.5, x -0.5, y -0.5, z -0.5); RUB negates y, z: (-0.5, 0.5, 0.5) * 127.5 + 127.5
-    assert list(raw[32:35]) == [64, 191, 191]
+    # RUB negates y, z: (x, y, z, w) = (0.5, -0.5, -0.5, -0.5). All four are equally large, so
+    # the first, x (index 0, positive), is dropped; y, z, w are negative: sign bit 1 each, and
+    # 9 bits of 0.5 / sqrt(1/2) * 511 + 0.5 = 361.8 -> 361
+    each = (1 << 9) | 361
+    assert raw[32:36] == ((0 << 30) | (each << 20) | (each << 10) | each).to_bytes(4, "little")
     # SH degree 1 (y, z, x basis; RUB negates the first two), 5-bit buckets of 8 around 128:
     # -0.5 -> 64; 0.25 -> 160; 0 -> 128 | -0.1 -> 115.2 -> 115 -> 112; 0, 0 | 0, 0, 0.3 -> 168
-    assert list(raw[35:44]) == [64, 160, 128, 112, 128, 128, 128, 128, 168]
+    assert list(raw[36:45]) == [64, 160, 128, 112, 128, 128, 128, 128, 168]
+    assert len(raw) == 45
+    # version 2: -q = (w 0.5, x -0.5, y -0.5, z -0.5), RUB: (-0.5, 0.5, 0.5) * 127.5 + 127.5
+    write_spz(tmp_path / "v2.spz", splats, version=2)
+    raw2 = gzip.decompress((tmp_path / "v2.spz").read_bytes())
+    assert raw2[:16] == struct.pack("<IIIBBBB", 0x5053474E, 2, 1, 1, 12, 0, 0)
+    assert list(raw2[32:35]) == [64, 191, 191] and raw2[35:] == raw[36:]
     # C's rounding at halves (the x basis keeps its sign): -4.5 / 128 -> -5 -> 123 -> bucket
     # 120, where numpy's half to even would give -4 -> 124 -> 128
     splats["shN"] = torch.tensor([[[0.0] * 3, [0.0] * 3, [-4.5 / 128, 0.0, 0.0]]])
     write_spz(tmp_path / "half.spz", splats)
-    assert gzip.decompress((tmp_path / "half.spz").read_bytes())[41] == 120
-    assert len(raw) == 44
+    assert gzip.decompress((tmp_path / "half.spz").read_bytes())[42] == 120
 
 
-@pytest.mark.parametrize("sh_degree", [0, 1, 2, 3])
-def test_niantic_reads_the_gaussians_turned_into_its_frame(tmp_path, sh_degree):
+@pytest.mark.parametrize("sh_degree,version", [(0, 3), (1, 3), (2, 2), (3, 3), (3, 2)])
+def test_niantic_reads_the_gaussians_turned_into_its_frame(tmp_path, sh_degree, version):
     splats = make_splats(500, sh_degree, seed=sh_degree)
     splats["sh0"] = splats["sh0"].clamp(-3, 3)  # inside the colour byte's range (+-3.33)
     splats["quats"][:7] *= -1  # the sign does not matter
-    write_spz(tmp_path / "s.spz", splats)
+    write_spz(tmp_path / "s.spz", splats, version=version)
     ref = niantic_decode(tmp_path / "s.spz")
     rub = {k: v.double().numpy() for k, v in transform_splats(
         {k: v.double() for k, v in splats.items()}, HALF_TURN_X).items()}
@@ -97,13 +124,17 @@ def test_niantic_reads_the_gaussians_turned_into_its_frame(tmp_path, sh_degree):
     assert np.abs(ref["alpha"] - 1 / (1 + np.exp(-rub["opacities"]))).max() <= 0.5 / 255 + 1e-9
     assert np.abs(ref["sh0"] - rub["sh0"][:, 0]).max() <= 0.5 / (0.15 * 255) + 1e-9
     # the same ellipsoid axes (a half turn's M R M, as Niantic's flips give, and transform's M R
-    # differ by axis signs), to 8-bit x, y, z; w = sqrt(1 - x^2 - y^2 - z^2) loses precision
-    # where it nears 0 (measured 0.034 above 0.25, 0.17 below; version 3 of the format changed
-    # the encoding for this, and fewer readers take it)
+    # differ by axis signs). Version 3: 9 bits and a sign for the smallest three (measured
+    # 0.0028). Version 2: 8-bit x, y, z, and w = sqrt(1 - x^2 - y^2 - z^2) loses precision
+    # where it nears 0 (measured 0.034 above 0.25, 0.17 below)
     w = np.abs(splats["quats"][:, 0].numpy()) / np.linalg.norm(splats["quats"].numpy(), axis=1)
     quats = ref["quats_xyzw"][:, [3, 0, 1, 2]]
-    assert same_axes(quats[w > 0.25], rub["quats"][w > 0.25]) < 0.05
-    assert same_axes(quats, rub["quats"]) < 0.25
+    if version == 3:
+        assert same_axes(quats, rub["quats"]) < 0.006
+    else:
+        assert same_axes(quats[w > 0.25], rub["quats"][w > 0.25]) < 0.05
+        assert same_axes(quats, rub["quats"]) < 0.25
+        assert same_axes(quats, rub["quats"]) > 0.05  # what version 3 is for
     if sh_degree:  # snapped to 8 / 128 (degree 1) and 16 / 128 (above), plus rounding
         err = np.abs(ref["shN"] - rub["shN"])
         assert err[:, :3].max() <= 4.5 / 128 and err.max() <= 8.5 / 128
@@ -157,6 +188,12 @@ def test_bad_splats_and_bad_files_are_refused(tmp_path):
     (tmp_path / "short.spz").write_bytes(gzip.compress(raw[:-5]))
     with pytest.raises(VoxsplatError, match="truncated"):
         read_spz(tmp_path / "short.spz")
-    (tmp_path / "v3.spz").write_bytes(gzip.compress(raw[:4] + struct.pack("<I", 3) + raw[8:]))
-    with pytest.raises(VoxsplatError, match="version 3"):
-        read_spz(tmp_path / "v3.spz")
+    (tmp_path / "v4.spz").write_bytes(gzip.compress(raw[:4] + struct.pack("<I", 4) + raw[8:]))
+    with pytest.raises(VoxsplatError, match="version 4"):
+        read_spz(tmp_path / "v4.spz")
+    (tmp_path / "ext.spz").write_bytes(gzip.compress(raw[:14] + bytes([0x2]) + raw[15:]))
+    with pytest.raises(VoxsplatError, match="extension records"):
+        read_spz(tmp_path / "ext.spz")
+    with pytest.raises(VoxsplatError, match="version 1"):
+        write_spz(tmp_path / "v1.spz", make_splats(10, 1), version=1)
+    assert not (tmp_path / "v1.spz").exists()

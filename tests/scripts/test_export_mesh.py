@@ -194,19 +194,33 @@ def test_compressed_ply_through_the_cli(capsys, workspace, tmp_path):
     _no_files(tmp_path / "o")
 
 
-def test_spz_through_the_cli(workspace, tmp_path):
+def test_spz_through_the_cli(capsys, workspace, tmp_path):
     """`--format spz`: Niantic's .spz holds the Gaussians of the .ply export, in its frame, to
-    its quantization, in a fraction of the bytes."""
+    its quantization, in a fraction of the bytes; version 3 unless `--spz-version 2` asks for
+    the older layout, whose rotations are coarser."""
+    import gzip
+    from voxsplat.data.cameras import quat_to_rotmat
     from voxsplat.recon.export import read_ply
     from voxsplat.recon.export.spz import read_spz
-    for fmt, name in (("ply", "scene.ply"), ("spz", "scene.spz")):
+    for fmt, name, extra in (("ply", "scene.ply", []), ("spz", "scene.spz", []),
+                             ("spz", "v2.spz", ["--spz-version", "2"])):
         assert main(["export", str(workspace), "--format", fmt, "--out", str(tmp_path / name),
-                     "--quiet"]) == 0
+                     "--quiet", *extra]) == 0
     full, decoded = read_ply(tmp_path / "scene.ply"), read_spz(tmp_path / "scene.spz")
     assert float((decoded["means"] - full["means"]).abs().max()) <= 0.5 / 4096 + 1e-6
     assert float((decoded["scales"] - full["scales"].clamp(-10, 5.9375)).abs().max()) <= 1 / 32 + 1e-6
     spz_bytes, ply_bytes = ((tmp_path / n).stat().st_size for n in ("scene.spz", "scene.ply"))
     assert spz_bytes < ply_bytes / 4  # 5.5x here
+    versions = [gzip.decompress((tmp_path / n).read_bytes())[4] for n in ("scene.spz", "v2.spz")]
+    assert versions == [3, 2]
+
+    def axes_error(quats):  # the largest departure of |R^T R_ply| from the identity
+        R, R_ply = quat_to_rotmat(quats.double()), quat_to_rotmat(full["quats"].double())
+        return float(((R.transpose(1, 2) @ R_ply).abs() - torch.eye(3, dtype=torch.float64)).abs().max())
+    assert axes_error(decoded["quats"]) < 0.01 < axes_error(read_spz(tmp_path / "v2.spz")["quats"])
+    err = _run_err(capsys, ["export", str(workspace), "--format", "ply", "--out",
+                            str(tmp_path / "x.ply"), "--spz-version", "2"])
+    assert "--spz-version" in err and not (tmp_path / "x.ply").exists()
 
 
 def test_render_scales_frames_and_streams_depth(capsys, workspace, tmp_path):
