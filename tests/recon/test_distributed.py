@@ -49,6 +49,8 @@ def _rank_main(rank: int, world: int, port: int, scene, cfg, out: str, cut_at: i
         trainer = Trainer(scene, cfg, Path(out) / "ws", torch.device("cpu"))
         result = trainer.fit(resume=resume, progress=False, on_step=stop if cut_at else None)
         torch.save(result.splats, Path(out) / f"rank{rank}.pt")
+        if result.train_cameras is not None:  # pose refinement: the corrected poses
+            torch.save(result.train_cameras.cam_from_world, Path(out) / f"rank{rank}_poses.pt")
     except KeyboardInterrupt:
         pass
     finally:
@@ -98,6 +100,27 @@ def test_two_ranks_step_as_one_process_with_both_views(tiny_scene, tmp_path, mod
     keys = [k for k in rank0 if model == "voxel" or k != "quats"]
     near, apart = _mean_diff(rank0, both, keys), _mean_diff(alone, both, keys)
     assert near < 0.01 * apart, (near, apart)
+
+
+def test_two_ranks_refine_poses_alike_and_as_one_process(tiny_scene, tmp_path):
+    """Pose refinement under data parallelism: each view's correction gets its gradient on
+    the rank that rendered it, averaged over the ranks, so both keep the same poses, and they
+    move as in one process that sees both views per step."""
+    base = _cfg("gaussians", 12, refine=False)
+    cfg = replace(base, optim=replace(base.optim, pose_refine=True, pose_from=0.0, lr_pose=1e-3))
+    _two_ranks(tiny_scene, cfg, tmp_path)
+    poses0, poses1 = (torch.load(tmp_path / f"rank{r}_poses.pt") for r in (0, 1))
+    assert torch.equal(poses0, poses1)
+    runs = {}
+    for batch in (1, 2):
+        one = replace(cfg, optim=replace(cfg.optim, batch_size=batch))
+        result = Trainer(tiny_scene, one, tmp_path / f"one_b{batch}", torch.device("cpu")).fit(progress=False)
+        runs[batch] = result.train_cameras.cam_from_world
+    start = tiny_scene.cameras.cam_from_world[list(tiny_scene.split("train"))]
+    moved, near, apart = ((a - b).abs().mean().item() for a, b in
+                          ((poses0, start), (poses0, runs[2]), (runs[1], runs[2])))
+    assert moved > 1e-4, moved
+    assert near < 0.05 * apart, (moved, near, apart)
 
 
 def test_two_ranks_refine_alike_and_learn_as_one_process(tiny_scene, tmp_path):
