@@ -18,8 +18,9 @@ from typing import Optional
 import numpy as np
 
 FORMATS = {"ply": "scene.ply", "compressed-ply": "scene.compressed.ply", "splat": "scene.splat",
-           "spz": "scene.spz"}
-"""Export format -> the file it is written to (and read back from, by its suffix)."""
+           "spz": "scene.spz", "spz-v2": "scene_v2.spz"}
+"""Export format -> the file it is written to (and read back from, by its suffix); spz-v2 is
+`--format spz --spz-version 2`."""
 
 
 def bench_formats(ws: Path, device: str = "auto") -> dict:
@@ -46,7 +47,10 @@ def bench_formats(ws: Path, device: str = "auto") -> dict:
         for fmt, name in FORMATS.items():
             path = Path(tmp) / name
             t0 = time.perf_counter()
-            pipeline.export(ws, fmt, path, frame="scene")
+            if fmt == "spz-v2":
+                pipeline.export(ws, "spz", path, frame="scene", spz_version=2)
+            else:
+                pipeline.export(ws, fmt, path, frame="scene")
             seconds = time.perf_counter() - t0
             decoded = read_splat_file(path)
             same: list[float] = []

@@ -251,7 +251,7 @@ def test_the_formats_benchmark_scores_each_format_read_back(workspace):
     r = bench_formats(workspace, "cpu")
     assert set(r) == {"workspace", *FORMATS}
     assert r["ply"]["psnr"] == r["workspace"]["psnr"] and r["ply"]["psnr_vs_workspace"] is None
-    for fmt in ("compressed-ply", "splat", "spz"):
+    for fmt in ("compressed-ply", "splat", "spz", "spz-v2"):
         assert r[fmt]["psnr_vs_workspace_min"] > 35, (fmt, r[fmt])
         assert abs(r[fmt]["psnr"] - r["workspace"]["psnr"]) < 0.5, (fmt, r[fmt])
         assert r[fmt]["bytes"] < r["ply"]["bytes"] / 2, (fmt, r[fmt])  # SH degree 0 here
