@@ -7,9 +7,11 @@ The browser draws the splats itself (viser's WebGL splat renderer sorts them on 
 serving needs no GPU: a workspace on a remote GPU machine is viewed through an SSH tunnel of
 the port. Colours are view-dependent as in the renders: once the browser's camera has rested
 for a moment (`RECOLOR_DELAY_S`), every Gaussian takes the colour its spherical harmonics give
-from that camera's position (the last camera to move, when several browsers view). Each
-recolouring sends the splat buffer again (32 bytes a Gaussian); `--flat-colors` keeps the
-view-independent DC colours of the `.splat` export and sends them once.
+from that camera's position. Each browser gets its own splat node for that (viser's
+client-scoped node, shadowing the shared one of DC colours), so several browsers each see the
+colours of their own camera. Each recolouring sends the splat buffer again (32 bytes a
+Gaussian) to that browser; `--flat-colors` keeps the view-independent DC colours of the
+`.splat` export and sends them once.
 
 A workspace is shown in its frame, with the training cameras (blue) and held-out ones
 (orange) as frustums that show their photos when the input is at hand; clicking one moves the
@@ -24,9 +26,9 @@ import math
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 import numpy as np
 import torch
@@ -93,14 +95,23 @@ def seen_colors(splats: Mapping[str, Tensor], eye: Tensor) -> np.ndarray:
 
 
 class Recolor:
-    """Recolours a splat handle for the last camera position given to `moved`, once no other
-    has come for `delay` seconds (a background thread; `stop` ends it)."""
+    """Recolours one browser's own splat node for the last camera position given to `moved`,
+    once no other has come for `delay` seconds (a background thread; `stop` ends it).
 
-    def __init__(self, handle, splats: Mapping[str, Tensor], delay: float = RECOLOR_DELAY_S):
-        self.handle, self.splats, self.delay = handle, splats, delay
+    The node is made by `make(**arrays)` (viser's `client.scene.add_gaussian_splats`, which
+    shadows the shared node for that browser alone) at the first recolouring, so a browser
+    that never rests its camera costs nothing; later ones send the colours only, or the whole
+    buffer once after `replace`."""
+
+    def __init__(self, make: Callable[..., object], splats: Mapping[str, Tensor],
+                 delay: float = RECOLOR_DELAY_S):
+        self.make, self.splats, self.delay = make, splats, delay
+        self.handle = None
+        """The browser's splat node, once made."""
         self._eye, self._last, self._at, self._stopped = None, None, 0.0, False
+        self._moved_geometry = False
         self._wake = threading.Condition()
-        self._write = threading.Lock()  # one writer of the handle at a time
+        self._write = threading.Lock()  # one writer of the node at a time
         self.count = 0
         """Recolourings done (for tests and logs)."""
         self._thread = threading.Thread(target=self._loop, name="voxsplat-recolor", daemon=True)
@@ -113,14 +124,13 @@ class Recolor:
             self._wake.notify()
 
     def replace(self, splats: Mapping[str, Tensor]) -> None:
-        """Show other Gaussians (DC colours at once), then recolour them for the last camera."""
-        with self._write:
-            self.handle.set_gaussians(**viewer_arrays(splats))
-            with self._wake:
-                self.splats = splats
-                if self._last is not None:
-                    self._eye, self._at = self._last, 0.0
-                    self._wake.notify()
+        """Show other Gaussians: recolour them for the last camera now (the browser shows its
+        node's former ones until then)."""
+        with self._write, self._wake:
+            self.splats, self._moved_geometry = splats, True
+            if self._last is not None:
+                self._eye, self._at = self._last, 0.0
+                self._wake.notify()
 
     def stop(self) -> None:
         with self._wake:
@@ -142,9 +152,16 @@ class Recolor:
                 eye, self._eye, splats = self._eye, None, self.splats
             rgbs = seen_colors(splats, torch.from_numpy(eye))
             with self._write:
-                if splats is self.splats:  # else replaced meanwhile: recoloured again soon
+                if splats is not self.splats:  # replaced meanwhile: recoloured again soon
+                    continue
+                if self.handle is None:
+                    self.handle = self.make(**(viewer_arrays(splats) | {"rgbs": rgbs}))
+                elif self._moved_geometry:
+                    self.handle.set_gaussians(**(viewer_arrays(splats) | {"rgbs": rgbs}))
+                else:
                     self.handle.rgbs = rgbs
-                    self.count += 1
+                self._moved_geometry = False
+                self.count += 1
 
 
 def _frustum_pose(world_from_cam: Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -191,28 +208,53 @@ class Viewer:
 
     server: object
     splats: object
-    """viser's splat handle (its centers, covariances, rgbs, opacities)."""
+    """viser's splat node that every browser shares (centers, covariances, DC colours,
+    opacities)."""
     frustums: dict
     """View name -> viser camera frustum handle."""
-    recolor: Optional[Recolor] = None
-    """Recolours the splats for the browser's camera (None: flat colours, or SH degree 0)."""
+    shown: dict
+    """The Gaussians shown (`most_opaque` of the served ones)."""
+    recolors: Optional[dict] = None
+    """Browser (viser client id) -> its `Recolor`, which gives it its own node coloured for
+    its camera; None: flat colours (`--flat-colors`, or SH degree 0)."""
     max_gaussians: Optional[int] = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def update(self, splats: Mapping[str, Tensor]) -> None:
         """Show other Gaussians in place of the current ones (e.g. as training moves them)."""
         shown = most_opaque(splats, self.max_gaussians)
-        if self.recolor is not None:
-            self.recolor.replace(shown)
-        else:
+        with self._lock:
+            self.shown = shown
             self.splats.set_gaussians(**viewer_arrays(shown))
+            for recolor in (self.recolors or {}).values():
+                recolor.replace(shown)
+
+    def connect(self, client) -> None:
+        """A browser came: recolour the splats for its camera on its own node, now and
+        whenever the camera rests (flat colours: nothing to do)."""
+        if self.recolors is None:
+            return
+        with self._lock:
+            recolor = Recolor(lambda **arrays: client.scene.add_gaussian_splats("/splats", **arrays),
+                              self.shown)
+            self.recolors[client.client_id] = recolor
+        follow_camera(client, recolor)
+
+    def disconnect(self, client) -> None:
+        with self._lock:
+            recolor = (self.recolors or {}).pop(client.client_id, None)
+        if recolor is not None:
+            recolor.stop()
 
     @property
     def url(self) -> str:
         return f"http://localhost:{self.server.get_port()}"
 
     def stop(self) -> None:
-        if self.recolor is not None:
-            self.recolor.stop()
+        with self._lock:
+            recolors = list((self.recolors or {}).values())
+        for recolor in recolors:
+            recolor.stop()
         self.server.stop()
 
 
@@ -260,10 +302,10 @@ def _serve(splats: Mapping[str, Tensor], start: StartView, host: str, port: int,
     `flat_colors` (or SH degree 0); every new browser tab starts at `start`."""
     viser = _viser()
     server = viser.ViserServer(host=host, port=port, verbose=verbose)
-    shown_splats = most_opaque(splats, max_gaussians)
-    handle = server.scene.add_gaussian_splats("/splats", **viewer_arrays(shown_splats))
-    recolor = (Recolor(handle, shown_splats) if not flat_colors and sh_degree_of(splats) > 0
-               else None)
+    shown = most_opaque(splats, max_gaussians)
+    handle = server.scene.add_gaussian_splats("/splats", **viewer_arrays(shown))
+    recolors = {} if not flat_colors and sh_degree_of(splats) > 0 else None
+    viewer = Viewer(server, handle, {}, shown, recolors, max_gaussians)
     server.scene.set_up_direction(tuple(float(x) for x in start.up))
 
     @server.on_client_connect
@@ -272,10 +314,10 @@ def _serve(splats: Mapping[str, Tensor], start: StartView, host: str, port: int,
         client.camera.look_at = tuple(float(x) for x in start.look_at)
         client.camera.up_direction = tuple(float(x) for x in start.up)
         client.camera.fov = start.fov
-        if recolor is not None:
-            follow_camera(client, recolor)
+        viewer.connect(client)
 
-    return Viewer(server, handle, {}, recolor, max_gaussians)
+    server.on_client_disconnect(viewer.disconnect)
+    return viewer
 
 
 def serve_record(rec: Mapping, splats: Mapping[str, Tensor], photos: Mapping[str, np.ndarray],

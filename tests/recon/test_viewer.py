@@ -23,8 +23,7 @@ from voxsplat.scripts.cli import main
 
 viser = pytest.importorskip("viser")
 from voxsplat.recon.viewer import (TEST_COLOR, TRAIN_COLOR, Recolor,  # noqa: E402
-                                   follow_camera, go_to_view, seen_colors, serve, thumbnail,
-                                   viewer_arrays)
+                                   go_to_view, seen_colors, serve, thumbnail, viewer_arrays)
 
 
 @pytest.fixture(scope="module")
@@ -161,26 +160,40 @@ def test_seen_colors_are_the_rasterizers_shading():
 
 
 def test_the_splats_are_recoloured_for_the_camera_once_it_rests():
-    """Two moves in quick succession give one recolouring, for the last position; a later move
-    gives another."""
+    """Two moves in quick succession give one recolouring, for the last position, which makes
+    the browser's node; a later move recolours that node; other Gaussians replace its whole
+    buffer, recoloured for the last position."""
     class Handle:
-        rgbs = None
+        def __init__(self, **arrays):
+            self.set_gaussians(**arrays)
+
+        def set_gaussians(self, **arrays):
+            self.centers, self.rgbs = arrays["centers"], arrays["rgbs"]
 
     g = torch.Generator().manual_seed(1)
-    splats = {"means": torch.randn(50, 3, generator=g), "sh0": torch.randn(50, 1, 3, generator=g),
-              "shN": torch.randn(50, 3, 3, generator=g)}
-    handle = Handle()
-    recolor = Recolor(handle, splats, delay=1.0)
+
+    def random_splats(n):
+        return {"means": torch.randn(n, 3, generator=g), "sh0": torch.randn(n, 1, 3, generator=g),
+                "shN": torch.randn(n, 3, 3, generator=g), "quats": torch.randn(n, 4, generator=g),
+                "scales": torch.randn(n, 3, generator=g), "opacities": torch.randn(n, generator=g)}
+
+    splats, made = random_splats(50), []
+    recolor = Recolor(lambda **arrays: made.append(Handle(**arrays)) or made[-1], splats, delay=1.0)
     try:
         recolor.moved((0.0, 0.0, 5.0))
         recolor.moved((5.0, 0.0, 0.0))
         _wait(lambda: recolor.count == 1)
         time.sleep(1.5)
-        assert recolor.count == 1
-        assert np.allclose(handle.rgbs, seen_colors(splats, torch.tensor([5.0, 0.0, 0.0])))
+        assert recolor.count == 1 and len(made) == 1 and recolor.handle is made[0]
+        assert np.allclose(made[0].rgbs, seen_colors(splats, torch.tensor([5.0, 0.0, 0.0])))
         recolor.moved((0.0, 5.0, 0.0))
         _wait(lambda: recolor.count == 2)
-        assert np.allclose(handle.rgbs, seen_colors(splats, torch.tensor([0.0, 5.0, 0.0])))
+        assert np.allclose(made[0].rgbs, seen_colors(splats, torch.tensor([0.0, 5.0, 0.0])))
+        other = random_splats(30)
+        recolor.replace(other)
+        _wait(lambda: recolor.count == 3)
+        assert len(made) == 1 and np.allclose(made[0].centers, other["means"].numpy())
+        assert np.allclose(made[0].rgbs, seen_colors(other, torch.tensor([0.0, 5.0, 0.0])))
     finally:
         recolor.stop()
 
@@ -192,43 +205,67 @@ def _wait(condition, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def test_a_browser_camera_recolours_the_served_splats(workspace, tmp_path):
-    """A workspace with view-dependent colour: a browser that connects (and each move of its
-    camera) recolours the splat node for its position; flat colours, or SH degree 0, never."""
+def test_each_browser_sees_the_colours_of_its_own_camera(workspace, tmp_path):
+    """A workspace with view-dependent colour: each browser that connects gets its own splat
+    node, recoloured for its camera (and again when the camera moves), while the shared node
+    keeps the DC colours; new Gaussians reach every browser's node; a browser that leaves
+    stops its recolouring; flat colours, or SH degree 0, never recolour."""
     _, splats, scene = workspace
     ws = tmp_path / "ws"
     ws.mkdir()
     coloured = _with_sh(splats)
     (ws / wsp.SCENE_JSON).write_bytes((workspace[0] / wsp.SCENE_JSON).read_bytes())
     write_ply(ws / wsp.SPLATS_PLY, coloured)
+    viewer = serve(ws, host="127.0.0.1", port=8390, verbose=False, photos=False)
 
     class Camera:
-        position = (0.5, -3.0, 1.0)
-        callbacks = []
+        def __init__(self, position):
+            self.position, self.callbacks = position, []
 
         def on_update(self, callback):
             self.callbacks.append(callback)
 
-    class Client:
-        camera = Camera()
+    class Scene:  # a client-scoped node, as a real viser node under the client's own name
+        def __init__(self, client_id):
+            self.prefix = f"/client{client_id}"
 
-    viewer = serve(ws, host="127.0.0.1", port=8390, verbose=False, photos=False)
+        def add_gaussian_splats(self, name, **arrays):
+            return viewer.server.scene.add_gaussian_splats(self.prefix + name, **arrays)
+
+    class Client:
+        def __init__(self, client_id, position):
+            self.client_id, self.camera, self.scene = client_id, Camera(position), Scene(client_id)
+
+    def seen(position, gaussians=coloured):
+        return seen_colors({k: v.float() for k, v in gaussians.items()}, torch.tensor(position))
+
     try:
-        assert viewer.recolor is not None
-        client = Client()
-        follow_camera(client, viewer.recolor)
-        _wait(lambda: viewer.recolor.count == 1)
-        expected = seen_colors({k: v.float() for k, v in coloured.items()},
-                               torch.tensor(Camera.position))
-        # viser truncates to 8 bits
-        assert np.abs(viewer.splats.rgbs / 255.0 - expected).max() <= 1 / 255 + 1e-6
-        Camera.position = (-3.0, 0.5, 1.0)
-        Camera.callbacks[0](Camera)  # the browser's camera moved
-        _wait(lambda: viewer.recolor.count == 2)
-        moved = seen_colors({k: v.float() for k, v in coloured.items()},
-                            torch.tensor(Camera.position))
-        assert np.abs(viewer.splats.rgbs / 255.0 - moved).max() <= 1 / 255 + 1e-6
-        assert np.abs(moved - expected).max() > 0.1
+        assert viewer.recolors == {}
+        a, b = Client(1, (0.5, -3.0, 1.0)), Client(2, (-3.0, 0.5, 1.0))
+        viewer.connect(a)
+        viewer.connect(b)
+        ra, rb = viewer.recolors[1], viewer.recolors[2]
+        _wait(lambda: ra.count == 1 and rb.count == 1)
+        # viser keeps colours in 8 bits
+        assert np.abs(ra.handle.rgbs / 255.0 - seen(a.camera.position)).max() <= 1 / 255 + 1e-6
+        assert np.abs(rb.handle.rgbs / 255.0 - seen(b.camera.position)).max() <= 1 / 255 + 1e-6
+        assert np.abs(seen(a.camera.position) - seen(b.camera.position)).max() > 0.1
+        dc = viewer_arrays(coloured)["rgbs"]
+        assert np.abs(viewer.splats.rgbs / 255.0 - dc).max() <= 1 / 255 + 1e-6  # shared: DC
+        a.camera.position = (0.0, 3.0, -1.0)
+        a.camera.callbacks[0](a.camera)  # a's browser moved its camera
+        _wait(lambda: ra.count == 2)
+        assert np.abs(ra.handle.rgbs / 255.0 - seen(a.camera.position)).max() <= 1 / 255 + 1e-6
+        assert rb.count == 1
+        fewer = {k: v[:300] for k, v in coloured.items()}
+        viewer.update(fewer)
+        _wait(lambda: ra.count == 3 and rb.count == 2)
+        for client, recolor in ((a, ra), (b, rb)):
+            assert len(recolor.handle.centers) == 300
+            assert np.abs(recolor.handle.rgbs / 255.0 - seen(client.camera.position, fewer)).max() \
+                <= 1 / 255 + 1e-6
+        viewer.disconnect(a)
+        assert set(viewer.recolors) == {2} and not ra._thread.is_alive()
     finally:
         viewer.stop()
     flat = serve(ws, host="127.0.0.1", port=8390, verbose=False, photos=False, flat_colors=True)
@@ -236,7 +273,8 @@ def test_a_browser_camera_recolours_the_served_splats(workspace, tmp_path):
     write_ply(ws / wsp.SPLATS_PLY, {k: v for k, v in coloured.items() if k != "shN"})
     dc_only = serve(ws, host="127.0.0.1", port=8390, verbose=False, photos=False)
     dc_only.stop()
-    assert flat.recolor is None and dc_only.recolor is None
+    assert flat.recolors is None and dc_only.recolors is None
+    flat.connect(Client(3, (0.0, 0.0, 1.0)))  # nothing to recolour: no node of its own
 
 
 def test_a_live_view_follows_the_training_and_changes_nothing(tmp_path, monkeypatch):
@@ -385,3 +423,57 @@ def test_the_learned_sky_is_shown_behind_the_scene(workspace, tmp_path):
     viewer = serve(ws, port=8790, verbose=False, photos=False)
     viewer.stop()
     assert len(viewer.splats.centers) == n
+
+
+def test_real_browser_connections_each_get_their_own_colours(tmp_path):
+    """Two websocket clients speaking viser's protocol (as its browser client does: the
+    version subprotocol, then camera messages) each get a node of their own, coloured for the
+    camera each reports; one that disconnects stops its recolouring."""
+    import asyncio
+
+    import msgspec
+    import websockets
+    from viser import _messages
+
+    from voxsplat.recon.export.spz import write_spz
+    from voxsplat.recon.viewer import serve_file
+    from test_export import make_splats
+    splats = make_splats(400, 2, seed=0)
+    write_spz(tmp_path / "s.spz", splats)
+    viewer = serve_file(tmp_path / "s.spz", port=8895, verbose=False)
+    shown = {k: v.float() for k, v in viewer.shown.items()}
+
+    def camera(position):
+        msg = _messages.ViewerCameraMessage(
+            wxyz=(1.0, 0.0, 0.0, 0.0), position=position, fov=1.0, near=0.01, far=100.0,
+            image_height=48, image_width=64, look_at=(0.0, 0.0, 0.0), up_direction=(0.0, -1.0, 0.0))
+        return msgspec.msgpack.encode(msg.as_serializable_dict())
+
+    async def wait_for(condition, timeout=20.0):
+        end = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < end, "timed out"
+            await asyncio.sleep(0.05)
+
+    async def browsers():
+        url = f"ws://127.0.0.1:{viewer.server.get_port()}"
+        protocol = [f"viser-v{viser.__version__}"]
+        async with websockets.connect(url, subprotocols=protocol, max_size=None) as a, \
+                websockets.connect(url, subprotocols=protocol, max_size=None) as b:
+            for ws in (a, b):  # as a browser does: it reports its camera once connected
+                await ws.send(camera((0.0, 0.0, 4.0)))
+            await wait_for(lambda: len(viewer.recolors) == 2)
+            (id_a, ra), (id_b, rb) = sorted(viewer.recolors.items())
+            await a.send(camera((4.0, 0.0, 0.0)))
+            await b.send(camera((0.0, 4.0, 0.0)))
+            await wait_for(lambda: ra.handle is not None and rb.handle is not None and
+                           np.abs(ra.handle.rgbs / 255.0 - seen_colors(shown, torch.tensor([4.0, 0.0, 0.0]))).max() < 0.01
+                           and np.abs(rb.handle.rgbs / 255.0 - seen_colors(shown, torch.tensor([0.0, 4.0, 0.0]))).max() < 0.01)
+            assert np.abs(ra.handle.rgbs.astype(int) - rb.handle.rgbs.astype(int)).max() > 20
+        await wait_for(lambda: not viewer.recolors and not ra._thread.is_alive()
+                       and not rb._thread.is_alive())
+
+    try:
+        asyncio.run(browsers())
+    finally:
+        viewer.stop()
