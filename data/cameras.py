@@ -200,6 +200,24 @@ def skew(v: Tensor) -> Tensor:
     return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).view(-1, 3, 3)
 
 
+def rotvec_to_rotmat(rotvecs: Tensor) -> Tensor:
+    """[N,3] rotation vectors (axis times angle, radians) -> [N,3,3] rotation matrices by
+    Rodrigues' formula, with its Taylor series near 0 so the gradient is exact there too.
+
+    The closed form, unlike ``torch.linalg.matrix_exp``, never waits for the GPU (that picks
+    its series' degree from a norm it copies to the host), so a training step that turns its
+    cameras with it stays asynchronous."""
+    theta2 = (rotvecs * rotvecs).sum(-1)[:, None, None]
+    small = theta2 < 1e-4  # below 0.01 rad, where 1 - cos loses float32's digits
+    theta = theta2.clamp_min(1e-4).sqrt()
+    a = torch.where(small, 1 - theta2 / 6 + theta2 ** 2 / 120, torch.sin(theta) / theta)
+    b = torch.where(small, 0.5 - theta2 / 24 + theta2 ** 2 / 720,
+                    (1 - torch.cos(theta)) / theta2.clamp_min(1e-4))
+    k = skew(rotvecs)
+    eye = torch.eye(3, dtype=rotvecs.dtype, device=rotvecs.device)
+    return eye + a * k + b * (k @ k)
+
+
 def perturbed_poses(cam_from_world: Tensor, degrees: float, shift: float,
                     gen: torch.Generator) -> Tensor:
     """[C,4,4] poses each turned by `degrees` about a random axis through the camera's centre
@@ -209,7 +227,7 @@ def perturbed_poses(cam_from_world: Tensor, degrees: float, shift: float,
     axes = torch.nn.functional.normalize(torch.randn(C, 3, generator=gen), dim=1)
     world_from_cam = rigid_inverse(cam_from_world)
     moved = world_from_cam.clone()
-    turn = torch.linalg.matrix_exp(skew(axes * math.radians(degrees))).to(cam_from_world)
+    turn = rotvec_to_rotmat(axes * math.radians(degrees)).to(cam_from_world)
     moved[:, :3, :3] = turn @ world_from_cam[:, :3, :3]
     moved[:, :3, 3] += (torch.randn(C, 3, generator=gen) * shift).to(cam_from_world)
     return rigid_inverse(moved)

@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ..data.cameras import Cameras, rigid_inverse, skew
+from ..data.cameras import Cameras, rigid_inverse, rotvec_to_rotmat
 from ..render.sky import SkyMap
 from .sky import LearnedSky
 
@@ -80,7 +80,7 @@ class ViewPoses(torch.nn.Module):
     def forward(self, cam_from_world: Tensor, slots: Tensor) -> Tensor:
         """`cam_from_world [B,4,4]` of the training views at `slots [B]`, corrected."""
         world_from_cam = rigid_inverse(cam_from_world)
-        rot = torch.linalg.matrix_exp(skew(self.rotations[slots]))
+        rot = rotvec_to_rotmat(self.rotations[slots])
         R = rot @ world_from_cam[:, :3, :3]
         c = world_from_cam[:, :3, 3] + self.scale * self.translations[slots]
         Rt = R.transpose(1, 2)

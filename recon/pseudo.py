@@ -10,15 +10,12 @@ import math
 import torch
 from torch import Tensor
 
-from ..data.cameras import Cameras, rigid_inverse, skew
+from ..data.cameras import Cameras, rigid_inverse, rotvec_to_rotmat
 
 
 def _axis_angle(axes: Tensor, angles: Tensor) -> Tensor:
     """[B,3,3] rotations by `angles [B]` (radians) about unit `axes [B,3]` (Rodrigues)."""
-    k = skew(axes)
-    s, c = torch.sin(angles)[:, None, None], torch.cos(angles)[:, None, None]
-    eye = torch.eye(3, dtype=axes.dtype, device=axes.device).expand_as(k)
-    return eye + s * k + (1 - c) * (k @ k)
+    return rotvec_to_rotmat(axes * angles[:, None])
 
 
 def neighbour_degrees(cams: Cameras, others: Cameras) -> Tensor:
