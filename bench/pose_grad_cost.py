@@ -47,7 +47,7 @@ def step_seconds(s: dict, pose_grad: bool, iters: int = 30) -> float:
     return (time.perf_counter() - t0) / iters
 
 
-def pose_ops_ms(views: int = 21, batch: int = 4, iters: int = 200, rodrigues: bool = False) -> float:
+def pose_ops_ms(views: int = 21, batch: int = 4, iters: int = 200) -> float:
     """One step's pose-correction work alone (ViewPoses forward and backward through a toy
     loss, the Adam step, the gauge removal), in ms on the GPU."""
     from voxsplat.recon.appearance import ViewPoses
@@ -56,15 +56,6 @@ def pose_ops_ms(views: int = 21, batch: int = 4, iters: int = 200, rodrigues: bo
     centers = torch.randn(views, 3, generator=g).to(dev)
     cam_from_world = torch.eye(4).repeat(views, 1, 1).to(dev)
     poses = ViewPoses(centers, 1.0)
-    exp = torch.linalg.matrix_exp
-    if rodrigues:  # the closed form in place of the general matrix exponential
-        def exp(K):  # noqa: F811
-            theta2 = (K ** 2).sum((-2, -1), keepdim=True) / 2
-            theta = theta2.clamp_min(1e-12).sqrt()
-            a = torch.where(theta2 < 1e-8, 1 - theta2 / 6, torch.sin(theta) / theta)
-            b = torch.where(theta2 < 1e-8, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / theta2.clamp_min(1e-12))
-            return torch.eye(3, device=K.device) + a * K + b * (K @ K)
-    real, torch.linalg.matrix_exp = torch.linalg.matrix_exp, exp
     opt = torch.optim.Adam(poses.parameters(), lr=1e-4)
     for i in range(iters + 10):
         if i == 10:
@@ -78,7 +69,6 @@ def pose_ops_ms(views: int = 21, batch: int = 4, iters: int = 200, rodrigues: bo
         opt.zero_grad(set_to_none=True)
         poses.remove_gauge()
     torch.cuda.synchronize()
-    torch.linalg.matrix_exp = real
     return 1e3 * (time.perf_counter() - t0) / iters
 
 
@@ -92,8 +82,7 @@ def main() -> None:
     p.add_argument("--out")
     a = p.parse_args()
     if a.pose_ops:
-        print(json.dumps({f"pose_ops_ms_batch{b}{'_rodrigues' if r else ''}": pose_ops_ms(batch=b, rodrigues=r)
-                          for b in (4, 1) for r in (False, True)}))
+        print(json.dumps({f"pose_ops_ms_batch{b}": pose_ops_ms(batch=b) for b in (4, 1)}))
         return
     s = _scene(a.n, a.cams, torch.device("cuda"), a.log_scale)
     rows = {}
