@@ -62,8 +62,7 @@ def pose_ops_ms(views: int = 21, batch: int = 4, iters: int = 200) -> float:
             torch.cuda.synchronize()
             t0 = time.perf_counter()
         ids = [(i * batch + k) % views for k in range(batch)]
-        slots = torch.tensor(ids, device=dev)
-        out = poses(cam_from_world[slots], slots)
+        out = poses(torch.stack([cam_from_world[i] for i in ids]), ids)
         out.square().sum().backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

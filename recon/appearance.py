@@ -5,17 +5,23 @@ auto-exposure, or by different cameras) and a correction of each training camera
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
 
-from ..data.cameras import Cameras, rigid_inverse, rotvec_to_rotmat
+from ..data.cameras import Cameras, rotvec_to_rotmat
 from ..render.sky import SkyMap
 from .sky import LearnedSky
 
 EXPOSURE_GAUGE_WEIGHT = 1.0
 """Weight of `ViewExposure.gauge_loss` in the training loss."""
+
+
+def rows(param: Tensor, slots: Sequence[int]) -> Tensor:
+    """`param[slots]` for a few Python ints, without sending an index tensor to the GPU: that
+    copy blocks until the GPU has caught up, which would serialize every training step."""
+    return torch.stack([param[i] for i in slots])
 
 
 class ViewExposure(torch.nn.Module):
@@ -28,9 +34,9 @@ class ViewExposure(torch.nn.Module):
         self.matrices = torch.nn.Parameter(torch.eye(3).repeat(n_views, 1, 1))
         self.offsets = torch.nn.Parameter(torch.zeros(n_views, 3))
 
-    def forward(self, colors: Tensor, slots: Tensor) -> Tensor:
-        """`colors [B,H,W,3]` of the training views at `slots [B]`, corrected."""
-        m, b = self.matrices[slots], self.offsets[slots]
+    def forward(self, colors: Tensor, slots: Sequence[int]) -> Tensor:
+        """`colors [B,H,W,3]` of the training views at `slots` (B ints), corrected."""
+        m, b = rows(self.matrices, slots), rows(self.offsets, slots)
         return torch.einsum("bij,bhwj->bhwi", m, colors) + b[:, None, None]
 
     def gauge_loss(self) -> Tensor:
@@ -77,16 +83,15 @@ class ViewPoses(torch.nn.Module):
         self.translations = torch.nn.Parameter(torch.zeros(n, 3, device=centers.device))
         self.register_buffer("gauge", gauge_basis(centers.float() / self.scale), persistent=False)
 
-    def forward(self, cam_from_world: Tensor, slots: Tensor) -> Tensor:
-        """`cam_from_world [B,4,4]` of the training views at `slots [B]`, corrected."""
-        world_from_cam = rigid_inverse(cam_from_world)
-        rot = rotvec_to_rotmat(self.rotations[slots])
-        R = rot @ world_from_cam[:, :3, :3]
-        c = world_from_cam[:, :3, 3] + self.scale * self.translations[slots]
-        Rt = R.transpose(1, 2)
-        top = torch.cat([Rt, -(Rt @ c[..., None])], 2)
-        bottom = cam_from_world.new_tensor([0.0, 0.0, 0.0, 1.0]).expand(len(top), 1, 4)
-        return torch.cat([top, bottom], 1)
+    def forward(self, cam_from_world: Tensor, slots: Sequence[int]) -> Tensor:
+        """`cam_from_world [B,4,4]` of the training views at `slots` (B ints), corrected: the
+        camera turned by `rot` about its centre c, which moves by scale x translation, so
+        R' = R rot^T and t' = -R' c'."""
+        rot = rotvec_to_rotmat(rows(self.rotations, slots))
+        R, t = cam_from_world[:, :3, :3], cam_from_world[:, :3, 3:]
+        centers = self.scale * rows(self.translations, slots)[..., None] - R.transpose(1, 2) @ t
+        R = R @ rot.transpose(1, 2)
+        return torch.cat([torch.cat([R, -(R @ centers)], 2), cam_from_world[:, 3:]], 1)
 
     @torch.no_grad()
     def remove_gauge(self) -> None:
@@ -134,15 +139,14 @@ class Appearance(torch.nn.Module):
         """Training views `view_ids`' cameras with their learned pose corrections."""
         if self.poses is None:
             return cams
-        slots = torch.tensor([self._slot[v] for v in view_ids], device=cams.device)
+        slots = [self._slot[v] for v in view_ids]
         return Cameras(self.poses(cams.cam_from_world, slots), cams.Ks, cams.widths, cams.heights)
 
     def adjust(self, colors: Tensor, view_ids: list[int]) -> Tensor:
         """Renders `colors [B,H,W,3]` of training views `view_ids` as their photos look."""
         if self.exposure is None:
             return colors
-        slots = torch.tensor([self._slot[v] for v in view_ids], device=colors.device)
-        return self.exposure(colors, slots)
+        return self.exposure(colors, [self._slot[v] for v in view_ids])
 
     def regularizer(self) -> Tensor | float:
         """The loss terms that pin the mean exposure to the identity and smooth the sky

@@ -16,12 +16,12 @@ from voxsplat.recon.config import override, preset, with_steps
 def test_view_exposure_starts_as_the_identity_and_pins_its_mean():
     exposure = ViewExposure(4)
     colors = torch.rand(2, 5, 6, 3)
-    torch.testing.assert_close(exposure(colors, torch.tensor([3, 1])), colors)
+    torch.testing.assert_close(exposure(colors, [3, 1]), colors)
     assert float(exposure.gauge_loss().detach()) == 0.0
     with torch.no_grad():
         exposure.matrices[0] *= 2.0  # one view brighter: the mean moves off the identity
         exposure.offsets[1] += 0.1
-    torch.testing.assert_close(exposure(colors, torch.tensor([0, 1])),
+    torch.testing.assert_close(exposure(colors, [0, 1]),
                                torch.stack([2 * colors[0], colors[1] + 0.1]))
     assert float(exposure.gauge_loss().detach()) == pytest.approx(3 * 0.25**2 + 3 * 0.025**2)
 
