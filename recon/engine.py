@@ -72,7 +72,9 @@ class TrainData:
         self.images = {i: scene.images[i].to(device) for i in ids}
         self.masks = ({i: scene.masks[i].to(device) for i in ids}
                       if masks and scene.masks is not None else {})
-        self.bg_gen = torch.Generator().manual_seed(seed + 2)  # random backgrounds
+        # random backgrounds, drawn where the images are: a colour drawn on the host and sent
+        # over would be a blocking copy, every step
+        self.bg_gen = torch.Generator(device=device).manual_seed(seed + 2)
         self.depths = {} if depth is None else _depth_targets(depth, scene, ids, device)
         cams = scene.cameras.to(device)
         self.cameras = {i: cams[i:i + 1] for i in ids}  # slices: no index copies or syncs per step
@@ -142,7 +144,7 @@ class TrainData:
                           ) -> tuple[Tensor, Tensor]:
         """A random colour [3] and `images [B,H,W,3]` (composited on `background [3]`) moved
         onto it outside `masks [B,H,W]`: the object's alpha becomes supervised."""
-        bg = torch.rand(3, generator=self.bg_gen).to(images.device)
+        bg = torch.rand(3, generator=self.bg_gen, device=self.bg_gen.device)
         return bg, images + (~masks)[..., None].float() * (bg - background)
 
 
