@@ -13,11 +13,6 @@ from torch import Tensor
 from ..data.cameras import Cameras, rigid_inverse, rotvec_to_rotmat
 
 
-def _axis_angle(axes: Tensor, angles: Tensor) -> Tensor:
-    """[B,3,3] rotations by `angles [B]` (radians) about unit `axes [B,3]` (Rodrigues)."""
-    return rotvec_to_rotmat(axes * angles[:, None])
-
-
 def neighbour_degrees(cams: Cameras, others: Cameras) -> Tensor:
     """For each of `cams`, the angle (degrees) between its optical axis and the nearest one
     among `others`, leaving out cameras at its own centre (itself) [B]; 180 when there is no
@@ -40,9 +35,10 @@ def orbited_cameras(cams: Cameras, pivots: Tensor, max_degrees: float | Tensor,
     axes_cam = torch.stack([torch.cos(phi), torch.sin(phi), torch.zeros_like(phi)], -1)
     world_from_cam = cams.world_from_cam
     axes = (world_from_cam[:, :3, :3] @ axes_cam[..., None])[..., 0]
-    limit = torch.deg2rad(torch.as_tensor(max_degrees, dtype=dt, device=dev))
+    limit = (torch.deg2rad(max_degrees.to(dev, dt)) if isinstance(max_degrees, Tensor)
+             else math.radians(max_degrees))  # a number: no copy to the device, which would block
     angles = torch.rand(B, generator=gen, device=gen.device).to(dev, dt) * limit
-    rot = _axis_angle(axes, angles)
+    rot = rotvec_to_rotmat(axes * angles[:, None])
     world_from_world = torch.eye(4, dtype=dt, device=dev).repeat(B, 1, 1)  # turn about the pivot
     world_from_world[:, :3, :3] = rot
     world_from_world[:, :3, 3] = pivots - (rot @ pivots[..., None])[..., 0]
