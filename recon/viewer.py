@@ -101,11 +101,12 @@ class Recolor:
     The node is made by `make(**arrays)` (viser's `client.scene.add_gaussian_splats`, which
     shadows the shared node for that browser alone) at the first recolouring, so a browser
     that never rests its camera costs nothing; later ones send the colours only, or the whole
-    buffer once after `replace`."""
+    buffer once after `replace`. `arrays`: `viewer_arrays(splats)` where the caller has them
+    (one computation for every browser), else computed here when needed."""
 
     def __init__(self, make: Callable[..., object], splats: Mapping[str, Tensor],
-                 delay: float = RECOLOR_DELAY_S):
-        self.make, self.splats, self.delay = make, splats, delay
+                 delay: float = RECOLOR_DELAY_S, arrays: Optional[dict] = None):
+        self.make, self.splats, self.delay, self.arrays = make, splats, delay, arrays
         self.handle = None
         """The browser's splat node, once made."""
         self._eye, self._last, self._at, self._stopped = None, None, 0.0, False
@@ -123,11 +124,11 @@ class Recolor:
             self._last = self._eye
             self._wake.notify()
 
-    def replace(self, splats: Mapping[str, Tensor]) -> None:
+    def replace(self, splats: Mapping[str, Tensor], arrays: Optional[dict] = None) -> None:
         """Show other Gaussians: recolour them for the last camera now (the browser shows its
         node's former ones until then)."""
         with self._write, self._wake:
-            self.splats, self._moved_geometry = splats, True
+            self.splats, self.arrays, self._moved_geometry = splats, arrays, True
             if self._last is not None:
                 self._eye, self._at = self._last, 0.0
                 self._wake.notify()
@@ -154,10 +155,14 @@ class Recolor:
             with self._write:
                 if splats is not self.splats:  # replaced meanwhile: recoloured again soon
                     continue
-                if self.handle is None:
-                    self.handle = self.make(**(viewer_arrays(splats) | {"rgbs": rgbs}))
-                elif self._moved_geometry:
-                    self.handle.set_gaussians(**(viewer_arrays(splats) | {"rgbs": rgbs}))
+                if self.handle is None or self._moved_geometry:
+                    if self.arrays is None:
+                        self.arrays = viewer_arrays(splats)
+                    arrays = self.arrays | {"rgbs": rgbs}
+                    if self.handle is None:
+                        self.handle = self.make(**arrays)
+                    else:
+                        self.handle.set_gaussians(**arrays)
                 else:
                     self.handle.rgbs = rgbs
                 self._moved_geometry = False
@@ -214,6 +219,8 @@ class Viewer:
     """View name -> viser camera frustum handle."""
     shown: dict
     """The Gaussians shown (`most_opaque` of the served ones)."""
+    arrays: dict
+    """`viewer_arrays(shown)`, made once for the shared node and every browser's own."""
     recolors: Optional[dict] = None
     """Browser (viser client id) -> its `Recolor`, which gives it its own node coloured for
     its camera; None: flat colours (`--flat-colors`, or SH degree 0)."""
@@ -223,11 +230,12 @@ class Viewer:
     def update(self, splats: Mapping[str, Tensor]) -> None:
         """Show other Gaussians in place of the current ones (e.g. as training moves them)."""
         shown = most_opaque(splats, self.max_gaussians)
+        arrays = viewer_arrays(shown)
         with self._lock:
-            self.shown = shown
-            self.splats.set_gaussians(**viewer_arrays(shown))
+            self.shown, self.arrays = shown, arrays
+            self.splats.set_gaussians(**arrays)
             for recolor in (self.recolors or {}).values():
-                recolor.replace(shown)
+                recolor.replace(shown, arrays)
 
     def connect(self, client) -> None:
         """A browser came: recolour the splats for its camera on its own node, now and
@@ -236,7 +244,7 @@ class Viewer:
             return
         with self._lock:
             recolor = Recolor(lambda **arrays: client.scene.add_gaussian_splats("/splats", **arrays),
-                              self.shown)
+                              self.shown, arrays=self.arrays)
             self.recolors[client.client_id] = recolor
         follow_camera(client, recolor)
 
@@ -303,9 +311,10 @@ def _serve(splats: Mapping[str, Tensor], start: StartView, host: str, port: int,
     viser = _viser()
     server = viser.ViserServer(host=host, port=port, verbose=verbose)
     shown = most_opaque(splats, max_gaussians)
-    handle = server.scene.add_gaussian_splats("/splats", **viewer_arrays(shown))
+    arrays = viewer_arrays(shown)
+    handle = server.scene.add_gaussian_splats("/splats", **arrays)
     recolors = {} if not flat_colors and sh_degree_of(splats) > 0 else None
-    viewer = Viewer(server, handle, {}, shown, recolors, max_gaussians)
+    viewer = Viewer(server, handle, {}, shown, arrays, recolors, max_gaussians)
     server.scene.set_up_direction(tuple(float(x) for x in start.up))
 
     @server.on_client_connect
