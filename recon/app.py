@@ -185,6 +185,20 @@ def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None
     return downscale_scene(scene, downscale) if downscale != 1.0 else scene
 
 
+def interrupted_hint(out: Path, can_resume: bool) -> str:
+    """What to run after Ctrl-C stopped `reconstruct` (`can_resume`) or `poses` writing to
+    OUT, from what OUT holds: a checkpoint (`--resume`), structure-from-motion's kept features
+    and matches (the same command goes on from them, `sfm.resume`), or nothing yet."""
+    from .checkpoint import latest_checkpoint
+    out = Path(out)
+    if can_resume and latest_checkpoint(out / "checkpoints") is not None:
+        return "continue with `--resume`"
+    if any(out.glob(".sfm.*/resume.json")):
+        return ("run the same command again: structure-from-motion goes on from the features "
+                "and matches it kept")
+    return "nothing was saved yet; run the same command again"
+
+
 def _resumed_sfm(out: Path, sfm):
     """The SfM settings a resumed run keeps: those of the SfM run in its workspace."""
     from .sfm import SfmConfig, recorded_config

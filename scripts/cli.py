@@ -396,7 +396,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"voxsplat: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("voxsplat: interrupted; continue with `--resume`", file=sys.stderr)
+        hint = ""
+        if cls in (Reconstruct, Poses):
+            from voxsplat.recon.app import interrupted_hint
+            hint = "; " + interrupted_hint(args["out"], cls is Reconstruct)
+        print(f"voxsplat: interrupted{hint}", file=sys.stderr)
         return 130
     except MemoryError:
         print("voxsplat: error: out of memory; use --downscale 0.5 (a quarter of the pixels) or "

@@ -11,7 +11,9 @@ Workspace layout (inside `out_dir`):
     sfm/sfm.json            what ran: input, config, registered images, timings
 
 Everything is built in a hidden temporary folder and renamed to `sfm/` at the end, so a
-failed or interrupted run leaves no partial workspace.
+failed or interrupted run leaves no partial workspace. A run stopped by anything but its input
+(Ctrl-C, a crash) keeps that folder's COLMAP database, and the next run on the same photos
+and settings goes on from its features and matches (`resume`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -37,6 +40,7 @@ from ...data.scene import Scene
 from ...data.transforms import normalize
 from ...data.video import extract_frames, is_video_file
 from . import colmap_steps as steps
+from . import resume
 from .config import SfmConfig
 from .inputs import (InputImage, camera_groups, choose_matcher, scan_images, stage_images,
                      stage_masks)
@@ -237,6 +241,12 @@ def run_sfm(image_dir: Path, out_dir: Path, config: SfmConfig = SfmConfig(),
             raise VoxsplatError(f"{image_dir}: --mask-features needs masks, and the photos have "
                                 f"none; give them an alpha channel or put NAME.png masks (white "
                                 f"= the object) in {image_dir / 'masks'}")
+        feature_masks = tmp / "input_masks" if masked and config.mask_features else None
+        resumed = resume.start(tmp, resume.resume_key(images, config, matcher, feature_masks,
+                                                      steps.version()))
+        if resumed is not None:
+            report.note(f"going on from the features and matches of the run that stopped in "
+                        f"{resumed}")
         with steps.colmap_logging():
             model, warning = _map(images, image_dir, tmp, matcher, config, report, info,
                                   tmp / "input_masks" if masked else None)
@@ -251,8 +261,14 @@ def run_sfm(image_dir: Path, out_dir: Path, config: SfmConfig = SfmConfig(),
         _write_report(tmp / REPORT_FILE, _report(images, image_dir, Path(source or image_dir),
                                                  config, matcher, model, warning, info))
         replace_folder(tmp, out_dir / SFM_DIR)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as e:
+        report.close()
+        # the input's own failures (no model, too few images) would come back on a rerun
+        if not isinstance(e, VoxsplatError) and resume.keep(tmp):
+            print(f"sfm: stopped; the features and matches so far are kept in {tmp}, and the "
+                  f"same command goes on from them", file=sys.stderr, flush=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()
         raise

@@ -121,6 +121,7 @@ def test_interrupted_run_leaves_no_outputs_and_resumes(capsys, scene_copy, tmp_p
     monkeypatch.setattr(engine.Trainer, "_step", flaky)
     argv = ["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu", "--steps", "40", "--quiet"]
     assert main(argv) == 130
+    assert "interrupted; continue with `--resume`" in capsys.readouterr().err
     _assert_no_outputs(ws)
     assert any((ws / "checkpoints").iterdir())
     monkeypatch.setattr(engine.Trainer, "_step", real_step)
