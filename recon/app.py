@@ -188,7 +188,8 @@ def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None
 def interrupted_hint(out: Path, can_resume: bool) -> str:
     """What to run after Ctrl-C stopped `reconstruct` (`can_resume`) or `poses` writing to
     OUT, from what OUT holds: a checkpoint (`--resume`), structure-from-motion's kept features
-    and matches (the same command goes on from them, `sfm.resume`), or nothing yet."""
+    and matches (the same command goes on from them, `sfm.resume`), a finished SfM or depth
+    stage (reused by the same command), or nothing yet."""
     from .checkpoint import latest_checkpoint
     out = Path(out)
     if can_resume and latest_checkpoint(out / "checkpoints") is not None:
@@ -196,6 +197,11 @@ def interrupted_hint(out: Path, can_resume: bool) -> str:
     if any(out.glob(".sfm.*/resume.json")):
         return ("run the same command again: structure-from-motion goes on from the features "
                 "and matches it kept")
+    from .depth.cache import CACHE_FILE
+    done = [what for what, path in (("structure-from-motion", out / "sfm" / "sfm.json"),
+                                    ("depth maps", out / CACHE_FILE)) if path.is_file()]
+    if done:
+        return f"run the same command again: it reuses the finished {' and '.join(done)}"
     return "nothing was saved yet; run the same command again"
 
 

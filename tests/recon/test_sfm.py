@@ -254,7 +254,9 @@ def test_an_interrupted_run_goes_on_from_its_features_and_matches(corner, tmp_pa
 
 def test_the_cli_says_how_to_go_on_after_an_interrupt(corner, tmp_path, monkeypatch, capsys):
     """`voxsplat poses` (and `reconstruct`) stopped during SfM: the message names the same
-    command, not `--resume` (no workspace exists yet), and the same command then finishes."""
+    command, not `--resume` (no workspace exists yet), and the same command then finishes.
+    Stopped after SfM and the depth stage, before a checkpoint: the same command, which
+    reuses them."""
     from voxsplat.scripts.cli import main
     real = sfm_run.steps.map_incremental
 
@@ -271,6 +273,13 @@ def test_the_cli_says_how_to_go_on_after_an_interrupt(corner, tmp_path, monkeypa
     seen = _spy_on_resumed_work(monkeypatch)
     assert main(["poses", str(corner[0]), "--out", str(ws), "--quiet"]) == 0
     assert seen["pairs_before"] == 28 and _leftovers(ws) == ["sfm"]
+    # stopped in training before its first checkpoint: the finished stages are reused
+    from voxsplat.recon import engine
+    monkeypatch.setattr(engine.Trainer, "_step", stop)
+    assert main(["reconstruct", str(corner[0]), "--out", str(ws), "--quiet", "--device", "cpu"]) == 130
+    err = capsys.readouterr().err
+    assert ("voxsplat: interrupted; run the same command again: it reuses the finished "
+            "structure-from-motion and depth maps") in err, err
 
 
 def test_a_run_stopped_during_extraction_goes_on_from_the_images_done(corner, tmp_path,
