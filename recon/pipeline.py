@@ -99,7 +99,7 @@ def wants_depth(scene: Scene, cfg: TrainConfig) -> bool:
     """Whether `cfg.depth` asks for the MVS stage on `scene` (see TrainConfig.depth)."""
     if cfg.depth != "auto":
         return cfg.depth == "on"
-    return len(scene.split("train")) <= 12 and scene.masks is None
+    return scene.masks is None and (len(scene.split("train")) <= 12 or scene.points is None)
 
 
 def dense_depth_stage(scene: Scene, cfg: TrainConfig, out: Path, device: torch.device,

@@ -350,3 +350,28 @@ def test_views_of_different_sizes_share_a_canvas(synth):
     small = compute_depths(mixed, replace(mvs_preset("fast"), max_image_size=120), "cpu")
     assert [small.cameras.size(c) for c in range(12)] == [(120, 90), (120, 120), (90, 120), (120, 75)] * 3
     assert small.depths.shape == (12, 120, 120)
+
+
+def test_auto_depth_runs_where_the_views_are_few_or_the_points_missing(synth, tmp_path,
+                                                                       monkeypatch):
+    """`depth=auto`: MVS for at most 12 training views (its maps supervise few-view runs) and,
+    for more, only where the scene has no points (they start the Gaussians; random points in
+    a real scene's bounds trained fern's 17 views to 5.6 dB) and no masks (visual hull)."""
+    from voxsplat.recon import pipeline
+    from voxsplat.recon.config import preset
+    cfg = preset("fast")
+    scene = replace(synth.scene, masks=None)  # 20 training views with the mesh's points
+    bare = replace(scene, points=None, point_colors=None)
+    assert scene.points is not None and len(scene.split("train")) == 20
+    assert not pipeline.wants_depth(scene, cfg)
+    assert pipeline.wants_depth(scene.with_splits({"train": list(range(12))}), cfg)
+    assert pipeline.wants_depth(bare, cfg)
+    assert not pipeline.wants_depth(replace(bare, masks=synth.scene.masks), cfg)
+    seen = _record_sweeps(monkeypatch)
+    thirteen = bare.with_splits({"train": list(range(13))})
+    out, depth = pipeline.dense_depth_stage(thirteen, cfg, tmp_path, torch.device("cpu"), False)
+    assert len(seen) == 1 and len(depth.view_ids) == 13
+    assert out.points is not None and len(out.points) > pipeline.MIN_MVS_POINTS
+    surface = np.asarray(synth.mesh.sample(200_000))
+    dist, _ = cKDTree(surface).query(out.points.numpy())
+    assert np.median(dist) < 0.02, np.quantile(dist, [0.5, 0.9])
