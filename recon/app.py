@@ -191,10 +191,11 @@ def interrupted_hint(out: Path, can_resume: bool) -> str:
     and matches (the same command goes on from them, `sfm.resume`), a finished SfM or depth
     stage (reused by the same command), or nothing yet."""
     from .checkpoint import latest_checkpoint
+    from .sfm.resume import RESUME_FILE
     out = Path(out)
     if can_resume and latest_checkpoint(out / "checkpoints") is not None:
         return "continue with `--resume`"
-    if any(out.glob(".sfm.*/resume.json")):
+    if any(out.glob(f".sfm.*/{RESUME_FILE}")):
         return ("run the same command again: structure-from-motion goes on from the features "
                 "and matches it kept")
     from .depth.cache import CACHE_FILE

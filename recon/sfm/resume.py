@@ -42,7 +42,8 @@ def resume_key(images: Sequence[InputImage], config: SfmConfig, matcher: str,
             h.update(p.name.encode())
             h.update(p.read_bytes())
         masks = h.hexdigest()
-    return {"photos": photos.hexdigest(), "n_photos": len(images), "config": json.loads(json.dumps(config.to_dict())),
+    config_json = json.loads(json.dumps(config.to_dict()))  # as read back (tuples -> lists)
+    return {"photos": photos.hexdigest(), "n_photos": len(images), "config": config_json,
             "matcher": matcher, "feature_masks": masks, "pycolmap": pycolmap_version}
 
 
@@ -52,7 +53,8 @@ def start(work: Path, key: dict) -> Optional[Path]:
     remove the leftovers of runs with other keys."""
     (work / RESUME_FILE).write_text(json.dumps(key))
     found = None
-    for old in sorted(work.parent.glob(work.name.rsplit(".", 1)[0] + ".*")):
+    prefix = work.name.rsplit(".", 1)[0]  # `.sfm` of `.sfm.XXXX`: the work folders' prefix
+    for old in sorted(work.parent.glob(prefix + ".*")):
         if old == work or not (old / RESUME_FILE).is_file():
             continue
         try:
