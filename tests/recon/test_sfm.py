@@ -1,8 +1,9 @@
 """Structure-from-motion (pycolmap): poses of a rendered textured scene, the workspace it
 leaves, input handling (EXIF, camera groups, video, COLMAP folders) and every failure's message.
 
-The test scene is the inside corner of a box whose three walls carry multi-scale noise
-textures (SIFT needs texture), rendered by exact ray casting from cameras on an arc.
+The test scene (`sfm_scene.py`) is the inside corner of a box whose three walls carry
+multi-scale noise textures (SIFT needs texture), rendered by exact ray casting from cameras on
+an arc. Resuming an interrupted run: `test_sfm_resume.py`.
 """
 
 from __future__ import annotations
@@ -22,82 +23,11 @@ from voxsplat.recon.sfm import (PartialRegistrationWarning, SfmConfig, check_reg
 from voxsplat.recon.sfm import run as sfm_run
 from voxsplat.recon.sfm.evaluate import pose_errors, umeyama
 from voxsplat.recon.sfm.inputs import camera_groups, choose_matcher, scan_images, stage_images
+from sfm_scene import (FAST, H, W, _cast, _leftovers, _look_at, _render, _save_unrelated,
+                       _texture, render_corner)
 from testkit import error_message as _message
 
 pytest.importorskip("pycolmap")
-
-FAST = SfmConfig(max_num_features=1024)
-W, H = 256, 192
-
-
-def _texture(rng: np.random.Generator, size: int = 512) -> np.ndarray:
-    """[size,size,3] float texture: random colours at three scales, bicubically smoothed."""
-    out = np.zeros((size, size, 3))
-    for cells, weight in ((16, 0.5), (48, 0.35), (128, 0.15)):
-        small = (rng.random((cells, cells, 3)) * 255).astype(np.uint8)
-        out += weight * np.asarray(Image.fromarray(small).resize((size, size), Image.BICUBIC), float)
-    return out
-
-
-def _look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """[4,4] OpenCV cam_from_world looking from `eye` at `target`, z up."""
-    forward = (target - eye) / np.linalg.norm(target - eye)
-    right = np.cross(forward, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    pose = np.eye(4)
-    pose[:3, :3] = np.stack([right, np.cross(forward, right), forward])
-    pose[:3, 3] = -pose[:3, :3] @ eye
-    return pose
-
-
-def _render(cam_from_world: np.ndarray, K: np.ndarray, textures: list,
-            size: tuple[int, int] = (W, H)) -> np.ndarray:
-    """uint8 [H,W,3] view of the walls x=-2, y=-2 and floor z=0 (each 4x4, centred)."""
-    v, u = np.mgrid[0:size[1], 0:size[0]] + 0.5
-    rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], -1)
-    return _cast(cam_from_world, rays.reshape(-1, 3), textures).reshape(size[1], size[0], 3)
-
-
-def _cast(cam_from_world: np.ndarray, rays: np.ndarray, textures: list) -> np.ndarray:
-    """uint8 [R,3] colours of camera rays [R,3] (camera frame) on the corner's walls."""
-    dirs = rays @ cam_from_world[:3, :3]  # world directions [R,3]
-    center = -cam_from_world[:3, :3].T @ cam_from_world[:3, 3]
-    depth, color = np.full(len(dirs), np.inf), np.full((len(dirs), 3), 255.0)
-    for axis, offset, tex in ((2, 0.0, textures[0]), (0, -2.0, textures[1]), (1, -2.0, textures[2])):
-        safe = np.where(np.abs(dirs[:, axis]) < 1e-9, 1e-9, dirs[:, axis])
-        t = (offset - center[axis]) / safe
-        uv = np.delete(center + t[:, None] * dirs, axis, 1)
-        hit = (t > 0) & (t < depth) & np.all(np.abs(uv) <= 2.0, 1)
-        ij = np.clip(np.round((uv[hit] + 2.0) / 4.0 * 511).astype(int), 0, 511)
-        color[hit], depth[hit] = tex[ij[:, 1], ij[:, 0]], t[hit]
-    return color.astype(np.uint8)
-
-
-def render_corner(folder: Path, n_views: int, seed: int = 0, prefix: str = "") -> np.ndarray:
-    """Write n views as PNGs into `folder`; returns their cam_from_world [n,4,4]."""
-    rng = np.random.default_rng(seed)
-    textures = [_texture(rng) for _ in range(3)]
-    K = np.array([[0.9 * W, 0, W / 2], [0, 0.9 * W, H / 2], [0, 0, 1]])
-    folder.mkdir(parents=True, exist_ok=True)
-    poses = []
-    for k, azimuth in enumerate(np.radians(np.linspace(15, 75, n_views))):
-        elevation = 0.5 + 0.25 * np.sin(2.3 * k)
-        eye = 5.0 * np.array([np.cos(azimuth) * np.cos(elevation),
-                              np.sin(azimuth) * np.cos(elevation), np.sin(elevation)])
-        poses.append(_look_at(eye, np.array([-0.5, -0.5, 0.5])))
-        Image.fromarray(_render(poses[-1], K, textures)).save(folder / f"{prefix}{k:02d}.png")
-    return np.stack(poses)
-
-
-def _save_unrelated(path: Path, seed: int) -> None:
-    """A textured image that overlaps nothing else."""
-    tex = _texture(np.random.default_rng(1000 + seed))[:H, :W]
-    Image.fromarray(tex.astype(np.uint8)).save(path)
-
-
-def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-
 
 @pytest.fixture(scope="module")
 def corner(tmp_path_factory) -> tuple[Path, np.ndarray]:
@@ -190,110 +120,6 @@ def test_a_resumed_run_keeps_its_sfm_settings(solved):
     with pytest.raises(Exception, match="keeps the SfM settings"):
         _resumed_sfm(ws, SfmConfig(video_frames=40))
     assert recorded_config(ws / "nowhere") is None
-
-
-def _interrupt(stage: str, after: int):
-    """A progress callback that stops the run as Ctrl-C would, once `stage` has `after` done."""
-    def progress(s, done, total):
-        if s == stage and done >= after:
-            raise KeyboardInterrupt
-    return progress
-
-
-def _spy_on_resumed_work(monkeypatch) -> dict:
-    """Record how many images had features before extraction and how many pairs were
-    verified before matching (what a resumed run did not have to compute again)."""
-    import contextlib
-    import pycolmap
-    seen = {}
-    extract, match = sfm_run.steps.extract_features, sfm_run.steps.match_features
-
-    def spy_extract(database, *a, **k):
-        if "images_before" not in seen:
-            seen["images_before"] = 0
-            if Path(database).exists():
-                with contextlib.closing(pycolmap.Database.open(database)) as db:
-                    seen["images_before"] = len(db.read_all_images())
-        return extract(database, *a, **k)
-
-    def spy_match(database, *a, **k):
-        seen["pairs_before"] = sfm_run.steps.verified_pair_count(database)
-        return match(database, *a, **k)
-    monkeypatch.setattr(sfm_run.steps, "extract_features", spy_extract)
-    monkeypatch.setattr(sfm_run.steps, "match_features", spy_match)
-    return seen
-
-
-def test_an_interrupted_run_goes_on_from_its_features_and_matches(corner, tmp_path, monkeypatch,
-                                                                   capsys):
-    """Stopped during mapping, a run keeps its COLMAP database (and nothing else) in its hidden
-    folder; the same command then starts with every pair matched and ends as a fresh run,
-    leaving only sfm/. Other settings do not take the database and remove it."""
-    ws = tmp_path / "ws"
-    with pytest.raises(KeyboardInterrupt):
-        run_sfm(corner[0], ws, FAST, progress=_interrupt("mapping", 0))
-    kept = _leftovers(ws)
-    assert len(kept) == 1 and kept[0].startswith(".sfm.")
-    assert _leftovers(ws / kept[0]) == ["database.db", "resume.json"]
-    assert f"kept in {ws / kept[0]}" in capsys.readouterr().err
-    seen = _spy_on_resumed_work(monkeypatch)
-    scene = run_sfm(corner[0], ws, FAST, progress=False)
-    assert seen == {"images_before": 8, "pairs_before": 28}  # all 8 x 7 / 2 pairs verified
-    assert _leftovers(ws) == ["sfm"] and len(scene.names) == 8
-    errors = pose_errors(scene.cameras.cam_from_world.double().numpy(), corner[1])
-    assert errors["rot_err_deg"] < 0.5 and errors["center_err_frac"] < 0.01
-
-    other = tmp_path / "other"
-    with pytest.raises(KeyboardInterrupt):
-        run_sfm(corner[0], other, FAST, progress=_interrupt("mapping", 0))
-    seen.clear()
-    run_sfm(corner[0], other, replace(FAST, max_num_features=900), progress=False)
-    assert seen == {"images_before": 0, "pairs_before": 0}
-    assert _leftovers(other) == ["sfm"]
-
-
-def test_the_cli_says_how_to_go_on_after_an_interrupt(corner, tmp_path, monkeypatch, capsys):
-    """`voxsplat poses` (and `reconstruct`) stopped during SfM: the message names the same
-    command, not `--resume` (no workspace exists yet), and the same command then finishes.
-    Stopped after SfM and the depth stage, before a checkpoint: the same command, which
-    reuses them."""
-    from voxsplat.scripts.cli import main
-    real = sfm_run.steps.map_incremental
-
-    def stop(*a, **k):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(sfm_run.steps, "map_incremental", stop)
-    ws = tmp_path / "ws"
-    for command in ("poses", "reconstruct"):
-        assert main([command, str(corner[0]), "--out", str(ws), "--quiet"]) == 130
-        err = capsys.readouterr().err
-        assert ("voxsplat: interrupted; run the same command again: structure-from-motion goes "
-                "on from the features and matches it kept") in err, err
-    monkeypatch.setattr(sfm_run.steps, "map_incremental", real)
-    seen = _spy_on_resumed_work(monkeypatch)
-    assert main(["poses", str(corner[0]), "--out", str(ws), "--quiet"]) == 0
-    assert seen["pairs_before"] == 28 and _leftovers(ws) == ["sfm"]
-    # stopped in training before its first checkpoint: the finished stages are reused
-    from voxsplat.recon import engine
-    monkeypatch.setattr(engine.Trainer, "_step", stop)
-    assert main(["reconstruct", str(corner[0]), "--out", str(ws), "--quiet", "--device", "cpu"]) == 130
-    err = capsys.readouterr().err
-    assert ("voxsplat: interrupted; run the same command again: it reuses the finished "
-            "structure-from-motion and depth maps") in err, err
-
-
-def test_a_run_stopped_during_extraction_goes_on_from_the_images_done(corner, tmp_path,
-                                                                      monkeypatch):
-    """Features come in chunks of images; a run stopped after the first chunk keeps those,
-    and the next run extracts only the others (COLMAP skips images that have features)."""
-    monkeypatch.setattr(sfm_run.steps, "_EXTRACT_CHUNK", 3)
-    ws = tmp_path / "ws"
-    with pytest.raises(KeyboardInterrupt):
-        run_sfm(corner[0], ws, FAST, progress=_interrupt("features", 3))
-    seen = _spy_on_resumed_work(monkeypatch)
-    scene = run_sfm(corner[0], ws, FAST, progress=False)
-    assert seen == {"images_before": 3, "pairs_before": 0}
-    assert len(scene.names) == 8 and _leftovers(ws) == ["sfm"]
 
 
 def test_partial_registration_warns_then_fails_below_the_fraction(corner, tmp_path):

@@ -1,0 +1,126 @@
+"""An interrupted structure-from-motion run goes on from its features and matches
+(`recon/sfm/resume.py`), and the CLI says which command to run after an interrupt."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from sfm_scene import FAST, _leftovers, render_corner
+from voxsplat.recon.sfm import run as sfm_run
+from voxsplat.recon.sfm import run_sfm
+from voxsplat.recon.sfm.evaluate import pose_errors
+
+pytest.importorskip("pycolmap")
+
+
+@pytest.fixture(scope="module")
+def corner(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corner") / "images"
+    return folder, render_corner(folder, 8)
+
+
+def _interrupt(stage: str, after: int):
+    """A progress callback that stops the run as Ctrl-C would, once `stage` has `after` done."""
+    def progress(s, done, total):
+        if s == stage and done >= after:
+            raise KeyboardInterrupt
+    return progress
+
+
+def _spy_on_resumed_work(monkeypatch) -> dict:
+    """Record how many images had features before extraction and how many pairs were
+    verified before matching (what a resumed run did not have to compute again)."""
+    import contextlib
+    import pycolmap
+    seen = {}
+    extract, match = sfm_run.steps.extract_features, sfm_run.steps.match_features
+
+    def spy_extract(database, *a, **k):
+        if "images_before" not in seen:
+            seen["images_before"] = 0
+            if Path(database).exists():
+                with contextlib.closing(pycolmap.Database.open(database)) as db:
+                    seen["images_before"] = len(db.read_all_images())
+        return extract(database, *a, **k)
+
+    def spy_match(database, *a, **k):
+        seen["pairs_before"] = sfm_run.steps.verified_pair_count(database)
+        return match(database, *a, **k)
+    monkeypatch.setattr(sfm_run.steps, "extract_features", spy_extract)
+    monkeypatch.setattr(sfm_run.steps, "match_features", spy_match)
+    return seen
+
+
+def test_an_interrupted_run_goes_on_from_its_features_and_matches(corner, tmp_path, monkeypatch,
+                                                                   capsys):
+    """Stopped during mapping, a run keeps its COLMAP database (and nothing else) in its hidden
+    folder; the same command then starts with every pair matched and ends as a fresh run,
+    leaving only sfm/. Other settings do not take the database and remove it."""
+    ws = tmp_path / "ws"
+    with pytest.raises(KeyboardInterrupt):
+        run_sfm(corner[0], ws, FAST, progress=_interrupt("mapping", 0))
+    kept = _leftovers(ws)
+    assert len(kept) == 1 and kept[0].startswith(".sfm.")
+    assert _leftovers(ws / kept[0]) == ["database.db", "resume.json"]
+    assert f"kept in {ws / kept[0]}" in capsys.readouterr().err
+    seen = _spy_on_resumed_work(monkeypatch)
+    scene = run_sfm(corner[0], ws, FAST, progress=False)
+    assert seen == {"images_before": 8, "pairs_before": 28}  # all 8 x 7 / 2 pairs verified
+    assert _leftovers(ws) == ["sfm"] and len(scene.names) == 8
+    errors = pose_errors(scene.cameras.cam_from_world.double().numpy(), corner[1])
+    assert errors["rot_err_deg"] < 0.5 and errors["center_err_frac"] < 0.01
+
+    other = tmp_path / "other"
+    with pytest.raises(KeyboardInterrupt):
+        run_sfm(corner[0], other, FAST, progress=_interrupt("mapping", 0))
+    seen.clear()
+    run_sfm(corner[0], other, replace(FAST, max_num_features=900), progress=False)
+    assert seen == {"images_before": 0, "pairs_before": 0}
+    assert _leftovers(other) == ["sfm"]
+
+
+def test_the_cli_says_how_to_go_on_after_an_interrupt(corner, tmp_path, monkeypatch, capsys):
+    """`voxsplat poses` (and `reconstruct`) stopped during SfM: the message names the same
+    command, not `--resume` (no workspace exists yet), and the same command then finishes.
+    Stopped after SfM and the depth stage, before a checkpoint: the same command, which
+    reuses them."""
+    from voxsplat.scripts.cli import main
+    real = sfm_run.steps.map_incremental
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(sfm_run.steps, "map_incremental", stop)
+    ws = tmp_path / "ws"
+    for command in ("poses", "reconstruct"):
+        assert main([command, str(corner[0]), "--out", str(ws), "--quiet"]) == 130
+        err = capsys.readouterr().err
+        assert ("voxsplat: interrupted; run the same command again: structure-from-motion goes "
+                "on from the features and matches it kept") in err, err
+    monkeypatch.setattr(sfm_run.steps, "map_incremental", real)
+    seen = _spy_on_resumed_work(monkeypatch)
+    assert main(["poses", str(corner[0]), "--out", str(ws), "--quiet"]) == 0
+    assert seen["pairs_before"] == 28 and _leftovers(ws) == ["sfm"]
+    # stopped in training before its first checkpoint: the finished stages are reused
+    from voxsplat.recon import engine
+    monkeypatch.setattr(engine.Trainer, "_step", stop)
+    assert main(["reconstruct", str(corner[0]), "--out", str(ws), "--quiet", "--device", "cpu"]) == 130
+    err = capsys.readouterr().err
+    assert ("voxsplat: interrupted; run the same command again: it reuses the finished "
+            "structure-from-motion and depth maps") in err, err
+
+
+def test_a_run_stopped_during_extraction_goes_on_from_the_images_done(corner, tmp_path,
+                                                                      monkeypatch):
+    """Features come in chunks of images; a run stopped after the first chunk keeps those,
+    and the next run extracts only the others (COLMAP skips images that have features)."""
+    monkeypatch.setattr(sfm_run.steps, "_EXTRACT_CHUNK", 3)
+    ws = tmp_path / "ws"
+    with pytest.raises(KeyboardInterrupt):
+        run_sfm(corner[0], ws, FAST, progress=_interrupt("features", 3))
+    seen = _spy_on_resumed_work(monkeypatch)
+    scene = run_sfm(corner[0], ws, FAST, progress=False)
+    assert seen == {"images_before": 3, "pairs_before": 0}
+    assert len(scene.names) == 8 and _leftovers(ws) == ["sfm"]
