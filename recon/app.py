@@ -191,16 +191,16 @@ def interrupted_hint(out: Path, can_resume: bool) -> str:
     and matches (the same command goes on from them, `sfm.resume`), a finished SfM or depth
     stage (reused by the same command), or nothing yet."""
     from .checkpoint import latest_checkpoint
-    from .sfm.resume import RESUME_FILE
+    from .depth.cache import CACHE_FILE
+    from .sfm import recorded_config, resume
     out = Path(out)
     if can_resume and latest_checkpoint(out / "checkpoints") is not None:
         return "continue with `--resume`"
-    if any(out.glob(f".sfm.*/{RESUME_FILE}")):
+    if resume.kept(out):
         return ("run the same command again: structure-from-motion goes on from the features "
                 "and matches it kept")
-    from .depth.cache import CACHE_FILE
-    done = [what for what, path in (("structure-from-motion", out / "sfm" / "sfm.json"),
-                                    ("depth maps", out / CACHE_FILE)) if path.is_file()]
+    done = [what for what, there in (("structure-from-motion", recorded_config(out) is not None),
+                                     ("depth maps", (out / CACHE_FILE).is_file())) if there]
     if done:
         return f"run the same command again: it reuses the finished {' and '.join(done)}"
     return "nothing was saved yet; run the same command again"

@@ -23,6 +23,13 @@ from .inputs import InputImage
 
 RESUME_FILE = "resume.json"
 DATABASE = "database.db"
+WORK_PREFIX = ".sfm."
+"""Name prefix of a run's hidden work folder in OUT (made by `run.run_sfm`)."""
+
+
+def kept(out_dir: Path) -> list[Path]:
+    """The work folders in `out_dir` that carry a key: stopped runs' (or one in progress)."""
+    return sorted(p for p in Path(out_dir).glob(WORK_PREFIX + "*") if (p / RESUME_FILE).is_file())
 
 
 def resume_key(images: Sequence[InputImage], config: SfmConfig, matcher: str,
@@ -53,9 +60,8 @@ def start(work: Path, key: dict) -> Optional[Path]:
     remove the leftovers of runs with other keys."""
     (work / RESUME_FILE).write_text(json.dumps(key))
     found = None
-    prefix = work.name.rsplit(".", 1)[0]  # `.sfm` of `.sfm.XXXX`: the work folders' prefix
-    for old in sorted(work.parent.glob(prefix + ".*")):
-        if old == work or not (old / RESUME_FILE).is_file():
+    for old in kept(work.parent):
+        if old == work:
             continue
         try:
             same = json.loads((old / RESUME_FILE).read_text()) == key

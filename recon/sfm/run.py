@@ -231,7 +231,7 @@ def run_sfm(image_dir: Path, out_dir: Path, config: SfmConfig = SfmConfig(),
     matcher = choose_matcher(config, len(images), from_video)
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{SFM_DIR}.", dir=out_dir))
+    tmp = Path(tempfile.mkdtemp(prefix=resume.WORK_PREFIX, dir=out_dir))
     report = StageProgress(progress)
     info: dict = {}
     t0 = time.perf_counter()
