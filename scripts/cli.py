@@ -19,7 +19,8 @@ from voxsplat.data.errors import VoxsplatError
 
 @dataclass
 class Reconstruct:
-    """Optimize a scene (transforms.json, poses_bounds.npy or cameras_sphere.npz) into a workspace."""
+    """Optimize a scene (photos, a video, a COLMAP project, transforms.json, poses_bounds.npy or
+    cameras_sphere.npz) into a workspace."""
 
     input: Path
     out: Path
@@ -95,6 +96,9 @@ class Poses:
               f"points; model in {self.out / 'sfm' / 'sparse' / '0'}")
 
 
+_INPUT_HELP = ("a folder of photos or a video (poses by structure-from-motion), a COLMAP project "
+               "(sparse/0 + images/), a transforms.json or its folder, an LLFF folder "
+               "(poses_bounds.npy) or a DTU/NeuS folder (cameras_sphere.npz)")
 _MASK_FEATURES_HELP = ("SfM matches only inside the photos' masks (alpha or masks/): for an object "
                        "turning in front of a still background (turntable)")
 
@@ -240,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "voxsplat.scripts.cli reconstruct ... (one process per GPU; each "
                               "step sees N x the batch, so --steps divided by N finishes N times "
                               "sooner).")
-    r.add_argument("input", type=Path)
+    r.add_argument("input", type=Path, help=_INPUT_HELP)
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--preset", default="auto",
                    help="sparse (3-12 views, voxel model), dense (GPU), fast (CPU-friendly), or "
@@ -276,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--video-frames", type=int, default=150, metavar="N", help=_VIDEO_FRAMES_HELP)
     r.set_defaults(cls=Reconstruct)
     po = sub.add_parser("poses", help=Poses.__doc__)
-    po.add_argument("input", type=Path)
+    po.add_argument("input", type=Path, help="a folder of photos, a video, or a COLMAP project "
+                    "with lens distortion (undistorted)")
     po.add_argument("--out", type=Path, required=True)
     po.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"])
     po.add_argument("--mask-features", action="store_true", help=_MASK_FEATURES_HELP)
