@@ -158,7 +158,13 @@ def auto_sparse_model(device_type: str) -> str:
 
 
 def auto_preset(n_train_views: int, device_type: str) -> str:
-    """The preset `--preset auto` picks: sparse for few views, else by device."""
+    """The preset `--preset auto` picks: sparse for few views, else by device.
+
+    CPU, explicit Gaussians, a quarter of the size, each preset's own schedule (forty-first
+    session, bench/results/README.md), sparse / fast: 3 views fern 23.73 / 23.24, DTU 17.93 /
+    12.50; lego 8 views 24.00 / 23.74; fern 9, 12, 17 views 27.05 / 27.14, 28.32 / 28.02,
+    28.58 / 28.31, sparse taking twice the time. Above about 9 views the switch trades at
+    most 0.3 dB for half the time. The GPU side (voxel sparse against dense) is unmeasured."""
     if n_train_views <= 12:
         return "sparse"
     return "dense" if device_type == "cuda" else "fast"
