@@ -18,17 +18,18 @@ import torch
 
 from voxsplat.recon import pipeline
 from voxsplat.scripts.bench import environment, few_view_split, load_case_scene, source_spec, train_config
+from voxsplat.scripts.bench_fewview import lego_8view
 
 FOLDERS = {"fern": "llff_fern", "lego": "nerf_synthetic_lego_400"}
 
 
 def lego_split(scene, n_train: int):
-    """N of lego's 100 training views picked evenly by number; every 8th test view."""
+    """N of lego's 100 training views picked evenly by number; the 8-view protocol's test views."""
     import numpy as np
     idx = {n: i for i, n in enumerate(scene.names)}
     picks = np.round(np.linspace(0, 99, n_train)).astype(int)
     return scene.with_splits({"train": [idx[f"train/r_{k}"] for k in picks],
-                              "test": [idx[f"test/r_{k}"] for k in range(0, 200, 8)]})
+                              "test": list(lego_8view(scene).split("test"))})
 
 
 def split(case: str, scene, n_train: int):
