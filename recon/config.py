@@ -354,8 +354,9 @@ class SkyConfig:
 
     mode: Literal["auto", "on", "off"] = "off"
     """on; off; auto: on when no training view has a mask (photos without alpha). auto in the
-    `fast` and `dense` presets; off in `sparse` until its protocol files are rerun with it
-    (explicit Gaussians gain on fern and DTU, the voxel model loses on DTU). H200
+    `fast` and `dense` presets, and in `sparse` for explicit Gaussians only (the voxel model
+    loses on DTU; H100 protocol files, forty-second session: explicit fern 21.49 -> 21.81, DTU
+    18.04 -> 18.18). H200
     (thirty-second session, bench/results/README.md), held-out PSNR off -> on: kitchen 24
     views, dense,
     12.94 -> 18.23; fern 3-view, sparse, seeds 0 / 1, explicit 21.51 / 21.59 -> 21.83 / 21.91,
@@ -536,7 +537,8 @@ def _sparse(model: str = "voxel") -> TrainConfig:
     Gaussians 24.00; twenty-second session). The voxel model's lattice follows depth where
     the training views face forward (`voxel.lattice` auto; fern and DTU, not lego): H200,
     seeds 0-2, fern 3-view 21.48 / 21.57 / 21.58 (world lattice 21.25 mean), DTU scan24 3-view
-    19.22 / 18.96 / 19.34 (19.01 mean; twenty-eighth session)."""
+    19.22 / 18.96 / 19.34 (19.01 mean; twenty-eighth session). Explicit Gaussians learn a sky
+    where no training view has a mask (`SkyConfig`)."""
     return TrainConfig(
         model=model,
         mvs=MvsConfig(split="train", max_points=200_000, fill_stride=4, fill_far=True),
@@ -556,6 +558,7 @@ def _sparse(model: str = "voxel") -> TrainConfig:
                           explicit_from_masked=0.5, explicit_refine_until_masked=0.85,
                           lattice="auto"),
         checkpoint_every=1000,
+        sky=SkyConfig(mode="auto" if model == "gaussians" else "off"),
     )
 
 
