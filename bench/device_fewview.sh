@@ -13,9 +13,23 @@ if [ "${GPU_TESTS:-1}" = 1 ]; then  # GPU_TESTS=0 skips them (short device budge
   python3 -m pytest -m gpu -q -x --tb=short -p no:cacheprovider tests/recon/test_voxel_gpu.py > $OUT/gpu_tests_voxel.txt 2>&1; tail -1 $OUT/gpu_tests_voxel.txt
 fi
 B="python3 -m voxsplat.scripts.bench --device cuda --data ${DATA:-.devdata/fv} --out $OUT"
-for c in ${CASES:-lego_8view fern_3view dtu24_3view}; do
-  echo "== $c"; timeout ${CASE_TIMEOUT:-240} $B $c $EXTRA 2>&1 | grep -v -i warn | tail -1 | cut -c1-300
-done
+one() {  # one case (both models, or those of $2), cut off after $1 s
+  local t=$1 c=$2; shift 2
+  echo "== $c $*"; timeout $t $B $c "$@" $EXTRA 2>&1 | grep -v -i warn | tail -1 | cut -c1-300
+}
+if [ "${SPLIT:-0}" = 1 ]; then
+  # SPLIT=1 (short device budget): each model as its own run, explicit Gaussians of every case
+  # first, so that a call cut short still yields the baselines; files CASE_gaussians.json and
+  # CASE_voxel.json, joined by bench/merge_fewview.py (forty-second session: fern 71 / 85 s,
+  # DTU 58 / 89 s of training for gaussians / voxel on the H100).
+  for m in gaussians voxel; do
+    for c in ${CASES:-lego_8view fern_3view dtu24_3view}; do
+      one $([ $m = voxel ] && echo ${V_TIMEOUT:-165} || echo ${G_TIMEOUT:-120}) $c --models $m --tag _$m
+    done
+  done
+else
+  for c in ${CASES:-lego_8view fern_3view dtu24_3view}; do one ${CASE_TIMEOUT:-240} $c; done
+fi
 # lego_dense_voxel needs every lego view (~38 MiB): stage it with
 #   python bench/stage_devdata.py .devdata/ld lego_dense_voxel
 # carry only .devdata/ld in one call (e.g. command "true"), then, while the machine is warm,
