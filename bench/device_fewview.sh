@@ -13,7 +13,7 @@ if [ "${GPU_TESTS:-1}" = 1 ]; then  # GPU_TESTS=0 skips them (short device budge
   python3 -m pytest -m gpu -q -x --tb=short -p no:cacheprovider tests/recon/test_voxel_gpu.py > $OUT/gpu_tests_voxel.txt 2>&1; tail -1 $OUT/gpu_tests_voxel.txt
 fi
 B="python3 -m voxsplat.scripts.bench --device cuda --data ${DATA:-.devdata/fv} --out $OUT"
-one() {  # one case (both models, or those of $2), cut off after $1 s
+one() {  # $1: seconds before the run is cut off, $2: the case, the rest: bench options (--models)
   local t=$1 c=$2; shift 2
   echo "== $c $*"; timeout $t $B $c "$@" $EXTRA 2>&1 | grep -v -i warn | tail -1 | cut -c1-300
 }
