@@ -164,8 +164,11 @@ def auto_preset(n_train_views: int, device_type: str) -> str:
     session, bench/results/README.md), sparse / fast: 3 views fern 23.73 / 23.24, DTU 17.93 /
     12.50; lego 8 views 24.00 / 23.74; fern 9, 12, 17 views 27.05 / 27.14, 28.32 / 28.02,
     28.58 / 28.31, sparse taking twice the time. Above about 9 views the switch trades at
-    most 0.3 dB for half the time. GPU, at the switch (H100, forty-second session): fern 12
-    views, sparse (voxel model) 24.93 dB in 153 s against dense 24.60 in 188 s."""
+    most 0.3 dB for half the time. GPU (H100, forty-second and forty-third sessions), sparse
+    (voxel model) / dense: fern 9 views 24.70 / 23.70, 12 views 24.93 / 24.60, 17 views 25.11 /
+    25.54; lego 12 views 25.46 / 23.23, 24 views 28.28 / 30.13. Sparse leads at 12 on both
+    and dense leads at 17 (fern) and 24 (lego): the switch stays at the largest count measured
+    where both scenes favour sparse."""
     if n_train_views <= 12:
         return "sparse"
     return "dense" if device_type == "cuda" else "fast"
