@@ -101,11 +101,13 @@ def _camera_of(database: Path, names: Sequence[str]) -> int:
     return -1
 
 
-def match_features(database: Path, matcher: str, config: SfmConfig) -> None:
-    """Match and geometrically verify image pairs (`exhaustive` or `sequential`)."""
+def match_features(database: Path, matcher: str, config: SfmConfig, guided: bool = False) -> None:
+    """Match and geometrically verify image pairs (`exhaustive` or `sequential`); `guided`:
+    each verified pair is matched again under its two-view geometry."""
     pycolmap = import_pycolmap()
     matching = pycolmap.FeatureMatchingOptions()
     matching.num_threads = config.num_threads
+    matching.guided_matching = guided
     verification = pycolmap.TwoViewGeometryOptions()
     verification.ransac.random_seed = config.seed
     if matcher == "sequential":
@@ -116,6 +118,14 @@ def match_features(database: Path, matcher: str, config: SfmConfig) -> None:
     else:
         pycolmap.match_exhaustive(database, matching_options=matching,
                                   verification_options=verification, device=_device(pycolmap))
+
+
+def clear_matches(database: Path) -> None:
+    """Forget every pair's matches and two-view geometry (the matchers skip matched pairs)."""
+    pycolmap = import_pycolmap()
+    with contextlib.closing(pycolmap.Database.open(database)) as db:
+        db.clear_matches()
+        db.clear_two_view_geometries()
 
 
 def verified_pair_count(database: Path) -> int:

@@ -9,6 +9,7 @@ from ...data.errors import VoxsplatError
 
 MATCHERS = ("auto", "exhaustive", "sequential")
 SINGLE_CAMERA = ("auto", "yes", "no")
+GUIDED = ("auto", "yes", "no")
 CAMERA_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV")
 
 
@@ -41,6 +42,20 @@ class SfmConfig:
     (n^2/2 pairs) and larger ones sequentially. Default 150."""
     sequential_overlap: int = 10
     """Neighbours each image is matched with by the sequential matcher (default 10)."""
+    guided_matching: str = "auto"
+    """Match image pairs a second time, guided by each verified pair's two-view geometry
+    (COLMAP's `guided_matching`): it finds the matches SIFT's ratio test dropped, which a
+    handful of photos with wide baselines needs. `yes` (from the start), `no`, or `auto`: a
+    second, guided pass when the first registers fewer than `min_registered_fraction` of at
+    most `guided_max_images` images. DTU scan24, 6 photos at 400x300: 2 registered -> 6 of 6
+    in 1 s more, rotations within 0.6-1.9 degrees of the given poses (pycolmap 4.2.1, seeds
+    0-2). Not from the start, as it costs: Strecha fountain (11 photos of 1536x1024, 8192
+    features each), matching 6.5 -> 163 s on a 2-core CPU, for 0.080 -> 0.066 degrees
+    (bench/results/sfm_fewview.json). Default auto."""
+    guided_max_images: int = 12
+    """With guided_matching `auto`: the largest set that gets the guided second pass
+    (default 12, the `sparse` preset's few views: at most 66 pairs, a few minutes on 2 cores
+    at fountain's size)."""
     refine_principal_point: bool = True
     """Finish with a bundle adjustment that also refines the principal point of cameras shared
     by at least 10 registered images, unless it moves by more than 2% of the image size
@@ -68,8 +83,9 @@ class SfmConfig:
         _choice("matcher", self.matcher, MATCHERS)
         _choice("single_camera", self.single_camera, SINGLE_CAMERA)
         _choice("camera_model", self.camera_model, CAMERA_MODELS)
+        _choice("guided_matching", self.guided_matching, GUIDED)
         for name in ("max_image_size", "max_num_features", "video_frames", "sequential_overlap",
-                     "exhaustive_max_images"):
+                     "exhaustive_max_images", "guided_max_images"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 2:
                 raise VoxsplatError(f"sfm {name}={getattr(self, name)!r}: expected an integer >= 2")
         if not 0.0 < self.min_registered_fraction <= 1.0:

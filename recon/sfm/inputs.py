@@ -150,6 +150,15 @@ def choose_matcher(config: SfmConfig, n_images: int, from_video: bool) -> str:
     return "exhaustive"
 
 
+def use_guided_matching(config: SfmConfig, n_images: int, first_pass_short: bool) -> bool:
+    """Whether `n_images` images are matched with guidance (see `SfmConfig.guided_matching`):
+    from the start (`first_pass_short` False) or in a second pass after an unguided one that
+    registered too few (`first_pass_short` True)."""
+    if config.guided_matching != "auto":
+        return config.guided_matching == "yes" and not first_pass_short
+    return first_pass_short and n_images <= config.guided_max_images
+
+
 def _exif_without_rotation(source: Path) -> Optional[bytes]:
     """The source's EXIF with orientation reset to 1 (so the focal prior survives)."""
     try:

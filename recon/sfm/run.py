@@ -43,7 +43,7 @@ from . import colmap_steps as steps
 from . import resume
 from .config import SfmConfig
 from .inputs import (InputImage, camera_groups, choose_matcher, scan_images, stage_images,
-                     stage_masks)
+                     stage_masks, use_guided_matching)
 from .progress import Progress, StageProgress
 
 SFM_DIR = "sfm"
@@ -108,13 +108,37 @@ def _no_model_error(image_dir: Path, database: Path, n_images: int, matcher: str
                          f"~60% of the view{hint}")
 
 
+def _match_and_map(database: Path, stage_dir: Path, models_dir: Path, n: int, matcher: str,
+                   config: SfmConfig, report: StageProgress, guided: bool, seconds: dict):
+    """Match (guided or not) and map the `n` images; the largest model or None. Adds the
+    stages' seconds to `seconds["matching"]` and `seconds["mapping"]`."""
+    report.note(f"{matcher}{' guided' if guided else ''} matching of {n} images")
+    t0 = time.perf_counter()
+    report.start("matching", 1)
+    steps.match_features(database, matcher, config, guided)
+    report.set(1)
+    t1 = time.perf_counter()
+    report.start("mapping", n)
+    model = steps.map_incremental(database, stage_dir, models_dir, config, report.set)
+    seconds["matching"] = seconds.get("matching", 0.0) + t1 - t0
+    seconds["mapping"] = seconds.get("mapping", 0.0) + time.perf_counter() - t1
+    return model
+
+
+def _too_few(model, n_images: int, config: SfmConfig) -> bool:
+    """No model, or one registering fewer than `config.min_registered_fraction` of the images."""
+    return model is None or model.num_reg_images() < config.min_registered_fraction * n_images
+
+
 def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
          config: SfmConfig, report: StageProgress, info: dict,
          mask_dir: Optional[Path]) -> tuple:
-    """Stage, extract, match and map; returns (model, registration warning or None).
+    """Stage, extract, match and map (with a guided second pass where the first registers too
+    few, see `SfmConfig.guided_matching`); returns (model, registration warning or None).
 
     `mask_dir`: the staged masks, or None. Stage timings go to info["seconds"];
-    info["principal_point_refined"] is set.
+    info["principal_point_refined"] and info["guided_matching"] ("yes", "no", or "retry": the
+    model came from the second pass) are set.
     """
     stage_dir, database = tmp / "input", tmp / "database.db"
     stage_images(images, stage_dir)
@@ -123,14 +147,20 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
     steps.extract_features(database, stage_dir, camera_groups(images, config.single_camera),
                            config, report.advance,
                            mask_dir if config.mask_features else None)
-    t1 = time.perf_counter()
-    report.note(f"{matcher} matching of {len(images)} images")
-    report.start("matching", 1)
-    steps.match_features(database, matcher, config)
-    report.set(1)
-    t2 = time.perf_counter()
-    report.start("mapping", len(images))
-    model = steps.map_incremental(database, stage_dir, tmp / "models", config, report.set)
+    seconds = {"features": time.perf_counter() - t0}
+    guided = use_guided_matching(config, len(images), first_pass_short=False)
+    model = _match_and_map(database, stage_dir, tmp / "models", len(images), matcher, config,
+                           report, guided, seconds)
+    info["guided_matching"] = "yes" if guided else "no"
+    if _too_few(model, len(images), config) and use_guided_matching(config, len(images), True):
+        first = 0 if model is None else model.num_reg_images()
+        report.note(f"only {first} of {len(images)} images registered; matching again, guided "
+                    f"by each pair's two-view geometry")
+        steps.clear_matches(database)
+        retry = _match_and_map(database, stage_dir, tmp / "models_guided", len(images), matcher,
+                               config, report, True, seconds)
+        if retry is not None and retry.num_reg_images() > first:
+            model, info["guided_matching"] = retry, "retry"
     if model is None:
         raise _no_model_error(image_dir, database, len(images), matcher,
                               _turntable_hint(mask_dir is not None, config))
@@ -142,7 +172,7 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
     if config.refine_principal_point:
         model, refined = steps.refine_principal_points(model)
     info["principal_point_refined"] = refined
-    info["seconds"] = dict(features=t1 - t0, matching=t2 - t1, mapping=time.perf_counter() - t2)
+    info["seconds"] = seconds
     return model, warning
 
 
@@ -157,7 +187,7 @@ def _undistort(model, tmp: Path, config: SfmConfig, report: StageProgress) -> No
     (tmp / "sparse").mkdir()
     os.replace(tmp / "undistorted" / "sparse", tmp / "sparse" / "0")
     report.set(model.num_reg_images())
-    for leftover in ("undistorted", "input", "models"):
+    for leftover in ("undistorted", "input", "models", "models_guided"):
         shutil.rmtree(tmp / leftover, ignore_errors=True)
 
 
