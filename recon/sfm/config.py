@@ -46,12 +46,12 @@ class SfmConfig:
     """Match image pairs a second time, guided by each verified pair's two-view geometry
     (COLMAP's `guided_matching`): it finds the matches SIFT's ratio test dropped, which a
     handful of photos with wide baselines needs. `yes` (from the start), `no`, or `auto`: a
-    second, guided pass when the first registers fewer than `min_registered_fraction` of at
-    most `guided_max_images` images. DTU scan24, 6 photos at 400x300: 2 registered -> 6 of 6
-    in 1 s more, rotations within 0.6-1.9 degrees of the given poses (pycolmap 4.2.1, seeds
-    0-2). Not from the start, as it costs: Strecha fountain (11 photos of 1536x1024, 8192
-    features each), matching 6.5 -> 163 s on a 2-core CPU, for 0.080 -> 0.066 degrees
-    (bench/results/sfm_fewview.json). Default auto."""
+    second, guided pass when the first leaves any of at most `guided_max_images` photos
+    unregistered (the pass with more registered photos is kept). DTU scan24, 6 photos at
+    400x300: 2 registered -> 6 of 6 in a second more, rotations within 0.6-1.9 degrees of the
+    given poses (pycolmap 4.2.1, seeds 0-2). Not from the start, as it costs: Strecha fountain
+    (11 photos of 1536x1024, 8192 features each), matching 6.5 -> 163 s on a 2-core CPU, for
+    0.080 -> 0.066 degrees (bench/results/sfm_fewview.json). Default auto."""
     guided_max_images: int = 12
     """With guided_matching `auto`: the largest set that gets the guided second pass
     (default 12, the `sparse` preset's few views: at most 66 pairs, a few minutes on 2 cores

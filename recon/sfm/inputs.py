@@ -153,7 +153,7 @@ def choose_matcher(config: SfmConfig, n_images: int, from_video: bool) -> str:
 def use_guided_matching(config: SfmConfig, n_images: int, first_pass_short: bool) -> bool:
     """Whether `n_images` images are matched with guidance (see `SfmConfig.guided_matching`):
     from the start (`first_pass_short` False) or in a second pass after an unguided one that
-    registered too few (`first_pass_short` True)."""
+    left some unregistered (`first_pass_short` True)."""
     if config.guided_matching != "auto":
         return config.guided_matching == "yes" and not first_pass_short
     return first_pass_short and n_images <= config.guided_max_images

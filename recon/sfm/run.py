@@ -125,16 +125,12 @@ def _match_and_map(database: Path, stage_dir: Path, models_dir: Path, n: int, ma
     return model
 
 
-def _too_few(model, n_images: int, config: SfmConfig) -> bool:
-    """No model, or one registering fewer than `config.min_registered_fraction` of the images."""
-    return model is None or model.num_reg_images() < config.min_registered_fraction * n_images
-
-
 def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
          config: SfmConfig, report: StageProgress, info: dict,
          mask_dir: Optional[Path]) -> tuple:
-    """Stage, extract, match and map (with a guided second pass where the first registers too
-    few, see `SfmConfig.guided_matching`); returns (model, registration warning or None).
+    """Stage, extract, match and map (with a guided second pass where the first leaves photos
+    unregistered, see `SfmConfig.guided_matching`); returns (model, registration warning or
+    None).
 
     `mask_dir`: the staged masks, or None. Stage timings go to info["seconds"];
     info["principal_point_refined"] and info["guided_matching"] ("yes", "no", or "retry": the
@@ -152,7 +148,8 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
     model = _match_and_map(database, stage_dir, tmp / "models", len(images), matcher, config,
                            report, guided, seconds)
     info["guided_matching"] = "yes" if guided else "no"
-    if _too_few(model, len(images), config) and use_guided_matching(config, len(images), True):
+    missing = len(images) - (0 if model is None else model.num_reg_images())
+    if missing and use_guided_matching(config, len(images), first_pass_short=True):
         first = 0 if model is None else model.num_reg_images()
         report.note(f"only {first} of {len(images)} images registered; matching again, guided "
                     f"by each pair's two-view geometry")

@@ -253,6 +253,9 @@ def test_six_wide_baseline_photos_register_with_guided_matching(shared_data):
     result = run_set("dtu24_6", shared_data, SfmConfig())
     assert result["registered"] == 6 and result["guided"] == "retry", result
     assert result["rot_err_deg"] < 3.0 and result["center_err_frac"] < 0.01, result
+    # one PINHOLE camera: the first pass registers 4 of 6 (enough to go on), the second all
+    result = run_set("dtu24_6", shared_data, SfmConfig(camera_model="PINHOLE"))
+    assert result["registered"] == 6 and result["guided"] == "retry", result
 
 
 def test_video_input_samples_frames_then_runs_sequential_sfm(tmp_path, monkeypatch):
