@@ -10,8 +10,10 @@ one() {
   local tag=unposed_$1_$2
   [ $# -gt 2 ] && tag=${tag}_$(echo "${*:3}" | sed 's/--set //g' | tr -cs 'a-zA-Z0-9' '_' | sed 's/_$//')
   OMP_NUM_THREADS=4 timeout ${RUN_TIMEOUT:-500} python3 bench/unposed_fewview.py \
-    .devdata/ud/unposed_dtu6.pt $1 $2 $OUT/$tag.json "${@:3}" > $OUT/$tag.log 2>&1
-  echo "$tag rc=$? $(grep '^{' $OUT/$tag.log | tail -1)"
+    .devdata/ud/unposed_dtu6.pt $1 $2 $OUT/$tag.json "${@:3}" > /tmp/$tag.log 2>&1
+  local rc=$?
+  echo "$tag rc=$rc $(grep '^{' /tmp/$tag.log | tail -1)"
+  [ $rc -eq 0 ] || tail -20 /tmp/$tag.log  # (a call brings back few files: JSONs only)
 }
 export -f one
 echo "$JOBS" | tr ';' '\n' | sed 's/^ *//; /^$/d' | xargs -P ${P:-3} -I{} bash -c 'one "{}"'
