@@ -57,8 +57,8 @@ def stage(out_dir: Path) -> Path:
     """Pose the 6 photos with SfM and write both variants' views to `out_dir/unposed_dtu6.pt`."""
     from voxsplat.data.load import load_scene
     from voxsplat.recon.sfm import SfmConfig
-    from voxsplat.recon.sfm.bench_fewview import SETS, _stage, run_set
-    from voxsplat.recon.sfm.evaluate import umeyama
+    from voxsplat.recon.sfm.bench_fewview import SETS, stage_photos
+    from voxsplat.recon.sfm.evaluate import pose_errors, umeyama
     from voxsplat.recon.sfm.run import load_or_run_sfm
     root = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     folder, photo_dir, stems, _ = SETS["dtu24_6"]
@@ -67,7 +67,7 @@ def stage(out_dir: Path) -> Path:
     test = [idx[f"{i:06d}"] for i in DTU_TEST if f"{i:06d}" not in stems]
     config = SfmConfig(camera_model="PINHOLE")
     with tempfile.TemporaryDirectory() as work:
-        _stage(root / folder / photo_dir, stems, Path(work) / "photos")
+        stage_photos(root / folder / photo_dir, stems, Path(work) / "photos")
         sfm = load_or_run_sfm(Path(work) / "photos", Path(work) / "ws", config, progress=False)
         report = json.loads((Path(work) / "ws" / "sfm" / "sfm.json").read_text())
     if len(sfm.names) != len(stems):
@@ -93,7 +93,8 @@ def stage(out_dir: Path) -> Path:
                                                             scale, R, t)[0]})
     path = out_dir / "unposed_dtu6.pt"
     out_dir.mkdir(parents=True, exist_ok=True)
-    sfm_errors = run_set("dtu24_6", root, config)  # the same run's errors, for the record
+    sfm_errors = pose_errors(sfm.cameras.cam_from_world.double().numpy(),
+                             given.cameras.cam_from_world[train].double().numpy())
     torch.save({"views": views, "sfm_points": sfm.points, "sfm_point_colors": sfm.point_colors,
                 "background": given.background,
                 "guided_matching": report["guided_matching"], "sfm_pose_errors": sfm_errors,

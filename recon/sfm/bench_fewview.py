@@ -57,7 +57,7 @@ SETS = {
 }
 
 
-def _stage(photos: Path, stems: Sequence[str], folder: Path) -> None:
+def stage_photos(photos: Path, stems: Sequence[str], folder: Path) -> None:
     """Copy the photos named `stems` (any extension) from `photos` into `folder`."""
     folder.mkdir(parents=True)
     by_stem = {p.stem: p for p in photos.iterdir()}
@@ -75,7 +75,7 @@ def run_set(name: str, data_root: Path, config: SfmConfig) -> dict:
     result = {"set": name, "n_images": len(stems), "seed": config.seed,
               "guided_matching": config.guided_matching}
     with tempfile.TemporaryDirectory() as work:
-        _stage(root / photo_dir, stems, Path(work) / "photos")
+        stage_photos(root / photo_dir, stems, Path(work) / "photos")
         t0 = time.perf_counter()
         try:
             scene = load_or_run_sfm(Path(work) / "photos", Path(work) / "ws", config, progress=False)

@@ -148,9 +148,8 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
     model = _match_and_map(database, stage_dir, tmp / "models", len(images), matcher, config,
                            report, guided, seconds)
     info["guided_matching"] = "yes" if guided else "no"
-    missing = len(images) - (0 if model is None else model.num_reg_images())
-    if missing and use_guided_matching(config, len(images), first_pass_short=True):
-        first = 0 if model is None else model.num_reg_images()
+    first = 0 if model is None else model.num_reg_images()
+    if first < len(images) and use_guided_matching(config, len(images), first_pass_short=True):
         report.note(f"only {first} of {len(images)} images registered; matching again, guided "
                     f"by each pair's two-view geometry")
         steps.clear_matches(database)
