@@ -138,16 +138,18 @@ def align_poses(splats: dict, sky, scene: Scene, device: torch.device, backend: 
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, 0.1 ** (1 / steps))
         photo = scene.image(i).to(device).permute(2, 0, 1)[None]
         mask = scene.masks[i].to(device).float()[None, None]
+
+        def correction() -> torch.Tensor:  # [4,4], in the camera's frame
+            top = torch.cat([rotvec_to_rotmat(rot)[0], extent * move[:, None]], 1)
+            return torch.cat([top, torch.eye(4, device=device)[3:]], 0)
+
         for step in range(steps):
             factor = 0.25 if step < steps // 3 else 1.0
             cam = cams[[i]].scaled(factor) if factor != 1.0 else cams[[i]]
             W, H = cam.size(0)
             gt = torch.nn.functional.interpolate(photo, (H, W), mode="area")[0].permute(1, 2, 0)
             inside = torch.nn.functional.interpolate(mask, (H, W), mode="area")[0, 0] > 0.5
-            delta = torch.eye(4, device=device)
-            delta = torch.cat([torch.cat([rotvec_to_rotmat(rot)[0], extent * move[:, None]], 1),
-                               delta[3:]], 0)
-            cam = Cameras(delta[None] @ cam.cam_from_world, cam.Ks, cam.widths, cam.heights)
+            cam = Cameras(correction()[None] @ cam.cam_from_world, cam.Ks, cam.widths, cam.heights)
             out = render_splats(splats, cam, deg, bg, backend)
             loss = (out.colors[0] - gt).abs()[inside].mean()
             opt.zero_grad()
@@ -155,9 +157,7 @@ def align_poses(splats: dict, sky, scene: Scene, device: torch.device, backend: 
             opt.step()
             sched.step()
         with torch.no_grad():
-            delta = torch.cat([torch.cat([rotvec_to_rotmat(rot)[0], extent * move[:, None]], 1),
-                               torch.eye(4, device=device)[3:]], 0)
-            poses[i] = delta @ cams.cam_from_world[i]
+            poses[i] = correction() @ cams.cam_from_world[i]
     return poses.cpu()
 
 
