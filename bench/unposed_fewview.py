@@ -29,9 +29,8 @@ from PIL import Image
 
 from voxsplat.data.cameras import Cameras
 from voxsplat.data.scene import Scene
+from voxsplat.scripts.bench_fewview import DTU_TEST
 
-DTU_TEST = (1, 2, 9, 10, 11, 12, 14, 15, 23, 24, 26, 27, 29, 30, 31, 32, 33, 34, 35, 41, 42, 43,
-            45, 46, 47)
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -42,15 +41,6 @@ def _png(array: np.ndarray) -> bytes:
 
 def _unpng(data: bytes) -> torch.Tensor:
     return torch.from_numpy(np.array(Image.open(io.BytesIO(data))))
-
-
-def _aligned(cam_from_world: torch.Tensor, scale: float, R: np.ndarray, t: np.ndarray) -> torch.Tensor:
-    """[C,4,4] poses of the given frame moved into the frame x' = scale R x + t."""
-    world_from_cam = torch.linalg.inv(cam_from_world.double()).numpy()
-    out = np.tile(np.eye(4), (len(world_from_cam), 1, 1))
-    out[:, :3, :3] = R @ world_from_cam[:, :3, :3]
-    out[:, :3, 3] = scale * world_from_cam[:, :3, 3] @ R.T + t
-    return torch.from_numpy(np.linalg.inv(out)).float()
 
 
 def stage(out_dir: Path) -> Path:
@@ -73,8 +63,11 @@ def stage(out_dir: Path) -> Path:
     if len(sfm.names) != len(stems):
         raise SystemExit(f"SfM registered {len(sfm.names)} of {len(stems)}: nothing to compare")
     train = [idx[n] for n in sfm.names]
-    centres = lambda cw: torch.linalg.inv(cw.double())[:, :3, 3].numpy()  # noqa: E731
-    scale, R, t = umeyama(centres(given.cameras.cam_from_world[train]), centres(sfm.cameras.cam_from_world))
+    scale, R, t = umeyama(given.cameras[train].centers.double().numpy(),
+                          sfm.cameras.centers.double().numpy())
+    sfm_from_given = torch.eye(4, dtype=torch.float64)
+    sfm_from_given[:3, :3], sfm_from_given[:3, 3] = torch.from_numpy(scale * R), torch.from_numpy(t)
+    moved = given.cameras.transformed(sfm_from_given.float()).cam_from_world
     views = {"given": [], "sfm": []}
     for k, i in enumerate(train + test):
         g = {"name": given.names[i], "split": "train" if k < len(train) else "test",
@@ -88,9 +81,7 @@ def stage(out_dir: Path) -> Path:
             views["sfm"].append({**g, "image": _png(img), "mask": _png(mask), "K": sfm.cameras.Ks[k],
                                  "cam_from_world": sfm.cameras.cam_from_world[k]})
         else:  # the given photo, SfM's camera, the given pose in the SfM frame
-            views["sfm"].append({**g, "K": sfm.cameras.Ks[0],
-                                 "cam_from_world": _aligned(given.cameras.cam_from_world[i:i + 1],
-                                                            scale, R, t)[0]})
+            views["sfm"].append({**g, "K": sfm.cameras.Ks[0], "cam_from_world": moved[i]})
     path = out_dir / "unposed_dtu6.pt"
     out_dir.mkdir(parents=True, exist_ok=True)
     sfm_errors = pose_errors(sfm.cameras.cam_from_world.double().numpy(),
