@@ -13,11 +13,13 @@ from .readers.blender import find_transforms
 from .readers.colmap import find_colmap_model, read_colmap
 from .readers.llff import POSES_FILE
 from .readers.neus import CAMERAS_FILE
+from .readers.openmvs import ARCHIVE_SUFFIX, find_mvs_archive, read_openmvs
 from .scene import Scene
 from .transforms import check_downscale, downscale as downscale_scene
 
 _EXPECTED = "transforms.json, poses_bounds.npy or cameras_sphere.npz"
-_EXPECTED_COLMAP = f"{_EXPECTED}, or a COLMAP model (sparse/0/ with images/)"
+_EXPECTED_COLMAP = (f"{_EXPECTED}, a COLMAP model (sparse/0/ with images/) or an OpenMVS "
+                    f"scene.mvs")
 _COLMAP_FILES = ("cameras.bin", "cameras.txt", "images.bin", "images.txt")
 _IMAGE_SUB_FOLDERS = ("images", "image", "input", "rgb")
 
@@ -44,6 +46,8 @@ def _reader_for_file(path: Path) -> tuple[Reader, Path]:
         return read_neus, path.parent
     if path.name in _COLMAP_FILES:
         return read_colmap, path.parent
+    if path.suffix.lower() == ARCHIVE_SUFFIX:
+        return read_openmvs, path
     if is_image_file(path):
         raise VoxsplatError(f"{path}: a single image, not a scene; give the scene folder "
                             f"(with {_EXPECTED})")
@@ -72,6 +76,8 @@ def _reader_for_folder(path: Path) -> tuple[Reader, Path]:
         return read_llff, path
     if (path / CAMERAS_FILE).is_file():
         return read_neus, path
+    if find_mvs_archive(path) is not None:  # an OpenMVS workspace made from a COLMAP one
+        return read_openmvs, path
     if find_colmap_model(path) is not None:
         return read_colmap, path
     if _has_images(path):
@@ -114,8 +120,9 @@ def load_scene(path: str | os.PathLike, *, background: Sequence[float] = (1.0, 1
     """Load a posed multi-view scene.
 
     Recognizes `transforms*.json` (NeRF/Blender; a file or a folder holding one), a folder
-    with `poses_bounds.npy` (LLFF), a folder with `cameras_sphere.npz` (NeuS/DTU) and a
-    COLMAP model (`sparse/0/` beside `images/`, or the model folder or one of its files).
+    with `poses_bounds.npy` (LLFF), a folder with `cameras_sphere.npz` (NeuS/DTU), an OpenMVS
+    workspace (`scene.mvs` or its folder, with `depth*.dmap`) and a COLMAP model (`sparse/0/`
+    beside `images/`, or the model folder or one of its files).
 
     Args:
         path: scene folder or file.

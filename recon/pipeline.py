@@ -144,8 +144,10 @@ def _given_depth_stage(scene: Scene, out: Path, progress: bool):
     depth = given_depths(scene)
     write_points_ply(out / "points.ply", depth.points, depth.colors)
     if progress:
-        print(f"depth: the input's depth maps ({len(depth.view_ids)} training views, "
-              f"{len(depth.points)} points) instead of multi-view stereo")
+        known = int((depth.depths.flatten(1) > 0).any(1).sum())
+        views = len(depth.view_ids)
+        print(f"depth: the input's depth maps ({known if known < views else 'all'} of {views} "
+              f"training views, {len(depth.points)} points) instead of multi-view stereo")
     return scene_with_points(scene, depth.points, depth.colors), depth
 
 

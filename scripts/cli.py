@@ -19,8 +19,8 @@ from voxsplat.data.errors import VoxsplatError
 
 @dataclass
 class Reconstruct:
-    """Optimize a scene (photos, a video, a COLMAP project, transforms.json, poses_bounds.npy or
-    cameras_sphere.npz) into a workspace."""
+    """Optimize a scene (photos, a video, a COLMAP project, transforms.json, poses_bounds.npy,
+    cameras_sphere.npz or an OpenMVS scene.mvs) into a workspace."""
 
     input: Path
     out: Path
@@ -98,7 +98,8 @@ class Poses:
 
 _INPUT_HELP = ("a folder of photos or a video (poses by structure-from-motion), a COLMAP project "
                "(sparse/0 + images/), a transforms.json or its folder, an LLFF folder "
-               "(poses_bounds.npy) or a DTU/NeuS folder (cameras_sphere.npz)")
+               "(poses_bounds.npy), a DTU/NeuS folder (cameras_sphere.npz) or an OpenMVS scene.mvs "
+               "or its folder")
 _MASK_FEATURES_HELP = ("SfM matches only inside the photos' masks (alpha or masks/): for an object "
                        "turning in front of a still background (turntable)")
 

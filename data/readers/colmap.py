@@ -23,7 +23,8 @@ import torch
 from ..errors import VoxsplatError
 from ..scene import Scene
 from ..transforms import split_every
-from .common import folder_masks, image_size, intrinsics, load_images, make_cameras, unique_names
+from .common import (folder_masks, image_size, intrinsics, load_images, make_cameras,
+                     scale_intrinsics, unique_names)
 
 MAX_DISTORTION_PX = 0.5
 """Largest lens-distortion displacement (pixels, at the image corners) read as pinhole."""
@@ -368,25 +369,6 @@ def _image_paths(model: ColmapModel, image_dir: Path, model_dir: Path) -> list[t
     return [(im, image_dir / im.name) for im in entries]
 
 
-def _scaled_intrinsics(K: np.ndarray, camera: ColmapCamera, size: tuple[int, int],
-                       path: Path, model_dir: Path) -> np.ndarray:
-    """K for an image of `size` when it is a uniformly resized version of the camera's."""
-    W, H = size
-    if (W, H) == (camera.width, camera.height):
-        return K
-    sx, sy = W / camera.width, H / camera.height
-    # a uniform resize rounds each side to whole pixels of the new image: allow a pixel there
-    if abs(sx - sy) * max(W, H) > 1.0:
-        raise VoxsplatError(f"{path}: image is {W}x{H} but camera {camera.camera_id} in {model_dir} "
-                            f"is {camera.width}x{camera.height} (COLMAP ignores EXIF rotation); "
-                            f"give the images the model was made from")
-    K = K.copy()
-    K[0, :] *= sx
-    K[1, :] *= sy
-    K[2, :] = (0.0, 0.0, 1.0)
-    return K
-
-
 def read_colmap(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.0),
                 image_folder: Optional[str | Path] = None) -> Scene:
     """Read a COLMAP scene (sparse model and its images).
@@ -431,8 +413,10 @@ def read_colmap(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.
     for (image, file), img in zip(entries, images):
         cam_from_world.append(_cam_from_world(image, model_dir))
         camera = model.cameras[image.camera_id]
-        K_list.append(_scaled_intrinsics(Ks[image.camera_id], camera, image_size(img), file,
-                                         model_dir))
+        K_list.append(scale_intrinsics(Ks[image.camera_id], (camera.width, camera.height),
+                                       image_size(img), file,
+                                       f"camera {camera.camera_id} in {model_dir}",
+                                       "COLMAP ignores EXIF rotation"))
     has_points = len(model.points_xyz) > 0
     scene = Scene(images=images, names=unique_names(paths, image_dir),
                   cameras=make_cameras(cam_from_world, K_list, [image_size(im) for im in images]),

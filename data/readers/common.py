@@ -127,6 +127,29 @@ def intrinsics(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
 
 
+def scale_intrinsics(K: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int],
+                     path: Path, camera: str, why: str = "") -> np.ndarray:
+    """K [3,3] of a camera of `from_size` (width, height) for its photo `path` of `to_size`,
+    a uniformly resized copy (e.g. `images_4`); each side may round by a pixel.
+
+    Raises:
+        VoxsplatError: the photo's aspect ratio is not the camera's (`camera` names it, `why`
+            may say what usually causes it).
+    """
+    (w, h), (W, H) = from_size, to_size
+    if (W, H) == (w, h):
+        return K
+    sx, sy = W / w, H / h
+    if abs(sx - sy) * max(W, H) > 1.0:
+        raise VoxsplatError(f"{path}: image is {W}x{H} but {camera} is {w}x{h}"
+                            f"{f' ({why})' if why else ''}; give the images the model was made from")
+    K = K.copy()
+    K[0, :] *= sx
+    K[1, :] *= sy
+    K[2, :] = (0.0, 0.0, 1.0)
+    return K
+
+
 def make_cameras(cam_from_world: Sequence[np.ndarray], Ks: Sequence[np.ndarray],
                  sizes: Sequence[tuple[int, int]]) -> Cameras:
     """Cameras from per-view float64 [4,4] cam_from_world, [3,3] Ks and (width, height)."""
