@@ -102,10 +102,16 @@ def _no_model_error(image_dir: Path, database: Path, n_images: int, matcher: str
     pairs = steps.verified_pair_count(database)
     hint = ("; or use --matcher exhaustive" if matcher == "sequential" else "") + hint
     total = n_images * (n_images - 1) // 2
+    matched = f"{pairs} of the {total} image pairs matched in a consistent geometry"
+    if pairs == 0:
+        why = (f"({matched}); the photos do not overlap enough: retake them so neighbours share "
+               f"~60% of the view")
+    else:  # matched, but COLMAP found no pair seen from far enough apart to start from
+        why = (f"({matched}, but none could start a model: too few matches, or too little "
+               f"parallax between its two photos); add photos taken between and around these, "
+               f"with neighbours sharing ~60% of the view and the camera moving between shots")
     return VoxsplatError(f"{image_dir}: SfM could not build a model from the {n_images} images "
-                         f"({pairs} of the {total} image pairs matched in a consistent geometry); "
-                         f"the photos do not overlap enough: retake them so neighbours share "
-                         f"~60% of the view{hint}")
+                         f"{why}{hint}")
 
 
 def _match_and_map(database: Path, stage_dir: Path, models_dir: Path, n: int, matcher: str,

@@ -162,6 +162,23 @@ def test_images_that_do_not_overlap(tmp_path):
     assert not (tmp_path / "ws").exists()
 
 
+def test_photos_from_one_spot_match_but_cannot_start_a_model(tmp_path):
+    """Two photos turned about one camera centre overlap well but have no parallax: the
+    message must say so instead of blaming the overlap."""
+    rng = np.random.default_rng(0)
+    textures = [_texture(rng) for _ in range(3)]
+    K = np.array([[0.9 * W, 0, W / 2], [0, 0.9 * W, H / 2], [0, 0, 1]])
+    images = tmp_path / "images"
+    images.mkdir()
+    eye = np.array([3.0, 3.0, 2.5])
+    for k, target in enumerate(([-0.5, -0.5, 0.5], [-0.5, -0.2, 0.6])):
+        Image.fromarray(_render(_look_at(eye, np.array(target)), K, textures)).save(images / f"{k}.png")
+    message = _message(run_sfm, images, tmp_path / "ws", FAST, progress=False)
+    assert "(1 of the 1 image pairs matched in a consistent geometry, but none could start a " \
+           "model: too few matches, or too little parallax" in message
+    assert "do not overlap" not in message and not (tmp_path / "ws").exists()
+
+
 def test_too_few_images(tmp_path):
     assert "no images (.jpg, .png, ...) in the folder" in _message(run_sfm, tmp_path, tmp_path / "ws")
     _save_unrelated(tmp_path / "only.png", 0)
