@@ -1,17 +1,18 @@
-"""A handful of unposed photos, end to end: DTU scan24's 6 photos of `bench_fewview`'s dtu24_6
-set (the 3-view protocol's 22, 25, 28 and 23, 26, 29), posed by SfM on this CPU (pycolmap,
-one PINHOLE camera, so that held-out photos of the same camera share its intrinsics; the 6
-register through the guided second pass), then trained on a GPU with those poses, and for
-comparison with the scene's given poses. Both are scored by masked PSNR on the 3-view
-protocol's test views that are not among the 6 (22 views). In the SfM variant those views
-take SfM's intrinsics and the given poses brought into the SfM frame by the similarity that
-best maps the 6 given camera centres onto SfM's (Umeyama). A degree of pose error is about 12
-pixels here, so each variant is also scored after test-time alignment (as pose-free view
-synthesis is measured): each held-out view's pose is corrected, the Gaussians frozen, to fit
-its photo inside its mask (`align_poses`).
+"""A handful of unposed photos, end to end: a set of `bench_fewview` posed by SfM on this CPU
+(pycolmap, one PINHOLE camera, so that held-out photos of the same camera share its
+intrinsics), then trained on a GPU with those poses, and for comparison with the scene's given
+poses. Sets: `dtu24_6`, DTU scan24's 6 photos (the 3-view protocol's 22, 25, 28 and 23, 26,
+29; they register through the guided second pass), scored by masked PSNR on the 3-view
+protocol's test views that are not among the 6 (22 views); `fern_5`, 5 of fern's photos as
+the LLFF protocol picks them, scored on its test views (every 8th: 3 views, no masks). In
+the SfM variant the held-out views take SfM's intrinsics and the given poses brought into the
+SfM frame by the similarity that best maps the given training camera centres onto SfM's
+(Umeyama). A degree of pose error is about 12 pixels on DTU, so each variant is also scored
+after test-time alignment (as pose-free view synthesis is measured): each held-out view's
+pose is corrected, the Gaussians frozen, to fit its photo (inside its mask) (`align_poses`).
 
-python3 bench/unposed_fewview.py --stage DIR         # here (pycolmap): DIR/unposed_dtu6.pt
-python3 bench/unposed_fewview.py DIR/unposed_dtu6.pt POSES MODEL OUT.json [--steps S]
+python3 bench/unposed_fewview.py --stage DIR [SET]   # here (pycolmap): DIR/unposed_SET.pt
+python3 bench/unposed_fewview.py DIR/unposed_SET.pt POSES MODEL OUT.json [--steps S]
     [--downscale F] [--align-steps N] [--set section.field=value ...]
     # POSES: sfm | given; MODEL: voxel | gaussians
 """
@@ -43,18 +44,33 @@ def _unpng(data: bytes) -> torch.Tensor:
     return torch.from_numpy(np.array(Image.open(io.BytesIO(data))))
 
 
-def stage(out_dir: Path) -> Path:
-    """Pose the 6 photos with SfM and write both variants' views to `out_dir/unposed_dtu6.pt`."""
+def _test_ids(set_name: str, given: Scene, stems) -> list[int]:
+    """The held-out views: the protocol's test views that are not among the photos."""
+    if set_name.startswith("dtu"):
+        names = [f"{i:06d}" for i in DTU_TEST]
+    else:  # LLFF: every 8th view by name
+        names = [n for k, n in enumerate(sorted(given.names)) if k % 8 == 0]
+    idx = {n: i for i, n in enumerate(given.names)}
+    return [idx[n] for n in names if n not in stems]
+
+
+def _png_mask(mask) -> bytes | None:
+    return None if mask is None else _png(mask.numpy().astype(np.uint8) * 255)
+
+
+def stage(out_dir: Path, set_name: str = "dtu24_6") -> Path:
+    """Pose the set's photos with SfM and write both variants' views to
+    `out_dir/unposed_SET.pt`."""
     from voxsplat.data.load import load_scene
     from voxsplat.recon.sfm import SfmConfig
     from voxsplat.recon.sfm.bench_fewview import SETS, stage_photos
     from voxsplat.recon.sfm.evaluate import pose_errors, umeyama
     from voxsplat.recon.sfm.run import load_or_run_sfm
     root = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    folder, photo_dir, stems, _ = SETS["dtu24_6"]
+    folder, photo_dir, stems, _ = SETS[set_name]
     given = load_scene(root / folder)
     idx = {n: i for i, n in enumerate(given.names)}
-    test = [idx[f"{i:06d}"] for i in DTU_TEST if f"{i:06d}" not in stems]
+    test = _test_ids(set_name, given, stems)
     config = SfmConfig(camera_model="PINHOLE")
     with tempfile.TemporaryDirectory() as work:
         stage_photos(root / folder / photo_dir, stems, Path(work) / "photos")
@@ -70,23 +86,25 @@ def stage(out_dir: Path) -> Path:
     moved = given.cameras.transformed(sfm_from_given.float()).cam_from_world
     views = {"given": [], "sfm": []}
     for k, i in enumerate(train + test):
+        mask = None if given.masks is None else given.masks[i]
         g = {"name": given.names[i], "split": "train" if k < len(train) else "test",
-             "image": _png(given.images[i].numpy()), "mask": _png(given.masks[i].numpy().astype(np.uint8) * 255),
+             "image": _png(given.images[i].numpy()), "mask": _png_mask(mask),
              "K": given.cameras.Ks[i], "cam_from_world": given.cameras.cam_from_world[i]}
         views["given"].append(g)
         if k < len(train):  # SfM's undistorted photo, its camera; the given mask resized
             img = sfm.images[k].numpy()
-            mask = np.array(Image.fromarray(given.masks[i].numpy().astype(np.uint8) * 255)
-                            .resize(img.shape[1::-1]))
-            views["sfm"].append({**g, "image": _png(img), "mask": _png(mask), "K": sfm.cameras.Ks[k],
-                                 "cam_from_world": sfm.cameras.cam_from_world[k]})
+            if mask is not None:
+                mask = torch.from_numpy(np.array(Image.fromarray(mask.numpy().astype(np.uint8) * 255)
+                                                 .resize(img.shape[1::-1])) > 127)
+            views["sfm"].append({**g, "image": _png(img), "mask": _png_mask(mask),
+                                 "K": sfm.cameras.Ks[k], "cam_from_world": sfm.cameras.cam_from_world[k]})
         else:  # the given photo, SfM's camera, the given pose in the SfM frame
             views["sfm"].append({**g, "K": sfm.cameras.Ks[0], "cam_from_world": moved[i]})
-    path = out_dir / "unposed_dtu6.pt"
+    path = out_dir / f"unposed_{set_name}.pt"
     out_dir.mkdir(parents=True, exist_ok=True)
     sfm_errors = pose_errors(sfm.cameras.cam_from_world.double().numpy(),
                              given.cameras.cam_from_world[train].double().numpy())
-    torch.save({"views": views, "sfm_points": sfm.points, "sfm_point_colors": sfm.point_colors,
+    torch.save({"set": set_name, "views": views, "sfm_points": sfm.points, "sfm_point_colors": sfm.point_colors,
                 "background": given.background,
                 "guided_matching": report["guided_matching"], "sfm_pose_errors": sfm_errors,
                 "sfm_config": config.to_dict()}, path)
@@ -94,7 +112,8 @@ def stage(out_dir: Path) -> Path:
 
 
 def scene_of(staged: dict, poses: str) -> Scene:
-    """The staged variant (`sfm` or `given`) as a Scene with masks (for the masked metric)."""
+    """The staged variant (`sfm` or `given`) as a Scene, with masks (for the masked metric)
+    where the set has them."""
     views = staged["views"][poses]
     images = tuple(_unpng(v["image"]) for v in views)
     cams = Cameras(cam_from_world=torch.stack([v["cam_from_world"] for v in views]).float(),
@@ -103,10 +122,12 @@ def scene_of(staged: dict, poses: str) -> Scene:
                    heights=torch.tensor([im.shape[0] for im in images]))
     splits = {s: tuple(i for i, v in enumerate(views) if v["split"] == s) for s in ("train", "test")}
     pts = staged["sfm_points"] if poses == "sfm" else None
+    masks = None if views[0]["mask"] is None else tuple(_unpng(v["mask"]) > 127 for v in views)
     return Scene(images=images, names=tuple(v["name"] for v in views), cameras=cams,
-                 masks=tuple(_unpng(v["mask"]) > 127 for v in views), splits=splits,
+                 masks=masks, splits=splits,
                  points=pts, point_colors=staged["sfm_point_colors"] if pts is not None else None,
-                 background=tuple(staged["background"]), source=f"dtu24_6 ({poses} poses)")
+                 background=tuple(staged["background"]),
+                 source=f"{staged.get('set', 'dtu24_6')} ({poses} poses)")
 
 
 def align_poses(splats: dict, sky, scene: Scene, device: torch.device, backend: str,
@@ -128,7 +149,8 @@ def align_poses(splats: dict, sky, scene: Scene, device: torch.device, backend: 
         opt = torch.optim.Adam([{"params": [rot], "lr": 2e-3}, {"params": [move], "lr": 2e-3}])
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, 0.1 ** (1 / steps))
         photo = scene.image(i).to(device).permute(2, 0, 1)[None]
-        mask = scene.masks[i].to(device).float()[None, None]
+        mask = (scene.masks[i].float() if scene.masks is not None
+                else torch.ones(photo.shape[-2:]))[None, None].to(device)
 
         def correction() -> torch.Tensor:  # [4,4], in the camera's frame
             top = torch.cat([rotvec_to_rotmat(rot)[0], extent * move[:, None]], 1)
@@ -181,7 +203,7 @@ def train_and_score(scene: Scene, cfg, align_steps: int) -> dict:
 
 def main() -> int:
     if len(sys.argv) > 2 and sys.argv[1] == "--stage":
-        print(stage(Path(sys.argv[2])))
+        print(stage(Path(sys.argv[2]), *sys.argv[3:4]))
         return 0
     from voxsplat.scripts.bench import environment, train_config
     p = argparse.ArgumentParser()

@@ -283,7 +283,28 @@ def test_refine_poses_turns_pose_refinement_on_and_not_on_a_resumed_run(capsys, 
     assert "--refine-poses with --resume" in err, err
 
 
-def _reconstruct_config(scene_copy, tmp_path, monkeypatch, *extra, device="cpu"):
+@pytest.mark.parametrize("extra, refined", [([], True), (["--set", "optim.pose_refine=false"], False),
+                                            (["--preset", "fast"], False),
+                                            (["--model", "voxel"], True)])
+def test_poses_from_sfm_are_refined_in_the_sparse_preset(scene_copy, tmp_path, monkeypatch,
+                                                         capsys, extra, refined):
+    """Photos without poses (SfM stubbed by the scene's own poses): the sparse preset refines
+    the training poses unless --set says otherwise; other presets and posed inputs keep them."""
+    from voxsplat.data.load import load_scene
+    from voxsplat.recon import app
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for image in sorted((scene_copy / "images").glob("*.png")):
+        shutil.copy(image, photos / image.name)
+    monkeypatch.setattr(app, "load_input", lambda *a, **k: load_scene(scene_copy))
+    cfg = _reconstruct_config(photos, tmp_path, monkeypatch, *extra, quiet=False)
+    assert cfg.optim.pose_refine == refined
+    assert ("the training cameras' poses are refined" in capsys.readouterr().out) == refined
+    assert not app.refines_sfm_poses("sparse", False, [])
+    assert not app.refines_sfm_poses("sparse", True, ["optim.pose_refine = true"])
+
+
+def _reconstruct_config(scene_copy, tmp_path, monkeypatch, *extra, device="cpu", quiet=True):
     """The TrainConfig `voxsplat reconstruct SCENE *extra` hands to the pipeline (stopped there)."""
     from voxsplat.recon import pipeline
     seen = {}
@@ -294,7 +315,7 @@ def _reconstruct_config(scene_copy, tmp_path, monkeypatch, *extra, device="cpu")
 
     monkeypatch.setattr(pipeline, "reconstruct", capture)
     assert main(["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws"), "--device", device,
-                 "--quiet", *extra]) == 130
+                 *(["--quiet"] if quiet else []), *extra]) == 130
     return seen["cfg"]
 
 
