@@ -11,8 +11,8 @@ colours. An image's pose is its platform pose composed with its camera's mountin
 back with the photo's size.
 
 A `.dmap` holds one image's depth (camera z, 0 = unknown), possibly smaller than the photo.
-Two layouts exist: "DR" (float32 depths) and, since 2025, "D2" (float16 depths scaled by a
-power of two stored in the header, plus a confidence scale); both are read. Only the depth
+Two layouts exist: "DR" (float32 depths, OpenMVS up to 2.3) and the newer "D2" (float16
+depths scaled by a power of two stored in the header, plus a confidence scale); both are read. Only the depth
 is taken: the normals, confidences and view masks after it are skipped.
 
 Pure numpy: OpenMVS is not needed to read a workspace.
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -203,8 +203,7 @@ def read_mvs_archive(path: str | os.PathLike) -> MvsArchive:
     path = Path(path)
     cur = _Cursor(path)
     if cur.data[:4] != b"MVSI":
-        raise VoxsplatError(f"{path}: not an OpenMVS interface archive (no 'MVSI' header; "
-                            f"scenes saved by OpenMVS's own tools since 2017 have it); "
+        raise VoxsplatError(f"{path}: not an OpenMVS interface archive (no 'MVSI' header); "
                             f"{_REEXPORT}")
     cur.pos = 4
     version, _reserved = cur.take("II")
@@ -386,8 +385,7 @@ def read_openmvs(path: str | os.PathLike, *, background: Sequence[float] = (1.0,
     folder = archive_path.parent
     files = [_image_file(folder, image.name, archive_path) for image in archive.images]
     order = sorted(range(len(files)), key=lambda i: files[i].as_posix())
-    archive = MvsArchive(archive.version, tuple(archive.images[i] for i in order), archive.points,
-                         archive.colors, archive.n_unposed)
+    archive = replace(archive, images=tuple(archive.images[i] for i in order))
     files = [files[i] for i in order]
     images, alpha_masks = load_images(files, background)
     sizes = [image_size(im) for im in images]
