@@ -75,9 +75,12 @@ class SfmConfig:
     where the object turns in front of a still background whose features would pose every
     photo alike. Off by default: a still scene's background helps SfM."""
     seed: int = 0
-    """Seed of COLMAP's random sampling (RANSAC, initial pair), for repeatable runs."""
+    """Seed of COLMAP's random sampling (RANSAC, initial pair). Runs repeat exactly only with
+    `num_threads` 1: with several threads (feature extraction among them) the poses differ a
+    little between runs (DTU scan24's 6 photos: three outcomes in five runs, a few tenths of
+    a degree apart; six runs with one thread gave one)."""
     num_threads: int = -1
-    """CPU threads for COLMAP (-1: all cores)."""
+    """CPU threads for COLMAP (-1: all cores; 1 for runs that repeat exactly, see `seed`)."""
 
     def __post_init__(self) -> None:
         _choice("matcher", self.matcher, MATCHERS)
