@@ -84,13 +84,20 @@ def folder_masks(paths: Sequence[Path], image_dir: Path, sizes: Sequence[tuple[i
         mask = read_mask(found)
         h, w = mask.shape
         if (h, w) != (H, W):
-            if abs(w / W - h / H) * max(W, H) > 1.0:
+            if not resized_copy((w, h), (W, H)):
                 raise VoxsplatError(f"{found}: mask is {w}x{h} but its image is {W}x{H}; masks "
                                     f"must have their images' shape")
             mask = torch.nn.functional.interpolate(mask[None, None].float(), size=(H, W),
                                                    mode="nearest")[0, 0] > 0.5
         masks.append(mask)
     return tuple(masks)
+
+
+def resized_copy(size: tuple[int, int], image_size: tuple[int, int]) -> bool:
+    """True when a map of `size` (width, height) has the aspect ratio of an image of
+    `image_size`, up to a pixel of rounding (a uniformly resized copy: masks, depth maps)."""
+    (w, h), (W, H) = size, image_size
+    return abs(w / W - h / H) * max(W, H) <= 1.0
 
 
 def image_size(image: Tensor) -> tuple[int, int]:

@@ -34,7 +34,7 @@ from ..images import read_mask, resize_depth
 from ..scene import Scene
 from ..transforms import split_every
 from .common import (check_finite, check_rotation, folder_masks, image_size, load_images,
-                     make_cameras, scale_intrinsics, unique_names)
+                     make_cameras, resized_copy, scale_intrinsics, unique_names)
 
 ARCHIVE_SUFFIX = ".mvs"
 NO_ID = 0xFFFFFFFF
@@ -283,7 +283,7 @@ def _archive_depths(folder: Path, images: Sequence[MvsImage],
             continue
         file, dmap = by_id[image.image_id]
         w, h = dmap.image_size
-        if abs(w / W - h / H) * max(W, H) > 1.0:
+        if not resized_copy((w, h), (W, H)):
             raise VoxsplatError(f"{file}: made for an image of {w}x{h}, but {image.name} is "
                                 f"{W}x{H}; give the photos the workspace was made from")
         depths.append(resize_depth(torch.from_numpy(dmap.depth), (W, H)))
