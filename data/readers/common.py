@@ -81,16 +81,22 @@ def folder_masks(paths: Sequence[Path], image_dir: Path, sizes: Sequence[tuple[i
             raise VoxsplatError(f"{folder}: no mask for {rel.as_posix()} (looked for "
                                 f"{options[0].name} and {options[1].name}); give every image a "
                                 f"mask, or move {folder.name}/ away to use none")
-        mask = read_mask(found)
-        h, w = mask.shape
-        if (h, w) != (H, W):
-            if not resized_copy((w, h), (W, H)):
-                raise VoxsplatError(f"{found}: mask is {w}x{h} but its image is {W}x{H}; masks "
-                                    f"must have their images' shape")
-            mask = torch.nn.functional.interpolate(mask[None, None].float(), size=(H, W),
-                                                   mode="nearest")[0, 0] > 0.5
-        masks.append(mask)
+        masks.append(fit_mask(read_mask(found), (W, H), found))
     return tuple(masks)
+
+
+def fit_mask(mask: Tensor, size: tuple[int, int], source: Path | str) -> Tensor:
+    """`mask` [h,w] bool at its image's (width, height) `size`: resized (nearest) when it is
+    a uniformly resized copy (`resized_copy`), else a VoxsplatError naming `source`."""
+    h, w = mask.shape
+    W, H = size
+    if (h, w) == (H, W):
+        return mask
+    if not resized_copy((w, h), (W, H)):
+        raise VoxsplatError(f"{source}: mask is {w}x{h} but its image is {W}x{H}; masks "
+                            f"must have their images' shape (or be a resized copy of it)")
+    return torch.nn.functional.interpolate(mask[None, None].float(), size=(H, W),
+                                           mode="nearest")[0, 0] > 0.5
 
 
 def resized_copy(size: tuple[int, int], image_size: tuple[int, int]) -> bool:

@@ -33,7 +33,7 @@ from ..errors import VoxsplatError
 from ..images import read_mask, resize_depth
 from ..scene import Scene
 from ..transforms import split_every
-from .common import (check_finite, check_rotation, folder_masks, image_size, load_images,
+from .common import (check_finite, check_rotation, fit_mask, folder_masks, image_size, load_images,
                      make_cameras, resized_copy, scale_intrinsics, unique_names)
 
 ARCHIVE_SUFFIX = ".mvs"
@@ -351,11 +351,8 @@ def _masks(archive: MvsArchive, archive_path: Path, paths: Sequence[Path],
         if not name:
             masks.append(torch.ones(H, W, dtype=torch.bool))
             continue
-        mask = read_mask(_image_file(folder, name, archive_path))
-        if tuple(mask.shape) != (H, W):
-            raise VoxsplatError(f"{folder / name}: mask is {mask.shape[1]}x{mask.shape[0]} but "
-                                f"{path.name} is {W}x{H}; masks must have their images' shape")
-        masks.append(mask)
+        file = _image_file(folder, name, archive_path)
+        masks.append(fit_mask(read_mask(file), (W, H), file))
     return tuple(masks)
 
 

@@ -29,10 +29,11 @@ def _f64(*arrays) -> bytes:
 
 
 def write_archive(path: Path, images, points, colors_rgb, *, version: int = 7,
-                  normalized: bool = False, mount=None) -> None:
+                  normalized: bool = False, mount=None, mask_names=None) -> None:
     """An interface archive, one platform (rig) per image. `images`: (name, K, R, C, size,
     image_id or None for unposed). `mount`: the camera's (R, C) on its rig; the rig pose is
-    then chosen so that the image's pose stays (R, C)."""
+    then chosen so that the image's pose stays (R, C). `mask_names`: each image's mask file
+    ("" for none; version 5 on)."""
     out = [b"MVSI", struct.pack("<II", version, 0), struct.pack("<Q", len(images))]
     for name, K, R, C, (W, H), _ in images:
         R_cam, C_cam = mount if mount is not None else (np.eye(3), np.zeros(3))
@@ -51,7 +52,7 @@ def write_archive(path: Path, images, points, colors_rgb, *, version: int = 7,
     for index, (name, *_, image_id) in enumerate(images):
         out.append(_string(name))
         if version > 4:
-            out.append(_string(""))
+            out.append(_string(mask_names[index] if mask_names else ""))
         out.append(struct.pack("<III", index, 0, NO_ID if image_id is None else 0))
         if version > 2:
             out.append(struct.pack("<I", index if image_id is None else image_id))
@@ -152,6 +153,28 @@ def test_normalized_intrinsics_old_archives_and_unposed_images(tmp_path, synth):
                   np.zeros((0, 3), np.uint8))
     scene = load_scene(tmp_path / "scene.mvs")
     assert scene.names == synth.scene.names[1:] and scene.points is None
+
+
+def test_masks_named_in_the_archive_are_read_and_resized(tmp_path, synth):
+    """Each image's mask file named in the archive: full size as is, a half-size copy resized
+    (nearest) to its photo, no name = the whole image; a mask of another aspect is named."""
+    scene = synth.scene
+    images = _workspace(tmp_path, synth)
+    (tmp_path / "masks").mkdir()
+    names = ["masks/a.png", "", "masks/c.png", "masks/d.png"]
+    full = [m.numpy().astype(np.uint8) * 255 for m in scene.masks]
+    Image.fromarray(full[0][::2, ::2]).save(tmp_path / names[0])
+    Image.fromarray(full[2]).save(tmp_path / names[2])
+    Image.fromarray(full[3]).save(tmp_path / names[3])
+    rgb = np.zeros((len(scene.points), 3), np.uint8)
+    write_archive(tmp_path / "scene.mvs", images, scene.points.numpy(), rgb, mask_names=names)
+    masks = load_scene(tmp_path).masks
+    half = np.repeat(np.repeat(full[0][::2, ::2] > 0, 2, 0), 2, 1)
+    assert np.array_equal(masks[0].numpy(), half) and masks[0].any()
+    assert bool(masks[1].all())
+    assert torch.equal(masks[2], scene.masks[2]) and torch.equal(masks[3], scene.masks[3])
+    Image.fromarray(full[3][:, :20]).save(tmp_path / names[3])
+    assert "d.png: mask is 20x36 but its image is 48x36" in error_message(load_scene, tmp_path)
 
 
 def test_bad_workspaces_name_the_file_and_the_fix(tmp_path, synth):
