@@ -62,8 +62,14 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     with distributed.main_first():  # SfM runs once, on rank 0; the other ranks reuse it
         scene = load_input(input_path, Path(out), scale, sfm, progress and distributed.is_main())
     scene = with_holdout(scene, holdout)
-    if not resume and holdout is None and progress and distributed.is_main():
-        _say_holdout(scene)
+    if not resume and holdout is None:
+        if len(scene.split("train")) < MIN_TRAIN_VIEWS <= len(scene):  # e.g. two photos
+            holdout, scene = 0, with_holdout(scene, 0)
+            if progress and distributed.is_main():
+                print(f"only {len(scene)} views: all of them train, none is held out (the "
+                      f"metrics are then those of the training views)")
+        elif progress and distributed.is_main():
+            _say_holdout(scene)
     if not resume and downscale is None:  # large photos: train at most MAX_IMAGE_SIDE
         full, downscale = longest_side(scene.cameras), auto_downscale(scene, device_type)
         if downscale < 1.0:
@@ -93,6 +99,10 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         pipeline.clean_outputs(out)
     distributed.barrier()
     return pipeline.reconstruct(scene, out, cfg, spec, device, resume, progress, on_step)
+
+
+MIN_TRAIN_VIEWS = 2
+"""Where the input's own split would train on fewer views, every view trains (`holdout` 0)."""
 
 
 def check_holdout(holdout: Optional[int]) -> None:

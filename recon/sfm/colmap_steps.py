@@ -141,16 +141,20 @@ def verified_pair_count(database: Path) -> int:
 
 
 def map_incremental(database: Path, image_dir: Path, work_dir: Path, config: SfmConfig,
-                    on_registered: Callable[[int], None]):
+                    on_registered: Callable[[int], None], two_view_tracks: bool = False):
     """Incremental mapping with bundle adjustment; the model with the most images, or None.
 
     Args:
         on_registered: called with the running count of registered images.
+        two_view_tracks: also triangulate points that only two photos see. COLMAP ignores
+            them by default, which leaves two photos (or a set where only one pair matches)
+            without a single point: "bad initial pair" whatever the thresholds.
     """
     pycolmap = import_pycolmap()
     pycolmap.set_random_seed(config.seed)
     options = pycolmap.IncrementalPipelineOptions()
     options.min_model_size = 2  # small sets too; the caller judges the registered fraction
+    options.triangulation.ignore_two_view_tracks = not two_view_tracks
     options.num_threads = config.num_threads
     options.random_seed = config.seed
     count = [0]

@@ -139,8 +139,9 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
     None).
 
     `mask_dir`: the staged masks, or None. Stage timings go to info["seconds"];
-    info["principal_point_refined"] and info["guided_matching"] ("yes", "no", or "retry": the
-    model came from the second pass) are set.
+    info["principal_point_refined"], info["guided_matching"] ("yes", "no", or "retry": the
+    model came from the second pass) and info["two_view_tracks"] (no model started until the
+    points seen by only two photos were kept, as two photos need) are set.
     """
     stage_dir, database = tmp / "input", tmp / "database.db"
     stage_images(images, stage_dir)
@@ -163,6 +164,14 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
                                config, report, True, seconds)
         if retry is not None and retry.num_reg_images() > first:
             model, info["guided_matching"] = retry, "retry"
+    info["two_view_tracks"] = False
+    if model is None and steps.verified_pair_count(database) > 0:
+        report.note("no model could start; mapping again with the points only two photos see")
+        t0 = time.perf_counter()
+        model = steps.map_incremental(database, stage_dir, tmp / "models_two_view", config,
+                                      report.set, two_view_tracks=True)
+        seconds["mapping"] += time.perf_counter() - t0
+        info["two_view_tracks"] = model is not None
     if model is None:
         raise _no_model_error(image_dir, database, len(images), matcher,
                               _turntable_hint(mask_dir is not None, config))
@@ -189,7 +198,7 @@ def _undistort(model, tmp: Path, config: SfmConfig, report: StageProgress) -> No
     (tmp / "sparse").mkdir()
     os.replace(tmp / "undistorted" / "sparse", tmp / "sparse" / "0")
     report.set(model.num_reg_images())
-    for leftover in ("undistorted", "input", "models", "models_guided"):
+    for leftover in ("undistorted", "input", "models", "models_guided", "models_two_view"):
         shutil.rmtree(tmp / leftover, ignore_errors=True)
 
 

@@ -304,6 +304,27 @@ def test_poses_from_sfm_are_refined_in_the_sparse_preset(scene_copy, tmp_path, m
     assert not app.refines_sfm_poses("sparse", True, ["optim.pose_refine = true"])
 
 
+def test_two_photos_both_train_and_the_metrics_say_so(scene_copy, tmp_path, monkeypatch,
+                                                       capsys):
+    """Photos split every 8th by name would leave two photos one training view: both train
+    instead (holdout 0, kept for eval), and the run says so."""
+    from voxsplat.data.load import load_scene
+    from voxsplat.data.transforms import split_every
+    from voxsplat.recon import app
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    two = split_every(load_scene(scene_copy).subset([0, 1]), 8)
+    assert two.splits == {"train": (1,), "test": (0,)}  # the input's own split
+    monkeypatch.setattr(app, "load_input", lambda *a, **k: two)
+    ws = tmp_path / "ws"
+    assert main(["reconstruct", str(photos), "--out", str(ws), "--device", "cpu", "--preset",
+                 "fast", "--steps", "10"]) == 0
+    assert "only 2 views: all of them train, none is held out" in capsys.readouterr().out
+    scene, rec = app.load_workspace_scene(ws)
+    assert rec["input"]["holdout"] == 0 and scene.split("train") == (0, 1)
+    assert json.loads((ws / "metrics.json").read_text())["n_test_views"] == 2
+
+
 def _reconstruct_config(scene_copy, tmp_path, monkeypatch, *extra, device="cpu", quiet=True):
     """The TrainConfig `voxsplat reconstruct SCENE *extra` hands to the pipeline (stopped there)."""
     from voxsplat.recon import pipeline
