@@ -3,8 +3,9 @@
 intrinsics), then trained on a GPU with those poses, and for comparison with the scene's given
 poses. Sets: `dtu24_6`, DTU scan24's 6 photos (the 3-view protocol's 22, 25, 28 and 23, 26,
 29; they register through the guided second pass), scored by masked PSNR on the 3-view
-protocol's test views that are not among the 6 (22 views); `fern_5`, 5 of fern's photos as
-the LLFF protocol picks them, scored on its test views (every 8th: 3 views, no masks). In
+protocol's test views that are not among the 6 (22 views); `fern_5` and `fern_2`, 5 or 2 of
+fern's photos as the LLFF protocol picks them, scored on its test views (every 8th: 3 views,
+no masks). In
 the SfM variant the held-out views take SfM's intrinsics and the given poses brought into the
 SfM frame by the similarity that best maps the given training camera centres onto SfM's
 (Umeyama). A degree of pose error is about 12 pixels on DTU, so each variant is also scored
@@ -58,13 +59,30 @@ def _png_mask(mask) -> bytes | None:
     return None if mask is None else _png(mask.numpy().astype(np.uint8) * 255)
 
 
+def _similarity(given: np.ndarray, sfm: np.ndarray):
+    """(scale, R, t) taking the given frame to SfM's, from the training cameras'
+    cam_from_world [C,4,4]: Umeyama on the centres, or for two cameras (whose centres leave
+    the turn about their baseline free) R from their orientations, scale and t from their
+    centres."""
+    from voxsplat.recon.sfm.evaluate import umeyama
+    c_given = -np.einsum("cji,cj->ci", given[:, :3, :3], given[:, :3, 3])
+    c_sfm = -np.einsum("cji,cj->ci", sfm[:, :3, :3], sfm[:, :3, 3])
+    if len(given) > 2:
+        return umeyama(c_given, c_sfm)
+    # world_sfm_from_world_given = R_sfm^T R_given per camera; their chordal mean
+    U, _, Vt = np.linalg.svd(sum(s[:3, :3].T @ g[:3, :3] for g, s in zip(given, sfm)))
+    R = U @ np.diag([1.0, 1.0, np.linalg.det(U @ Vt)]) @ Vt
+    scale = np.linalg.norm(c_sfm[1] - c_sfm[0]) / np.linalg.norm(c_given[1] - c_given[0])
+    return scale, R, c_sfm.mean(0) - scale * R @ c_given.mean(0)
+
+
 def stage(out_dir: Path, set_name: str = "dtu24_6") -> Path:
     """Pose the set's photos with SfM and write both variants' views to
     `out_dir/unposed_SET.pt`."""
     from voxsplat.data.load import load_scene
     from voxsplat.recon.sfm import SfmConfig
     from voxsplat.recon.sfm.bench_fewview import SETS, stage_photos
-    from voxsplat.recon.sfm.evaluate import pose_errors, umeyama
+    from voxsplat.recon.sfm.evaluate import pose_errors, relative_pose_errors
     from voxsplat.recon.sfm.run import load_or_run_sfm
     root = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     folder, photo_dir, stems, _ = SETS[set_name]
@@ -79,8 +97,8 @@ def stage(out_dir: Path, set_name: str = "dtu24_6") -> Path:
     if len(sfm.names) != len(stems):
         raise SystemExit(f"SfM registered {len(sfm.names)} of {len(stems)}: nothing to compare")
     train = [idx[n] for n in sfm.names]
-    scale, R, t = umeyama(given.cameras[train].centers.double().numpy(),
-                          sfm.cameras.centers.double().numpy())
+    scale, R, t = _similarity(given.cameras[train].cam_from_world.double().numpy(),
+                              sfm.cameras.cam_from_world.double().numpy())
     sfm_from_given = torch.eye(4, dtype=torch.float64)
     sfm_from_given[:3, :3], sfm_from_given[:3, 3] = torch.from_numpy(scale * R), torch.from_numpy(t)
     moved = given.cameras.transformed(sfm_from_given.float()).cam_from_world
@@ -102,8 +120,9 @@ def stage(out_dir: Path, set_name: str = "dtu24_6") -> Path:
             views["sfm"].append({**g, "K": sfm.cameras.Ks[0], "cam_from_world": moved[i]})
     path = out_dir / f"unposed_{set_name}.pt"
     out_dir.mkdir(parents=True, exist_ok=True)
-    sfm_errors = pose_errors(sfm.cameras.cam_from_world.double().numpy(),
-                             given.cameras.cam_from_world[train].double().numpy())
+    errors = pose_errors if len(train) > 2 else relative_pose_errors
+    sfm_errors = errors(sfm.cameras.cam_from_world.double().numpy(),
+                        given.cameras.cam_from_world[train].double().numpy())
     torch.save({"set": set_name, "views": views, "sfm_points": sfm.points, "sfm_point_colors": sfm.point_colors,
                 "background": given.background,
                 "guided_matching": report["guided_matching"], "sfm_pose_errors": sfm_errors,

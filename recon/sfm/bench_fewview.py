@@ -32,7 +32,7 @@ from ...data.errors import VoxsplatError
 from ...data.load import load_scene
 from .colmap_steps import version
 from .config import SfmConfig
-from .evaluate import pose_errors
+from .evaluate import pose_errors, relative_pose_errors
 from .run import REPORT_FILE, SFM_DIR, load_or_run_sfm
 
 _DTU = tuple(f"{i:06d}" for i in (22, 25, 28, 23, 26, 29, 21, 24, 27))
@@ -51,6 +51,7 @@ SETS = {
     "dtu24_3": ("dtu_scan24_400x300", "image", _DTU[:3], ""),
     "dtu24_6": ("dtu_scan24_400x300", "image", _DTU[:6], ""),
     "dtu24_9": ("dtu_scan24_400x300", "image", _DTU, ""),
+    "fern_2": ("llff_fern", "images_8", _fern(2), ""),
     "fern_3": ("llff_fern", "images_8", _fern(3), ""),
     "fern_5": ("llff_fern", "images_8", _fern(5), ""),
     "lego_8": ("nerf_synthetic_lego_400", "train", _LEGO, "train/"),
@@ -89,8 +90,15 @@ def run_set(name: str, data_root: Path, config: SfmConfig) -> dict:
     gt = given.cameras.cam_from_world[[index[prefix + n] for n in scene.names]]
     result.update(registered=len(scene.names), n_points=int(len(scene.points)), seconds=seconds,
                   guided=report["guided_matching"], stage_seconds=report["seconds"])
+    est = scene.cameras.cam_from_world.double().numpy()
     if len(scene.names) >= 3:
-        result.update(pose_errors(scene.cameras.cam_from_world.double().numpy(), gt.double().numpy()))
+        result.update(pose_errors(est, gt.double().numpy()))
+    elif len(scene.names) == 2:
+        result.update(relative_pose_errors(est, gt.double().numpy()))
+    K_gt = given.cameras.Ks[index[prefix + scene.names[0]]]
+    width_gt = int(given.cameras.widths[index[prefix + scene.names[0]]])
+    result["focal_ratio"] = float(scene.cameras.Ks[0, 0, 0] / scene.cameras.widths[0]
+                                  / (K_gt[0, 0] / width_gt))
     return result
 
 

@@ -56,3 +56,27 @@ def pose_errors(cam_from_world_est: np.ndarray, cam_from_world_gt: np.ndarray) -
     return {"rot_err_deg": float(rot_err.mean()), "rot_err_max_deg": float(rot_err.max()),
             "center_err": float(center_err.mean()),
             "center_err_frac": float(center_err.mean() / extent), "extent": extent}
+
+
+def relative_pose_errors(cam_from_world_est: np.ndarray, cam_from_world_gt: np.ndarray) -> dict:
+    """Errors of the second camera's pose relative to the first, where two cameras leave a
+    similarity alignment undetermined (a turn about their baseline).
+
+    Args:
+        cam_from_world_est: [2,4,4] estimated OpenCV poses (any frame and scale).
+        cam_from_world_gt: [2,4,4] ground-truth OpenCV poses of the same cameras.
+
+    Returns:
+        `rel_rot_err_deg` (the relative rotation's error) and `rel_dir_err_deg` (the angle
+        between the baselines, in the first camera's frame).
+    """
+    def relative(poses):
+        poses = np.asarray(poses, np.float64)
+        second_from_first = poses[1] @ np.linalg.inv(poses[0])
+        baseline = -second_from_first[:3, :3].T @ second_from_first[:3, 3]  # in the first camera
+        return second_from_first[:3, :3], baseline / np.linalg.norm(baseline)
+
+    (R_est, d_est), (R_gt, d_gt) = relative(cam_from_world_est), relative(cam_from_world_gt)
+    return {"rel_rot_err_deg": float(rotation_angle_deg((R_gt.T @ R_est)[None])[0]),
+            "rel_dir_err_deg": float(np.degrees(np.arccos(np.clip(d_est @ d_gt, -1.0, 1.0))))}
+

@@ -22,7 +22,7 @@ from voxsplat.data.load import load_scene
 from voxsplat.recon.sfm import (PartialRegistrationWarning, SfmConfig, check_registration,
                                 load_or_run_sfm, run_sfm)
 from voxsplat.recon.sfm import run as sfm_run
-from voxsplat.recon.sfm.evaluate import pose_errors, umeyama
+from voxsplat.recon.sfm.evaluate import pose_errors, relative_pose_errors, umeyama
 from voxsplat.recon.sfm.inputs import (camera_groups, choose_matcher, scan_images, stage_images,
                                        use_guided_matching)
 from sfm_scene import (FAST, H, W, _cast, _leftovers, _look_at, _render, _save_unrelated,
@@ -192,11 +192,8 @@ def test_two_photos_pose_through_the_points_only_they_see(corner, tmp_path):
     scene = run_sfm(images, tmp_path / "ws", FAST, progress=False)
     report = json.loads((tmp_path / "ws" / "sfm" / "sfm.json").read_text())
     assert scene.names == ("01", "03") and report["two_view_tracks"] is True
-    R = scene.cameras.cam_from_world[:, :3, :3].double().numpy()
-    rel = R[1] @ R[0].T
-    true = corner[1][3, :3, :3] @ corner[1][1, :3, :3].T
-    cos = (np.trace(rel @ true.T) - 1) / 2
-    assert np.degrees(np.arccos(min(1.0, cos))) < 3.0
+    errors = relative_pose_errors(scene.cameras.cam_from_world.double().numpy(), corner[1][[1, 3]])
+    assert errors["rel_rot_err_deg"] < 3.0 and errors["rel_dir_err_deg"] < 5.0, errors
     assert scene.points is not None and len(scene.points) > 100
 
 
@@ -339,6 +336,29 @@ def test_umeyama_recovers_a_similarity():
     dst = 2.5 * src @ R.T + [1.0, -2.0, 0.5]
     scale, R_est, t = umeyama(src, dst)
     assert scale == pytest.approx(2.5) and np.allclose(R_est, R) and np.allclose(t, [1, -2, 0.5])
+
+
+def test_relative_pose_errors_ignore_the_frame_and_scale():
+    """Two cameras in another frame and scale: no error; the second camera turned 2 degrees
+    about its own axis: 2 degrees of relative rotation, the baseline's direction unchanged."""
+    gt = np.stack([_look_at(np.array([3.0, 0.0, 1.0]), np.zeros(3)),
+                   _look_at(np.array([2.0, 2.0, 1.5]), np.zeros(3))])
+    world = np.eye(4)
+    world[:3, :3] = [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    world[:3, 3] = [5.0, -1.0, 2.0]
+    moved = gt @ np.linalg.inv(world)
+    moved[:, :3, 3] *= 3.0  # a similarity with scale 3: t scales with the world
+    errors = relative_pose_errors(moved, gt)
+    assert errors["rel_rot_err_deg"] < 1e-6 and errors["rel_dir_err_deg"] < 1e-6
+    turn = np.eye(4)
+    c, s = np.cos(np.radians(2.0)), np.sin(np.radians(2.0))
+    turn[:2, :2] = [[c, -s], [s, c]]
+    turned = moved.copy()
+    centre = -turned[1, :3, :3].T @ turned[1, :3, 3]
+    turned[1] = turn @ turned[1]
+    turned[1, :3, 3] = -turned[1, :3, :3] @ centre  # the same centre
+    errors = relative_pose_errors(turned, gt)
+    assert errors["rel_rot_err_deg"] == pytest.approx(2.0) and errors["rel_dir_err_deg"] < 1e-6
 
 
 @pytest.mark.slow
