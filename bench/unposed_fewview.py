@@ -12,7 +12,9 @@ SfM frame by the similarity that best maps the given training camera centres ont
 after test-time alignment (as pose-free view synthesis is measured): each held-out view's
 pose is corrected, the Gaussians frozen, to fit its photo (inside its mask) (`align_poses`).
 
-python3 bench/unposed_fewview.py --stage DIR [SET]   # here (pycolmap): DIR/unposed_SET.pt
+python3 bench/unposed_fewview.py --stage DIR [SET [CAMERA_MODEL]]   # here (pycolmap):
+    # DIR/unposed_SET.pt; CAMERA_MODEL PINHOLE (default) or SIMPLE_PINHOLE (one focal length,
+    # as the default SIMPLE_RADIAL estimates it: two photos leave fx / fy loose)
 python3 bench/unposed_fewview.py DIR/unposed_SET.pt POSES MODEL OUT.json [--steps S]
     [--downscale F] [--align-steps N] [--set section.field=value ...]
     # POSES: sfm | given; MODEL: voxel | gaussians
@@ -76,7 +78,7 @@ def _similarity(given: np.ndarray, sfm: np.ndarray):
     return scale, R, c_sfm.mean(0) - scale * R @ c_given.mean(0)
 
 
-def stage(out_dir: Path, set_name: str = "dtu24_6") -> Path:
+def stage(out_dir: Path, set_name: str = "dtu24_6", camera_model: str = "PINHOLE") -> Path:
     """Pose the set's photos with SfM and write both variants' views to
     `out_dir/unposed_SET.pt`."""
     from voxsplat.data.load import load_scene
@@ -89,7 +91,7 @@ def stage(out_dir: Path, set_name: str = "dtu24_6") -> Path:
     given = load_scene(root / folder)
     idx = {n: i for i, n in enumerate(given.names)}
     test = _test_ids(set_name, given, stems)
-    config = SfmConfig(camera_model="PINHOLE")
+    config = SfmConfig(camera_model=camera_model)
     with tempfile.TemporaryDirectory() as work:
         stage_photos(root / folder / photo_dir, stems, Path(work) / "photos")
         sfm = load_or_run_sfm(Path(work) / "photos", Path(work) / "ws", config, progress=False)
@@ -222,7 +224,7 @@ def train_and_score(scene: Scene, cfg, align_steps: int) -> dict:
 
 def main() -> int:
     if len(sys.argv) > 2 and sys.argv[1] == "--stage":
-        print(stage(Path(sys.argv[2]), *sys.argv[3:4]))
+        print(stage(Path(sys.argv[2]), *sys.argv[3:5]))
         return 0
     from voxsplat.scripts.bench import environment, train_config
     p = argparse.ArgumentParser()
