@@ -49,6 +49,13 @@ from .progress import Progress, StageProgress
 SFM_DIR = "sfm"
 FRAMES_DIR = "frames"
 REPORT_FILE = "sfm.json"
+TWO_VIEW_MIN_POINTS = 100
+"""Fewest points a model mapped with two-view tracks must have to be kept: COLMAP's own
+support for an initial pair (`init_min_num_inliers`). Below it the two photos' focal length
+and poses are guesses: DTU scan24's photos 25 and 28 gave 31 points, a focal length 2.6x the
+true one and a relative rotation 20 degrees off. Pairs of fern's photos (no EXIF) gave 104-213
+points and focal lengths 0.84-1.22x the true one; two neighbours in its sequence do not pose
+(too little parallax to start)."""
 _IMAGE_SUB_FOLDERS = ("images", "image", "input", "rgb")
 
 
@@ -171,6 +178,8 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
         model = steps.map_incremental(database, stage_dir, tmp / "models_two_view", config,
                                       report.set, two_view_tracks=True)
         seconds["mapping"] += time.perf_counter() - t0
+        if model is not None and model.num_points3D() < TWO_VIEW_MIN_POINTS:
+            model = None  # too little support to trust its focal length and poses
         info["two_view_tracks"] = model is not None
     if model is None:
         raise _no_model_error(image_dir, database, len(images), matcher,

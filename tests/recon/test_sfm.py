@@ -180,9 +180,10 @@ def test_photos_from_one_spot_match_but_cannot_start_a_model(tmp_path):
     assert "do not overlap" not in message and not (tmp_path / "ws").exists()
 
 
-def test_two_photos_pose_through_the_points_only_they_see(corner, tmp_path):
+def test_two_photos_pose_through_the_points_only_they_see(corner, tmp_path, monkeypatch):
     """Two photos share only two-view tracks, which COLMAP's triangulator ignores ("bad
-    initial pair" for any thresholds): mapping again with them kept poses both. Their focal
+    initial pair" for any thresholds): mapping again with them kept poses both, where the
+    model has enough points (`TWO_VIEW_MIN_POINTS`). Their focal
     length is weakly determined without EXIF (262 px for 230 here; other pairs of the 8
     views 229-275), so the relative rotation is good to a few degrees (1.7 for 15 degrees)."""
     images = tmp_path / "images"
@@ -195,6 +196,10 @@ def test_two_photos_pose_through_the_points_only_they_see(corner, tmp_path):
     errors = relative_pose_errors(scene.cameras.cam_from_world.double().numpy(), corner[1][[1, 3]])
     assert errors["rel_rot_err_deg"] < 3.0 and errors["rel_dir_err_deg"] < 5.0, errors
     assert scene.points is not None and len(scene.points) > 100
+    # a two-view model with fewer points than TWO_VIEW_MIN_POINTS is not trusted
+    monkeypatch.setattr(sfm_run, "TWO_VIEW_MIN_POINTS", len(scene.points) + 1)
+    message = _message(run_sfm, images, tmp_path / "ws2", FAST, progress=False)
+    assert "but none could start a model" in message and not (tmp_path / "ws2").exists()
 
 
 def test_too_few_images(tmp_path):
