@@ -101,6 +101,14 @@ def _camera_of(database: Path, names: Sequence[str]) -> int:
     return -1
 
 
+def focal_priors(database: Path) -> bool:
+    """Whether every camera in `database` starts from a focal length its photos' EXIF gave."""
+    pycolmap = import_pycolmap()
+    with contextlib.closing(pycolmap.Database.open(database)) as db:
+        cameras = db.read_all_cameras()
+    return bool(cameras) and all(camera.has_prior_focal_length for camera in cameras)
+
+
 def match_features(database: Path, matcher: str, config: SfmConfig, guided: bool = False) -> None:
     """Match and geometrically verify image pairs (`exhaustive` or `sequential`); `guided`:
     each verified pair is matched again under its two-view geometry."""
@@ -141,7 +149,8 @@ def verified_pair_count(database: Path) -> int:
 
 
 def map_incremental(database: Path, image_dir: Path, work_dir: Path, config: SfmConfig,
-                    on_registered: Callable[[int], None], two_view_tracks: bool = False):
+                    on_registered: Callable[[int], None], two_view_tracks: bool = False,
+                    fixed_focal: bool = False):
     """Incremental mapping with bundle adjustment; the model with the most images, or None.
 
     Args:
@@ -149,12 +158,16 @@ def map_incremental(database: Path, image_dir: Path, work_dir: Path, config: Sfm
         two_view_tracks: also triangulate points that only two photos see. COLMAP ignores
             them by default, which leaves two photos (or a set where only one pair matches)
             without a single point: "bad initial pair" whatever the thresholds.
+        fixed_focal: keep the cameras' focal lengths as they start (their EXIF prior)
+            instead of refining them.
     """
     pycolmap = import_pycolmap()
     pycolmap.set_random_seed(config.seed)
     options = pycolmap.IncrementalPipelineOptions()
     options.min_model_size = 2  # small sets too; the caller judges the registered fraction
     options.triangulation.ignore_two_view_tracks = not two_view_tracks
+    options.ba_refine_focal_length = not fixed_focal
+    options.mapper.abs_pose_refine_focal_length = not fixed_focal
     options.num_threads = config.num_threads
     options.random_seed = config.seed
     count = [0]

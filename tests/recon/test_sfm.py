@@ -202,6 +202,24 @@ def test_two_photos_pose_through_the_points_only_they_see(corner, tmp_path, monk
     assert "but none could start a model" in message and not (tmp_path / "ws2").exists()
 
 
+def test_two_photos_keep_their_exif_focal_length(corner, tmp_path):
+    """Two photos hardly fix a focal length (without EXIF, 262 px for the true 230 here):
+    with an EXIF focal length the two-view model keeps it, and their relative pose is good
+    to a degree (refined from EXIF instead: 261 px and 1.6 degrees)."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("01.png", "03.png"):
+        exif = Image.Exif()
+        exif[0x010F], exif[0x0110] = "Acme", "Cam"  # make, model
+        exif.get_ifd(0x8769)[0xA405] = 32  # 35 mm equivalent: 32 x 320 px / 43.27 mm = 237 px
+        Image.open(corner[0] / name).save(images / name, exif=exif)
+    scene = run_sfm(images, tmp_path / "ws", FAST, progress=False)
+    assert json.loads((tmp_path / "ws" / "sfm" / "sfm.json").read_text())["two_view_tracks"]
+    assert float(scene.cameras.Ks[0, 0, 0]) == pytest.approx(0.9 * W, rel=0.04)
+    errors = relative_pose_errors(scene.cameras.cam_from_world.double().numpy(), corner[1][[1, 3]])
+    assert errors["rel_rot_err_deg"] < 1.0 and errors["rel_dir_err_deg"] < 1.0, errors
+
+
 def test_too_few_images(tmp_path):
     assert "no images (.jpg, .png, ...) in the folder" in _message(run_sfm, tmp_path, tmp_path / "ws")
     _save_unrelated(tmp_path / "only.png", 0)
