@@ -12,9 +12,10 @@ SfM frame by the similarity that best maps the given training camera centres ont
 after test-time alignment (as pose-free view synthesis is measured): each held-out view's
 pose is corrected, the Gaussians frozen, to fit its photo (inside its mask) (`align_poses`).
 
-python3 bench/unposed_fewview.py --stage DIR [SET [CAMERA_MODEL]]   # here (pycolmap):
+python3 bench/unposed_fewview.py --stage DIR [SET [CAMERA_MODEL [exif]]]   # here (pycolmap):
     # DIR/unposed_SET.pt; CAMERA_MODEL PINHOLE (default) or SIMPLE_PINHOLE (one focal length,
-    # as the default SIMPLE_RADIAL estimates it: two photos leave fx / fy loose)
+    # as the default SIMPLE_RADIAL estimates it: two photos leave fx / fy loose); exif: the
+    # photos carry the given focal length in EXIF, as a phone's do
 python3 bench/unposed_fewview.py DIR/unposed_SET.pt POSES MODEL OUT.json [--steps S]
     [--downscale F] [--align-steps N] [--set section.field=value ...]
     # POSES: sfm | given; MODEL: voxel | gaussians
@@ -78,9 +79,23 @@ def _similarity(given: np.ndarray, sfm: np.ndarray):
     return scale, R, c_sfm.mean(0) - scale * R @ c_given.mean(0)
 
 
-def stage(out_dir: Path, set_name: str = "dtu24_6", camera_model: str = "PINHOLE") -> Path:
+def _write_exif_focal(folder: Path, focal_px: float) -> None:
+    """Give every photo in `folder` the EXIF a phone writes: make, model and the 35 mm
+    equivalent focal length of `focal_px` (COLMAP reads it against the 43.27 mm diagonal)."""
+    for path in sorted(folder.iterdir()):
+        with Image.open(path) as img:
+            img.load()
+            exif = Image.Exif()
+            exif[0x010F], exif[0x0110] = "voxsplat", "bench"  # make, model
+            exif.get_ifd(0x8769)[0xA405] = round(focal_px * 43.27 / float(np.hypot(*img.size)))
+            img.save(path, exif=exif)
+
+
+def stage(out_dir: Path, set_name: str = "dtu24_6", camera_model: str = "PINHOLE",
+          exif: str = "") -> Path:
     """Pose the set's photos with SfM and write both variants' views to
-    `out_dir/unposed_SET.pt`."""
+    `out_dir/unposed_SET.pt`. `exif` "exif": the photos carry the given focal length in
+    their EXIF first, as a phone's would."""
     from voxsplat.data.load import load_scene
     from voxsplat.recon.sfm import SfmConfig
     from voxsplat.recon.sfm.bench_fewview import SETS, stage_photos
@@ -94,6 +109,8 @@ def stage(out_dir: Path, set_name: str = "dtu24_6", camera_model: str = "PINHOLE
     config = SfmConfig(camera_model=camera_model)
     with tempfile.TemporaryDirectory() as work:
         stage_photos(root / folder / photo_dir, stems, Path(work) / "photos")
+        if exif == "exif":
+            _write_exif_focal(Path(work) / "photos", float(given.cameras.Ks[idx[stems[0]], 0, 0]))
         sfm = load_or_run_sfm(Path(work) / "photos", Path(work) / "ws", config, progress=False)
         report = json.loads((Path(work) / "ws" / "sfm" / "sfm.json").read_text())
     if len(sfm.names) != len(stems):
@@ -128,7 +145,7 @@ def stage(out_dir: Path, set_name: str = "dtu24_6", camera_model: str = "PINHOLE
     torch.save({"set": set_name, "views": views, "sfm_points": sfm.points, "sfm_point_colors": sfm.point_colors,
                 "background": given.background,
                 "guided_matching": report["guided_matching"], "sfm_pose_errors": sfm_errors,
-                "sfm_config": config.to_dict()}, path)
+                "sfm_config": config.to_dict(), "exif_focal": exif == "exif"}, path)
     return path
 
 
@@ -224,7 +241,7 @@ def train_and_score(scene: Scene, cfg, align_steps: int) -> dict:
 
 def main() -> int:
     if len(sys.argv) > 2 and sys.argv[1] == "--stage":
-        print(stage(Path(sys.argv[2]), *sys.argv[3:5]))
+        print(stage(Path(sys.argv[2]), *sys.argv[3:6]))
         return 0
     from voxsplat.scripts.bench import environment, train_config
     p = argparse.ArgumentParser()
@@ -246,7 +263,8 @@ def main() -> int:
     m.update(poses=a.poses, preset=a.preset, sets=a.set, n_train=len(scene.split("train")),
              n_test=len(scene.split("test")), align_steps=a.align_steps,
              guided_matching=staged["guided_matching"], sfm_config=staged["sfm_config"],
-             sfm_pose_errors=staged["sfm_pose_errors"], **environment())
+             sfm_pose_errors=staged["sfm_pose_errors"], exif_focal=staged.get("exif_focal", False),
+             **environment())
     a.out.write_text(json.dumps(m, indent=1) + "\n")
     print(json.dumps({k: m[k] for k in ("poses", "model", "psnr", "psnr_aligned", "psnr_train",
                                         "train_seconds")}))
