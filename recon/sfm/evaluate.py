@@ -79,4 +79,3 @@ def relative_pose_errors(cam_from_world_est: np.ndarray, cam_from_world_gt: np.n
     (R_est, d_est), (R_gt, d_gt) = relative(cam_from_world_est), relative(cam_from_world_gt)
     return {"rel_rot_err_deg": float(rotation_angle_deg((R_gt.T @ R_est)[None])[0]),
             "rel_dir_err_deg": float(np.degrees(np.arccos(np.clip(d_est @ d_gt, -1.0, 1.0))))}
-

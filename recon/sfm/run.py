@@ -55,12 +55,7 @@ support for an initial pair (`init_min_num_inliers`). Below it the two photos' f
 and poses are guesses: DTU scan24's photos 25 and 28 gave 31 points, a focal length 2.6x the
 true one and a relative rotation 20 degrees off. Pairs of fern's photos (no EXIF) gave 104-213
 points and focal lengths 0.84-1.22x the true one; two neighbours in its sequence do not pose
-(too little parallax to start). Two photos hardly fix their focal length, so where EXIF gave
-one it is kept: fern's four pairs, the true focal length in EXIF, relative rotations 0.87 /
-1.48 / 1.03 / 2.59 degrees off when refined (focal lengths 0.77-1.27x), 0.82 / 0.33 / 0.33 /
-0.54 kept. Three or more photos keep COLMAP's refinement: with EXIF's focal length kept,
-fern's 3 / 5 and DTU's 6 / 9 photos posed 3.08 / 0.78 / 0.77-1.06 / 1.14-1.37 degrees off
-(one of DTU's 6 unregistered once), against 1.92 / 0.84-0.94 / 0.67-0.91 / 1.10-1.36 refined."""
+(too little parallax to start)."""
 _IMAGE_SUB_FOLDERS = ("images", "image", "input", "rgb")
 
 
@@ -180,6 +175,12 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
     if model is None and steps.verified_pair_count(database) > 0:
         report.note("no model could start; mapping again with the points only two photos see")
         t0 = time.perf_counter()
+        # Two photos hardly fix a focal length, so EXIF's is kept where every photo has one:
+        # fern's four pairs with the true focal length in EXIF posed 0.82 / 0.33 / 0.33 / 0.54
+        # degrees off, against 0.87 / 1.48 / 1.03 / 2.59 refined (to 0.77-1.27x). Three or
+        # more photos keep COLMAP's refinement: kept, fern's 3 / 5 and DTU's 6 / 9 photos
+        # posed 3.08 / 0.78 / 0.77-1.06 / 1.14-1.37 degrees off (one of DTU's 6 unregistered
+        # once), against 1.92 / 0.84-0.94 / 0.67-0.91 / 1.10-1.36 refined.
         model = steps.map_incremental(database, stage_dir, tmp / "models_two_view", config,
                                       report.set, two_view_tracks=True,
                                       fixed_focal=steps.focal_priors(database))
