@@ -8,7 +8,7 @@ fern's photos as the LLFF protocol picks them, scored on its test views (every 8
 no masks). In
 the SfM variant the held-out views take SfM's intrinsics and the given poses brought into the
 SfM frame by the similarity that best maps the given training camera centres onto SfM's
-(Umeyama). A degree of pose error is about 12 pixels on DTU, so each variant is also scored
+(Umeyama; for two cameras, the rotation from their orientations). A degree of pose error is about 12 pixels on DTU, so each variant is also scored
 after test-time alignment (as pose-free view synthesis is measured): each held-out view's
 pose is corrected, the Gaussians frozen, to fit its photo (inside its mask) (`align_poses`).
 
@@ -62,18 +62,18 @@ def _png_mask(mask) -> bytes | None:
     return None if mask is None else _png(mask.numpy().astype(np.uint8) * 255)
 
 
-def _similarity(given: np.ndarray, sfm: np.ndarray):
-    """(scale, R, t) taking the given frame to SfM's, from the training cameras'
-    cam_from_world [C,4,4]: Umeyama on the centres, or for two cameras (whose centres leave
-    the turn about their baseline free) R from their orientations, scale and t from their
-    centres."""
+def _similarity(given: Cameras, sfm: Cameras):
+    """(scale, R, t) taking the given frame to SfM's, from the same training cameras in
+    both: Umeyama on the centres, or for two cameras (whose centres leave the turn about
+    their baseline free) R from their orientations, scale and t from their centres."""
     from voxsplat.recon.sfm.evaluate import umeyama
-    c_given = -np.einsum("cji,cj->ci", given[:, :3, :3], given[:, :3, 3])
-    c_sfm = -np.einsum("cji,cj->ci", sfm[:, :3, :3], sfm[:, :3, 3])
-    if len(given) > 2:
+    c_given, c_sfm = given.centers.double().numpy(), sfm.centers.double().numpy()
+    if len(c_given) > 2:
         return umeyama(c_given, c_sfm)
     # world_sfm_from_world_given = R_sfm^T R_given per camera; their chordal mean
-    U, _, Vt = np.linalg.svd(sum(s[:3, :3].T @ g[:3, :3] for g, s in zip(given, sfm)))
+    R_given = given.cam_from_world[:, :3, :3].double().numpy()
+    R_sfm = sfm.cam_from_world[:, :3, :3].double().numpy()
+    U, _, Vt = np.linalg.svd(sum(s.T @ g for g, s in zip(R_given, R_sfm)))
     R = U @ np.diag([1.0, 1.0, np.linalg.det(U @ Vt)]) @ Vt
     scale = np.linalg.norm(c_sfm[1] - c_sfm[0]) / np.linalg.norm(c_given[1] - c_given[0])
     return scale, R, c_sfm.mean(0) - scale * R @ c_given.mean(0)
@@ -116,8 +116,7 @@ def stage(out_dir: Path, set_name: str = "dtu24_6", camera_model: str = "PINHOLE
     if len(sfm.names) != len(stems):
         raise SystemExit(f"SfM registered {len(sfm.names)} of {len(stems)}: nothing to compare")
     train = [idx[n] for n in sfm.names]
-    scale, R, t = _similarity(given.cameras[train].cam_from_world.double().numpy(),
-                              sfm.cameras.cam_from_world.double().numpy())
+    scale, R, t = _similarity(given.cameras[train], sfm.cameras)
     sfm_from_given = torch.eye(4, dtype=torch.float64)
     sfm_from_given[:3, :3], sfm_from_given[:3, 3] = torch.from_numpy(scale * R), torch.from_numpy(t)
     moved = given.cameras.transformed(sfm_from_given.float()).cam_from_world
