@@ -27,7 +27,7 @@ from voxsplat.recon.sfm.inputs import (camera_groups, choose_matcher, scan_image
                                        use_guided_matching)
 from sfm_scene import (FAST, H, W, _cast, _leftovers, _look_at, _render, _save_unrelated,
                        _texture, render_corner)
-from testkit import error_message as _message
+from testkit import error_message as _message, rotation
 
 pytest.importorskip("pycolmap")
 
@@ -373,12 +373,9 @@ def test_relative_pose_errors_ignore_the_frame_and_scale():
     moved[:, :3, 3] *= 3.0  # a similarity with scale 3: t scales with the world
     errors = relative_pose_errors(moved, gt)
     assert errors["rel_rot_err_deg"] < 1e-6 and errors["rel_dir_err_deg"] < 1e-6
-    turn = np.eye(4)
-    c, s = np.cos(np.radians(2.0)), np.sin(np.radians(2.0))
-    turn[:2, :2] = [[c, -s], [s, c]]
     turned = moved.copy()
     centre = -turned[1, :3, :3].T @ turned[1, :3, 3]
-    turned[1] = turn @ turned[1]
+    turned[1, :3, :3] = rotation((0.0, 0.0, 1.0), 2.0).numpy() @ turned[1, :3, :3]
     turned[1, :3, 3] = -turned[1, :3, :3] @ centre  # the same centre
     errors = relative_pose_errors(turned, gt)
     assert errors["rel_rot_err_deg"] == pytest.approx(2.0) and errors["rel_dir_err_deg"] < 1e-6
