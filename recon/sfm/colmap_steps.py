@@ -136,16 +136,17 @@ def clear_matches(database: Path) -> None:
         db.clear_two_view_geometries()
 
 
-def verified_pair_count(database: Path) -> int:
-    """Image pairs that passed geometric verification with a usable geometry (not the
-    degenerate or watermark verdicts, which COLMAP also records)."""
+def verified_pair_inliers(database: Path) -> list[int]:
+    """Inlier match counts of the image pairs that passed geometric verification with a usable
+    geometry (not the degenerate or watermark verdicts, which COLMAP also records)."""
     pycolmap = import_pycolmap()
     bad = {pycolmap.TwoViewGeometryConfiguration.UNDEFINED,
            pycolmap.TwoViewGeometryConfiguration.DEGENERATE,
            pycolmap.TwoViewGeometryConfiguration.WATERMARK}
     with contextlib.closing(pycolmap.Database.open(database)) as db:
         _, geometries = db.read_two_view_geometries()
-        return sum(1 for g in geometries if g.config not in bad and len(g.inlier_matches) > 0)
+        return [len(g.inlier_matches) for g in geometries
+                if g.config not in bad and len(g.inlier_matches) > 0]
 
 
 def map_incremental(database: Path, image_dir: Path, work_dir: Path, config: SfmConfig,

@@ -56,6 +56,10 @@ and poses are guesses: DTU scan24's photos 25 and 28 gave 31 points, a focal len
 true one and a relative rotation 20 degrees off. Pairs of fern's photos (no EXIF) gave 104-213
 points and focal lengths 0.84-1.22x the true one; two neighbours in its sequence do not pose
 (too little parallax to start)."""
+PARALLAX_MATCHES = 100
+"""Matches a verified pair has when a failure to start a model is its parallax, not its
+matches: COLMAP's `init_min_num_inliers`. Fern's neighbouring photos 3 and 4 match with 387,
+DTU scan24's photos 22, 25 and 28 (which do not pose) with at most 18."""
 _IMAGE_SUB_FOLDERS = ("images", "image", "input", "rgb")
 
 
@@ -104,19 +108,26 @@ def _turntable_hint(masked: bool, config: SfmConfig) -> str:
             "--mask-features so that SfM matches only what the masks keep")
 
 
-def _no_model_error(image_dir: Path, database: Path, n_images: int, matcher: str,
+def _no_model_error(image_dir: Path, inliers: Sequence[int], n_images: int, matcher: str,
                     hint: str = "") -> VoxsplatError:
-    pairs = steps.verified_pair_count(database)
+    """Why no model started, from the verified pairs' inlier counts `inliers`, and what to
+    retake: no overlap, too few matches, or (a pair with COLMAP's own initial-pair support of
+    matches) too little parallax, where more photos from the same spots would not help."""
     hint = ("; or use --matcher exhaustive" if matcher == "sequential" else "") + hint
     total = n_images * (n_images - 1) // 2
-    matched = f"{pairs} of the {total} image pairs matched in a consistent geometry"
-    if pairs == 0:
+    matched = f"{len(inliers)} of the {total} image pairs matched in a consistent geometry"
+    if not inliers:
         why = (f"({matched}); the photos do not overlap enough: retake them so neighbours share "
                f"~60% of the view")
-    else:  # matched, but COLMAP found no pair seen from far enough apart to start from
-        why = (f"({matched}, but none could start a model: too few matches, or too little "
-               f"parallax between its two photos); add photos taken between and around these, "
-               f"with neighbours sharing ~60% of the view and the camera moving between shots")
+    elif max(inliers) >= PARALLAX_MATCHES:
+        why = (f"({matched}, up to {max(inliers)} matches a pair, but none could start a model: "
+               f"too little parallax, the camera hardly moved between shots or only turned); "
+               f"take the photos from further apart, stepping sideways between shots by about "
+               f"a tenth of the distance to the subject")
+    else:
+        why = (f"({matched}, but none could start a model: at most {max(inliers)} matches a "
+               f"pair, too few); add photos taken between and around these, with neighbours "
+               f"sharing ~60% of the view and the camera moving between shots")
     return VoxsplatError(f"{image_dir}: SfM could not build a model from the {n_images} images "
                          f"{why}{hint}")
 
@@ -172,7 +183,8 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
         if retry is not None and retry.num_reg_images() > first:
             model, info["guided_matching"] = retry, "retry"
     info["two_view_tracks"] = False
-    if model is None and steps.verified_pair_count(database) > 0:
+    inliers = steps.verified_pair_inliers(database) if model is None else []
+    if model is None and inliers:
         report.note("no model could start; mapping again with the points only two photos see")
         t0 = time.perf_counter()
         # Two photos hardly fix a focal length, so EXIF's is kept where every photo has one:
@@ -189,7 +201,7 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
             model = None  # too little support to trust its focal length and poses
         info["two_view_tracks"] = model is not None
     if model is None:
-        raise _no_model_error(image_dir, database, len(images), matcher,
+        raise _no_model_error(image_dir, inliers, len(images), matcher,
                               _turntable_hint(mask_dir is not None, config))
     registered = steps.model_summary(model)["registered"]
     report.set(len(registered))

@@ -175,9 +175,27 @@ def test_photos_from_one_spot_match_but_cannot_start_a_model(tmp_path):
     for k, target in enumerate(([-0.5, -0.5, 0.5], [-0.5, -0.2, 0.6])):
         Image.fromarray(_render(_look_at(eye, np.array(target)), K, textures)).save(images / f"{k}.png")
     message = _message(run_sfm, images, tmp_path / "ws", FAST, progress=False)
-    assert "(1 of the 1 image pairs matched in a consistent geometry, but none could start a " \
-           "model: too few matches, or too little parallax" in message
+    assert "(1 of the 1 image pairs matched in a consistent geometry, up to " in message
+    assert "none could start a model: too little parallax" in message
+    assert "take the photos from further apart" in message
     assert "do not overlap" not in message and not (tmp_path / "ws").exists()
+
+
+def test_no_model_messages_tell_overlap_matches_and_parallax_apart(tmp_path):
+    """Which retake the message asks for follows the verified pairs' match counts: none
+    matched (overlap), a pair with an initial pair's support (parallax), or fewer (matches)."""
+    def why(inliers):
+        return str(sfm_run._no_model_error(tmp_path, inliers, 3, "exhaustive"))
+
+    assert "the photos do not overlap enough" in why([])
+    few = why([18, 43])
+    assert "(2 of the 3 image pairs matched" in few and "at most 43 matches a pair, too few" in few
+    assert "add photos taken between and around these" in few and "parallax" not in few
+    plenty = why([sfm_run.PARALLAX_MATCHES, 20])
+    assert f"up to {sfm_run.PARALLAX_MATCHES} matches a pair" in plenty
+    assert "too little parallax" in plenty and "add photos" not in plenty
+    sequential = sfm_run._no_model_error(tmp_path, [], 3, "sequential")
+    assert "; or use --matcher exhaustive" in str(sequential)
 
 
 def test_two_photos_pose_through_the_points_only_they_see(corner, tmp_path, monkeypatch):

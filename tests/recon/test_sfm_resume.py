@@ -47,7 +47,7 @@ def _spy_on_resumed_work(monkeypatch) -> dict:
         return extract(database, *a, **k)
 
     def spy_match(database, *a, **k):
-        seen["pairs_before"] = sfm_run.steps.verified_pair_count(database)
+        seen["pairs_before"] = len(sfm_run.steps.verified_pair_inliers(database))
         return match(database, *a, **k)
     monkeypatch.setattr(sfm_run.steps, "extract_features", spy_extract)
     monkeypatch.setattr(sfm_run.steps, "match_features", spy_match)
