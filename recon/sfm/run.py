@@ -59,7 +59,7 @@ points and focal lengths 0.84-1.22x the true one; two neighbours in its sequence
 PARALLAX_MATCHES = 100
 """Matches a verified pair has when a failure to start a model is its parallax, not its
 matches: COLMAP's `init_min_num_inliers`. Fern's neighbouring photos 3 and 4 match with 387,
-DTU scan24's photos 22, 25 and 28 (which do not pose) with at most 18."""
+DTU scan24's photos 22, 25 and 28 (which do not pose) with at most 43 (after the guided pass)."""
 _IMAGE_SUB_FOLDERS = ("images", "image", "input", "rgb")
 
 
