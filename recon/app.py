@@ -399,8 +399,15 @@ def run_export_depth(ws: Path, out: Path, device: str = "auto", frame: str = "in
                       backend=rec["config"].get("backend", "auto"), progress=progress)
 
 
-PATH_KINDS = ("orbit", "spiral", "interp")
+PATH_KINDS = ("auto", "orbit", "spiral", "interp")
 """The camera paths `render` makes from the training views; anything else is a .json file."""
+
+
+def auto_path_kind(cam_from_world: torch.Tensor) -> str:
+    """`render --path auto`: "spiral" where the training cameras `[C,4,4]` face forward (a
+    photo set of a facade, LLFF, DTU: an orbit would show what no photo saw), else "orbit"."""
+    from .representation.lattice import cameras_face_forward
+    return "spiral" if cameras_face_forward(cam_from_world) else "orbit"
 DEFAULT_FRAMES = 120
 
 
@@ -408,7 +415,8 @@ def path_cameras(rec: dict, kind: str, n_frames: Optional[int] = None,
                  dataparser_transforms: Optional[Path] = None):
     """The frames' cameras: (cam_from_world [F,4,4], Ks [F,3,3], width, height, fps or None).
 
-    `kind`: orbit, spiral or interp (through the training views; `n_frames`, 120 when None) or
+    `kind`: auto (`auto_path_kind`), orbit, spiral or interp (through the training views;
+    `n_frames`, 120 when None) or
     a camera path file (`data.readers.camera_path`) in the input's frame, moved into the
     workspace's; `n_frames` then resamples a smooth path through its cameras.
     """
@@ -424,6 +432,11 @@ def path_cameras(rec: dict, kind: str, n_frames: Optional[int] = None,
         raise VoxsplatError("--dataparser-transforms maps a nerfstudio camera path file; "
                             f"drop it for --path {kind}")
     n_frames = DEFAULT_FRAMES if n_frames is None else n_frames
+    if kind == "auto":
+        kind = auto_path_kind(cams.cam_from_world)
+        why = ("the training cameras face one way; --path orbit goes around" if kind == "spiral"
+               else "the training cameras surround the scene; --path spiral stays in front")
+        print(f"voxsplat: note: --path auto: {kind} ({why})", file=sys.stderr)
     if kind == "orbit":
         poses = default_orbit(cams, n_frames)
     elif kind == "spiral":

@@ -119,7 +119,7 @@ class Render:
 
     workspace: Path
     out: Path
-    path: str = "orbit"
+    path: str = "auto"
     frames: Optional[int] = None
     depth: bool = False
     device: str = "auto"
@@ -291,8 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     po.set_defaults(cls=Poses)
     v = sub.add_parser("render", help=Render.__doc__)
     v.add_argument("workspace", type=Path)
-    v.add_argument("--path", default="orbit", metavar="orbit|spiral|interp|FILE.json",
-                   help="orbit (around the scene), spiral (forward-facing captures), interp "
+    v.add_argument("--path", default="auto", metavar="auto|orbit|spiral|interp|FILE.json",
+                   help="auto (the default: spiral where the training cameras face one way, "
+                        "orbit where they surround the scene), orbit (around the scene), "
+                        "spiral (forward-facing captures), interp "
                         "(through the training cameras), or a camera path file in the input's "
                         "frame: transforms.json layout (frames[].transform_matrix) or "
                         "nerfstudio's camera_path.json")

@@ -61,16 +61,23 @@ def to_world(u: Tensor, ref_from_world: Tensor | None) -> tuple[Tensor, Tensor]:
     return (p - T[:3, 3]) @ T[:3, :3], z
 
 
-def is_forward_facing(cam_from_world: Tensor, points: Tensor, max_angle_deg: float = 45.0,
-                      min_depth_ratio: float = 0.05) -> bool:
+def cameras_face_forward(cam_from_world: Tensor, max_angle_deg: float = 45.0) -> bool:
     """Whether every camera of `cam_from_world [C,4,4]` looks within `max_angle_deg` of their
-    mean view's axis and every point `[P,3]` lies in front of that mean view, at least
-    `min_depth_ratio` of the points' median depth away (a point near the camera plane would
-    stretch the lattice's x/z and y/z over a wide range)."""
+    mean view's axis (a forward-facing capture, as LLFF's or DTU's; not cameras around an
+    object, as lego's)."""
     ref = mean_camera(cam_from_world)
     axes = cam_from_world[:, 2, :3]  # each camera's optical axis in the world frame
-    if float((axes @ ref[2, :3]).min()) < math.cos(math.radians(max_angle_deg)):
+    return float((axes @ ref[2, :3]).min()) >= math.cos(math.radians(max_angle_deg))
+
+
+def is_forward_facing(cam_from_world: Tensor, points: Tensor, max_angle_deg: float = 45.0,
+                      min_depth_ratio: float = 0.05) -> bool:
+    """Whether the cameras face forward (`cameras_face_forward`) and every point `[P,3]` lies
+    in front of their mean view, at least `min_depth_ratio` of the points' median depth away
+    (a point near the camera plane would stretch the lattice's x/z and y/z over a wide range)."""
+    if not cameras_face_forward(cam_from_world, max_angle_deg):
         return False
+    ref = mean_camera(cam_from_world)
     if points.shape[0] == 0:
         return True
     z = points.to(ref) @ ref[2, :3] + ref[2, 3]

@@ -249,7 +249,7 @@ def test_bad_camera_path_files_name_the_file_and_the_fix(moved_workspace, tmp_pa
     assert err.startswith("voxsplat: error: ") and "bad.json" in err and words in err, err
     assert len(err.splitlines()) == 1 and not (tmp_path / "o").exists()
     assert main(["render", str(ws), "--path", "helix", "--out", str(tmp_path / "o")]) == 2
-    assert "orbit, spiral, interp or a camera path .json" in capsys.readouterr().err
+    assert "auto, orbit, spiral, interp or a camera path .json" in capsys.readouterr().err
 
 
 def test_a_saved_path_renders_the_same_frames_again(moved_workspace, tmp_path):
@@ -320,3 +320,26 @@ def test_path_options_are_checked_in_cli_terms(moved_workspace, tmp_path, capsys
     assert main(["render", str(ws), "--path", str(path), "--out", str(tmp_path / "f"),
                  "--device", "cpu", "--quiet"]) == 0
     assert _frames(tmp_path / "f").shape == (3, 30, 40, 3)
+
+
+def test_auto_path_orbits_cameras_around_the_scene_and_spirals_in_front_of_it(moved_workspace,
+                                                                              capsys):
+    """`render`'s default path: an orbit where the training cameras surround the scene (the
+    synthetic rig), a spiral where they all face one way (LLFF-like: an orbit would show what
+    no camera saw); the choice is printed."""
+    from voxsplat.recon.app import path_cameras
+    ws, _ = moved_workspace
+    rec = wsp.read_json(ws / wsp.SCENE_JSON)
+    capsys.readouterr()
+    assert torch.equal(path_cameras(rec, "auto", 6)[0], path_cameras(rec, "orbit", 6)[0])
+    assert "--path auto: orbit (the training cameras surround" in capsys.readouterr().err
+    train = [im["name"] for im in rec["images"] if im["split"] == "train"]
+    eyes = [(0.4 * math.cos(a), 0.3 * math.sin(a), -3.0)
+            for a in np.linspace(0, 2 * math.pi, len(train), endpoint=False)]
+    facing = wsp.with_refined_poses(rec, train, torch.stack(
+        [look_at(eye, (0.0, 0.0, 0.0), (0.0, -1.0, 0.0)) for eye in eyes]))
+    spiral = path_cameras(facing, "auto", 6)[0]
+    assert torch.equal(spiral, path_cameras(facing, "spiral", 6)[0])
+    assert not torch.allclose(spiral, path_cameras(facing, "orbit", 6)[0], atol=0.1)
+    assert "--path auto: spiral (the training cameras face one way" in capsys.readouterr().err
+    assert float(spiral[:, 2, 2].min()) > 0.9  # every frame still looks along +z, at the scene
