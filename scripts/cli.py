@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import traceback
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ class Reconstruct:
                                       holdout=self.holdout, on_step=live)
             if distributed.is_main():
                 _report(metrics, self.out)
+                _next_steps(self.out)
             finished = True
         finally:
             distributed.shutdown(finished)
@@ -235,6 +237,14 @@ def _report(metrics: dict, ws: Path) -> None:
     for line in far_views(metrics) + open_views(metrics):
         print(f"note: {line}")
     print(f"workspace: {ws}")
+
+
+def _next_steps(ws: Path) -> None:
+    """What a finished reconstruction is for, as commands to paste (the path shell-quoted)."""
+    q = shlex.quote(str(ws))
+    print(f"splats: {ws / 'splats.ply'} (3DGS viewers, e.g. SuperSplat), {ws / 'splats.splat'}")
+    print(f"next: voxsplat render {q} --out {shlex.quote(str(Path(ws) / 'video.mp4'))}")
+    print(f"      voxsplat view {q}")
 
 
 def build_parser() -> argparse.ArgumentParser:

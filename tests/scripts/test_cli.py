@@ -1,6 +1,7 @@
 """The CLI contract: bad input gives one clear line and leaves no partial output."""
 
 import json
+import shlex
 import shutil
 
 import pytest
@@ -307,7 +308,8 @@ def test_poses_from_sfm_are_refined_in_the_sparse_preset(scene_copy, tmp_path, m
 def test_two_photos_both_train_and_the_metrics_say_so(scene_copy, tmp_path, monkeypatch,
                                                        capsys):
     """Photos split every 8th by name would leave two photos one training view: both train
-    instead (holdout 0, kept for eval), and the run says so."""
+    instead (holdout 0, kept for eval), and the run says so. The run ends naming its splat
+    files and the commands to run next, which work as printed."""
     from voxsplat.data.load import load_scene
     from voxsplat.data.transforms import split_every
     from voxsplat.recon import app
@@ -316,13 +318,21 @@ def test_two_photos_both_train_and_the_metrics_say_so(scene_copy, tmp_path, monk
     two = split_every(load_scene(scene_copy).subset([0, 1]), 8)
     assert two.splits == {"train": (1,), "test": (0,)}  # the input's own split
     monkeypatch.setattr(app, "load_input", lambda *a, **k: two)
-    ws = tmp_path / "ws"
+    ws = tmp_path / "my ws"
     assert main(["reconstruct", str(photos), "--out", str(ws), "--device", "cpu", "--preset",
                  "fast", "--steps", "10"]) == 0
-    assert "only 2 views: all of them train, none is held out" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "only 2 views: all of them train, none is held out" in out
     scene, rec = app.load_workspace_scene(ws)
     assert rec["input"]["holdout"] == 0 and scene.split("train") == (0, 1)
     assert json.loads((ws / "metrics.json").read_text())["n_test_views"] == 2
+    # the commands it suggests next run as printed, the path with a space quoted
+    render = next(line for line in out.splitlines() if line.startswith("next: "))
+    assert main([*shlex.split(render[len("next: voxsplat "):]), "--frames", "2", "--quiet",
+                 "--device", "cpu"]) == 0
+    assert (ws / "video.mp4").stat().st_size > 0
+    assert f"      voxsplat view {shlex.quote(str(ws))}" in out.splitlines()
+    assert f"splats: {ws / 'splats.ply'}" in out and (ws / "splats.ply").exists()
 
 
 def _reconstruct_config(scene_copy, tmp_path, monkeypatch, *extra, device="cpu", quiet=True):
