@@ -1,4 +1,4 @@
-"""Camera paths for novel-view videos: orbit, LLFF-style spiral, interpolation, look-at.
+"""Camera paths for novel-view videos: orbit, arc, LLFF-style spiral, interpolation, look-at.
 
 Every function is pure and returns OpenCV ``cam_from_world`` matrices (x right, y down,
 z forward) as float32 tensors; the work is done in float64.
@@ -88,15 +88,37 @@ def orbit_path(center: Sequence[float] | Tensor, radius: float, elevation_deg: f
     Returns:
         cam_from_world [F,4,4] float32.
     """
+    az = torch.arange(n_frames, dtype=_F64) * (2.0 * math.pi / max(n_frames, 1))
+    return _around(center, radius, elevation_deg, up, start_dir, az)
+
+
+def _around(center, radius: float, elevation_deg: float, up, start_dir, az: Tensor) -> Tensor:
+    """Cameras at azimuths `az [F]` (radians, from `start_dir`'s, counter-clockwise about
+    `up`) around `center`, at `radius` and `elevation_deg`, looking at it."""
     center, up = _as_vec3(center, "center"), _as_vec3(up, "up")
     up = up / up.norm()
     e1, e2 = _basis_around(up, None if start_dir is None else _as_vec3(start_dir, "start_dir"))
-    az = torch.arange(n_frames, dtype=_F64) * (2.0 * math.pi / max(n_frames, 1))
     el = math.radians(elevation_deg)
     dirs = (math.cos(el) * (torch.cos(az)[:, None] * e1 + torch.sin(az)[:, None] * e2)
             + math.sin(el) * up)
     eyes = center + radius * dirs
-    return _stack([look_at(eye, center, up) for eye in eyes], n_frames)
+    return _stack([look_at(eye, center, up) for eye in eyes], len(az))
+
+
+def arc_path(center: Sequence[float] | Tensor, radius: float, elevation_deg: float,
+             n_frames: int, up: Sequence[float] | Tensor, start_dir: Sequence[float] | Tensor,
+             span_deg: float) -> Tensor:
+    """Cameras sweeping `span_deg` of an orbit from `start_dir`'s azimuth (counter-clockwise
+    about `up`) and back, easing at both ends, so the video loops: the part of an orbit that
+    cameras around one side of an object saw (see ``orbit_path`` for the other arguments).
+
+    Returns:
+        cam_from_world [F,4,4] float32; frame 0 at `start_dir`'s azimuth, frame F/2 at the
+        far end.
+    """
+    t = torch.arange(n_frames, dtype=_F64) / max(n_frames, 1)
+    az = math.radians(span_deg) * 0.5 * (1.0 - torch.cos(2.0 * math.pi * t))
+    return _around(center, radius, elevation_deg, up, start_dir, az)
 
 
 def _stack(poses: list[Tensor], n_frames: int) -> Tensor:
@@ -198,6 +220,31 @@ def estimate_orbit(cameras: Cameras) -> Orbit:
     return Orbit(center=center.float(), radius=float(dist.mean()),
                  elevation_deg=float(elev.mean()), up=up.float(),
                  start_dir=(offsets[0] / dist[0].clamp(min=1e-12)).float())
+
+
+def covered_arc(cameras: Cameras, orbit: Orbit) -> tuple[Tensor, float]:
+    """The arc of azimuths about `orbit.up` around `orbit.center` that the cameras cover:
+    (the direction [3] of its first end, its span in degrees, 360 minus the widest azimuth
+    gap between neighbouring cameras). Counter-clockwise from the first end about up."""
+    centers, _, _ = _axes_world(cameras.cam_from_world)
+    up = orbit.up.to(_F64)
+    e1, e2 = _basis_around(up, orbit.start_dir.to(_F64))
+    offsets = centers - orbit.center.to(_F64)
+    az = torch.sort(torch.atan2(offsets @ e2, offsets @ e1) % (2.0 * math.pi)).values
+    gaps = torch.diff(torch.cat([az, az[:1] + 2.0 * math.pi]))
+    widest = int(gaps.argmax())
+    first = float(az[(widest + 1) % len(az)])  # the camera after the widest gap
+    start = math.cos(first) * e1 + math.sin(first) * e2
+    return start.float(), math.degrees(2.0 * math.pi - float(gaps[widest]))
+
+
+def default_arc(cameras: Cameras, n_frames: int = 120) -> Tensor:
+    """``arc_path`` over the azimuths the cameras cover (``covered_arc``), at their mean
+    distance and elevation around what they look at."""
+    orbit = estimate_orbit(cameras)
+    start, span = covered_arc(cameras, orbit)
+    return arc_path(orbit.center, orbit.radius, orbit.elevation_deg, n_frames, orbit.up,
+                    start, span)
 
 
 def default_orbit(cameras: Cameras, n_frames: int = 120) -> Tensor:

@@ -301,10 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     po.set_defaults(cls=Poses)
     v = sub.add_parser("render", help=Render.__doc__)
     v.add_argument("workspace", type=Path)
-    v.add_argument("--path", default="auto", metavar="auto|orbit|spiral|interp|FILE.json",
+    v.add_argument("--path", default="auto", metavar="auto|orbit|arc|spiral|interp|FILE.json",
                    help="auto (the default: spiral where the training cameras face one way, "
-                        "orbit where they surround the scene), orbit (around the scene), "
-                        "spiral (forward-facing captures), interp "
+                        "orbit where they surround the scene, else arc), orbit (around the "
+                        "scene), arc (there and back over the part of the orbit the training "
+                        "cameras cover), spiral (forward-facing captures), interp "
                         "(through the training cameras), or a camera path file in the input's "
                         "frame: transforms.json layout (frames[].transform_matrix) or "
                         "nerfstudio's camera_path.json")

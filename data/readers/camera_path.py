@@ -54,7 +54,7 @@ def _load(path: Path) -> dict:
     except FileNotFoundError:
         raise VoxsplatError(f"{path}: no such camera path file; give a .json file with "
                             f"'frames' (transforms.json layout) or nerfstudio's 'camera_path', "
-                            f"or one of auto, orbit, spiral, interp") from None
+                            f"or one of auto, orbit, arc, spiral, interp") from None
     except json.JSONDecodeError as e:
         raise VoxsplatError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}); fix the file") from None
     except (OSError, UnicodeDecodeError) as e:

@@ -249,7 +249,7 @@ def test_bad_camera_path_files_name_the_file_and_the_fix(moved_workspace, tmp_pa
     assert err.startswith("voxsplat: error: ") and "bad.json" in err and words in err, err
     assert len(err.splitlines()) == 1 and not (tmp_path / "o").exists()
     assert main(["render", str(ws), "--path", "helix", "--out", str(tmp_path / "o")]) == 2
-    assert "auto, orbit, spiral, interp or a camera path .json" in capsys.readouterr().err
+    assert "auto, orbit, arc, spiral, interp or a camera path .json" in capsys.readouterr().err
 
 
 def test_a_saved_path_renders_the_same_frames_again(moved_workspace, tmp_path):
@@ -322,11 +322,12 @@ def test_path_options_are_checked_in_cli_terms(moved_workspace, tmp_path, capsys
     assert _frames(tmp_path / "f").shape == (3, 30, 40, 3)
 
 
-def test_auto_path_orbits_cameras_around_the_scene_and_spirals_in_front_of_it(moved_workspace,
-                                                                              capsys):
+def test_auto_path_orbits_cameras_around_the_scene_and_stays_where_they_looked(moved_workspace,
+                                                                               capsys):
     """`render`'s default path: an orbit where the training cameras surround the scene (the
-    synthetic rig), a spiral where they all face one way (LLFF-like: an orbit would show what
-    no camera saw); the choice is printed."""
+    synthetic rig), a spiral where they all face one way (LLFF-like), an arc over the side
+    they saw where they surround part of it (an orbit would show what no camera saw); the
+    choice is printed."""
     from voxsplat.recon.app import path_cameras
     ws, _ = moved_workspace
     rec = wsp.read_json(ws / wsp.SCENE_JSON)
@@ -343,3 +344,13 @@ def test_auto_path_orbits_cameras_around_the_scene_and_spirals_in_front_of_it(mo
     assert not torch.allclose(spiral, path_cameras(facing, "orbit", 6)[0], atol=0.1)
     assert "--path auto: spiral (the training cameras face one way" in capsys.readouterr().err
     assert float(spiral[:, 2, 2].min()) > 0.9  # every frame still looks along +z, at the scene
+    # cameras over 130 degrees around the scene (an object shot from one side): an arc
+    eyes = [(3 * math.cos(a), 3 * math.sin(a), 1.0)
+            for a in np.radians(np.linspace(-65, 65, len(train)))]
+    side = wsp.with_refined_poses(rec, train, torch.stack(
+        [look_at(eye, (0.0, 0.0, 0.0), (0.0, 0.0, 1.0)) for eye in eyes]))
+    arc = path_cameras(side, "auto", 6)[0]
+    assert torch.equal(arc, path_cameras(side, "arc", 6)[0])
+    assert "--path auto: arc (the training cameras cover 130 degrees" in capsys.readouterr().err
+    centers = torch.linalg.inv(arc.double())[:, :3, 3]
+    assert float(torch.rad2deg(torch.atan2(centers[:, 1], centers[:, 0])).abs().max()) < 65.5

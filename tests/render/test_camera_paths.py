@@ -9,9 +9,10 @@ import torch
 
 from voxsplat.data import synthetic as syn
 from voxsplat.data.errors import VoxsplatError
-from voxsplat.render.camera_paths import (default_orbit, estimate_orbit, estimate_up,
-                                          interpolate_path, keyframe_indices, look_at, orbit_path,
-                                          spiral_path)
+from voxsplat.data.cameras import Cameras
+from voxsplat.render.camera_paths import (arc_path, covered_arc, default_arc, default_orbit,
+                                          estimate_orbit, estimate_up, interpolate_path,
+                                          keyframe_indices, look_at, orbit_path, spiral_path)
 
 
 def _cam_coords(cam_from_world: torch.Tensor, point) -> torch.Tensor:
@@ -86,6 +87,50 @@ def test_default_orbit_recovers_the_synthetic_rig():
     poses = default_orbit(cams, n_frames=12)
     center_cam = _cam_coords(poses, syn.LOOK_AT)
     assert torch.allclose(center_cam[:, :2], torch.zeros(12, 2), atol=1e-4)
+
+
+def test_arc_sweeps_its_span_and_back_at_the_orbits_radius_and_elevation():
+    center = torch.tensor([0.5, -1.0, 2.0])
+    up = torch.tensor([0.0, 0.0, 1.0])
+    poses = arc_path(center, 2.0, 20.0, 40, up, (1.0, 0.0, 0.0), 120.0)
+    _assert_rigid(poses)
+    center_cam = _cam_coords(poses, center)
+    assert torch.allclose(center_cam[:, :2], torch.zeros(40, 2), atol=1e-5)
+    offsets = torch.linalg.inv(poses)[:, :3, 3].double() - center
+    assert torch.allclose(offsets.norm(dim=-1), torch.full((40,), 2.0, dtype=torch.float64),
+                          atol=1e-5)
+    assert torch.allclose(torch.rad2deg(torch.asin(offsets[:, 2] / 2.0)),
+                          torch.full((40,), 20.0, dtype=torch.float64), atol=1e-3)
+    az = torch.rad2deg(torch.atan2(offsets[:, 1], offsets[:, 0]))  # from start_dir, about up
+    assert float(az[0]) == pytest.approx(0.0, abs=1e-4)
+    assert float(az[20]) == pytest.approx(120.0, abs=1e-3)  # the far end half-way
+    assert float(az.min()) > -1e-4 and float(az.max()) < 120.0 + 1e-3
+    assert torch.all(torch.diff(az[:21]) > 0) and torch.all(torch.diff(az[20:]) < 0)
+    assert float(az[-1]) < 1.0  # back at the start: the video loops
+
+
+@pytest.mark.parametrize("first, span", [(-40.0, 150.0), (100.0, 90.0), (0.0, 330.0)])
+def test_covered_arc_spans_the_cameras_azimuths(first, span):
+    """24 cameras spread over azimuths first..first+span around a point (jittered, shuffled,
+    uneven heights): the arc starts at the camera after the widest gap and spans the rest of
+    the circle; the default arc keeps inside it."""
+    g = torch.Generator().manual_seed(1)
+    az = first + span * torch.linspace(0, 1, 24)
+    az[1:-1] += 3.0 * (2 * torch.rand(22, generator=g) - 1)
+    az = az[torch.randperm(len(az), generator=g)]
+    eyes = [(4 * math.cos(math.radians(a)), 4 * math.sin(math.radians(a)),
+             1.5 + 0.3 * float(torch.rand(1, generator=g))) for a in az.tolist()]
+    poses = torch.stack([look_at(e, (0.0, 0.0, 0.5), (0.0, 0.0, 1.0)) for e in eyes])
+    cams = Cameras(poses, torch.eye(3).expand(len(eyes), 3, 3), torch.full((len(eyes),), 64),
+                   torch.full((len(eyes),), 48))
+    start, covered = covered_arc(cams, estimate_orbit(cams))
+    assert covered == pytest.approx(span, abs=0.5)
+    start_az = math.degrees(math.atan2(float(start[1]), float(start[0])))
+    assert (start_az - first + 180.0) % 360.0 - 180.0 == pytest.approx(0.0, abs=0.5)
+    centers = torch.linalg.inv(default_arc(cams, 30).double())[:, :3, 3]
+    rel = (torch.rad2deg(torch.atan2(centers[:, 1], centers[:, 0])) - first + 1.0) % 360.0 - 1.0
+    assert float(rel.max()) == pytest.approx(span, abs=0.5)
+    assert float(rel.min()) == pytest.approx(0.0, abs=0.5)
 
 
 def test_up_is_estimated_from_cameras_not_assumed():
