@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 from .errors import VoxsplatError
 from .images import is_image_file, list_images
@@ -101,6 +101,31 @@ def needs_poses(path: str | os.PathLike) -> bool:
     except VoxsplatError:
         return _has_images(path)
     return False
+
+
+def folder_video(path: str | os.PathLike) -> Optional[Path]:
+    """The video inside a folder that holds no photos and no scene layout, only a video (a
+    phone's capture folder), else None: structure-from-motion then samples its frames.
+
+    Raises:
+        VoxsplatError: the folder holds several videos and nothing else to pose.
+    """
+    path = Path(path)
+    if not path.is_dir() or _has_images(path):
+        return None
+    try:
+        _reader_for_folder(path)
+        return None
+    except VoxsplatError:
+        pass
+    from .video import is_video_file
+    videos = sorted(p for p in path.iterdir()
+                    if p.is_file() and not p.name.startswith(".") and is_video_file(p))
+    if len(videos) > 1:
+        names = ", ".join(p.name for p in videos[:3]) + (", ..." if len(videos) > 3 else "")
+        raise VoxsplatError(f"{path}: holds {len(videos)} videos ({names}) and no photos; give "
+                            f"one video file, e.g. {videos[0]}")
+    return videos[0] if videos else None
 
 
 def find_reader(path: str | os.PathLike) -> tuple[Reader, Path]:

@@ -14,7 +14,7 @@ import torch
 
 from ..data.cameras import Cameras
 from ..data.errors import VoxsplatError
-from ..data.load import load_scene, needs_poses
+from ..data.load import folder_video, load_scene, needs_poses
 from ..data.readers.colmap import DistortedCameraError
 from ..data.transforms import downscale as downscale_scene, split_every
 from ..render.camera_paths import (covered_arc, default_arc, default_orbit, estimate_orbit,
@@ -57,6 +57,8 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         input_path = Path(rec["input"]["path"])
         holdout = rec["input"].get("holdout")
         sfm = _resumed_sfm(Path(out), sfm)
+    else:
+        input_path = _video_of_folder(input_path, progress)
     check_holdout(holdout)
     posed_by_sfm = not resume and needs_poses(input_path)
     scale = cfg.downscale if resume else (downscale if downscale is not None else 1.0)
@@ -246,9 +248,20 @@ def _resumed_sfm(out: Path, sfm):
     return recorded
 
 
+def _video_of_folder(input_path: Path, progress: bool) -> Path:
+    """`input_path`, or the only video of a folder that holds nothing else to pose."""
+    video = folder_video(input_path)
+    if video is None:
+        return input_path
+    if progress and distributed.is_main():
+        print(f"{input_path}: no photos; posing the frames of its video {video.name}")
+    return video
+
+
 def run_poses(input_path: Path, out: Path, sfm=None, progress: bool = True):
     """`voxsplat poses`: structure-from-motion alone; the model lands in OUT/sfm/sparse/0.
     A COLMAP project with lens distortion is undistorted there instead."""
+    input_path = _video_of_folder(input_path, progress)
     if not needs_poses(input_path):
         from ..data.readers.colmap import find_colmap_model
         model = find_colmap_model(Path(input_path).parent if Path(input_path).is_file()

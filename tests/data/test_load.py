@@ -7,7 +7,7 @@ import pytest
 from data_testkit import ring_poses, save_rgb, write_blender, write_llff, write_neus
 
 from voxsplat.data.errors import VoxsplatError
-from voxsplat.data.load import find_reader, load_scene
+from voxsplat.data.load import find_reader, folder_video, load_scene
 from voxsplat.data.readers import read_blender, read_llff, read_neus
 
 
@@ -23,6 +23,29 @@ def test_dispatch_on_folder_and_file(tmp_path):
     assert find_reader(tmp_path / "neus")[0] is read_neus
     assert find_reader(tmp_path / "neus" / "cameras_sphere.npz")[0] is read_neus
     assert load_scene(tmp_path / "neus").source == str(tmp_path / "neus")
+
+
+def test_a_folder_holding_only_a_video_gives_that_video(tmp_path):
+    """A phone's capture folder with one video and no photos stands for the video; photos,
+    a scene layout or no video at all keep the folder; several videos are ambiguous."""
+    capture = tmp_path / "capture"
+    capture.mkdir()
+    (capture / "IMG_0001.MOV").write_bytes(b"video")
+    (capture / "notes.txt").write_text("kitchen, evening")
+    (capture / ".hidden.mp4").write_bytes(b"")
+    assert folder_video(capture) == capture / "IMG_0001.MOV"
+    assert folder_video(capture / "IMG_0001.MOV") is None  # a file is given as it is
+    (capture / "IMG_0002.mp4").write_bytes(b"video")
+    with pytest.raises(VoxsplatError, match=r"holds 2 videos \(IMG_0001.MOV, IMG_0002.mp4\) "
+                                            r"and no photos; give one video file"):
+        folder_video(capture)
+    save_rgb(capture / "photo.png", 8, 8)
+    assert folder_video(capture) is None  # photos are posed, not the videos beside them
+    write_llff(tmp_path / "llff", ring_poses(2))
+    (tmp_path / "llff" / "walk.mp4").write_bytes(b"video")
+    assert folder_video(tmp_path / "llff") is None and folder_video(tmp_path / "nope") is None
+    (tmp_path / "empty").mkdir()
+    assert folder_video(tmp_path / "empty") is None
 
 
 def _message(path, **kwargs) -> str:

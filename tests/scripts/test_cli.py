@@ -3,6 +3,7 @@
 import json
 import shlex
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -399,3 +400,24 @@ def test_holdout_chooses_the_views_kept_for_measuring(capsys, scene_copy, tmp_pa
     err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(tmp_path / "x"),
                             "--holdout", "1"])
     assert "--holdout 1" in err
+
+
+def test_a_folder_holding_only_a_video_is_posed_from_its_frames(tmp_path, monkeypatch, capsys):
+    """`poses` and `reconstruct` on a capture folder whose only input is a video take the
+    video (SfM samples its frames) and say so."""
+    from voxsplat.recon import app
+    capture = tmp_path / "capture"
+    capture.mkdir()
+    (capture / "IMG_0001.MOV").write_bytes(b"video")
+    seen = []
+
+    def fake_load_input(input_path, *args, **kwargs):
+        seen.append(Path(input_path))
+        raise KeyboardInterrupt  # stop before any work
+
+    monkeypatch.setattr(app, "load_input", fake_load_input)
+    for command in ("poses", "reconstruct"):
+        assert main([command, str(capture), "--out", str(tmp_path / command)]) == 130
+        assert f"{capture}: no photos; posing the frames of its video IMG_0001.MOV" \
+            in capsys.readouterr().out
+    assert seen == [capture / "IMG_0001.MOV"] * 2
