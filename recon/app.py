@@ -25,6 +25,7 @@ from . import workspace as wsp
 from .config import TrainConfig, override, preset as get_preset, with_steps
 from .engine import resolve_device
 from .gaussians import render_splats, sh_degree_of
+from .representation.lattice import cameras_face_forward
 from .sky import read_sky
 
 
@@ -427,7 +428,6 @@ def auto_path_kind(cams: Cameras) -> tuple[str, str]:
     all face one way (photos of a facade, LLFF, DTU's 3 views), "orbit" where they surround
     the scene (`ORBIT_MIN_COVERAGE_DEG`), else "arc" over the part of the circle they saw
     (DTU's 49 views): an orbit would show what no photo saw."""
-    from .representation.lattice import cameras_face_forward
     if cameras_face_forward(cams.cam_from_world):
         return "spiral", "the training cameras face one way; --path orbit goes around"
     _, span = covered_arc(cams, estimate_orbit(cams))
@@ -445,9 +445,9 @@ def path_cameras(rec: dict, kind: str, n_frames: Optional[int] = None,
     """The frames' cameras: (cam_from_world [F,4,4], Ks [F,3,3], width, height, fps or None).
 
     `kind`: auto (`auto_path_kind`), orbit, arc, spiral or interp (through the training views;
-    `n_frames`, 120 when None) or
-    a camera path file (`data.readers.camera_path`) in the input's frame, moved into the
-    workspace's; `n_frames` then resamples a smooth path through its cameras.
+    `n_frames`, 120 when None) or a camera path file (`data.readers.camera_path`) in the
+    input's frame, moved into the workspace's; `n_frames` then resamples a smooth path
+    through its cameras.
     """
     if n_frames is not None and n_frames < 2:
         raise VoxsplatError(f"--frames must be at least 2, got {n_frames}")
