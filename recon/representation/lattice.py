@@ -65,7 +65,11 @@ def cameras_face_forward(cam_from_world: Tensor, max_angle_deg: float = 45.0) ->
     """Whether every camera of `cam_from_world [C,4,4]` looks within `max_angle_deg` of their
     mean view's axis (a forward-facing capture, as LLFF's or DTU's; not cameras around an
     object, as lego's)."""
-    ref = mean_camera(cam_from_world)
+    return _within_cone(cam_from_world, mean_camera(cam_from_world), max_angle_deg)
+
+
+def _within_cone(cam_from_world: Tensor, ref: Tensor, max_angle_deg: float) -> bool:
+    """Whether every camera's optical axis lies within `max_angle_deg` of `ref [4,4]`'s."""
     axes = cam_from_world[:, 2, :3]  # each camera's optical axis in the world frame
     return float((axes @ ref[2, :3]).min()) >= math.cos(math.radians(max_angle_deg))
 
@@ -75,9 +79,9 @@ def is_forward_facing(cam_from_world: Tensor, points: Tensor, max_angle_deg: flo
     """Whether the cameras face forward (`cameras_face_forward`) and every point `[P,3]` lies
     in front of their mean view, at least `min_depth_ratio` of the points' median depth away
     (a point near the camera plane would stretch the lattice's x/z and y/z over a wide range)."""
-    if not cameras_face_forward(cam_from_world, max_angle_deg):
-        return False
     ref = mean_camera(cam_from_world)
+    if not _within_cone(cam_from_world, ref, max_angle_deg):
+        return False
     if points.shape[0] == 0:
         return True
     z = points.to(ref) @ ref[2, :3] + ref[2, 3]
