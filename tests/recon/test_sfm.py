@@ -1,5 +1,6 @@
 """Structure-from-motion (pycolmap): poses of a rendered textured scene, the workspace it
-leaves, input handling (EXIF, camera groups, video, COLMAP folders) and every failure's message.
+leaves and input handling (EXIF, camera groups, video, COLMAP folders). Failures' messages:
+`test_sfm_errors.py`.
 
 The test scene (`sfm_scene.py`) is the inside corner of a box whose three walls carry
 multi-scale noise textures (SIFT needs texture), rendered by exact ray casting from cameras on
@@ -19,14 +20,12 @@ import torch
 from PIL import Image
 
 from voxsplat.data.load import load_scene
-from voxsplat.recon.sfm import (PartialRegistrationWarning, SfmConfig, check_registration,
-                                load_or_run_sfm, run_sfm)
+from voxsplat.recon.sfm import SfmConfig, load_or_run_sfm, run_sfm
 from voxsplat.recon.sfm import run as sfm_run
 from voxsplat.recon.sfm.evaluate import pose_errors, relative_pose_errors, umeyama
 from voxsplat.recon.sfm.inputs import (camera_groups, choose_matcher, scan_images, stage_images,
                                        use_guided_matching)
-from sfm_scene import (FAST, H, W, _cast, _leftovers, _look_at, _render, _save_unrelated,
-                       _texture, render_corner)
+from sfm_scene import FAST, H, W, _cast, _leftovers, _look_at, _render, _texture, render_corner
 from testkit import error_message as _message, rotation
 
 pytest.importorskip("pycolmap")
@@ -124,80 +123,6 @@ def test_a_resumed_run_keeps_its_sfm_settings(solved):
     assert recorded_config(ws / "nowhere") is None
 
 
-def test_partial_registration_warns_then_fails_below_the_fraction(corner, tmp_path):
-    images = tmp_path / "images"
-    render_corner(images, 8)
-    for k in range(3):
-        _save_unrelated(images / f"zz_unrelated{k}.png", k)
-    with pytest.warns(PartialRegistrationWarning, match=r"registered only 8 of 11 images \(73%; "
-                      r"not registered: zz_unrelated0.png, zz_unrelated1.png, zz_unrelated2.png\)"):
-        scene = run_sfm(images, tmp_path / "ws", FAST, progress=False)
-    assert len(scene) == 8 and "zz_unrelated0" not in scene.names
-    strict = replace(FAST, min_registered_fraction=0.9)
-    message = _message(run_sfm, images, tmp_path / "strict", strict, progress=False)
-    assert message.startswith(f"{images}: SfM registered only 8 of 11 images")
-    assert "take more photos overlapping them" in message and "at least 90% needed" in message
-    assert not (tmp_path / "strict").exists()  # nothing half-written
-
-
-def test_registration_messages_suggest_the_other_matcher(tmp_path):
-    names = [f"{k}.jpg" for k in range(10)]
-    assert check_registration(tmp_path, names, names, "exhaustive", FAST) is None
-    warning = check_registration(tmp_path, names, names[:7], "sequential", FAST)
-    assert "registered only 7 of 10 images (70%; not registered: 7.jpg, 8.jpg, 9.jpg)" in warning
-    assert "try --matcher exhaustive" in warning
-    many = [f"{k:02d}.jpg" for k in range(20)]
-    message = _message(check_registration, tmp_path, many, many[:5], "exhaustive", FAST)
-    assert "not registered: 05.jpg, 06.jpg, 07.jpg, 08.jpg, 09.jpg and 10 more" in message
-
-
-def test_images_that_do_not_overlap(tmp_path):
-    images = tmp_path / "images"
-    images.mkdir()
-    for k in range(4):
-        _save_unrelated(images / f"{k}.png", k)
-    message = _message(run_sfm, images, tmp_path / "ws", FAST, progress=False)
-    assert message.startswith(f"{images}: SfM could not build a model from the 4 images")
-    assert "the photos do not overlap enough" in message
-    assert "(0 of the 6 image pairs matched" in message
-    assert not (tmp_path / "ws").exists()
-
-
-def test_photos_from_one_spot_match_but_cannot_start_a_model(tmp_path):
-    """Two photos turned about one camera centre overlap well but have no parallax: the
-    message must say so instead of blaming the overlap."""
-    rng = np.random.default_rng(0)
-    textures = [_texture(rng) for _ in range(3)]
-    K = np.array([[0.9 * W, 0, W / 2], [0, 0.9 * W, H / 2], [0, 0, 1]])
-    images = tmp_path / "images"
-    images.mkdir()
-    eye = np.array([3.0, 3.0, 2.5])
-    for k, target in enumerate(([-0.5, -0.5, 0.5], [-0.5, -0.2, 0.6])):
-        Image.fromarray(_render(_look_at(eye, np.array(target)), K, textures)).save(images / f"{k}.png")
-    message = _message(run_sfm, images, tmp_path / "ws", FAST, progress=False)
-    assert "(1 of the 1 image pairs matched in a consistent geometry, up to " in message
-    assert "none could start a model: too little parallax" in message
-    assert "take the photos from further apart" in message
-    assert "do not overlap" not in message and not (tmp_path / "ws").exists()
-
-
-def test_no_model_messages_tell_overlap_matches_and_parallax_apart(tmp_path):
-    """Which retake the message asks for follows the verified pairs' match counts: none
-    matched (overlap), a pair with an initial pair's support (parallax), or fewer (matches)."""
-    def why(inliers):
-        return str(sfm_run._no_model_error(tmp_path, inliers, 3, "exhaustive"))
-
-    assert "the photos do not overlap enough" in why([])
-    few = why([18, 43])
-    assert "(2 of the 3 image pairs matched" in few and "at most 43 matches a pair, too few" in few
-    assert "add photos taken between and around these" in few and "parallax" not in few
-    plenty = why([sfm_run.PARALLAX_MATCHES, 20])
-    assert f"up to {sfm_run.PARALLAX_MATCHES} matches a pair" in plenty
-    assert "too little parallax" in plenty and "add photos" not in plenty
-    sequential = sfm_run._no_model_error(tmp_path, [], 3, "sequential")
-    assert "; or use --matcher exhaustive" in str(sequential)
-
-
 def test_two_photos_pose_through_the_points_only_they_see(corner, tmp_path, monkeypatch):
     """Two photos share only two-view tracks, which COLMAP's triangulator ignores ("bad
     initial pair" for any thresholds): mapping again with them kept poses both, where the
@@ -236,23 +161,6 @@ def test_two_photos_keep_their_exif_focal_length(corner, tmp_path):
     assert float(scene.cameras.Ks[0, 0, 0]) == pytest.approx(0.9 * W, rel=0.04)
     errors = relative_pose_errors(scene.cameras.cam_from_world.double().numpy(), corner[1][[1, 3]])
     assert errors["rel_rot_err_deg"] < 1.0 and errors["rel_dir_err_deg"] < 1.0, errors
-
-
-def test_too_few_images(tmp_path):
-    assert "no images (.jpg, .png, ...) in the folder" in _message(run_sfm, tmp_path, tmp_path / "ws")
-    _save_unrelated(tmp_path / "only.png", 0)
-    message = _message(run_sfm, tmp_path, tmp_path / "ws")
-    assert "only 1 image (only.png); structure-from-motion needs at least 2" in message
-    assert "no such folder" in _message(run_sfm, tmp_path / "missing", tmp_path / "ws")
-    assert not (tmp_path / "ws").exists()
-
-
-def test_missing_pycolmap_says_what_to_install(tmp_path, monkeypatch):
-    for k in range(2):
-        _save_unrelated(tmp_path / f"{k}.png", k)
-    monkeypatch.setitem(__import__("sys").modules, "pycolmap", None)
-    message = _message(run_sfm, tmp_path, tmp_path / "ws")
-    assert "structure-from-motion needs pycolmap" in message and "pip install pycolmap" in message
 
 
 def test_camera_groups_follow_size_and_exif(tmp_path):
@@ -357,16 +265,6 @@ def test_video_input_samples_frames_then_runs_sequential_sfm(tmp_path, monkeypat
     first = {p.name: p.read_bytes() for p in seen["image_dir"].iterdir()}
     load_or_run_sfm(video, tmp_path / "ws", config, progress=False)
     assert {p.name: p.read_bytes() for p in seen["image_dir"].iterdir()} == first
-
-
-def test_bad_inputs_to_load_or_run(tmp_path):
-    assert "no such file or folder" in _message(load_or_run_sfm, tmp_path / "nope", tmp_path)
-    (tmp_path / "notes.txt").write_text("hi")
-    message = _message(load_or_run_sfm, tmp_path / "notes.txt", tmp_path / "ws")
-    assert "not a folder of photos, a video or a COLMAP model" in message
-    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 64)
-    assert "broken.mp4: cannot decode the video" in _message(load_or_run_sfm, tmp_path / "broken.mp4",
-                                                             tmp_path / "ws")
 
 
 def test_umeyama_recovers_a_similarity():
