@@ -241,9 +241,10 @@ def _report(metrics: dict, ws: Path) -> None:
 
 def _next_steps(ws: Path) -> None:
     """What a finished reconstruction is for, as commands to paste (the path shell-quoted)."""
-    q = shlex.quote(str(ws))
-    print(f"splats: {ws / 'splats.ply'} (3DGS viewers, e.g. SuperSplat), {ws / 'splats.splat'}")
-    print(f"next: voxsplat render {q} --out {shlex.quote(str(Path(ws) / 'video.mp4'))}")
+    from voxsplat.recon.workspace import SPLATS_PLY, SPLATS_SPLAT
+    ws, q = Path(ws), shlex.quote(str(ws))
+    print(f"splats: {ws / SPLATS_PLY} (3DGS viewers, e.g. SuperSplat), {ws / SPLATS_SPLAT}")
+    print(f"next: voxsplat render {q} --out {shlex.quote(str(ws / 'video.mp4'))}")
     print(f"      voxsplat view {q}")
 
 
