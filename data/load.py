@@ -118,14 +118,37 @@ def folder_video(path: str | os.PathLike) -> Optional[Path]:
         return None
     except VoxsplatError:
         pass
-    from .video import is_video_file
-    videos = sorted(p for p in path.iterdir()
-                    if p.is_file() and not p.name.startswith(".") and is_video_file(p))
+    videos = folder_videos(path)
     if len(videos) > 1:
         names = ", ".join(p.name for p in videos[:3]) + (", ..." if len(videos) > 3 else "")
         raise VoxsplatError(f"{path}: holds {len(videos)} videos ({names}) and no photos; give "
                             f"one video file, e.g. {videos[0]}")
     return videos[0] if videos else None
+
+
+def input_of_folder(path: str | os.PathLike) -> tuple[Path, Optional[str]]:
+    """What to load for `path`: its only video where the folder holds nothing else to pose
+    (`folder_video`), else `path`; with a note to print on the choice, or None."""
+    path = Path(path)
+    video = folder_video(path)
+    if video is not None:
+        return video, f"{path}: no photos; posing the frames of its video {video.name}"
+    beside = folder_videos(path)
+    if beside:
+        return path, (f"{path}: its {len(beside)} video(s) ({beside[0].name}"
+                      f"{', ...' if len(beside) > 1 else ''}) are left out; the photos are used "
+                      f"(give a video's own path to pose its frames instead)")
+    return path, None
+
+
+def folder_videos(path: str | os.PathLike) -> list[Path]:
+    """The video files directly inside folder `path` (none for a file), by name."""
+    path = Path(path)
+    if not path.is_dir():
+        return []
+    from .video import is_video_file
+    return sorted(p for p in path.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and is_video_file(p))
 
 
 def find_reader(path: str | os.PathLike) -> tuple[Reader, Path]:

@@ -14,7 +14,7 @@ import torch
 
 from ..data.cameras import Cameras
 from ..data.errors import VoxsplatError
-from ..data.load import folder_video, load_scene, needs_poses
+from ..data.load import input_of_folder, load_scene, needs_poses
 from ..data.readers.colmap import DistortedCameraError
 from ..data.transforms import downscale as downscale_scene, split_every
 from ..render.camera_paths import (covered_arc, default_arc, default_orbit, estimate_orbit,
@@ -60,6 +60,9 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         sfm = _resumed_sfm(Path(out), sfm)
     else:
         input_path = _video_of_folder(input_path, progress)
+        note = pipeline.check_fresh_out(Path(out), input_path)  # before SfM and MVS run
+        if note and progress and distributed.is_main():
+            print(note)
     check_holdout(holdout)
     posed_by_sfm = not resume and needs_poses(input_path)
     scale = cfg.downscale if resume else (downscale if downscale is not None else 1.0)
@@ -251,12 +254,10 @@ def _resumed_sfm(out: Path, sfm):
 
 def _video_of_folder(input_path: Path, progress: bool) -> Path:
     """`input_path`, or the only video of a folder that holds nothing else to pose."""
-    video = folder_video(input_path)
-    if video is None:
-        return input_path
-    if progress and distributed.is_main():
-        print(f"{input_path}: no photos; posing the frames of its video {video.name}")
-    return video
+    input_path, note = input_of_folder(input_path)
+    if note and progress and distributed.is_main():
+        print(note)
+    return input_path
 
 
 def run_poses(input_path: Path, out: Path, sfm=None, progress: bool = True):

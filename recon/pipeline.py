@@ -19,6 +19,7 @@ from ..data.errors import VoxsplatError
 from ..data.scene import Scene
 from ..render.metrics import psnr, ssim
 from ..render.sky import SkyMap
+from .checkpoint import latest_checkpoint
 from .config import TrainConfig
 from .engine import Trainer, resolve_device
 from .export.frame import (frame_scale, input_from_world, is_identity, similarity_parts,
@@ -388,11 +389,52 @@ def _device_name(dev: torch.device) -> str:
     return "cpu"
 
 
+PRODUCTS = (wsp.SPLATS_PLY, wsp.SPLATS_SPLAT, wsp.METRICS_JSON, "points.ply", SKY_PT, "depth")
+"""What a fresh run removes from its workspace before it starts (`clean_outputs`)."""
+
+
 def clean_outputs(out: Path) -> None:
     """Remove a workspace's products (not its checkpoints) before a fresh run."""
-    for name in (wsp.SPLATS_PLY, wsp.SPLATS_SPLAT, wsp.METRICS_JSON, "points.ply", SKY_PT):
-        (Path(out) / name).unlink(missing_ok=True)
-    remove_tree(Path(out) / "depth")
+    for name in PRODUCTS:
+        path = Path(out) / name
+        if path.is_dir():
+            remove_tree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def check_fresh_out(out: Path, input_path: Path) -> Optional[str]:
+    """Whether a fresh run of `input_path` may replace what `out` holds; a note to print, if any.
+
+    Raises:
+        VoxsplatError: `out` is the input's own folder; or `out` is the workspace of another input
+            (its splats would be lost); or `out` is no workspace but holds files of the names a
+            run replaces (`PRODUCTS`: e.g. an RGB-D dataset's depth/), which are not ours to delete.
+    """
+    out, input_path = Path(out).resolve(), Path(input_path).resolve()
+    home = input_path if input_path.is_dir() else input_path.parent
+    if out == home:
+        raise VoxsplatError(f"--out {out} is the input's own folder: the workspace's files (depth/, "
+                            f"sfm/, splats.ply, ...) would mix with the input's; give a folder of "
+                            f"its own, e.g. --out {out.parent / (out.name + '_ws')}")
+    scene_json = out / wsp.SCENE_JSON
+    if scene_json.is_file():
+        rec = wsp.read_json(scene_json)
+        before = Path(rec.get("input", {}).get("path", ""))
+        if before != input_path:
+            raise VoxsplatError(f"--out {out} holds the reconstruction of another input ({before}); "
+                                f"choose another --out, or delete {out} to replace it")
+        if (out / wsp.SPLATS_PLY).is_file():
+            return f"{out}: replacing its earlier reconstruction of the same input"
+        if latest_checkpoint(out / "checkpoints") is not None:
+            return (f"{out}: starting over; the unfinished run's checkpoints are discarded "
+                    f"(--resume continues it instead)")
+        return None
+    theirs = [name for name in PRODUCTS if (out / name).exists()]
+    if theirs:
+        raise VoxsplatError(f"--out {out} is not a voxsplat workspace but holds {', '.join(theirs)}, "
+                            f"which a reconstruction would replace; choose a new or empty folder")
+    return None
 
 
 def remove_tree(path: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 from data_testkit import ring_poses, save_rgb, write_blender, write_llff, write_neus
 
 from voxsplat.data.errors import VoxsplatError
-from voxsplat.data.load import find_reader, folder_video, load_scene
+from voxsplat.data.load import find_reader, folder_video, folder_videos, load_scene
 from voxsplat.data.readers import read_blender, read_llff, read_neus
 
 
@@ -41,6 +41,8 @@ def test_a_folder_holding_only_a_video_gives_that_video(tmp_path):
         folder_video(capture)
     save_rgb(capture / "photo.png", 8, 8)
     assert folder_video(capture) is None  # photos are posed, not the videos beside them
+    assert folder_videos(capture) == [capture / "IMG_0001.MOV", capture / "IMG_0002.mp4"]
+    assert folder_videos(capture / "photo.png") == []
     write_llff(tmp_path / "llff", ring_poses(2))
     (tmp_path / "llff" / "walk.mp4").write_bytes(b"video")
     assert folder_video(tmp_path / "llff") is None and folder_video(tmp_path / "nope") is None

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
-from voxsplat.data.writers import write_blender_dataset
+from voxsplat.data.writers import save_png, write_blender_dataset
 from voxsplat.scripts.cli import main
 
 OUTPUTS = ("splats.ply", "splats.splat", "metrics.json")
@@ -421,3 +421,8 @@ def test_a_folder_holding_only_a_video_is_posed_from_its_frames(tmp_path, monkey
         assert f"{capture}: no photos; posing the frames of its video IMG_0001.MOV" \
             in capsys.readouterr().out
     assert seen == [capture / "IMG_0001.MOV"] * 2
+    save_png(capture / "photo.png", torch.zeros(8, 8, 3, dtype=torch.uint8).numpy())
+    assert main(["reconstruct", str(capture), "--out", str(tmp_path / "photos")]) == 130
+    assert f"{capture}: its 1 video(s) (IMG_0001.MOV) are left out; the photos are used" \
+        in capsys.readouterr().out  # a video beside photos is not dropped silently
+    assert seen[-1] == capture

@@ -1,0 +1,83 @@
+"""A fresh `reconstruct` keeps what it must not replace: the input's own folder, another
+input's workspace, and files of a workspace's names in a folder that is no workspace."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from voxsplat.data.errors import VoxsplatError
+from voxsplat.recon.app import run_reconstruct
+from voxsplat.recon.checkpoint import save_checkpoint
+from voxsplat.recon.pipeline import check_fresh_out, clean_outputs
+
+
+def _photos(folder, n=3):
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def _workspace(ws, input_path, finished=True):
+    ws.mkdir(parents=True)
+    (ws / "scene.json").write_text(json.dumps({"input": {"kind": "path",
+                                                         "path": str(input_path.resolve())}}))
+    if finished:
+        (ws / "splats.ply").write_bytes(b"ply")
+    return ws
+
+
+def test_another_inputs_workspace_is_refused_before_any_work(tmp_path):
+    a, b = _photos(tmp_path / "a"), _photos(tmp_path / "b")
+    ws = _workspace(tmp_path / "ws", a)
+    with pytest.raises(VoxsplatError, match="another input") as e:
+        run_reconstruct(b, ws, progress=False)
+    assert str(a.resolve()) in str(e.value) and "choose another --out" in str(e.value)
+    assert (ws / "splats.ply").read_bytes() == b"ply"  # untouched
+    assert not (ws / "sfm").exists()  # refused before SfM ran
+
+
+def test_same_input_is_replaced_with_a_note(tmp_path):
+    a = _photos(tmp_path / "a")
+    ws = _workspace(tmp_path / "ws", a)
+    assert "replacing" in check_fresh_out(ws, a)
+    (ws / "splats.ply").unlink()
+    assert check_fresh_out(ws, a) is None  # scene.json alone: a run that stopped at its start
+    save_checkpoint(ws / "checkpoints", 100, {})
+    assert "--resume" in check_fresh_out(ws, a)  # an unfinished run's checkpoints
+    assert check_fresh_out(tmp_path / "new", a) is None  # a folder still to make
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_the_inputs_own_folder_is_refused(tmp_path, inside):
+    a = _photos(tmp_path / "a")
+    (a / "transforms.json").write_text("{}")
+    with pytest.raises(VoxsplatError, match="input's own folder"):
+        check_fresh_out(a, a / "transforms.json" if inside else a)
+
+
+def test_a_folder_that_is_no_workspace_keeps_its_files(tmp_path):
+    """An RGB-D dataset (`export --format depth`) holds depth/: a run into it would delete it."""
+    a, rgbd = _photos(tmp_path / "a"), tmp_path / "rgbd"
+    (rgbd / "depth").mkdir(parents=True)
+    (rgbd / "depth" / "0.npy").write_bytes(b"")
+    with pytest.raises(VoxsplatError, match="not a voxsplat workspace but holds depth"):
+        check_fresh_out(rgbd, a)
+    (rgbd / "depth" / "0.npy").unlink()
+    (rgbd / "depth").rmdir()
+    (rgbd / "notes.txt").write_text("mine")  # other files stay beside a workspace
+    assert check_fresh_out(rgbd, a) is None
+
+
+def test_clean_outputs_removes_the_products_only(tmp_path):
+    ws = tmp_path / "ws"
+    (ws / "depth").mkdir(parents=True)
+    (ws / "checkpoints").mkdir()
+    for name in ("splats.ply", "splats.splat", "metrics.json", "points.ply", "sky.pt", "scene.json",
+                 "depth/a.npy", "checkpoints/step_000001.pt"):
+        (ws / name).write_bytes(b"x")
+    clean_outputs(ws)
+    assert sorted(p.relative_to(ws).as_posix() for p in ws.rglob("*")) == [
+        "checkpoints", "checkpoints/step_000001.pt", "scene.json"]
