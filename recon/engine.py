@@ -20,6 +20,7 @@ from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, for_scene
 from .depth.loss import depth_loss
 from .gaussians import outside_silhouettes, render_splats, scene_extent
+from .progress import StepTimes, format_seconds, progress_bar
 from .losses import binocular_loss, consistency_loss, photometric_loss, shifted_cameras
 from .pseudo import depth_smoothness, neighbour_degrees, orbited_cameras
 from .representation.models import MODELS
@@ -246,15 +247,27 @@ class Trainer:
             self._restore(ckpt, data, gen)
         outside = self._outside(data) if cfg.optim.hull_carve and data.masks else None
         every = cfg.optim.hull_carve_every
-        bar = _progress(cfg.optim.steps, step, progress and distributed.is_main())
+        o = cfg.optim
+        coarse = coarse_level(0, o.steps, o.coarse_levels, o.coarse_until) > 0
+        bar = progress_bar(o.steps, step, progress and distributed.is_main(), coarse)
+        times = StepTimes(lambda s: coarse_level(s, o.steps, o.coarse_levels, o.coarse_until),
+                          o.steps) if bar is not None and coarse else None
         while step < cfg.optim.steps:
+            t_step = time.perf_counter()
             loss = self._step(model, data, step, gen, outside)
+            if times is not None:
+                times.add(step, time.perf_counter() - t_step)
             step += 1
             if outside is not None and every > 0 and step % every == 0 and step < cfg.optim.steps:
                 model.carve(outside)
             if bar is not None and (step % 10 == 0 or step == cfg.optim.steps):
-                bar.update(step - bar.n)
-                bar.set_postfix(loss=f"{loss:.4f}", gaussians=model.n_gaussians, refresh=False)
+                bar.update(step - bar.n)  # `_step` read the loss back: the device caught up
+                left = {}
+                if times is not None:
+                    times.flush()
+                    left = {"left": format_seconds(times.left(step))}
+                bar.set_postfix(**left, loss=f"{loss:.4f}", gaussians=model.n_gaussians,
+                                refresh=False)
             if on_step is not None:  # callback time (e.g. evaluation) is not training time
                 t_cb = time.perf_counter()
                 on_step(step, {"loss": loss, "n": model.n_gaussians, "model": model,
@@ -430,9 +443,3 @@ class Trainer:
             data.bg_gen.set_state(ckpt["bg_rng"].cpu())
         gen.set_state(ckpt["rng"].cpu() if hasattr(ckpt["rng"], "cpu") else ckpt["rng"])
 
-
-def _progress(total: int, start: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, initial=start, desc="optimize", unit="step", dynamic_ncols=True)
