@@ -12,14 +12,19 @@ elapsed, 1 s resolution) and their ratio, with tqdm's own rate-based guess besid
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import pty
 import re
+import struct
+import subprocess
 import sys
+import termios
 from pathlib import Path
+from typing import Optional
 
-_BAR = re.compile(r"optimize:.*?(\d+)/(\d+) \[([\d:]+),.*?left=([\d:?]+)")
+_BAR = re.compile(r"optimize:.*?(\d+)/(\d+) \[([\d:]+),.*?left=(>?[\d:?]+)(?:-([\d:]+))?")
 
 
 def seconds(text: str) -> float:
@@ -28,50 +33,71 @@ def seconds(text: str) -> float:
     return float(sum(p * 60 ** i for i, p in enumerate(reversed(parts))))
 
 
-def bar_states(log: str) -> list[list[tuple[int, int, float, float | None]]]:
-    """The (step, total, elapsed s, left s or None) of every drawn bar, one list per run."""
-    runs: list[list[tuple[int, int, float, float | None]]] = []
+State = tuple[int, int, float, Optional[float], Optional[float]]
+"""(step, total, elapsed s, time left s, or the low and high ends of a range, or None twice)."""
+
+
+def bar_states(log: str) -> list[list[State]]:
+    """The state of every drawn bar, one list per run."""
+    runs: list[list[State]] = []
     for chunk in re.split(r"[\r\n]", log):
         m = _BAR.search(chunk)
         if not m:
             continue
         step, total = int(m.group(1)), int(m.group(2))
-        state = (step, total, seconds(m.group(3)), None if m.group(4) == "?" else seconds(m.group(4)))
+        low = None if m.group(4) == "?" else seconds(m.group(4).lstrip(">"))
+        high = seconds(m.group(5)) if m.group(5) else None if m.group(4).startswith(">") else low
         if not runs or step < runs[-1][-1][0]:
             runs.append([])
-        runs[-1].append(state)
+        runs[-1].append((step, total, seconds(m.group(3)), low, high))
     return runs
 
 
-def accuracy(states: list[tuple[int, int, float, float | None]]) -> dict:
+def _ratio(guess: Optional[float], truth: float) -> Optional[float]:
+    return None if guess is None or truth <= 0 else round(guess / truth, 3)
+
+
+def accuracy(states: list[State]) -> dict:
     """At each tenth of the run: the estimate against the time the run then took."""
     total, end = states[-1][1], states[-1][2]
     rows, next_tenth = [], 1
-    for step, _, elapsed, left in states:
+    for step, _, elapsed, low, high in states:
         if step < next_tenth * total / 10 or step >= total:
             continue
         next_tenth = int(step * 10 // total) + 1
         truth = end - elapsed
         rate_guess = elapsed / step * (total - step) if step else None
-        rows.append({"step": step, "elapsed_s": elapsed, "left_s": left, "true_left_s": truth,
-                     "ratio": None if left is None or truth <= 0 else round(left / truth, 3),
+        rows.append({"step": step, "elapsed_s": elapsed, "left_s": [low, high],
+                     "true_left_s": truth, "ratio": [_ratio(low, truth), _ratio(high, truth)],
                      "rate_guess_s": None if rate_guess is None else round(rate_guess, 1),
-                     "rate_guess_ratio": None if rate_guess is None or truth <= 0
-                     else round(rate_guess / truth, 3)})
+                     "rate_guess_ratio": _ratio(rate_guess, truth)})
     return {"steps": total, "seconds": end, "tenths": rows}
 
 
 def run_logged(argv: list[str]) -> tuple[int, str]:
-    """Run `argv` under a pseudo-terminal; its exit status and everything it wrote."""
+    """Run `argv` on a pseudo-terminal 160 columns wide (tqdm draws nothing on a 0-wide one); its
+    exit status and everything it wrote."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
     chunks: list[bytes] = []
-
-    def read(fd: int) -> bytes:
-        data = os.read(fd, 65536)
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
         chunks.append(data)
-        return data
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    os.close(master)
+    return proc.wait(), b"".join(chunks).decode(errors="replace")
 
-    status = pty.spawn(argv, read)
-    return os.waitstatus_to_exitcode(status), b"".join(chunks).decode(errors="replace")
+
+def _span(pair: list) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}-{pair[1]}"
 
 
 def main() -> int:
@@ -90,7 +116,7 @@ def main() -> int:
     a.out.write_text(json.dumps({"command": a.command, "exit_code": rc, "runs": runs}, indent=1) + "\n")
     for run in runs:
         print(f"{run['steps']} steps in {run['seconds']:.0f} s:", ", ".join(
-            f"{r['step']}: {r['ratio']}x (rate {r['rate_guess_ratio']}x)" for r in run["tenths"]),
+            f"{r['step']}: {_span(r['ratio'])}x (rate {r['rate_guess_ratio']}x)" for r in run["tenths"]),
             file=sys.stderr)
     return rc
 

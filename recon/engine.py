@@ -20,7 +20,7 @@ from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig, for_scene
 from .depth.loss import depth_loss
 from .gaussians import outside_silhouettes, render_splats, scene_extent
-from .progress import StepTimes, format_seconds, progress_bar
+from .progress import StepTimes, format_left, progress_bar
 from .losses import binocular_loss, consistency_loss, photometric_loss, shifted_cameras
 from .pseudo import depth_smoothness, neighbour_degrees, orbited_cameras
 from .representation.models import MODELS
@@ -256,18 +256,18 @@ class Trainer:
             t_step = time.perf_counter()
             loss = self._step(model, data, step, gen, outside)
             if times is not None:
-                times.add(step, time.perf_counter() - t_step)
+                times.add(step, time.perf_counter() - t_step, model.n_gaussians)
             step += 1
             if outside is not None and every > 0 and step % every == 0 and step < cfg.optim.steps:
                 model.carve(outside)
             if bar is not None and (step % 10 == 0 or step == cfg.optim.steps):
                 bar.update(step - bar.n)  # `_step` read the loss back: the device caught up
-                left = {}
+                postfix = {}  # in this order (tqdm sorts keyword arguments)
                 if times is not None:
                     times.flush()
-                    left = {"left": format_seconds(times.left(step))}
-                bar.set_postfix(**left, loss=f"{loss:.4f}", gaussians=model.n_gaussians,
-                                refresh=False)
+                    postfix["left"] = format_left(times.left(step))
+                postfix.update(loss=f"{loss:.4f}", gaussians=model.n_gaussians)
+                bar.set_postfix(postfix, refresh=False)
             if on_step is not None:  # callback time (e.g. evaluation) is not training time
                 t_cb = time.perf_counter()
                 on_step(step, {"loss": loss, "n": model.n_gaussians, "model": model,
