@@ -264,6 +264,7 @@ def run_poses(input_path: Path, out: Path, sfm=None, progress: bool = True):
     """`voxsplat poses`: structure-from-motion alone; the model lands in OUT/sfm/sparse/0.
     A COLMAP project with lens distortion is undistorted there instead."""
     input_path = _video_of_folder(input_path, progress)
+    pipeline.check_fresh_out(Path(out), input_path, replaced=())
     if not needs_poses(input_path):
         from ..data.readers.colmap import find_colmap_model
         model = find_colmap_model(Path(input_path).parent if Path(input_path).is_file()

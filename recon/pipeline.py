@@ -403,13 +403,16 @@ def clean_outputs(out: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def check_fresh_out(out: Path, input_path: Path) -> Optional[str]:
+def check_fresh_out(out: Path, input_path: Path, replaced=PRODUCTS) -> Optional[str]:
     """Whether a fresh run of `input_path` may replace what `out` holds; a note to print, if any.
+    `replaced`: the names the run removes from `out` (`PRODUCTS` for `reconstruct`, none for
+    `poses`, which writes only `sfm/`).
 
     Raises:
         VoxsplatError: `out` is the input's own folder; or `out` is the workspace of another input
-            (its splats would be lost); or `out` is no workspace but holds files of the names a
-            run replaces (`PRODUCTS`: e.g. an RGB-D dataset's depth/), which are not ours to delete.
+            (its splats, or the SfM model its photos reload through, would be lost); or `out` is
+            no workspace but holds files of the `replaced` names (e.g. an RGB-D dataset's
+            depth/), which are not ours to delete.
     """
     out, input_path = Path(out).resolve(), Path(input_path).resolve()
     home = input_path if input_path.is_dir() else input_path.parent
@@ -430,7 +433,7 @@ def check_fresh_out(out: Path, input_path: Path) -> Optional[str]:
             return (f"{out}: starting over; the unfinished run's checkpoints are discarded "
                     f"(--resume continues it instead)")
         return None
-    theirs = [name for name in PRODUCTS if (out / name).exists()]
+    theirs = [name for name in replaced if (out / name).exists()]
     if theirs:
         raise VoxsplatError(f"--out {out} is not a voxsplat workspace but holds {', '.join(theirs)}, "
                             f"which a reconstruction would replace; choose a new or empty folder")

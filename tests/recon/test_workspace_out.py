@@ -81,3 +81,17 @@ def test_clean_outputs_removes_the_products_only(tmp_path):
     clean_outputs(ws)
     assert sorted(p.relative_to(ws).as_posix() for p in ws.rglob("*")) == [
         "checkpoints", "checkpoints/step_000001.pt", "scene.json"]
+
+
+def test_poses_keeps_another_inputs_workspace(tmp_path):
+    """`poses` writes only sfm/, yet a workspace of photos reloads them through its sfm/: another
+    input's SfM there would break it. A folder holding depth/ is no concern of `poses`."""
+    from voxsplat.recon.app import run_poses
+    a, b = _photos(tmp_path / "a"), _photos(tmp_path / "b")
+    ws = _workspace(tmp_path / "ws", a)
+    with pytest.raises(VoxsplatError, match="another input"):
+        run_poses(b, ws, progress=False)
+    with pytest.raises(VoxsplatError, match="input's own folder"):
+        run_poses(b, b, progress=False)
+    (tmp_path / "rgbd" / "depth").mkdir(parents=True)
+    assert check_fresh_out(tmp_path / "rgbd", a, replaced=()) is None
