@@ -264,7 +264,7 @@ def test_a_saved_path_renders_the_same_frames_again(moved_workspace, tmp_path):
     meta = json.loads(saved.read_text())
     assert (meta["w"], meta["h"], len(meta["frames"])) == (96, 72, 6)
     centers = np.array([f["transform_matrix"] for f in meta["frames"]])[:, :3, 3]
-    from voxsplat.recon.app import path_cameras
+    from voxsplat.recon.render_path import path_cameras
     rec = wsp.read_json(ws / wsp.SCENE_JSON)
     orbit = torch.linalg.inv(path_cameras(rec, "orbit", 6)[0].double())[:, :3, 3]  # scene frame
     input_from_world = torch.linalg.inv(torch.tensor(rec["world_from_input"], dtype=torch.float64))
@@ -329,7 +329,7 @@ def test_auto_path_orbits_cameras_around_the_scene_and_stays_where_they_looked(m
     synthetic rig), a spiral where they all face one way (LLFF-like), an arc over the side
     they saw where they surround part of it (an orbit would show what no camera saw); the
     choice is printed."""
-    from voxsplat.recon.app import path_cameras
+    from voxsplat.recon.render_path import path_cameras
     ws, _ = moved_workspace
     rec = wsp.read_json(ws / wsp.SCENE_JSON)
     capsys.readouterr()
