@@ -409,12 +409,15 @@ def check_fresh_out(out: Path, input_path: Path, replaced=PRODUCTS) -> Optional[
     `poses`, which writes only `sfm/`).
 
     Raises:
-        VoxsplatError: `out` is the input's own folder; or `out` is the workspace of another input
-            (its splats, or the SfM model its photos reload through, would be lost); or `out` is
-            no workspace but holds files of the `replaced` names (e.g. an RGB-D dataset's
-            depth/), which are not ours to delete.
+        VoxsplatError: `out` is a file, or the input's own folder; or `out` is the workspace of
+            another input (its splats, or the SfM model its photos reload through, would be
+            lost); or `out` is no workspace but holds files of the `replaced` names (e.g. an
+            RGB-D dataset's depth/), which are not ours to delete.
     """
     out, input_path = Path(out).resolve(), Path(input_path).resolve()
+    if out.exists() and not out.is_dir():
+        raise VoxsplatError(f"--out {out} is a file; a workspace is a folder: give a new or empty "
+                            f"folder's path")
     home = input_path if input_path.is_dir() else input_path.parent
     if out == home:
         raise VoxsplatError(f"--out {out} is the input's own folder: the workspace's files (depth/, "

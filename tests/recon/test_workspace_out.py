@@ -48,6 +48,9 @@ def test_same_input_is_replaced_with_a_note(tmp_path):
     save_checkpoint(ws / "checkpoints", 100, {})
     assert "--resume" in check_fresh_out(ws, a)  # an unfinished run's checkpoints
     assert check_fresh_out(tmp_path / "new", a) is None  # a folder still to make
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(VoxsplatError, match="is a file; a workspace is a folder"):
+        check_fresh_out(tmp_path / "notes.txt", a)
 
 
 @pytest.mark.parametrize("inside", [False, True])
