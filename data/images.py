@@ -1,7 +1,10 @@
 """Image and mask I/O through Pillow: every mode to uint8 RGB (+ alpha), compositing, resizing.
 
 All images leave this module as uint8 tensors [H,W,3] (RGB) with an optional uint8 [H,W]
-alpha, already rotated by their EXIF orientation.
+alpha (None where the file has none, or one with no transparent pixel). Photos are rotated
+upright by their EXIF orientation, unless a reader asks for the stored pixels (`exif=False`):
+COLMAP, nerfstudio and LLFF's tools all ignore the tag, so their poses and intrinsics describe
+the pixels as stored.
 """
 
 from __future__ import annotations
@@ -38,6 +41,28 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
                   if p.is_file() and is_image_file(p) and not p.name.startswith("."))
 
 
+def image_subfolders(folder: str | os.PathLike, skip: Sequence[str] = ("masks", "mask")
+                     ) -> list[tuple[str, int]]:
+    """(name, image count) of the sub-folders of `folder` that hold images directly (hidden
+    ones and `skip`, the mask folders, left out): photos there are not `list_images`'."""
+    found = []
+    for sub in sorted(Path(folder).iterdir()):
+        if sub.is_dir() and not sub.name.startswith(".") and sub.name.lower() not in skip:
+            try:
+                count = len(list_images(sub))
+            except OSError:
+                continue
+            if count:
+                found.append((sub.name, count))
+    return found
+
+
+def describe_subfolders(found: Sequence[tuple[str, int]], shown: int = 4) -> str:
+    """``day1/ (12), day2/ (9)`` for `image_subfolders`' result."""
+    text = ", ".join(f"{name}/ ({count})" for name, count in found[:shown])
+    return text + (f" and {len(found) - shown} more" if len(found) > shown else "")
+
+
 def ensure_decoder(path: str | os.PathLike) -> None:
     """Make Pillow able to open `path`: HEIC/HEIF photos need pillow-heif, registered on first
     use (the one import site of pillow_heif; it applies the photo's rotation when decoding).
@@ -66,15 +91,16 @@ def _cannot_read(path, reason: str) -> VoxsplatError:
                          f"check the file is a valid JPEG/PNG")
 
 
-def _open(path: str | os.PathLike) -> Image.Image:
-    """Open, fully decode and EXIF-rotate an image; any failure becomes a VoxsplatError."""
+def _open(path: str | os.PathLike, exif: bool = True) -> Image.Image:
+    """Open, fully decode and (with `exif`) EXIF-rotate an image; any failure becomes a
+    VoxsplatError."""
     ensure_decoder(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "Palette images with transparency ..."
             with Image.open(path) as img:
                 img.load()
-                rotated = ImageOps.exif_transpose(img)
+                rotated = ImageOps.exif_transpose(img) if exif else img
                 return rotated if rotated is not img else img.copy()
     except FileNotFoundError:
         raise _cannot_read(path, "no such file") from None
@@ -103,37 +129,51 @@ def _to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, Optional[np.ndarray]]:
         img = img.convert("RGBA" if has_alpha else "RGB")
     elif mode in ("LA", "La", "RGBa"):
         img = img.convert("RGBA")
+    elif mode == "F":  # 32-bit float gray: 0..1 as linear exports write it, else 0..255
+        values = np.asarray(img, dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        scale = 255.0 if finite.size and finite.max() <= 1.0 else 1.0
+        gray = np.clip(np.round(np.nan_to_num(values) * scale), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2), None
     elif mode not in ("RGB", "RGBA"):
-        img = img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV, F
+        img = img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
     array = np.asarray(img)
     if img.mode == "RGBA":
-        return np.ascontiguousarray(array[:, :, :3]), np.ascontiguousarray(array[:, :, 3])
+        alpha = array[:, :, 3]
+        # an alpha with no transparent pixel (a photo saved as RGBA) is no mask
+        return np.ascontiguousarray(array[:, :, :3]), (None if alpha.min() == 255
+                                                       else np.ascontiguousarray(alpha))
     return np.ascontiguousarray(array), None
 
 
-def read_image(path: str | os.PathLike) -> tuple[Tensor, Optional[Tensor]]:
+def read_image(path: str | os.PathLike, exif: bool = True) -> tuple[Tensor, Optional[Tensor]]:
     """Read an image file as RGB and optional alpha, after its EXIF orientation.
 
     Handles RGB, RGBA, LA, palette (with or without transparency), grayscale, 16-bit
-    grayscale (scaled so 65535 -> 255) and CMYK.
+    grayscale (scaled so 65535 -> 255), 32-bit float grayscale (0..1 scaled to 0..255) and CMYK.
 
     Args:
         path: image file (PNG, JPEG, or anything Pillow reads).
+        exif: rotate the image upright as its EXIF orientation says; False keeps the pixels as
+            stored (what COLMAP and nerfstudio read).
 
     Returns:
-        rgb [H,W,3] uint8 and alpha [H,W] uint8, or None when the file has no alpha.
+        rgb [H,W,3] uint8 and alpha [H,W] uint8, or None when the file has no alpha or its
+        alpha is opaque everywhere.
 
     Raises:
         VoxsplatError: the file is missing, unreadable or corrupt.
     """
-    rgb, alpha = _to_rgb_alpha(_open(path))
+    rgb, alpha = _to_rgb_alpha(_open(path, exif))
     return torch.from_numpy(rgb.copy()), None if alpha is None else torch.from_numpy(alpha.copy())
 
 
 def read_mask(path: str | os.PathLike) -> Tensor:
-    """Read a mask image as bool [H,W]: True where the first channel is > 127."""
-    rgb, _ = read_image(path)
-    return rgb[:, :, 0] > 127
+    """Read a mask image as bool [H,W]: True where its alpha is > 127 when it has a
+    transparent pixel (background removers write the object's mask there, over any colour),
+    else where its first channel is > 127."""
+    rgb, alpha = read_image(path)
+    return alpha > 127 if alpha is not None else rgb[:, :, 0] > 127
 
 
 def composite(rgb: Tensor, alpha: Optional[Tensor],

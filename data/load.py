@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .errors import VoxsplatError
-from .images import is_image_file, list_images
+from .images import describe_subfolders, image_subfolders, is_image_file, list_images
 from .readers import read_blender, read_llff, read_neus
 from .readers.blender import find_transforms
 from .readers.colmap import find_colmap_model, read_colmap
@@ -84,6 +84,11 @@ def _reader_for_folder(path: Path) -> tuple[Reader, Path]:
         raise VoxsplatError(f"{path}: a folder of images without poses; run `voxsplat poses` "
                             f"or `voxsplat reconstruct` on it (structure-from-motion), or provide "
                             f"{_EXPECTED}")
+    nested = image_subfolders(path)
+    if nested:
+        raise VoxsplatError(f"{path}: no images directly in the folder, only in its sub-folders "
+                            f"{describe_subfolders(nested)}; put the photos of one scene together "
+                            f"in one folder and give that folder (sub-folders are not searched)")
     raise VoxsplatError(f"{path}: unknown scene layout (no images and no poses); expected "
                         f"{_EXPECTED_COLMAP} next to the images")
 

@@ -16,11 +16,12 @@ from ..data.cameras import Cameras
 from ..data.errors import VoxsplatError
 from ..data.load import input_of_folder, load_scene, needs_poses
 from ..data.readers.colmap import DistortedCameraError
-from ..data.transforms import downscale as downscale_scene, split_every
+from ..data.transforms import check_downscale, downscale as downscale_scene, split_every
 from ..render.video import depth_to_rgb, write_frames, write_video
 from . import distributed, pipeline
 from . import workspace as wsp
-from .config import TrainConfig, override, preset as get_preset, with_steps
+from .config import TrainConfig, preset as get_preset, with_steps
+from .overrides import override
 from .engine import resolve_device
 from .gaussians import render_splats, sh_degree_of
 from .render_path import path_cameras
@@ -200,20 +201,24 @@ def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None
     """A posed Scene from any input: scene files through `data.load` (COLMAP scenes with lens
     distortion undistorted by pycolmap into `workdir/sfm/`); photo folders and videos through
     structure-from-motion (pycolmap), whose model goes to `workdir/sfm/`."""
+    check_downscale(downscale)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scene = _load_posed(Path(input_path), Path(workdir), sfm, progress)
+    for w in caught:  # e.g. partial registration, empty masks: say it once, without a traceback
+        print(f"voxsplat: warning: {w.message}", file=sys.stderr)
+    return downscale_scene(scene, downscale) if downscale != 1.0 else scene
+
+
+def _load_posed(input_path: Path, workdir: Path, sfm, progress: bool):
     from .sfm import SfmConfig, load_or_run_sfm
     if not needs_poses(input_path):
         try:
-            return load_scene(input_path, downscale=downscale)
+            return load_scene(input_path)
         except DistortedCameraError:  # a COLMAP scene with lens distortion: undistort it
             from .sfm import undistort_colmap
-            scene = undistort_colmap(Path(input_path), Path(workdir), sfm or SfmConfig(), progress)
-            return downscale_scene(scene, downscale) if downscale != 1.0 else scene
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        scene = load_or_run_sfm(Path(input_path), Path(workdir), sfm or SfmConfig(), progress)
-    for w in caught:  # e.g. partial registration: say it, once, without a traceback
-        print(f"voxsplat: warning: {w.message}", file=sys.stderr)
-    return downscale_scene(scene, downscale) if downscale != 1.0 else scene
+            return undistort_colmap(input_path, workdir, sfm or SfmConfig(), progress)
+    return load_or_run_sfm(input_path, workdir, sfm or SfmConfig(), progress)
 
 
 def interrupted_hint(out: Path, can_resume: bool) -> str:

@@ -7,7 +7,7 @@ picked by name (``--preset``); command-line overrides produce a new frozen confi
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace, asdict
-from typing import Literal, get_args, get_origin, get_type_hints
+from typing import Literal
 
 from ..data.errors import VoxsplatError
 from .depth.config import MvsConfig
@@ -573,26 +573,3 @@ def preset(name: str, model: str | None = None) -> TrainConfig:
     if model is not None and model not in ("gaussians", "voxel"):
         raise VoxsplatError(f"unknown model '{model}'; use gaussians or voxel")
     return PRESETS[name]() if model is None else PRESETS[name](model)
-
-
-def override(cfg: TrainConfig, assignment: str) -> TrainConfig:
-    """Apply one ``section.field=value`` (or ``field=value``) override, typed by the field."""
-    key, sep, value = assignment.partition("=")
-    if not sep:
-        raise VoxsplatError(f"--set {assignment}: expected section.field=value, e.g. optim.batch_size=4")
-    section, _, name = key.rpartition(".")
-    target = getattr(cfg, section) if section else cfg
-    if not hasattr(target, "__dataclass_fields__") or name not in target.__dataclass_fields__:
-        raise VoxsplatError(f"--set {assignment}: no config field '{key}'")
-    old = getattr(target, name)
-    try:
-        typed = (value.lower() in ("1", "true", "yes")) if isinstance(old, bool) else type(old)(value)
-    except (TypeError, ValueError):
-        raise VoxsplatError(f"--set {assignment}: '{value}' is not a valid "
-                            f"{type(old).__name__} for {key}") from None
-    hint = get_type_hints(type(target))[name]
-    choices = get_args(hint)
-    if get_origin(hint) is Literal and typed not in choices:
-        raise VoxsplatError(f"--set {assignment}: {key} takes one of {', '.join(map(str, choices))}")
-    new = replace(target, **{name: typed})
-    return replace(cfg, **{section: new}) if section else new

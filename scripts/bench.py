@@ -73,7 +73,7 @@ def train_config(preset: str, steps: Optional[int], sets: tuple[str, ...], model
     intermediate checkpoints and `--set` overrides."""
     from dataclasses import replace
     from voxsplat.recon.app import _config
-    from voxsplat.recon.config import override
+    from voxsplat.recon.overrides import override
     cfg = replace(_config(preset, steps, None, model), checkpoint_every=0)
     for assignment in sets:
         cfg = override(cfg, assignment)
@@ -226,7 +226,7 @@ def _split_sets(sets: tuple[str, ...], prefix: str) -> tuple[list[str], tuple[st
 
 
 def _mvs_config(name: str, assignments: list[str]):
-    from voxsplat.recon.config import override
+    from voxsplat.recon.overrides import override
     from voxsplat.recon.depth import mvs_preset
     cfg = mvs_preset(name)
     for assignment in assignments:
@@ -243,7 +243,7 @@ def run_mvs_depth(case: str, data_root: Path, out_dir: Path, steps: Optional[int
     """
     from dataclasses import asdict
     from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
-    from voxsplat.recon.config import override
+    from voxsplat.recon.overrides import override
     from voxsplat.recon.depth import compute_depths, depth_accuracy
     from voxsplat.recon.engine import resolve_device
     dev = resolve_device(device)

@@ -60,9 +60,9 @@ class Reconstruct:
             metrics = run_reconstruct(self.input, self.out, self.preset, self.device, self.steps,
                                       self.downscale, self.resume, progress=not self.quiet,
                                       sfm=_sfm_config(self.matcher, self.mask_features,
-                                                      self.video_frames),
+                                                      self.video_frames, self.overrides),
                                       model=self.model,
-                                      overrides=[*(self.overrides or ()),
+                                      overrides=[*_train_overrides(self.overrides),
                                                  *(["optim.pose_refine=true"] if self.refine_poses
                                                    else [])],
                                       holdout=self.holdout, on_step=live)
@@ -88,11 +88,17 @@ class Poses:
     mask_features: bool = False
     video_frames: int = 150
     quiet: bool = False
+    overrides: Optional[list[str]] = None
+    """`--set sfm.field=value` (repeatable): single `SfmConfig` fields."""
 
     def execute(self) -> None:
         from voxsplat.recon.app import run_poses
+        if _train_overrides(self.overrides):
+            raise VoxsplatError(f"--set {_train_overrides(self.overrides)[0]}: `poses` takes only "
+                                f"sfm.* fields, e.g. --set sfm.min_registered_fraction=0.4")
         scene = run_poses(self.input, self.out,
-                          _sfm_config(self.matcher, self.mask_features, self.video_frames),
+                          _sfm_config(self.matcher, self.mask_features, self.video_frames,
+                                      self.overrides),
                           progress=not self.quiet)
         print(f"registered {len(scene)} images; {0 if scene.points is None else len(scene.points)} "
               f"points; model in {self.out / 'sfm' / 'sparse' / '0'}")
@@ -110,9 +116,23 @@ _VIDEO_FRAMES_HELP = ("frames sampled from a video input, the sharpest of each s
                       "(default 150; more for long walks, fewer for short clips)")
 
 
-def _sfm_config(matcher: str, mask_features: bool, video_frames: int = 150):
+SFM_PREFIX = "sfm."
+"""`--set` assignments under this prefix set `SfmConfig` fields, the rest `TrainConfig`'s."""
+
+
+def _train_overrides(overrides: Optional[list[str]]) -> list[str]:
+    return [a for a in overrides or () if not a.strip().startswith(SFM_PREFIX)]
+
+
+def _sfm_config(matcher: str, mask_features: bool, video_frames: int = 150,
+                overrides: Optional[list[str]] = None):
+    from voxsplat.recon.overrides import set_field
     from voxsplat.recon.sfm import SfmConfig
-    return SfmConfig(matcher=matcher, mask_features=mask_features, video_frames=video_frames)
+    config = SfmConfig(matcher=matcher, mask_features=mask_features, video_frames=video_frames)
+    for assignment in overrides or ():
+        if assignment.strip().startswith(SFM_PREFIX):
+            config = set_field(config, assignment.strip(), SFM_PREFIX)
+    return config
 
 
 @dataclass
@@ -272,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     r.add_argument("--set", dest="overrides", action="append", metavar="SECTION.FIELD=VALUE",
                    help="change one config field of the preset (repeatable), e.g. "
-                        "--set optim.pseudo_weight=0 --set voxel.n_voxels=8000")
+                        "--set optim.pseudo_weight=0 --set voxel.n_voxels=8000; sfm.* fields set "
+                        "structure-from-motion's, e.g. --set sfm.min_registered_fraction=0.4")
     r.add_argument("--holdout", type=int, metavar="N",
                    help="hold out every N-th view (by name) to measure the result; 0 trains on "
                         "every view (metrics then on the training views); default: the input's "
@@ -298,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     po.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"])
     po.add_argument("--mask-features", action="store_true", help=_MASK_FEATURES_HELP)
     po.add_argument("--video-frames", type=int, default=150, metavar="N", help=_VIDEO_FRAMES_HELP)
+    po.add_argument("--set", dest="overrides", action="append", metavar="sfm.FIELD=VALUE",
+                    help="change one structure-from-motion setting (repeatable), e.g. "
+                         "--set sfm.min_registered_fraction=0.4 --set sfm.num_threads=1")
     po.add_argument("--quiet", action="store_true")
     po.set_defaults(cls=Poses)
     v = sub.add_parser("render", help=Render.__doc__)

@@ -124,6 +124,10 @@ def _intrinsics(params: dict, size: tuple[int, int], source: Path, label: str) -
     W, H = size
     sx = W / float(params["w"]) if params.get("w") else 1.0
     sy = H / float(params["h"]) if params.get("h") else 1.0
+    if params.get("w") and params.get("h") and abs(sx - sy) * max(W, H) > 1.0:
+        raise VoxsplatError(f"{source}: {label}'s image is {W}x{H} but its 'w'/'h' say "
+                            f"{float(params['w']):g}x{float(params['h']):g} (a cropped or rotated "
+                            f"copy?); give the images the file was made from, or resized copies")
     if params.get("fl_x") is not None:
         fx = float(params["fl_x"]) * sx
     elif params.get("camera_angle_x") is not None:
@@ -210,7 +214,8 @@ def read_blender(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1
         Scene with splits from the per-split files, or for one `transforms.json` from its
         nerfstudio ``*_filenames`` lists (`_listed_splits`), else every 8th image (by sorted
         name) as "test" and the rest as "train". In a folder with several
-        split files, a split none of whose images exist is skipped with a warning.
+        split files, a split none of whose images exist is skipped with a warning, and
+        `transforms_val.json` gives the "test" split where there is no `transforms_test.json`.
     """
     path = Path(path)
     files = find_transforms(path) if path.is_dir() else [(_split_of(path), path)]
@@ -253,6 +258,8 @@ def read_blender(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1
     if list(spans) == [None]:
         listed = _listed_splits(files[0][1], frames)
         return scene.with_splits(listed) if listed else split_every(scene, 8)
+    if "test" not in spans and "val" in spans:  # the views measured, as in `_listed_splits`
+        spans["test"] = spans.pop("val")
     return scene.with_splits({split: tuple(span) for split, span in spans.items()})
 
 

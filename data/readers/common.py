@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional, Sequence
@@ -13,7 +15,7 @@ from torch import Tensor
 
 from ..cameras import Cameras
 from ..errors import VoxsplatError
-from ..images import composite, read_image, read_mask
+from ..images import IMAGE_EXTENSIONS, composite, read_image, read_mask
 
 MASK_FOLDERS = ("masks", "mask")
 """Names of the folder that holds one mask per image (`mask_folder`, `folder_masks`)."""
@@ -22,6 +24,8 @@ MASK_FOLDERS = ("masks", "mask")
 def load_images(paths: Sequence[Path], background: Sequence[float]
                 ) -> tuple[tuple[Tensor, ...], Optional[tuple[Tensor, ...]]]:
     """Read images in parallel, composite alpha on `background` and keep alpha as the mask.
+    The pixels are read as stored, whatever their EXIF orientation says: the readers' poses
+    come from tools that ignore it (COLMAP, nerfstudio, LLFF's scripts).
 
     Returns:
         images: uint8 [H,W,3] each.
@@ -31,7 +35,7 @@ def load_images(paths: Sequence[Path], background: Sequence[float]
     workers = max(1, min(8, (os.cpu_count() or 1) * 2, len(paths)))
 
     def read(path: Path) -> tuple[Tensor, Optional[Tensor]]:
-        rgb, alpha = read_image(path)
+        rgb, alpha = read_image(path, exif=False)
         mask = None if alpha is None else torch.from_numpy(alpha.numpy() > 127)
         return composite(rgb, alpha, background), mask
 
@@ -58,13 +62,16 @@ def mask_folder(image_dir: Path) -> Optional[Path]:
 
 
 def folder_masks(paths: Sequence[Path], image_dir: Path, sizes: Sequence[tuple[int, int]],
-                 alpha_masks: Optional[Sequence[Tensor]] = None) -> Optional[tuple[Tensor, ...]]:
+                 alpha_masks: Optional[Sequence[Tensor]] = None,
+                 full_names: Optional[Sequence[str]] = None) -> Optional[tuple[Tensor, ...]]:
     """Masks of the images `paths` (of (width, height) `sizes`) from their `mask_folder`
     (COLMAP's layout: the mask of `images/a/b.jpg` is `masks/a/b.jpg.png`; `masks/a/b.png` is
-    read too), else `alpha_masks`.
+    read too), else `alpha_masks`. `full_names`: each image's name in the full-size folder it
+    was resized from (LLFF's `images_4/IMG_0.png` is `images/IMG_0.JPG`), tried after its own.
 
     A mask is True (white) where the object is. Masks of another size than their image are
     resized (nearest) when the two have one aspect ratio, as for `images_4`-style copies.
+    A mask with no object pixel gets a warning.
 
     Raises:
         VoxsplatError: the folder lacks an image's mask, or a mask's shape cannot match.
@@ -72,17 +79,39 @@ def folder_masks(paths: Sequence[Path], image_dir: Path, sizes: Sequence[tuple[i
     folder = mask_folder(image_dir)
     if folder is None:
         return None if alpha_masks is None else tuple(alpha_masks)
-    masks = []
-    for path, (W, H) in zip(paths, sizes):
+    masks, empty = [], []
+    for i, (path, (W, H)) in enumerate(zip(paths, sizes)):
         rel = Path(path).relative_to(image_dir)
         options = [folder / (rel.as_posix() + ".png"), (folder / rel).with_suffix(".png"), folder / rel]
-        found = next((p for p in options if p.is_file()), None)
+        if full_names is not None:
+            options += [folder / (full_names[i] + ".png"), (folder / full_names[i]).with_suffix(".png")]
+        found = next((p for p in options if p.is_file()), None) or _mask_of_stem(folder, rel)
         if found is None:
             raise VoxsplatError(f"{folder}: no mask for {rel.as_posix()} (looked for "
                                 f"{options[0].name} and {options[1].name}); give every image a "
                                 f"mask, or move {folder.name}/ away to use none")
         masks.append(fit_mask(read_mask(found), (W, H), found))
+        if not masks[-1].any():
+            empty.append(found.name)
+    if empty:
+        warn_empty_masks(empty, folder)
     return tuple(masks)
+
+
+def _mask_of_stem(folder: Path, rel: Path) -> Optional[Path]:
+    """The one mask `folder/STEM.EXT.png` of the image `rel` under another extension EXT
+    (masks named after the full-size `IMG_0.JPG` of an `images_4/IMG_0.png`), if exactly one."""
+    found = [p for p in (folder / rel.parent).glob(f"{glob.escape(rel.stem)}.*.png")
+             if p.name[len(rel.stem):-len(".png")].lower() in IMAGE_EXTENSIONS]
+    return found[0] if len(found) == 1 else None
+
+
+def warn_empty_masks(names: Sequence[str], folder: Path | str) -> None:
+    """Warn that the masks `names` (in `folder`) hold no object pixel."""
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    warnings.warn(f"{folder}: {len(names)} mask(s) have no white (object) pixel: {shown}; "
+                  f"a mask is white where the object is (or, in a PNG with transparency, "
+                  f"opaque there)", stacklevel=3)
 
 
 def fit_mask(mask: Tensor, size: tuple[int, int], source: Path | str) -> Tensor:

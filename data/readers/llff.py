@@ -92,7 +92,10 @@ def read_llff(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.0)
         raise VoxsplatError(f"{poses_file}: {N} poses but {folder} has {len(paths)} images; "
                             f"keep one image per pose")
     images, masks = load_images(paths, background)
-    masks = folder_masks(paths, folder, [image_size(im) for im in images], masks)
+    full = root / "images"
+    full_names = ([p.name for p in list_images(full)]
+                  if folder != full and full.is_dir() and len(list_images(full)) == N else None)
+    masks = folder_masks(paths, folder, [image_size(im) for im in images], masks, full_names)
     require_one_size(images, paths, "LLFF's poses_bounds.npy")
     W, H = image_size(images[0])
     cam_from_world, Ks = [], []
@@ -105,6 +108,10 @@ def read_llff(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.0)
         if h_full <= 0 or w_full <= 0 or focal <= 0:
             raise VoxsplatError(f"{poses_file}: {label} has invalid hwf ({h_full}, {w_full}, "
                                 f"{focal}); height, width and focal must be positive")
+        if abs(W / w_full - H / h_full) * max(W, H) > 1.0:
+            raise VoxsplatError(f"{paths[i]}: image is {W}x{H} but {POSES_FILE} says the photos "
+                                f"were {w_full:g}x{h_full:g} (a cropped or rotated copy?); give "
+                                f"the images the poses were made from, or resized copies of them")
         cam_from_world.append(camera_from_world(pose))
         Ks.append(intrinsics(focal * W / w_full, focal * H / h_full, W / 2.0, H / 2.0))
     scene = Scene(images=images, names=unique_names(paths, folder),

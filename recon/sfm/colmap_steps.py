@@ -245,6 +245,7 @@ def undistort_masks(distorted_dir: Path, undistorted_dir: Path, mask_dir: Path,
     by nearest lookup through the two models' cameras. Returns how many were written."""
     import numpy as np
     from PIL import Image
+    from ...data.images import read_mask
     pycolmap = import_pycolmap()
     before = pycolmap.Reconstruction(str(distorted_dir))
     after = pycolmap.Reconstruction(str(undistorted_dir))
@@ -255,8 +256,7 @@ def undistort_masks(distorted_dir: Path, undistorted_dir: Path, mask_dir: Path,
         source = mask_dir / f"{image.name}.png"
         if image.name not in cameras or not source.is_file():
             continue
-        with Image.open(source) as m:
-            mask = np.asarray(m.convert("L")) > 127
+        mask = read_mask(source).numpy()
         cam = after.cameras[image.camera_id]
         W, H = int(cam.width), int(cam.height)
         xs, ys = np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)  # COLMAP: centres at +0.5
@@ -268,7 +268,9 @@ def undistort_masks(distorted_dir: Path, undistorted_dir: Path, mask_dir: Path,
         inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
         warped = np.zeros(H * W, bool)
         warped[inside] = mask[v[inside], u[inside]]
-        Image.fromarray((warped.reshape(H, W) * 255).astype(np.uint8)).save(out_dir / f"{image.name}.png")
+        target = out_dir / f"{image.name}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)  # names may hold folders (cam0/a.jpg)
+        Image.fromarray((warped.reshape(H, W) * 255).astype(np.uint8)).save(target)
         written += 1
     return written
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -18,7 +19,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ...data.errors import VoxsplatError
-from ...data.images import composite, ensure_decoder, list_images, read_image
+from ...data.images import (composite, describe_subfolders, ensure_decoder, image_subfolders,
+                            list_images, read_image)
 from ...data.readers.common import folder_masks, mask_folder
 from .config import SfmConfig
 
@@ -87,6 +89,21 @@ def describe_image(path: Path) -> InputImage:
     return InputImage(path, name, W, H, (W, H, make, model, focal), needs_copy, has_alpha)
 
 
+def check_readable(images: Sequence[InputImage]) -> None:
+    """Decode `images` in full (their headers alone passed `describe_image`): where SfM left
+    photos out, a truncated or corrupt file is the cause to name, not the overlap.
+
+    Raises:
+        VoxsplatError: naming the first photo that cannot be decoded, and the fix.
+    """
+    for im in images:
+        try:
+            read_image(im.source)
+        except VoxsplatError as e:
+            raise VoxsplatError(f"{e}; SfM could not use it: replace it with a readable copy "
+                                f"or remove it from the folder") from None
+
+
 def scan_images(image_dir: Path) -> list[InputImage]:
     """The photos directly inside `image_dir`, sorted by name, checked for SfM.
 
@@ -104,6 +121,11 @@ def scan_images(image_dir: Path) -> list[InputImage]:
     if len(paths) < 2:
         raise VoxsplatError(f"{image_dir}: only 1 image ({paths[0].name}); structure-from-motion "
                             f"needs at least 2 overlapping photos (20 or more work best)")
+    nested = [(n, c) for n, c in image_subfolders(image_dir) if n != "sfm"]
+    if nested:
+        warnings.warn(f"{image_dir}: the photos in its sub-folders {describe_subfolders(nested)} "
+                      f"are left out (sub-folders are not searched); move them beside the "
+                      f"others to use them", stacklevel=2)
     seen: dict[str, Path] = {}
     for p in paths:
         if p.stem in seen:

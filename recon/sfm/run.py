@@ -19,6 +19,7 @@ and settings goes on from its features and matches (`resume`).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -42,8 +43,8 @@ from ...data.video import extract_frames, is_video_file
 from . import colmap_steps as steps
 from . import resume
 from .config import SfmConfig
-from .inputs import (InputImage, camera_groups, choose_matcher, scan_images, stage_images,
-                     stage_masks, use_guided_matching)
+from .inputs import (InputImage, camera_groups, check_readable, choose_matcher, scan_images,
+                     stage_images, stage_masks, use_guided_matching)
 from .progress import Progress, StageProgress
 
 SFM_DIR = "sfm"
@@ -96,7 +97,8 @@ def check_registration(image_dir: Path, names: Sequence[str], registered: Sequen
                f"{_turntable_hint(masked, config)}")
     if fraction < config.min_registered_fraction:
         raise VoxsplatError(f"{message} (at least {config.min_registered_fraction:.0%} needed; "
-                            f"lower min_registered_fraction to accept fewer)")
+                            f"--set sfm.min_registered_fraction={max(0.01, math.floor(fraction * 100) / 100):g} "
+                            f"accepts as few)")
     return message
 
 
@@ -201,10 +203,12 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
             model = None  # too little support to trust its focal length and poses
         info["two_view_tracks"] = model is not None
     if model is None:
+        check_readable(images)
         raise _no_model_error(image_dir, inliers, len(images), matcher,
                               _turntable_hint(mask_dir is not None, config))
     registered = steps.model_summary(model)["registered"]
     report.set(len(registered))
+    check_readable([im for im in images if im.name not in set(registered)])
     warning = check_registration(image_dir, [im.name for im in images], registered, matcher,
                                  config, mask_dir is not None)
     refined = False

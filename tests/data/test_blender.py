@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from data_testkit import FLIP_YZ, project_opengl, project_scene, ring_poses, save_rgb, write_blender
+from PIL import Image
 
 from voxsplat.data.errors import VoxsplatError
 from voxsplat.data.load import load_scene
@@ -76,6 +77,15 @@ def test_per_split_files_and_unique_names(tmp_path):
     assert len(only_train) == 3 and only_train.splits == {"train": (0, 1, 2)}
 
 
+def test_val_file_is_the_test_split_when_there_is_no_test_file(tmp_path):
+    """Held-out metrics come from transforms_val.json then, not from the training views."""
+    write_blender(tmp_path, ring_poses(3), split="train")
+    write_blender(tmp_path, ring_poses(2), split="val")
+    assert load_scene(tmp_path).splits == {"train": (0, 1, 2), "test": (3, 4)}
+    write_blender(tmp_path, ring_poses(1), split="test")
+    assert load_scene(tmp_path).splits == {"train": (0, 1, 2), "val": (3, 4), "test": (5,)}
+
+
 def test_split_without_images_is_skipped_with_warning(tmp_path):
     write_blender(tmp_path, ring_poses(3), split="train")
     write_blender(tmp_path, ring_poses(2), split="val")
@@ -134,6 +144,28 @@ def test_invalid_json_names_the_file(tmp_path):
     (tmp_path / "transforms.json").write_text('{"frames": [1, 2,')
     with pytest.raises(VoxsplatError, match=r"transforms.json: not valid JSON .*line 1"):
         load_scene(tmp_path)
+
+
+def test_image_of_another_aspect_than_w_h_is_refused(tmp_path):
+    path = write_blender(tmp_path, ring_poses(2), width=16, height=12, mode="RGB",
+                         meta_extra={"fl_x": 40.0, "w": 32, "h": 20})
+    with pytest.raises(VoxsplatError, match=r"frame 0 \(.*r_0.png\)'s image is 16x12 but its "
+                                            r"'w'/'h' say 32x20"):
+        load_scene(path)
+
+
+def test_exif_orientation_is_ignored_as_nerfstudio_and_colmap_do(tmp_path):
+    """The poses and intrinsics describe the pixels as stored: a phone photo's rotation tag
+    must not turn it against its camera."""
+    path = write_blender(tmp_path, ring_poses(2), width=16, height=12, mode="RGB",
+                         meta_extra={"fl_x": 20.0, "w": 16, "h": 12})
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = np.asarray(Image.open(tmp_path / "images" / "r_0.png"))
+    Image.fromarray(stored).save(tmp_path / "images" / "r_0.png", exif=exif.tobytes())
+    scene = load_scene(path)
+    np.testing.assert_array_equal(scene.images[0].numpy(), stored)
+    assert scene.cameras.Ks[0, 0, 0] == scene.cameras.Ks[0, 1, 1] == 20.0
 
 
 def test_different_sizes_with_global_pixel_focal_names_both_files(tmp_path):

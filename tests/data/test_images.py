@@ -169,3 +169,46 @@ def test_resize_image_area_average_and_shapes():
     out = resize_image(mask, (2, 2))
     assert out.dtype == torch.bool
     np.testing.assert_array_equal(out.numpy(), [[True, True], [False, False]])
+
+
+def test_opaque_alpha_is_no_mask_and_transparent_alpha_is(tmp_path):
+    """A photo saved as RGBA with alpha 255 everywhere has no mask (it would switch a whole
+    scene to the masked settings); one transparent pixel makes the alpha a mask."""
+    array = np.full((6, 8, 4), 255, np.uint8)
+    array[:, :, :3] = np.random.default_rng(0).integers(0, 256, (6, 8, 3), np.uint8)
+    Image.fromarray(array).save(tmp_path / "opaque.png")
+    rgb, alpha = read_image(tmp_path / "opaque.png")
+    assert alpha is None
+    np.testing.assert_array_equal(rgb.numpy(), array[:, :, :3])
+    array[0, 0, 3] = 254
+    Image.fromarray(array).save(tmp_path / "one.png")
+    _, alpha = read_image(tmp_path / "one.png")
+    assert alpha is not None and alpha[0, 0] == 254 and alpha[1:].min() == 255
+
+
+def test_exif_false_keeps_the_stored_pixels(tmp_path):
+    """Posed readers read pixels as stored: COLMAP and nerfstudio ignore the EXIF tag."""
+    array = np.random.default_rng(1).integers(0, 256, (16, 32, 3), np.uint8)
+    Image.fromarray(array).save(tmp_path / "tagged.png", exif=_exif_orientation(6).tobytes())
+    stored, _ = read_image(tmp_path / "tagged.png", exif=False)
+    upright, _ = read_image(tmp_path / "tagged.png")
+    np.testing.assert_array_equal(stored.numpy(), array)
+    np.testing.assert_array_equal(upright.numpy(), np.rot90(array, k=-1))
+
+
+def test_float_tiff_in_zero_to_one_is_scaled(tmp_path):
+    gray = np.linspace(0.0, 1.0, 48, dtype=np.float32).reshape(6, 8)
+    Image.fromarray(gray).save(tmp_path / "linear.tiff")
+    rgb, _ = read_image(tmp_path / "linear.tiff")
+    np.testing.assert_array_equal(rgb[:, :, 1].numpy(), np.round(gray * 255).astype(np.uint8))
+    Image.fromarray(gray * 200).save(tmp_path / "counts.tiff")  # already 0..255
+    rgb, _ = read_image(tmp_path / "counts.tiff")
+    assert rgb.max() == 200
+
+
+def test_read_mask_takes_a_transparent_alpha_over_black_rgb(tmp_path):
+    """Background removers write the object's mask into the alpha of a black image."""
+    array = np.zeros((6, 8, 4), np.uint8)
+    array[2:4, 3:6, 3] = 255
+    Image.fromarray(array).save(tmp_path / "cutout.png")
+    np.testing.assert_array_equal(read_mask(tmp_path / "cutout.png").numpy(), array[:, :, 3] > 127)

@@ -177,3 +177,27 @@ def test_loaded_cameras_are_rigid(tmp_path):
     torch.testing.assert_close(R @ R.transpose(1, 2), torch.eye(3).expand(2, 3, 3), atol=1e-5,
                                rtol=0)
     assert torch.allclose(torch.linalg.det(R), torch.ones(2), atol=1e-5)
+
+
+def test_llff_images_4_find_masks_named_after_the_full_size_photos(tmp_path):
+    """LLFF's images_4/ holds PNG copies of images/IMG.JPG; masks/IMG.JPG.png (COLMAP's names
+    for the full-size photos) are theirs, with or without images/ at hand. An empty mask warns."""
+    write_llff(tmp_path, _forward_poses(2), width=24, height=18, folder="images_4")
+    (tmp_path / "masks").mkdir()
+    for i in range(2):
+        m = np.zeros((72, 96), np.uint8)
+        m[12:48, 16 + 4 * i:80] = 255 * i  # the first mask is empty
+        Image.fromarray(m).save(tmp_path / "masks" / f"img{i:03d}.JPG.png")
+    with pytest.warns(UserWarning, match=r"1 mask\(s\) have no white .*img000.JPG.png"):
+        scene = load_scene(tmp_path)
+    assert int(scene.masks[1].sum()) == 9 * 15 and not scene.masks[0].any()
+
+
+def test_llff_images_of_another_aspect_than_hwf_are_refused(tmp_path):
+    """A cropped (or EXIF-rotated) copy would get a focal length stretched on one axis."""
+    rows = write_llff(tmp_path, _forward_poses(2), width=24, height=18)
+    rows[:, 4], rows[:, 9] = 192.0, 144.0  # hwf: portrait photos of 144x192 (EXIF-rotated)
+    np.save(tmp_path / "poses_bounds.npy", rows)
+    with pytest.raises(VoxsplatError, match=r"img000.png: image is 24x18 but poses_bounds.npy says "
+                                            r"the photos were 144x192"):
+        load_scene(tmp_path)

@@ -101,3 +101,13 @@ def test_downscale_option(tmp_path):
     assert half.masks[0].shape == (6, 8)
     np.testing.assert_allclose(half.cameras.Ks[0, :2].numpy(), full.cameras.Ks[0, :2].numpy() / 2,
                                rtol=1e-6)
+
+
+def test_photos_only_in_sub_folders_are_named(tmp_path):
+    for sub in ("day1", "day2"):
+        for i in range(2):
+            save_rgb(tmp_path / sub / f"p{i}.jpg", 8, 6, seed=i)
+    save_rgb(tmp_path / "masks" / "p0.png", 8, 6)  # mask folders are not photos
+    with pytest.raises(VoxsplatError, match=r"only in its sub-folders day1/ \(2\), day2/ \(2\); "
+                                            r"put the photos of one scene together"):
+        find_reader(tmp_path)

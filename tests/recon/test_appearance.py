@@ -10,7 +10,8 @@ import torch
 from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from voxsplat.recon import pipeline
 from voxsplat.recon.appearance import ViewExposure
-from voxsplat.recon.config import override, preset, with_steps
+from voxsplat.recon.config import preset, with_steps
+from voxsplat.recon.overrides import override
 
 
 def test_view_exposure_starts_as_the_identity_and_pins_its_mean():

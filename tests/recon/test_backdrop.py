@@ -3,7 +3,6 @@ behind the scene is the sky the workspace renders with."""
 
 import math
 
-import pytest
 import torch
 
 from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene

@@ -141,7 +141,8 @@ def test_train_config_mvs_settings_reach_the_depth_stage(three_views, tmp_path):
     """`--set mvs.*` is typed, survives the workspace's JSON record (resume) and is what the
     pipeline's depth stage runs with (here: the working image size)."""
     import json
-    from voxsplat.recon.config import TrainConfig, override, preset
+    from voxsplat.recon.config import TrainConfig, preset
+    from voxsplat.recon.overrides import override
     from voxsplat.recon.pipeline import dense_depth_stage
     scene, _, _ = three_views
     cfg = override(override(preset("sparse"), "mvs.max_image_size=80"), "mvs.min_ncc=0.4")
@@ -206,7 +207,8 @@ def test_few_matched_points_fall_back_to_bounds_whatever_the_filling(three_views
     """Interpolated points do not count: a sweep that matched too little warns and leaves
     the scene without points (initialization from the bounds)."""
     from voxsplat.recon import pipeline
-    from voxsplat.recon.config import override, preset
+    from voxsplat.recon.config import preset
+    from voxsplat.recon.overrides import override
     scene, _, result = three_views
     scene = scene.with_splits({"train": [0, 1, 2]})
     cfg = override(override(preset("sparse"), "depth=on"), "mvs.fill_stride=2")
@@ -236,7 +238,8 @@ def _record_sweeps(monkeypatch) -> list:
 def test_too_few_matched_points_retry_with_wide_baseline_settings(three_views, tmp_path,
                                                                    monkeypatch):
     from voxsplat.recon import pipeline
-    from voxsplat.recon.config import override, preset
+    from voxsplat.recon.config import preset
+    from voxsplat.recon.overrides import override
     from voxsplat.recon.depth import wide_baseline
     scene, _, result = three_views
     scene = scene.with_splits({"train": [0, 1, 2]})
@@ -261,7 +264,8 @@ def test_a_second_run_on_the_same_views_reuses_the_depth_maps(three_views, tmp_p
     resumed run, or other training settings) reuse it; another image or setting sweeps."""
     from dataclasses import fields
     from voxsplat.recon import pipeline
-    from voxsplat.recon.config import override, preset
+    from voxsplat.recon.config import preset
+    from voxsplat.recon.overrides import override
     scene = three_views[0].with_splits({"train": [0, 1, 2]})
     cfg = override(preset("sparse"), "depth=on")
     seen = _record_sweeps(monkeypatch)
@@ -287,7 +291,8 @@ def test_hole_filling_is_for_the_voxel_model_only(three_views, tmp_path, monkeyp
     """Explicit Gaussians move to where they are needed; filled points cost them 0.8 dB on
     fern 3-view, so the depth stage fills only for the voxel model."""
     from voxsplat.recon import pipeline
-    from voxsplat.recon.config import override, preset
+    from voxsplat.recon.config import preset
+    from voxsplat.recon.overrides import override
     scene = three_views[0].with_splits({"train": [0, 1, 2]})
     seen = []
 

@@ -111,7 +111,6 @@ def test_the_workspace_keeps_refined_poses_and_reloads_them(tmp_path):
 def test_a_run_corrects_poses_one_degree_off_and_keeps_them(tmp_path):
     """Training poses 1 degree off: with refinement the held-out views (exact poses) gain, the
     training poses come closer to the truth, and the workspace keeps them for eval."""
-    from voxsplat.recon.app import load_workspace_scene
     from voxsplat.recon.config import preset, with_steps
     from voxsplat.recon.pipeline import reconstruct
     truth = make_synthetic_scene(SyntheticConfig(width=64, height=48, n_train=8, n_test=3,

@@ -32,7 +32,14 @@ def test_partial_registration_warns_then_fails_below_the_fraction(tmp_path):
     message = _message(run_sfm, images, tmp_path / "strict", strict, progress=False)
     assert message.startswith(f"{images}: SfM registered only 8 of 11 images")
     assert "take more photos overlapping them" in message and "at least 90% needed" in message
+    assert "--set sfm.min_registered_fraction=0.72 accepts as few" in message
     assert not (tmp_path / "strict").exists()  # nothing half-written
+    # a photo whose header reads but whose pixels are cut off is named as such
+    whole = (images / "zz_unrelated0.png").read_bytes()
+    (images / "zz_unrelated0.png").write_bytes(whole[:len(whole) // 2])
+    message = _message(run_sfm, images, tmp_path / "cut", FAST, progress=False)
+    assert message.startswith(f"{images / 'zz_unrelated0.png'}: cannot read image"), message
+    assert "replace it with a readable copy or remove it from the folder" in message
 
 
 def test_registration_messages_suggest_the_other_matcher(tmp_path):
@@ -118,3 +125,13 @@ def test_bad_inputs_to_load_or_run(tmp_path):
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 64)
     assert "broken.mp4: cannot decode the video" in _message(load_or_run_sfm, tmp_path / "broken.mp4",
                                                              tmp_path / "ws")
+
+
+def test_photos_in_sub_folders_are_named_as_left_out(tmp_path):
+    from voxsplat.recon.sfm.inputs import scan_images
+    for k in range(2):
+        _save_unrelated(tmp_path / f"{k}.png", k)
+        (tmp_path / "day2").mkdir(exist_ok=True)
+        _save_unrelated(tmp_path / "day2" / f"{k}.png", k)
+    with pytest.warns(UserWarning, match=r"sub-folders day2/ \(2\) are left out"):
+        assert [im.name for im in scan_images(tmp_path)] == ["0.png", "1.png"]

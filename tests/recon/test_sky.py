@@ -11,7 +11,8 @@ from voxsplat.data.errors import VoxsplatError
 from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from voxsplat.data.writers import write_blender_dataset
 from voxsplat.recon.app import run_eval, run_reconstruct, run_render
-from voxsplat.recon.config import SkyConfig, override, preset, with_steps
+from voxsplat.recon.config import SkyConfig, preset, with_steps
+from voxsplat.recon.overrides import override
 from voxsplat.recon.pipeline import open_views
 from voxsplat.recon.gaussians import init_splats, render_splats
 from voxsplat.recon.sky import read_sky, wants_sky

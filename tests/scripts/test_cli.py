@@ -260,13 +260,35 @@ def test_set_changes_single_fields_of_the_preset(scene_copy, tmp_path, monkeypat
 @pytest.mark.parametrize("assignment, words", [("optim.nope=1", "no config field 'optim.nope'"),
                                                ("optim.steps=many", "not a valid int"),
                                                ("voxel.lattice=polar", "takes one of world, depth, auto"),
-                                               ("pseudo_weight", "expected section.field=value")])
+                                               ("pseudo_weight", "expected section.field=value"),
+                                               ("foo.bar=1", "no config field 'foo.bar'"),
+                                               ("optim=1", "'optim' is a section"),
+                                               ("optim.random_background=maybe", "takes true or false"),
+                                               ("sfm.nope=1", "no config field 'sfm.nope'"),
+                                               ("sfm.min_registered_fraction=2",
+                                                "expected a fraction in (0, 1]")])
 def test_bad_set_is_one_line_before_any_work(capsys, scene_copy, tmp_path, assignment, words):
     ws = tmp_path / "ws"
     err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu",
                             "--quiet", "--set", assignment])
     assert words in err, err
     assert not ws.exists()
+
+
+def test_set_sfm_fields_go_to_structure_from_motion():
+    """SfM's own error names `--set sfm.min_registered_fraction=...`; it must reach SfmConfig."""
+    from voxsplat.scripts.cli import _sfm_config, _train_overrides
+    sets = ["sfm.min_registered_fraction=0.3", "optim.steps=5", " sfm.num_threads=1"]
+    config = _sfm_config("sequential", True, 40, sets)
+    assert (config.min_registered_fraction, config.num_threads) == (0.3, 1)
+    assert (config.matcher, config.mask_features, config.video_frames) == ("sequential", True, 40)
+    assert _train_overrides(sets) == ["optim.steps=5"]
+
+
+def test_poses_takes_only_sfm_fields(capsys, tmp_path):
+    err = _run_err(capsys, ["poses", str(tmp_path), "--out", str(tmp_path / "ws"),
+                            "--set", "optim.steps=5"])
+    assert "`poses` takes only sfm.* fields" in err, err
 
 
 def test_set_with_resume_is_refused(capsys, scene_copy, tmp_path):
