@@ -7,10 +7,51 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+
+_RANDOM = r"[a-z0-9_]{8}"
+"""The random part of a `tempfile.mkstemp` / `mkdtemp` name."""
+
+
+def part_name(path: Path) -> re.Pattern:
+    """The names `atomic_path` gives the temp files of `path` (``.STEM.XXXXXXXX.partSUFFIX``)."""
+    return re.compile(rf"\.{re.escape(path.stem)}\.{_RANDOM}\.part{re.escape(path.suffix)}")
+
+
+def remove_stale_parts(folder: Path, name: re.Pattern) -> None:
+    """Delete the temp files in `folder` whose names match `name`: what a killed writer
+    (SIGKILL, power loss) left, which no `except` could remove."""
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if name.fullmatch(p.name) and p.is_file():
+                p.unlink(missing_ok=True)
+
+
+def check_output_file(path: str | os.PathLike, flag: str = "--out") -> None:
+    """Raise a VoxsplatError, before any work, where a file cannot be written at `path`: it
+    is a folder, or a folder on its way is a file."""
+    from .errors import VoxsplatError
+    path = Path(path)
+    if path.is_dir():
+        raise VoxsplatError(f"{flag} {path}: is a folder; give a file name, e.g. "
+                            f"{path / ('out' + (path.suffix or '.ply'))}")
+    check_output_parent(path, flag)
+
+
+def check_output_parent(path: str | os.PathLike, flag: str = "--out") -> None:
+    """Raise a VoxsplatError where a folder on the way to `path` is a file."""
+    from .errors import VoxsplatError
+    for parent in Path(path).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise VoxsplatError(f"{flag} {path}: {parent} is a file, not a folder; give "
+                                    f"another path")
+            return
 
 
 @contextlib.contextmanager
@@ -18,10 +59,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it to `path` on success.
 
     The temp name keeps the target's suffix (writers such as imageio pick the format from it).
-    On any exception the temp file is removed and the target is left untouched.
+    On any exception the temp file is removed and the target is left untouched; temp files
+    of `path` that a killed writer left are removed first.
     """
     path = Path(path)
+    check_output_file(path, "output")
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(path.parent, part_name(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
     os.close(fd)
     umask = os.umask(0)
@@ -50,6 +94,7 @@ def check_replaceable(folder: str | os.PathLike, suffixes: tuple[str, ...] = (".
     output folder must never be a workspace or a folder of the user's data."""
     from .errors import VoxsplatError
     folder = Path(folder)
+    check_output_parent(folder, "output")
     if not folder.exists():
         return
     if not folder.is_dir():

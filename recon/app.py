@@ -14,7 +14,7 @@ import torch
 
 from ..data.cameras import Cameras
 from ..data.errors import VoxsplatError
-from ..data.load import input_of_folder, load_scene, needs_poses
+from ..data.load import folder_video, input_of_folder, load_scene, needs_poses
 from ..data.readers.colmap import DistortedCameraError
 from ..data.transforms import check_downscale, downscale as downscale_scene, split_every
 from ..render.video import depth_to_rgb, write_frames, write_video
@@ -46,15 +46,21 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     device_type = resolve_device(device).type  # fail before loading images
     if model is not None and model not in ("gaussians", "voxel"):
         raise VoxsplatError(f"unknown model '{model}'; use gaussians or voxel")
-    if resume and overrides:
-        raise VoxsplatError("--set with --resume: a resumed run keeps the settings it started "
-                            "with; drop --set, or start over without --resume")
+    if resume:
+        given = [flag for flag, value in (("--steps", steps), ("--downscale", downscale),
+                                          ("--model", model), ("--holdout", holdout),
+                                          ("--set", overrides or None)) if value is not None]
+        given += ["--preset"] if preset != "auto" else []
+        if given:
+            raise VoxsplatError(f"{', '.join(given)} with --resume: a resumed run keeps the "
+                                f"settings it started with; drop {'them' if len(given) > 1 else 'it'}, "
+                                f"or start over without --resume")
     for assignment in overrides:  # a bad --set fails before the images load
         override(TrainConfig(), assignment)
     if resume:
         rec = wsp.open_workspace(out)
         cfg = TrainConfig.from_dict(rec["config"])
-        input_path = Path(rec["input"]["path"])
+        input_path = _resumed_input(Path(input_path), Path(rec["input"]["path"]), Path(out))
         holdout = rec["input"].get("holdout")
         sfm = _resumed_sfm(Path(out), sfm)
     else:
@@ -196,6 +202,25 @@ def auto_preset(n_train_views: int, device_type: str) -> str:
     return "dense" if device_type == "cuda" else "fast"
 
 
+def _resumed_input(given: Path, recorded: Path, out: Path) -> Path:
+    """The input a resumed run reloads: the one it started from (`recorded`), which `given`
+    must name (or be the folder of its video).
+
+    Raises:
+        VoxsplatError: `given` is another input.
+    """
+    same = {recorded.resolve()}
+    if given.resolve() not in same:
+        try:
+            video = folder_video(given)
+        except VoxsplatError:
+            video = None
+        if video is None or video.resolve() not in same:
+            raise VoxsplatError(f"{out} is the run of {recorded}; --resume continues it from "
+                                f"there: give that input, or a new --out for {given}")
+    return recorded
+
+
 def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None,
                progress: bool = True):
     """A posed Scene from any input: scene files through `data.load` (COLMAP scenes with lens
@@ -332,22 +357,30 @@ def load_workspace_scene(ws: Path):
 
 def run_eval(ws: Path, split: str = "test", device: str = "auto",
              renders: Optional[Path] = None) -> dict:
-    """`voxsplat eval`: metrics of the workspace's Gaussians on `split`, into DIR/metrics.json;
-    with `renders`, each view's render (NAME.png) and photo (NAME_gt.png) go to that folder."""
+    """`voxsplat eval`: metrics of the workspace's Gaussians on `split`, into DIR/metrics.json
+    (the views the run is measured on; another split's go to DIR/metrics_SPLIT.json, e.g. the
+    training views' for `--split train`); with `renders`, each view's render (NAME.png) and
+    photo (NAME_gt.png) go to that folder."""
     dev = resolve_device(device)
     scene, rec = load_workspace_scene(ws)
     if split == "test":  # or the training views, for a run that held none out (--holdout 0)
         split = pipeline.measured_split(scene)
+    if not scene.splits.get(split):
+        have = ", ".join(k for k, v in scene.splits.items() if v)
+        raise VoxsplatError(f"--split {split}: the workspace has no such views; it has {have}")
+    target = Path(ws) / (wsp.METRICS_JSON if split == pipeline.measured_split(scene)
+                         else f"metrics_{split}.json")
     splats = pipeline.load_splats(ws)
     saved = _RenderFolder(Path(renders), scene.names) if renders is not None else None
     try:
         metrics = pipeline.evaluate(scene, splats, split, dev, rec["config"].get("backend", "auto"),
                                     sky=read_sky(ws), on_view=saved)
-        old = wsp.read_json(Path(ws) / wsp.METRICS_JSON) if (Path(ws) / wsp.METRICS_JSON).is_file() else {}
+        recorded = Path(ws) / wsp.METRICS_JSON
+        old = wsp.read_json(recorded) if recorded.is_file() else {}
         for k, v in old.items():  # what training recorded (model, steps, seconds, voxels, ...) stays
             metrics.setdefault(k, v)
         metrics["device"] = pipeline._device_name(dev)
-        wsp.write_json(Path(ws) / wsp.METRICS_JSON, metrics)
+        wsp.write_json(target, metrics)
     except BaseException:
         if saved is not None:
             saved.discard()
@@ -419,6 +452,10 @@ def run_export_depth(ws: Path, out: Path, device: str = "auto", frame: str = "in
                       backend=rec["config"].get("backend", "auto"), progress=progress)
 
 
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v")
+"""What `render --out` may end in (libx264 in these containers); no suffix: PNG frames."""
+
+
 @torch.no_grad()
 def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: bool = False,
                device: str = "auto", fps: Optional[float] = None, scale: float = 1.0,
@@ -433,6 +470,13 @@ def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: b
     if not (math.isfinite(scale) and 0 < scale <= 8):
         raise VoxsplatError(f"--scale {scale}: expected a factor in (0, 8], e.g. 2 for twice "
                             f"the training views' width and height")
+    from ..data.atomic import check_output_file, check_output_parent
+    suffix = Path(out).suffix.lower()
+    if suffix and suffix not in VIDEO_SUFFIXES:
+        raise VoxsplatError(f"--out {out}: render writes an H.264 video ({', '.join(VIDEO_SUFFIXES)}) "
+                            f"or, for a name without a suffix, a folder of PNG frames; give "
+                            f"{Path(out).with_suffix('.mp4')} or {Path(out).with_suffix('')}")
+    (check_output_parent if suffix == "" else check_output_file)(out)
     dev = resolve_device(device)
     rec = wsp.open_workspace(ws)
     poses, Ks, W, H, file_fps = path_cameras(rec, kind, n_frames, dataparser_transforms)

@@ -8,9 +8,11 @@ from typing import Optional
 
 import torch
 
-from ..data.atomic import atomic_path
+from ..data.atomic import atomic_path, remove_stale_parts
 
 _NAME = re.compile(r"^step_(\d{6,})\.pt$")
+_PART = re.compile(r"\.step_\d{6,}\.[a-z0-9_]{8}\.part\.pt")
+"""A checkpoint's temp file (`data.atomic.atomic_path`)."""
 
 
 def checkpoint_path(folder: Path, step: int) -> Path:
@@ -31,6 +33,7 @@ def save_checkpoint(folder: Path, step: int, payload: dict, keep: int = 2) -> Pa
     path = checkpoint_path(folder, step)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
+    remove_stale_parts(Path(folder), _PART)  # of other steps, from a killed run
     found = sorted((int(m.group(1)), p) for p in Path(folder).iterdir() if (m := _NAME.match(p.name)))
     for _, old in found[:-keep]:
         old.unlink(missing_ok=True)

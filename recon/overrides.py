@@ -24,8 +24,16 @@ def _typed(old: Any, value: str, assignment: str, key: str) -> Any:
             raise VoxsplatError(f"--set {assignment}: {key} takes true or false")
         return value.lower() in TRUE
     try:
+        if isinstance(old, tuple):  # e.g. mvs.fallback_range=0.3,5
+            items = [v.strip() for v in value.strip("()[] ").split(",") if v.strip()]
+            if old and len(items) != len(old):
+                raise ValueError
+            return tuple(type(o)(v) for o, v in zip(old, items)) if old else tuple(map(float, items))
         return type(old)(value)
     except (TypeError, ValueError):
+        if isinstance(old, tuple):
+            raise VoxsplatError(f"--set {assignment}: {key} takes {len(old)} comma-separated "
+                                f"values, e.g. {key}={','.join(map(str, old))}") from None
         raise VoxsplatError(f"--set {assignment}: '{value}' is not a valid "
                             f"{type(old).__name__} for {key}") from None
 

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from ..data.atomic import check_output_file
 from ..data.cameras import nearest_view_angles
 from ..data.errors import VoxsplatError
 from ..data.scene import Scene
@@ -253,6 +254,10 @@ FRAMES = ("input", "scene")
 """The coordinate frames `export` writes in."""
 
 
+_FORMAT_SUFFIX = {"ply": ".ply", "splat": ".splat", "spz": ".spz"}
+"""The suffix of each single-file splat format's output (viewers pick the reader by it)."""
+
+
 def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
            faces: Optional[int] = None, mesher: str = "tsdf", device: str = "auto",
            closed: bool = False, sky: bool = False, progress: bool = False,
@@ -278,6 +283,12 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         raise VoxsplatError(f"unknown export format '{fmt}'; use {', '.join(FORMATS)}")
     if frame not in FRAMES:
         raise VoxsplatError(f"unknown frame '{frame}'; use {' or '.join(FRAMES)}")
+    suffix = _FORMAT_SUFFIX.get(fmt)
+    if suffix is not None and Path(out).suffix.lower() != suffix:
+        raise VoxsplatError(f"--out {out}: --format {fmt} writes a {suffix} file, which viewers "
+                            f"recognize by that suffix; name the output {Path(out).stem}{suffix}")
+    if fmt != "depth":
+        check_output_file(out)
     if fmt == "compressed-ply" and not Path(out).name.lower().endswith(".ply"):
         raise VoxsplatError(f"{out}: compressed PLY files end in .ply; name the output "
                             f"*.compressed.ply, as SuperSplat names them")
@@ -293,10 +304,11 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         cfg = MeshConfig(mesher=mesher, voxel_size=voxel_size, faces=faces, closed=closed)
         require_packages(cfg)
         dev = resolve_device(device)
-    if sh_degree is not None and (fmt not in ("ply", "compressed-ply", "spz")
-                                  or not 0 <= sh_degree <= 3):
-        raise VoxsplatError(f"--sh-degree {sh_degree} with --format {fmt}: give 0-3, for ply, "
-                            "compressed-ply or spz (.splat files hold no view-dependent colour)")
+    if sh_degree is not None and fmt not in ("ply", "compressed-ply", "spz"):
+        raise VoxsplatError(f"--sh-degree with --format {fmt}: it is for ply, compressed-ply or "
+                            f"spz files{' (.splat files hold no view-dependent colour)' if fmt == 'splat' else ''}")
+    if sh_degree is not None and not 0 <= sh_degree <= 3:
+        raise VoxsplatError(f"--sh-degree {sh_degree}: give 0-3 (0: no view-dependent colour)")
     if spz_version is not None and (fmt != "spz" or spz_version not in (2, 3)):
         raise VoxsplatError(f"--spz-version {spz_version} with --format {fmt}: give 3 or 2, "
                             "for spz files")

@@ -376,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "as Gaussians on a far sphere, which viewers show behind the scene")
     e.add_argument("--sh-degree", type=int, metavar="D", help="ply, compressed-ply, spz: keep "
                    "view-dependent colour up to SH degree D only (0: none; a degree-3 .ply "
-                   "shrinks from 248 to 56 bytes a Gaussian)")
+                   "shrinks from 248 to 68 bytes a Gaussian)")
     e.add_argument("--spz-version", type=int, choices=[3, 2], help="spz: 3 (default, as Niantic's "
                    "library writes: finer rotations) or 2, for readers older than version 3")
     e.add_argument("--frame", default="input", choices=["input", "scene"],
@@ -409,7 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(cls=View)
     ev = sub.add_parser("eval", help=Eval.__doc__)
     ev.add_argument("workspace", type=Path)
-    ev.add_argument("--split", default="test")
+    ev.add_argument("--split", default="test", help="test (default: the held-out views, into "
+                    "metrics.json) or train (into metrics_train.json)")
     ev.add_argument("--device", default="auto")
     ev.add_argument("--renders", type=Path, metavar="DIR",
                     help="also write each evaluated view's render (NAME.png) and photo "

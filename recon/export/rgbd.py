@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...data.atomic import replace_folder
+from ...data.atomic import check_output_parent, replace_folder
 from ...data.cameras import Cameras
 from ...data.errors import VoxsplatError
 from ...data.writers import camera_frame, save_png
@@ -41,6 +41,7 @@ _NERFSTUDIO_SPLITS = {"train": "train_filenames", "val": "val_filenames", "test"
 def check_output_folder(folder: Path) -> None:
     """Raise unless `folder` is absent, empty, or an earlier depth export (which is replaced)."""
     folder = Path(folder)
+    check_output_parent(folder)
     if not folder.exists():
         return
     if not folder.is_dir():

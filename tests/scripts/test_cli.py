@@ -146,7 +146,7 @@ def test_eval_keeps_what_training_recorded(scene_copy, tmp_path):
     for k in ("model", "steps", "train_seconds", "n_gaussians"):
         assert after[k] == before[k], k
     assert main(["eval", str(ws), "--device", "cpu", "--split", "train"]) == 0
-    train = json.loads((ws / "metrics.json").read_text())
+    train = json.loads((ws / "metrics_train.json").read_text())
     assert train["split"] == "train" and train["model"] == before["model"]
     assert train["n_test_views"] == 6 and train["psnr"] != pytest.approx(before["psnr"], abs=1e-4)
 

@@ -1,0 +1,119 @@
+"""Where the outputs of render, export, eval and a resumed reconstruct go: a path that cannot
+be written, a suffix the format does not have, a split the workspace lacks, or options that
+a resumed run would ignore stop with one line before any work; a killed writer's temp files
+do not pile up."""
+
+import json
+
+import pytest
+
+from voxsplat.data.atomic import atomic_path
+from voxsplat.data.load import load_scene
+from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
+from voxsplat.data.writers import write_blender_dataset
+from voxsplat.recon.checkpoint import save_checkpoint
+from voxsplat.scripts.cli import main
+from testkit import untrained_workspace
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("out_ws")
+    cfg = SyntheticConfig(width=32, height=24, n_train=4, n_test=2, n_points=400, supersample=1)
+    data = write_blender_dataset(make_synthetic_scene(cfg).scene, root / "input")
+    untrained_workspace(root / "ws", load_scene(data), data)
+    return root / "ws"
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("voxsplat: error: "), err
+    return err
+
+
+@pytest.mark.parametrize("out, words", [
+    ("v.png", "render writes an H.264 video (.mp4, .mov, .mkv, .m4v) or, for a name without a "
+              "suffix, a folder of PNG frames"),
+    ("v.gif", "give {tmp}/v.mp4 or {tmp}/v"),
+    ("folder.mp4", "is a folder; give a file name"),
+    ("afile/v.mp4", "afile is a file, not a folder"),
+    ("afile/frames", "afile is a file, not a folder")])
+def test_render_out_that_cannot_be_written(capsys, workspace, tmp_path, out, words):
+    (tmp_path / "folder.mp4").mkdir()
+    (tmp_path / "afile").write_text("x")
+    err = _error(capsys, ["render", str(workspace), "--out", str(tmp_path / out), "--frames", "2",
+                          "--device", "cpu", "--quiet"])
+    assert words.format(tmp=tmp_path) in err, err
+
+
+@pytest.mark.parametrize("fmt, out, words", [
+    ("splat", "scene.ply", "--format splat writes a .splat file"),
+    ("ply", "scene.splat", "name the output scene.ply"),
+    ("spz", "scene", "--format spz writes a .spz file"),
+    ("ply", "folder.ply", "is a folder; give a file name"),
+    ("splat", "afile/scene.splat", "afile is a file, not a folder"),
+    ("depth", "afile/rgbd", "afile is a file, not a folder")])
+def test_export_out_that_cannot_be_written(capsys, workspace, tmp_path, fmt, out, words):
+    (tmp_path / "folder.ply").mkdir()
+    (tmp_path / "afile").write_text("x")
+    err = _error(capsys, ["export", str(workspace), "--format", fmt, "--out", str(tmp_path / out),
+                          "--device", "cpu", "--quiet"])
+    assert words in err, err
+
+
+def test_sh_degree_messages_say_which_part_is_wrong(capsys, workspace, tmp_path):
+    err = _error(capsys, ["export", str(workspace), "--format", "splat", "--sh-degree", "0",
+                          "--out", str(tmp_path / "a.splat")])
+    assert "--sh-degree with --format splat: it is for ply, compressed-ply or spz" in err, err
+    err = _error(capsys, ["export", str(workspace), "--format", "ply", "--sh-degree", "4",
+                          "--out", str(tmp_path / "a.ply")])
+    assert "--sh-degree 4: give 0-3" in err, err
+
+
+def test_eval_of_another_split_keeps_the_held_out_metrics(capsys, workspace, tmp_path):
+    err = _error(capsys, ["eval", str(workspace), "--split", "tset", "--device", "cpu"])
+    assert "--split tset: the workspace has no such views; it has train, test" in err, err
+    assert main(["eval", str(workspace), "--device", "cpu"]) == 0
+    held_out = json.loads((workspace / "metrics.json").read_text())
+    assert main(["eval", str(workspace), "--split", "train", "--device", "cpu"]) == 0
+    train = json.loads((workspace / "metrics_train.json").read_text())
+    assert json.loads((workspace / "metrics.json").read_text()) == held_out
+    assert (train["split"], train["n_test_views"], held_out["n_test_views"]) == ("train", 4, 2)
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--steps", "40", "--model", "voxel"], "--steps, --model with --resume"),
+    (["--preset", "fast"], "--preset with --resume"),
+    (["--holdout", "0"], "--holdout with --resume")])
+def test_resume_refuses_options_it_would_ignore(capsys, tmp_path, extra, words):
+    err = _error(capsys, ["reconstruct", str(tmp_path), "--out", str(tmp_path / "ws"), "--resume",
+                          "--device", "cpu", *extra])
+    assert words in err and "a resumed run keeps the settings it started with" in err, err
+
+
+def test_resume_refuses_another_input(capsys, workspace, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    err = _error(capsys, ["reconstruct", str(other), "--out", str(workspace), "--resume",
+                          "--device", "cpu"])
+    assert f"is the run of {workspace.parent / 'input'}" in err, err
+    assert f"give that input, or a new --out for {other}" in err, err
+
+
+def test_a_killed_writers_temp_files_are_cleared(tmp_path):
+    """SIGKILL leaves `.NAME.XXXXXXXX.part.SUFFIX` files no `except` removes: the next write
+    of that file (or any checkpoint) clears them, and nobody else's."""
+    stale = tmp_path / ".video.ab12cd34.part.mp4"
+    other = tmp_path / ".video2.ab12cd34.part.mp4"
+    for p in (stale, other):
+        p.write_bytes(b"cut off")
+    with atomic_path(tmp_path / "video.mp4") as tmp:
+        tmp.write_bytes(b"whole")
+    assert not stale.exists() and other.exists()
+    assert (tmp_path / "video.mp4").read_bytes() == b"whole"
+    ckpt = tmp_path / "checkpoints"
+    ckpt.mkdir()
+    (ckpt / ".step_000040.k3j2h1g0.part.pt").write_bytes(b"cut off")
+    save_checkpoint(ckpt, 60, {"step": 60})
+    assert sorted(p.name for p in ckpt.iterdir()) == ["step_000060.pt"]
