@@ -26,6 +26,14 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", "
 HEIF_EXTENSIONS = (".heic", ".heif")
 """iPhone photos: decoded through pillow-heif (an optional install), upright as shown."""
 
+# Pillow's own remarks on files it reads ("Palette images with transparency expressed in
+# bytes ...", "Corrupt EXIF data", a photo's pixel count over its decompression-bomb guard) are
+# not the user's business. They are filtered once for the process: `warnings.catch_warnings`
+# around each read would race between the reader threads (`readers.common.load_images`) and
+# leave every later warning of the process ignored, or lost from a caller's record.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
@@ -96,12 +104,10 @@ def _open(path: str | os.PathLike, exif: bool = True) -> Image.Image:
     VoxsplatError."""
     ensure_decoder(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. "Palette images with transparency ..."
-            with Image.open(path) as img:
-                img.load()
-                rotated = ImageOps.exif_transpose(img) if exif else img
-                return rotated if rotated is not img else img.copy()
+        with Image.open(path) as img:
+            img.load()
+            rotated = ImageOps.exif_transpose(img) if exif else img
+            return rotated if rotated is not img else img.copy()
     except FileNotFoundError:
         raise _cannot_read(path, "no such file") from None
     except IsADirectoryError:

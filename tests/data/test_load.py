@@ -111,3 +111,15 @@ def test_photos_only_in_sub_folders_are_named(tmp_path):
     with pytest.raises(VoxsplatError, match=r"only in its sub-folders day1/ \(2\), day2/ \(2\); "
                                             r"put the photos of one scene together"):
         find_reader(tmp_path)
+
+
+def test_reading_images_in_threads_leaves_the_warning_filters_alone(tmp_path):
+    """Images load in threads; a `catch_warnings` around each read raced there and left
+    'ignore' in front of the process's filters, which hid every later warning (an empty mask,
+    a partial SfM registration)."""
+    import warnings
+    write_blender(tmp_path, ring_poses(8), width=8, height=6)
+    before = list(warnings.filters)
+    for _ in range(5):
+        load_scene(tmp_path)
+    assert warnings.filters == before
