@@ -171,16 +171,17 @@ def map_incremental(database: Path, image_dir: Path, work_dir: Path, config: Sfm
     options.mapper.abs_pose_refine_focal_length = not fixed_focal
     options.num_threads = config.num_threads
     options.random_seed = config.seed
-    count = [0]
+    count = [0, 0]  # [images in the model being built, the most in any model so far]
 
-    def registered(n: int) -> None:
-        """COLMAP registered `n` more images."""
-        count[0] += n
-        on_registered(count[0])
+    def registered(n: Optional[int]) -> None:
+        """COLMAP registered `n` more images, or (None) started a new model with two."""
+        count[0] = 2 if n is None else count[0] + n
+        count[1] = max(count)
+        on_registered(count[1])  # the largest model's count, not a sum over partial models
 
     models = pycolmap.incremental_mapping(
         database, image_path=image_dir, output_path=work_dir, options=options,
-        initial_image_pair_callback=lambda: registered(2),
+        initial_image_pair_callback=lambda: registered(None),
         next_image_callback=lambda: registered(1))
     if not models:
         return None
