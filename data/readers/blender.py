@@ -24,8 +24,8 @@ from ..errors import VoxsplatError
 from ..images import IMAGE_EXTENSIONS, read_depth, read_mask, resize_depth
 from ..scene import Scene
 from ..transforms import split_every
-from .common import (check_finite, check_rotation, image_size, intrinsics, load_images,
-                     make_cameras, require_one_size, unique_names)
+from .common import (check_finite, check_rotation, folder_masks, image_size, intrinsics,
+                     load_images, make_cameras, require_one_size, unique_names)
 from .lens import LENS_KEYS, NEGLIGIBLE_PX, lens_of, max_shift_px, pinhole_for, undistort_image
 
 SPLITS = ("train", "val", "test")
@@ -333,8 +333,15 @@ def _split_of(file: Path) -> Optional[str]:
 
 
 def _frame_masks(frames: list[_Frame], images, alpha_masks):
-    """Masks from `mask_path` where frames give one, else from alpha; None if neither."""
+    """Masks from `mask_path` where frames give one, else from alpha, else (no frame with
+    either) from a `masks/` folder beside or inside the one folder of the images
+    (`common.folder_masks`, as for a COLMAP capture); None if none of these."""
     if not any(f.mask for f in frames):
+        folders = {f.path.parent for f in frames}
+        if alpha_masks is None and len(folders) == 1:
+            (folder,) = folders
+            return folder_masks([f.path for f in frames], folder,
+                                [image_size(img) for img in images])
         return alpha_masks
     masks = []
     for i, (f, img) in enumerate(zip(frames, images)):

@@ -86,6 +86,19 @@ def test_val_file_is_the_test_split_when_there_is_no_test_file(tmp_path):
     assert load_scene(tmp_path).splits == {"train": (0, 1, 2), "val": (3, 4), "test": (5,)}
 
 
+def test_a_masks_folder_beside_the_images_is_read(tmp_path):
+    """A capture's transforms.json + images/ + masks/ (COLMAP's names), without `mask_path`."""
+    path = write_blender(tmp_path, ring_poses(2), mode="RGB")
+    assert load_scene(path).masks is None
+    (tmp_path / "masks").mkdir()
+    for i in range(2):
+        m = np.zeros((12, 16), np.uint8)
+        m[2:10, 3 + i:12] = 255
+        Image.fromarray(m).save(tmp_path / "masks" / f"r_{i}.png.png")
+    scene = load_scene(path)
+    assert [int(m.sum()) for m in scene.masks] == [8 * 9, 8 * 8]
+
+
 def test_split_without_images_is_skipped_with_warning(tmp_path):
     write_blender(tmp_path, ring_poses(3), split="train")
     write_blender(tmp_path, ring_poses(2), split="val")
