@@ -8,6 +8,7 @@ hard-linked (or copied). No pycolmap here.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import warnings
@@ -132,7 +133,39 @@ def scan_images(image_dir: Path) -> list[InputImage]:
             raise VoxsplatError(f"{image_dir}: {seen[p.stem].name} and {p.name} have the same "
                                 f"name; rename one (images are identified by name)")
         seen[p.stem] = p
+    paths = _without_copies(image_dir, paths)
     return [describe_image(p) for p in paths]
+
+
+def _without_copies(image_dir: Path, paths: list[Path]) -> list[Path]:
+    """`paths` less the byte-for-byte copies of an earlier one (`IMG_1 (1).jpg`), which add
+    no view and, as the only other photo, no parallax; a warning names them.
+
+    Raises:
+        VoxsplatError: fewer than 2 distinct photos remain.
+    """
+    by_size: dict[int, list[Path]] = {}
+    for p in paths:
+        by_size.setdefault(p.stat().st_size, []).append(p)
+    copies: dict[Path, Path] = {}
+    for group in (g for g in by_size.values() if len(g) > 1):
+        same: dict[str, list[Path]] = {}
+        for p in group:
+            same.setdefault(hashlib.sha1(p.read_bytes()).hexdigest(), []).append(p)
+        for found in same.values():  # the shortest name is the original: `a.jpg`, not `a (1).jpg`
+            original = min(found, key=lambda p: (len(p.name), p.name))
+            copies.update({p: original for p in found if p != original})
+    if not copies:
+        return paths
+    kept = [p for p in paths if p not in copies]
+    pairs = ", ".join(f"{p.name} (= {q.name})" for p, q in sorted(copies.items())[:4])
+    if len(kept) < 2:
+        raise VoxsplatError(f"{image_dir}: the photos are copies of one photo ({pairs}); "
+                            f"structure-from-motion needs at least 2 photos taken from "
+                            f"different places")
+    warnings.warn(f"{image_dir}: {len(copies)} photo(s) are byte-for-byte copies of another and "
+                  f"are left out: {pairs}{', ...' if len(copies) > 4 else ''}", stacklevel=3)
+    return kept
 
 
 def camera_groups(images: Sequence[InputImage], single_camera: str) -> list[list[InputImage]]:

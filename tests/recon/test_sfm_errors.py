@@ -135,3 +135,16 @@ def test_photos_in_sub_folders_are_named_as_left_out(tmp_path):
         _save_unrelated(tmp_path / "day2" / f"{k}.png", k)
     with pytest.warns(UserWarning, match=r"sub-folders day2/ \(2\) are left out"):
         assert [im.name for im in scan_images(tmp_path)] == ["0.png", "1.png"]
+
+
+def test_copies_of_a_photo_are_left_out_and_named(tmp_path):
+    import shutil
+    from voxsplat.recon.sfm.inputs import scan_images
+    for k in range(2):
+        _save_unrelated(tmp_path / f"{k}.png", k)
+    shutil.copy(tmp_path / "0.png", tmp_path / "0 (1).png")
+    with pytest.warns(UserWarning, match=r"1 photo\(s\) are byte-for-byte copies .*: 0 \(1\).png \(= 0.png\)"):
+        assert [im.name for im in scan_images(tmp_path)] == ["0.png", "1.png"]
+    (tmp_path / "1.png").unlink()
+    message = _message(scan_images, tmp_path)
+    assert "the photos are copies of one photo (0 (1).png (= 0.png))" in message
