@@ -51,7 +51,10 @@ def _reader_for_file(path: Path) -> tuple[Reader, Path]:
     if is_image_file(path):
         raise VoxsplatError(f"{path}: a single image, not a scene; give the scene folder "
                             f"(with {_EXPECTED})")
-    raise VoxsplatError(f"{path}: not a known scene file; give {_EXPECTED_COLMAP} or their folder")
+    from .video import VIDEO_EXTENSIONS
+    raise VoxsplatError(f"{path}: not a known scene file or video ({', '.join(VIDEO_EXTENSIONS)}; "
+                        f"convert others with `ffmpeg -i INPUT out.mp4`); give a video, "
+                        f"{_EXPECTED_COLMAP} or their folder")
 
 
 def _has_images(folder: Path) -> bool:

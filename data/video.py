@@ -23,6 +23,10 @@ from .atomic import replace_folder
 from .errors import VoxsplatError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
+"""What imageio's ffmpeg reader opens (not `.mts`, `.ts` or `.3gp`: convert those to .mp4)."""
+
+# imageio says when a rotated clip's frames come out in the turned size, which is the point
+warnings.filterwarnings("ignore", message="The frame size for reading", category=UserWarning)
 
 _SHARPNESS_WIDTH = 640
 """Frames are area-downscaled to about this width before measuring sharpness."""
@@ -63,16 +67,49 @@ def _cannot_decode(path: Path, reason: str) -> VoxsplatError:
                          f"or convert it with `ffmpeg -i INPUT out.mp4`")
 
 
-def _open_reader(path: Path):
-    """An imageio ffmpeg reader and its estimated frame count."""
-    import imageio.v2 as imageio
+def _passthrough() -> list[str]:
+    """ffmpeg output options that pass each decoded frame once: by default ffmpeg repeats
+    frames to a constant rate, so a phone's variable-rate clip came out as runs of copies
+    (59 frames decoded as 204). `-fps_mode` since ffmpeg 5.1, `-vsync` (gone in 9) before."""
+    import re
+    import imageio_ffmpeg
+    found = re.search(r"(\d+)\.(\d+)", imageio_ffmpeg.get_ffmpeg_version() or "")
+    old = found is not None and (int(found.group(1)), int(found.group(2))) < (5, 1)
+    return ["-vsync", "0"] if old else ["-fps_mode", "passthrough"]
+
+
+def _stream_frames(path: Path) -> Optional[int]:
+    """The video stream's frame count, from its packets (no decoding; an audio track longer
+    than the video does not count, as it did in the container's duration), or None.
+
+    Raises:
+        VoxsplatError: the file has no video stream (a sound file).
+    """
     try:
-        reader = imageio.get_reader(path, format="FFMPEG")
+        import imageio_ffmpeg
+        count, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
+    except Exception as e:  # ffmpeg could not tell: the estimate from the metadata
+        if "matches no streams" in str(e):
+            raise VoxsplatError(f"{path}: the file holds no video stream (only sound?); give "
+                                f"a video of the scene") from None
+        return None
+    return count if count > 0 else None
+
+
+def _open_reader(path: Path):
+    """An imageio ffmpeg reader (each decoded frame once) and the video's frame count."""
+    import imageio.v2 as imageio
+
+    def open_it():
+        return imageio.get_reader(path, format="FFMPEG", output_params=_passthrough())
+    try:
+        reader = open_it()
         meta = reader.get_meta_data()
     except Exception as e:  # imageio/ffmpeg raise OSError, RuntimeError, IndexError, ...
+        _stream_frames(path)  # names a file without a video stream
         raise _cannot_decode(path, str(e).strip().splitlines()[-1] if str(e).strip()
                              else type(e).__name__) from None
-    count = meta.get("nframes")
+    count = _stream_frames(path) or meta.get("nframes")
     if not isinstance(count, (int, float)) or not math.isfinite(count) or count <= 0:
         count = float(meta.get("fps") or 0.0) * float(meta.get("duration") or 0.0)
     if not math.isfinite(count) or count < 1:
@@ -80,7 +117,7 @@ def _open_reader(path: Path):
             count = reader.count_frames()
         except Exception:  # no count in the container: decode once to count
             count = sum(1 for _ in _frames(reader, path))
-            reader = imageio.get_reader(path, format="FFMPEG")
+            reader = open_it()
     return reader, int(round(count))
 
 

@@ -228,10 +228,14 @@ def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None
     structure-from-motion (pycolmap), whose model goes to `workdir/sfm/`."""
     check_downscale(downscale)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        scene = _load_posed(Path(input_path), Path(workdir), sfm, progress)
-    for w in caught:  # e.g. partial registration, empty masks: say it once, without a traceback
-        print(f"voxsplat: warning: {w.message}", file=sys.stderr)
+        # ours and the libraries' user warnings (not Python's own ResourceWarnings, say, about
+        # the video decoder's pipes, which the default filters hide)
+        warnings.simplefilter("always", UserWarning)
+        try:
+            scene = _load_posed(Path(input_path), Path(workdir), sfm, progress)
+        finally:  # also where loading failed: a warning (dropped frames) may explain why
+            for w in caught:  # e.g. partial registration, empty masks: once, no traceback
+                print(f"voxsplat: warning: {w.message}", file=sys.stderr)
     return downscale_scene(scene, downscale) if downscale != 1.0 else scene
 
 
@@ -298,8 +302,10 @@ def run_poses(input_path: Path, out: Path, sfm=None, progress: bool = True):
         model = find_colmap_model(Path(input_path).parent if Path(input_path).is_file()
                                   else Path(input_path))
         if model is None or not _distorted(model):
+            from ..data.video import VIDEO_EXTENSIONS
             raise VoxsplatError(f"{input_path}: already has poses (or is not photos/a video); "
-                                "`voxsplat poses` takes a folder of photos or a video")
+                                f"`voxsplat poses` takes a folder of photos or a video "
+                                f"({', '.join(VIDEO_EXTENSIONS)})")
     return load_input(input_path, out, 1.0, sfm, progress)
 
 
@@ -535,6 +541,10 @@ DEMO_STEPS = 1200
 """Steps of the demo's `fast` run: ~3 minutes on 2 CPU cores, > 30 dB on the synthetic scene."""
 
 
+DEMO_PRODUCTS = ("video.mp4", "video_depth.mp4", "mesh.ply")
+"""What `demo` writes beyond a workspace's own products."""
+
+
 def run_demo(out: Path, device: str = "auto", steps: Optional[int] = None, progress: bool = True) -> dict:
     """`voxsplat demo`: synthetic scene -> reconstruct -> eval -> export -> orbit video -> mesh."""
     from ..data.synthetic import SyntheticConfig, make_synthetic_scene, save_ground_truth
@@ -545,6 +555,9 @@ def run_demo(out: Path, device: str = "auto", steps: Optional[int] = None, progr
     save_ground_truth(synth, out / "ground_truth")
     data_dir = write_blender_dataset(synth.scene, out / "input")
     print(f"generated the synthetic scene in {out / 'input'} ({time.perf_counter() - t0:.1f}s)")
+    if (out / wsp.SCENE_JSON).is_file():  # an earlier demo's: none of its results may outlive
+        for name in DEMO_PRODUCTS:       # this run's, should it stop half-way
+            (out / name).unlink(missing_ok=True)
     metrics = run_reconstruct(data_dir, out, "fast", device, steps or DEMO_STEPS, None, False, progress)
     print(f"held-out PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f} on "
           f"{metrics['n_test_views']} views; {metrics['n_gaussians']} Gaussians")

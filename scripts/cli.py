@@ -128,6 +128,9 @@ def _sfm_config(matcher: str, mask_features: bool, video_frames: int = 150,
                 overrides: Optional[list[str]] = None):
     from voxsplat.recon.overrides import set_field
     from voxsplat.recon.sfm import SfmConfig
+    if video_frames < 2:
+        raise VoxsplatError(f"--video-frames {video_frames}: give at least 2 (structure-from-"
+                            f"motion needs 2 or more frames; default 150)")
     config = SfmConfig(matcher=matcher, mask_features=mask_features, video_frames=video_frames)
     for assignment in overrides or ():
         if assignment.strip().startswith(SFM_PREFIX):

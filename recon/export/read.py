@@ -28,6 +28,9 @@ def read_splat_file(path: str | os.PathLike) -> dict[str, Tensor]:
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if not path.exists():
+        raise VoxsplatError(f"{path}: no such file or folder; give a workspace folder or a "
+                            f"splat file ({', '.join(SPLAT_SUFFIXES)})")
     if suffix not in SPLAT_SUFFIXES:
         raise VoxsplatError(f"{path}: not a splat file; expected one of "
                             f"{', '.join(SPLAT_SUFFIXES)} (or a workspace folder)")

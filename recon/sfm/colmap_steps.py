@@ -43,11 +43,13 @@ def import_pycolmap():
 
 @contextlib.contextmanager
 def colmap_logging() -> Iterator[None]:
-    """Silence COLMAP's INFO/WARNING log (kept with VOXSPLAT_DEBUG=1); restores it after."""
+    """Silence COLMAP's log below FATAL (kept with VOXSPLAT_DEBUG=1; its ERROR lines, such as
+    "Failed to create any sparse model", say less than the one-line error that follows them);
+    restores it after."""
     pycolmap = import_pycolmap()
     previous = pycolmap.logging.minloglevel
     if not os.environ.get("VOXSPLAT_DEBUG"):
-        pycolmap.logging.minloglevel = 2
+        pycolmap.logging.minloglevel = 3
     try:
         yield
     finally:

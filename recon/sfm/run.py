@@ -449,6 +449,31 @@ def _image_folder(path: Path) -> Optional[Path]:
                  if (path / s).is_dir() and list_images(path / s)), None)
 
 
+def _video_sfm(video: Path, workdir: Path, config: SfmConfig, progress: Progress) -> Scene:
+    """Sample the video's frames into `workdir/frames/` and pose them. Where SfM fails on
+    them, the frames go (a rerun samples the same ones again) with `workdir` if this made it,
+    and the message names the video and says that its camera must move."""
+    created = not workdir.exists()
+    report = StageProgress(progress)
+    report.start("frames", 0)
+    try:
+        extract_frames(video, workdir / FRAMES_DIR, config.video_frames,
+                       min_sharpness_ratio=config.video_min_sharpness_ratio,
+                       max_size=config.video_max_size, progress=report.set)
+    finally:
+        report.close()
+    try:
+        return run_sfm(workdir / FRAMES_DIR, workdir, config, progress, from_video=True,
+                       source=video)
+    except VoxsplatError as e:
+        shutil.rmtree(workdir / FRAMES_DIR, ignore_errors=True)
+        if created and workdir.is_dir() and not any(workdir.iterdir()):
+            workdir.rmdir()
+        message = str(e).replace(str(workdir / FRAMES_DIR), f"{video} (its frames)")
+        raise VoxsplatError(f"{message}; in a video the camera must move around the scene "
+                            f"(one that stands still or only turns cannot be posed)") from None
+
+
 def load_or_run_sfm(input_path: Path, workdir: Path, config: SfmConfig = SfmConfig(),
                     progress: Progress = True) -> Scene:
     """A posed scene from a COLMAP model, or by running SfM on photos or a video.
@@ -478,17 +503,7 @@ def load_or_run_sfm(input_path: Path, workdir: Path, config: SfmConfig = SfmConf
     if cached is not None:
         return _scene(workdir / SFM_DIR, cached.get("warning"))
     if path.is_file() and is_video_file(path):
-        report = StageProgress(progress)
-        report.start("frames", 0)
-        try:
-            extract_frames(path, workdir / FRAMES_DIR, config.video_frames,
-                           min_sharpness_ratio=config.video_min_sharpness_ratio,
-                           max_size=config.video_max_size,
-                           progress=report.set)
-        finally:
-            report.close()
-        return run_sfm(workdir / FRAMES_DIR, workdir, config, progress, from_video=True,
-                       source=path)
+        return _video_sfm(path, workdir, config, progress)
     folder = _image_folder(path) if path.is_dir() else None
     if folder is None:
         raise VoxsplatError(f"{path}: not a folder of photos, a video or a COLMAP model; give a "

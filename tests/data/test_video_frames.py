@@ -90,3 +90,40 @@ def test_undecodable_and_missing_videos(tmp_path):
 
 def test_video_extensions():
     assert is_video_file("a/B.MOV") and is_video_file("x.mp4") and not is_video_file("x.jpg")
+
+
+def _ffmpeg(*args: str) -> None:
+    import subprocess
+    import imageio_ffmpeg
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+                    *args], check=True)
+
+
+def test_variable_frame_rate_and_a_longer_sound_track_still_spread_the_frames(tmp_path):
+    """A phone's variable-rate clip decoded at a constant rate came out as runs of copies, and
+    a sound track longer than the picture stretched the frame count: frames bunched at the
+    start, or too few. Each decoded frame counts once, and the count is the video stream's."""
+    stills = tmp_path / "stills"
+    stills.mkdir()
+    lines = []
+    for i, frame in enumerate(_frames()):
+        Image.fromarray(frame).save(stills / f"{i:03d}.png")
+        lines += [f"file '{stills / f'{i:03d}.png'}'", f"duration {(0.02, 0.3, 0.05)[i % 3]}"]
+    (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
+    vfr = tmp_path / "vfr.mp4"
+    _ffmpeg("-f", "concat", "-safe", "0", "-i", str(tmp_path / "list.txt"), "-fps_mode", "vfr",
+            "-c:v", "libx264", "-pix_fmt", "yuv420p", str(vfr))
+    long_sound = tmp_path / "long_sound.mp4"  # 4 s of picture, 12 s of sound
+    _ffmpeg("-framerate", "10", "-i", str(stills / "%03d.png"), "-f", "lavfi", "-i",
+            "sine=frequency=440:duration=12", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", str(long_sound))
+    for clip in (vfr, long_sound):
+        indices = [_index(p) for p in extract_frames(clip, tmp_path / clip.stem, 10)]
+        assert [i // 4 for i in indices] == list(range(10)), (clip.name, indices)
+        assert not set(indices) & BLURRED
+
+
+def test_a_sound_file_is_named_as_such(tmp_path):
+    sound = tmp_path / "sound.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", str(sound))
+    assert "holds no video stream (only sound?)" in _message(extract_frames, sound, tmp_path / "f", 10)

@@ -148,3 +148,16 @@ def test_copies_of_a_photo_are_left_out_and_named(tmp_path):
     (tmp_path / "1.png").unlink()
     message = _message(scan_images, tmp_path)
     assert "the photos are copies of one photo (0 (1).png (= 0.png))" in message
+
+
+def test_a_video_that_cannot_be_posed_leaves_nothing_and_is_named(tmp_path):
+    """A still camera: the error names the video (not the workspace's frames folder), says
+    the camera must move, and the new workspace goes with its sampled frames."""
+    from voxsplat.render.video import write_video
+    still = _texture(np.random.default_rng(3))[:H, :W].astype(np.uint8)
+    write_video(tmp_path / "still.mp4", [still] * 12, fps=10)
+    ws = tmp_path / "ws"
+    message = _message(load_or_run_sfm, tmp_path / "still.mp4", ws, FAST, progress=False)
+    assert message.startswith(f"{tmp_path / 'still.mp4'} (its frames): "), message
+    assert "in a video the camera must move around the scene" in message
+    assert not ws.exists()
