@@ -106,6 +106,25 @@ def normalize(scene: Scene) -> Scene:
                    world_from_input=world_from_input, depths=depths)
 
 
+OFF_SCALE_RADIUS = (0.1, 1000.0)
+"""Camera radii (see `normalization`) outside which a posed scene is normalized."""
+OFF_CENTRE_RADII = 3.0
+"""A posed scene whose centre lies more than this many camera radii from the origin is
+normalized (fern's forward-facing cameras: 0.98; the protocols' others: under 0.15)."""
+
+
+def is_off_frame(scene: Scene) -> bool:
+    """True where the scene's frame is far from the one training assumes: what its cameras
+    look at near the origin, at a radius of order 1-100. Initialization (random Gaussians in a
+    cube at the origin, the masks' visual hull) and the rasterizer's near plane (0.01) depend
+    on it. A transforms.json in millimetres' thousandths or one offset far from its origin
+    (a phone's capture app) scored 9.6 dB where the same scene near the origin scored 19.9."""
+    T = normalization(scene)
+    radius = 1.0 / float(T[0, 0])
+    centre = float((T[:3, 3] * radius).norm())
+    return not OFF_SCALE_RADIUS[0] <= radius <= OFF_SCALE_RADIUS[1] or centre > OFF_CENTRE_RADII * radius
+
+
 def check_downscale(factor: float) -> None:
     """Raise a VoxsplatError unless `factor` is a number in (0, 1]."""
     if not (isinstance(factor, (int, float)) and math.isfinite(factor) and 0.0 < factor <= 1.0):

@@ -55,6 +55,8 @@ def write_blender_dataset(scene: Scene, folder: Path) -> Path:
         write_points_ply(folder / "points.ply", scene.points, scene.point_colors)
         extra["ply_file_path"] = "points.ply"
     for split, ids in scene.splits.items():
+        if not ids:  # no file for an empty split: its reader wants frames in every file
+            continue
         frames = []
         for i in ids:
             name = f"images/{scene.names[i]}.png"

@@ -16,7 +16,8 @@ from ..data.cameras import Cameras
 from ..data.errors import VoxsplatError
 from ..data.load import folder_video, input_of_folder, load_scene, needs_poses
 from ..data.readers.colmap import DistortedCameraError
-from ..data.transforms import check_downscale, downscale as downscale_scene, split_every
+from ..data.transforms import (check_downscale, downscale as downscale_scene, is_off_frame,
+                               normalize, split_every)
 from ..render.video import depth_to_rgb, write_frames, write_video
 from . import distributed, pipeline
 from . import workspace as wsp
@@ -240,14 +241,18 @@ def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None
 
 
 def _load_posed(input_path: Path, workdir: Path, sfm, progress: bool):
+    """The scene of a posed input in its own frame, unless that frame is far from the one
+    training assumes (`is_off_frame`: then centred and scaled as SfM's scenes always are; the
+    exports' input frame undoes it); photos and videos through SfM."""
     from .sfm import SfmConfig, load_or_run_sfm
-    if not needs_poses(input_path):
-        try:
-            return load_scene(input_path)
-        except DistortedCameraError:  # a COLMAP scene with lens distortion: undistort it
-            from .sfm import undistort_colmap
-            return undistort_colmap(input_path, workdir, sfm or SfmConfig(), progress)
-    return load_or_run_sfm(input_path, workdir, sfm or SfmConfig(), progress)
+    if needs_poses(input_path):
+        return load_or_run_sfm(input_path, workdir, sfm or SfmConfig(), progress)
+    try:
+        scene = load_scene(input_path)
+    except DistortedCameraError:  # a COLMAP scene with lens distortion: undistort it
+        from .sfm import undistort_colmap
+        scene = undistort_colmap(input_path, workdir, sfm or SfmConfig(), progress)
+    return normalize(scene) if is_off_frame(scene) else scene
 
 
 def interrupted_hint(out: Path, can_resume: bool) -> str:

@@ -18,7 +18,8 @@ class InitConfig:
     """How the Gaussians start."""
 
     source: Literal["auto", "points", "masks", "bounds"] = "auto"
-    """auto: scene points if present, else the visual hull of the masks, else random in bounds."""
+    """auto: scene points if present (at least 100 where there are masks), else the visual hull
+    of the masks, else random in bounds."""
     n_random: int = 100_000
     """Number of Gaussians for the random (bounds) and visual-hull initializations."""
     opacity: float = 0.1

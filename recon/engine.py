@@ -285,7 +285,8 @@ class Trainer:
         splats = model.bake()
         if outside is not None:
             keep = ~outside(splats["means"])
-            splats = {k: v[keep] for k, v in splats.items()}
+            if keep.any():  # as the periodic carve: never every Gaussian (masks that miss the object)
+                splats = {k: v[keep] for k, v in splats.items()}
         sky = self.appearance.sky
         sky = None if sky is None else sky.map().detach()
         cams, moved = None, None

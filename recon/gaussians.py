@@ -140,14 +140,25 @@ def scene_extent(cameras: Cameras) -> float:
     return 1.1 * float((c - c.mean(0)).norm(dim=-1).max().clamp_min(1e-6))
 
 
+MIN_INIT_POINTS = 100
+"""Fewer scene points than this seed no Gaussians where the masks' visual hull can: a masked
+scene given with 5 points scored 10.9 dB at 200 steps, 19.9 from its hull."""
+
+
+def auto_init_source(scene: Scene) -> str:
+    """InitConfig.source "auto": "points" where the scene has them (at least
+    `MIN_INIT_POINTS` of them, or no masks), else "masks" (the visual hull), else "bounds"."""
+    n = 0 if scene.points is None else len(scene.points)
+    if n >= MIN_INIT_POINTS or (n > 0 and scene.masks is None):
+        return "points"
+    return "masks" if scene.masks is not None else "bounds"
+
+
 def init_splats(scene: Scene, cfg: InitConfig, sh_degree: int, seed: int,
                 device="cpu") -> torch.nn.ParameterDict:
     """Initial Gaussians for `scene` following `cfg.source` (see InitConfig)."""
     train_ids = list(scene.split("train"))
-    source = cfg.source
-    if source == "auto":
-        source = "points" if scene.points is not None and len(scene.points) > 0 else (
-            "masks" if scene.masks is not None else "bounds")
+    source = auto_init_source(scene) if cfg.source == "auto" else cfg.source
     if source == "points":
         if scene.points is None:
             raise VoxsplatError(f"{scene.source}: --init points, but the scene has no points")

@@ -18,7 +18,7 @@ from ..data.atomic import check_output_file
 from ..data.cameras import nearest_view_angles
 from ..data.errors import VoxsplatError
 from ..data.scene import Scene
-from ..render.metrics import psnr, ssim
+from ..render.metrics import SSIM_WINDOW, psnr, ssim
 from ..render.sky import SkyMap
 from .checkpoint import latest_checkpoint
 from .config import TrainConfig
@@ -198,14 +198,15 @@ def evaluate(scene: Scene, splats: dict, split: str, device: torch.device, backe
         img = out.colors[0].clamp(0, 1)
         mask = view_mask if masked else None
         psnrs.append(float(psnr(img, gt, mask)))
-        ssims.append(float(ssim(img, gt, mask)))
+        if min(img.shape[:2]) >= SSIM_WINDOW:  # else no SSIM (its window is 11 pixels wide)
+            ssims.append(float(ssim(img, gt, mask)))
         if on_view is not None:
             on_view(i, img, gt)
     train = [] if split == "train" else list(scene.splits.get("train", ()))
     angles = nearest_view_angles(scene.cameras, ids, train).tolist() if train else None
     return {"split": split, "n_test_views": len(ids),
             "psnr": float(np.mean(psnrs)) if ids else None,
-            "ssim": float(np.mean(ssims)) if ids else None,
+            "ssim": float(np.mean(ssims)) if ssims else None,
             "psnr_per_view": psnrs, "views": [scene.names[i] for i in ids],
             "nearest_train_angle_deg": angles, "n_gaussians": int(splats["means"].shape[0]),
             "open_fraction": float(np.mean(open_px)) if ids else None, "sky": sky is not None}

@@ -21,7 +21,8 @@ from torch import Tensor
 
 from ...data.scene import Scene
 from ..config import TrainConfig
-from ..gaussians import _bounds_radius, init_splats, knn_mean_dist, render_splats, visual_hull_points
+from ..gaussians import (_bounds_radius, auto_init_source, init_splats, knn_mean_dist, render_splats,
+                         visual_hull_points)
 from .. import distributed
 from ..strategy import ops
 from ..strategy.default import DefaultState, DefaultStrategy
@@ -150,10 +151,7 @@ def initial_grid(scene: Scene, cfg: TrainConfig, device
     (grids from points or masks), K of each voxel's points with their colours ([V,K,3] each,
     world), from the scene's points, else the visual hull of its masks, else a dense cube over
     the bounds (InitConfig.source)."""
-    source = cfg.init.source
-    if source == "auto":
-        source = "points" if scene.points is not None and len(scene.points) > 0 else (
-            "masks" if scene.masks is not None else "bounds")
+    source = auto_init_source(scene) if cfg.init.source == "auto" else cfg.init.source
     radius = _bounds_radius(scene)
     if source == "bounds":
         res = max(4, round(cfg.voxel.n_voxels ** (1 / 3)))
