@@ -210,13 +210,13 @@ def _resumed_input(given: Path, recorded: Path, out: Path) -> Path:
     Raises:
         VoxsplatError: `given` is another input.
     """
-    same = {recorded.resolve()}
-    if given.resolve() not in same:
+    started = recorded.resolve()
+    if given.resolve() != started:
         try:
             video = folder_video(given)
         except VoxsplatError:
             video = None
-        if video is None or video.resolve() not in same:
+        if video is None or video.resolve() != started:
             raise VoxsplatError(f"{out} is the run of {recorded}; --resume continues it from "
                                 f"there: give that input, or a new --out for {given}")
     return recorded

@@ -62,12 +62,11 @@ def mask_folder(image_dir: Path) -> Optional[Path]:
 
 
 def folder_masks(paths: Sequence[Path], image_dir: Path, sizes: Sequence[tuple[int, int]],
-                 alpha_masks: Optional[Sequence[Tensor]] = None,
-                 full_names: Optional[Sequence[str]] = None) -> Optional[tuple[Tensor, ...]]:
+                 alpha_masks: Optional[Sequence[Tensor]] = None) -> Optional[tuple[Tensor, ...]]:
     """Masks of the images `paths` (of (width, height) `sizes`) from their `mask_folder`
     (COLMAP's layout: the mask of `images/a/b.jpg` is `masks/a/b.jpg.png`; `masks/a/b.png` is
-    read too), else `alpha_masks`. `full_names`: each image's name in the full-size folder it
-    was resized from (LLFF's `images_4/IMG_0.png` is `images/IMG_0.JPG`), tried after its own.
+    read too, and `masks/a/b.JPG.png`, named after the full-size photo an `images_4/b.png`
+    was resized from), else `alpha_masks`.
 
     A mask is True (white) where the object is. Masks of another size than their image are
     resized (nearest) when the two have one aspect ratio, as for `images_4`-style copies.
@@ -80,11 +79,9 @@ def folder_masks(paths: Sequence[Path], image_dir: Path, sizes: Sequence[tuple[i
     if folder is None:
         return None if alpha_masks is None else tuple(alpha_masks)
     masks, empty = [], []
-    for i, (path, (W, H)) in enumerate(zip(paths, sizes)):
+    for path, (W, H) in zip(paths, sizes):
         rel = Path(path).relative_to(image_dir)
         options = [folder / (rel.as_posix() + ".png"), (folder / rel).with_suffix(".png"), folder / rel]
-        if full_names is not None:
-            options += [folder / (full_names[i] + ".png"), (folder / full_names[i]).with_suffix(".png")]
         found = next((p for p in options if p.is_file()), None) or _mask_of_stem(folder, rel)
         if found is None:
             raise VoxsplatError(f"{folder}: no mask for {rel.as_posix()} (looked for "

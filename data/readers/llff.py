@@ -92,10 +92,7 @@ def read_llff(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.0)
         raise VoxsplatError(f"{poses_file}: {N} poses but {folder} has {len(paths)} images; "
                             f"keep one image per pose")
     images, masks = load_images(paths, background)
-    full = root / "images"
-    full_names = ([p.name for p in list_images(full)]
-                  if folder != full and full.is_dir() and len(list_images(full)) == N else None)
-    masks = folder_masks(paths, folder, [image_size(im) for im in images], masks, full_names)
+    masks = folder_masks(paths, folder, [image_size(im) for im in images], masks)
     require_one_size(images, paths, "LLFF's poses_bounds.npy")
     W, H = image_size(images[0])
     cam_from_world, Ks = [], []
