@@ -18,9 +18,11 @@ _RANDOM = r"[a-z0-9_]{8}"
 """The random part of a `tempfile.mkstemp` / `mkdtemp` name."""
 
 
-def part_name(path: Path) -> re.Pattern:
-    """The names `atomic_path` gives the temp files of `path` (``.STEM.XXXXXXXX.partSUFFIX``)."""
-    return re.compile(rf"\.{re.escape(path.stem)}\.{_RANDOM}\.part{re.escape(path.suffix)}")
+def part_name(path: Path, stem: str | None = None) -> re.Pattern:
+    """The names `atomic_path` gives the temp files of `path` (``.STEM.XXXXXXXX.partSUFFIX``);
+    `stem`, a regular expression, stands for a family of stems (``step_\\d{6,}``)."""
+    stem = re.escape(path.stem) if stem is None else stem
+    return re.compile(rf"\.{stem}\.{_RANDOM}\.part{re.escape(path.suffix)}")
 
 
 def remove_stale_parts(folder: Path, name: re.Pattern) -> None:

@@ -8,10 +8,10 @@ from typing import Optional
 
 import torch
 
-from ..data.atomic import atomic_path, remove_stale_parts
+from ..data.atomic import atomic_path, part_name, remove_stale_parts
 
 _NAME = re.compile(r"^step_(\d{6,})\.pt$")
-_PART = re.compile(r"\.step_\d{6,}\.[a-z0-9_]{8}\.part\.pt")
+_PART = part_name(Path("step.pt"), stem=r"step_\d{6,}")
 """A checkpoint's temp file (`data.atomic.atomic_path`)."""
 
 

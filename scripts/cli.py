@@ -93,8 +93,9 @@ class Poses:
 
     def execute(self) -> None:
         from voxsplat.recon.app import run_poses
-        if _train_overrides(self.overrides):
-            raise VoxsplatError(f"--set {_train_overrides(self.overrides)[0]}: `poses` takes only "
+        others = _train_overrides(self.overrides)
+        if others:
+            raise VoxsplatError(f"--set {others[0]}: `poses` takes only "
                                 f"sfm.* fields, e.g. --set sfm.min_registered_fraction=0.4")
         scene = run_poses(self.input, self.out,
                           _sfm_config(self.matcher, self.mask_features, self.video_frames,

@@ -208,7 +208,8 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
                               _turntable_hint(mask_dir is not None, config))
     registered = steps.model_summary(model)["registered"]
     report.set(len(registered))
-    check_readable([im for im in images if im.name not in set(registered)])
+    done = set(registered)
+    check_readable([im for im in images if im.name not in done])
     warning = check_registration(image_dir, [im.name for im in images], registered, matcher,
                                  config, mask_dir is not None)
     refined = False
