@@ -122,8 +122,9 @@ def _camera_from_world(frame: dict, source: Path, label: str) -> np.ndarray:
 def _intrinsics(params: dict, size: tuple[int, int], source: Path, label: str) -> np.ndarray:
     """[3,3] K for an image of `size` (width, height) from NeRF/instant-ngp keys."""
     W, H = size
-    sx = W / float(params["w"]) if params.get("w") else 1.0
-    sy = H / float(params["h"]) if params.get("h") else 1.0
+    sx = W / float(params["w"]) if params.get("w") else None
+    sy = H / float(params["h"]) if params.get("h") else None
+    sx, sy = (sx or sy or 1.0), (sy or sx or 1.0)  # one of w/h given: a uniform resize
     if params.get("w") and params.get("h") and abs(sx - sy) * max(W, H) > 1.0:
         raise VoxsplatError(f"{source}: {label}'s image is {W}x{H} but its 'w'/'h' say "
                             f"{float(params['w']):g}x{float(params['h']):g} (a cropped or rotated "

@@ -4,8 +4,10 @@ A model is `cameras`, `images` and (optionally) `points3D`, each as `.bin` or `.
 are COLMAP's `cam_from_world` (quaternion w,x,y,z and translation), already the OpenCV
 convention, and COLMAP's pixel centres sit at half-integers like ours, so no conversion is
 needed. Pinhole models are read as they are; distorted models (SIMPLE_RADIAL, RADIAL, OPENCV)
-are accepted only when their distortion moves no image corner by more than
-`MAX_DISTORTION_PX`; otherwise the images must be undistorted first.
+are accepted only when their distortion moves no pixel by more than `MAX_DISTORTION_PX`, and
+the other perspective models only with no distortion at all (all their extra parameters 0, as
+COLMAP's `Camera::IsUndistorted`); fisheye models never are. Otherwise the images must be
+undistorted first (`DistortedCameraError`; `voxsplat reconstruct` does it with pycolmap).
 
 Pure numpy: pycolmap is not needed to read a model.
 """
@@ -27,7 +29,9 @@ from .common import (folder_masks, image_size, intrinsics, load_images, make_cam
                      scale_intrinsics, unique_names)
 
 MAX_DISTORTION_PX = 0.5
-"""Largest lens-distortion displacement (pixels, at the image corners) read as pinhole."""
+"""Largest lens-distortion displacement (pixels, anywhere in the image) read as pinhole."""
+ZERO_PARAM = 1e-8
+"""An extra (distortion) parameter at most this large is zero, as in COLMAP's IsUndistorted."""
 
 MODEL_FILES = ("cameras", "images", "points3D")
 
@@ -36,10 +40,17 @@ CAMERA_MODELS = {
     0: ("SIMPLE_PINHOLE", 3), 1: ("PINHOLE", 4), 2: ("SIMPLE_RADIAL", 4), 3: ("RADIAL", 5),
     4: ("OPENCV", 8), 5: ("OPENCV_FISHEYE", 8), 6: ("FULL_OPENCV", 12), 7: ("FOV", 5),
     8: ("SIMPLE_RADIAL_FISHEYE", 4), 9: ("RADIAL_FISHEYE", 5), 10: ("THIN_PRISM_FISHEYE", 12),
-    11: ("RAD_TAN_THIN_PRISM_FISHEYE", 16),
+    11: ("RAD_TAN_THIN_PRISM_FISHEYE", 16), 12: ("SIMPLE_DIVISION", 4), 13: ("DIVISION", 5),
+    14: ("SIMPLE_FISHEYE", 3), 15: ("FISHEYE", 4), 16: ("EUCM", 6), 17: ("EQUIRECTANGULAR", 2),
 }
 _MODEL_IDS = {name: (model_id, n) for model_id, (name, n) in CAMERA_MODELS.items()}
 SUPPORTED_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV")
+PERSPECTIVE_MODELS = SUPPORTED_MODELS + ("FULL_OPENCV", "FOV", "SIMPLE_DIVISION", "DIVISION",
+                                         "EUCM")
+"""Models that are pinhole when their extra parameters are all 0 (FOV's omega, EUCM's alpha and
+beta included); the fisheye models are not (their zero is the equidistant projection)."""
+_ONE_FOCAL = ("SIMPLE_PINHOLE", "SIMPLE_RADIAL", "RADIAL", "SIMPLE_DIVISION")
+_N_PINHOLE = {name: 3 if name in _ONE_FOCAL else 4 for name in PERSPECTIVE_MODELS}
 _UNDISTORT_HINT = ("`voxsplat reconstruct` undistorts them itself (with pycolmap); to read "
                    "the scene directly, undistort the images first (`colmap image_undistorter` "
                    "or pycolmap.undistort_images) and give the undistorted folder")
@@ -308,17 +319,27 @@ def _pinhole_and_distortion(camera: ColmapCamera) -> tuple[tuple[float, ...], np
     return (p[0], p[1], p[2], p[3]), np.array(p[4:8])  # OPENCV
 
 
-def max_distortion_px(camera: ColmapCamera) -> float:
-    """Largest pixel displacement the camera's lens distortion causes at the image corners."""
+def max_distortion_px(camera: ColmapCamera, samples: int = 65) -> float:
+    """Largest pixel displacement the camera's lens distortion causes in the image, over a
+    `samples` x `samples` grid that includes the border (a radial polynomial may peak at an
+    edge's middle or inside, not at the corners)."""
     (fx, fy, cx, cy), (k1, k2, p1, p2) = _pinhole_and_distortion(camera)
-    corners = np.array([[0.0, 0.0], [camera.width, 0.0], [0.0, camera.height],
-                        [camera.width, camera.height]])
-    u, v = (corners[:, 0] - cx) / fx, (corners[:, 1] - cy) / fy
+    xs, ys = np.meshgrid(np.linspace(0.0, camera.width, samples),
+                         np.linspace(0.0, camera.height, samples))
+    u, v = (xs.ravel() - cx) / fx, (ys.ravel() - cy) / fy
     r2 = u * u + v * v
     radial = k1 * r2 + k2 * r2 * r2
     du = u * radial + 2 * p1 * u * v + p2 * (r2 + 2 * u * u)
     dv = v * radial + p1 * (r2 + 2 * v * v) + 2 * p2 * u * v
     return float(np.max(np.hypot(du * fx, dv * fy)))
+
+
+def is_undistorted(camera: ColmapCamera) -> bool:
+    """Whether all of a perspective camera's extra (distortion) parameters are 0, as COLMAP's
+    `Camera::IsUndistorted` says (the fisheye models' zero is no pinhole; see
+    `PERSPECTIVE_MODELS`)."""
+    n = _N_PINHOLE.get(camera.model, 4)
+    return bool(np.all(np.abs(camera.params[n:]) <= ZERO_PARAM))
 
 
 def camera_intrinsics(camera: ColmapCamera, source: Path) -> np.ndarray:
@@ -328,14 +349,21 @@ def camera_intrinsics(camera: ColmapCamera, source: Path) -> np.ndarray:
         DistortedCameraError: the model is unsupported or its distortion is not negligible.
     """
     label = f"{source}: camera {camera.camera_id} ({camera.model})"
-    if camera.model not in SUPPORTED_MODELS:
-        raise DistortedCameraError(f"{label} is not supported (only "
-                                   f"{', '.join(SUPPORTED_MODELS)}); {_UNDISTORT_HINT}")
-    shift = max_distortion_px(camera)
-    if shift > MAX_DISTORTION_PX:
-        raise DistortedCameraError(f"{label} has lens distortion moving the corners by "
-                                   f"{shift:.1f} px; {_UNDISTORT_HINT}")
-    (fx, fy, cx, cy), _ = _pinhole_and_distortion(camera)
+    if camera.model == "EQUIRECTANGULAR":
+        raise VoxsplatError(f"{label}: 360-degree panoramas are not supported; give perspective "
+                            f"images (e.g. the panoramas cut into cube faces) and their model")
+    if camera.model in SUPPORTED_MODELS:
+        shift = max_distortion_px(camera)
+        if shift > MAX_DISTORTION_PX:
+            raise DistortedCameraError(f"{label} has lens distortion moving pixels by up to "
+                                       f"{shift:.1f} px; {_UNDISTORT_HINT}")
+    elif camera.model not in PERSPECTIVE_MODELS or not is_undistorted(camera):
+        raise DistortedCameraError(f"{label} is not pinhole (only {', '.join(SUPPORTED_MODELS)} "
+                                   f"with little distortion, or other perspective models with "
+                                   f"none, are read as they are); {_UNDISTORT_HINT}")
+    n = _N_PINHOLE[camera.model]
+    p = camera.params
+    fx, fy, cx, cy = (p[0], p[0], p[1], p[2]) if n == 3 else (p[0], p[1], p[2], p[3])
     if min(fx, fy) <= 0 or camera.width <= 0 or camera.height <= 0:
         raise VoxsplatError(f"{label} has a non-positive focal length or size; fix the model")
     return intrinsics(fx, fy, cx, cy)

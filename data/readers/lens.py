@@ -27,6 +27,9 @@ from torch import Tensor
 LENS_KEYS = ("camera_model", "k1", "k2", "k3", "k4", "p1", "p2")
 """The transforms.json keys of the lens (top level or per frame)."""
 MODELS = ("OPENCV", "OPENCV_FISHEYE")
+PINHOLE_MODELS = ("PINHOLE", "SIMPLE_PINHOLE")
+"""`camera_model` values of cameras without distortion (nerfstudio writes them for pinhole
+COLMAP cameras)."""
 NEGLIGIBLE_PX = 0.5
 """Distortion moving no pixel by more than this is read as pinhole (as the COLMAP reader)."""
 
@@ -41,11 +44,14 @@ class Lens:
 
 
 def lens_of(params: dict) -> Optional[Lens]:
-    """The lens of a frame's keys, or None when it has no (nonzero) distortion.
+    """The lens of a frame's keys, or None for a pinhole camera: a perspective one with no
+    (nonzero) distortion. An OPENCV_FISHEYE camera is never None: with k1..k4 = 0 it is the
+    equidistant projection, far from a pinhole.
 
     Raises:
-        ValueError: an unknown `camera_model` with distortion, or a coefficient that is not a
-            finite number (the reader names the file).
+        ValueError: a `camera_model` other than `MODELS` or `PINHOLE_MODELS` (e.g. nerfstudio's
+            EQUIRECTANGULAR), one of `PINHOLE_MODELS` with distortion, or a coefficient that is
+            not a finite number (the reader names the file).
     """
     values = {}
     for key in ("k1", "k2", "k3", "k4", "p1", "p2"):
@@ -53,12 +59,15 @@ def lens_of(params: dict) -> Optional[Lens]:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise ValueError(f"'{key}' must be a number, got {v!r}")
         values[key] = float(v)
-    if not any(values.values()):
-        return None
     model = str(params.get("camera_model") or "OPENCV").upper()
-    if model not in MODELS:
-        raise ValueError(f"camera_model '{model}' with distortion coefficients is not supported "
-                         f"(only {', '.join(MODELS)})")
+    if model not in MODELS + PINHOLE_MODELS:
+        raise ValueError(f"camera_model '{model}' is not supported (only "
+                         f"{', '.join(MODELS + PINHOLE_MODELS)})")
+    if not any(values.values()) and model != "OPENCV_FISHEYE":
+        return None
+    if model in PINHOLE_MODELS:
+        raise ValueError(f"camera_model '{model}' has no distortion coefficients, but the file "
+                         f"gives some; write camera_model OPENCV (or OPENCV_FISHEYE)")
     if model == "OPENCV_FISHEYE" and (values["p1"] or values["p2"]):
         raise ValueError("OPENCV_FISHEYE has no tangential terms; p1 and p2 must be 0")
     return Lens(model, (values["k1"], values["k2"], values["k3"], values["k4"]),

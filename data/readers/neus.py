@@ -55,11 +55,17 @@ def decompose_projection(P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 def image_scale(K: np.ndarray, size: tuple[int, int]) -> float:
     """Factor from K's image size to the actual `size` (width, height).
 
-    The original size is taken as twice the principal point; the ratio snaps to 1/k for an
-    integer k within 15% (e.g. DTU's 1600x1200 read at 400x300 gives 0.25).
+    The files do not say K's image size. It is taken as twice the principal point, and the
+    ratio snaps to 1/k for an integer k within 15% (e.g. DTU's 1600x1200 read at 400x300 gives
+    0.25). A principal point inside the image that is not near its centre on both axes by the
+    same factor (a crop's, e.g. at 30% and 40% of the image) is K's own: 1.0.
     """
     W, H = size
-    ratio = 0.5 * (2.0 * K[0, 2] / W + 2.0 * K[1, 2] / H)  # original / actual
+    rx, ry = 2.0 * K[0, 2] / W, 2.0 * K[1, 2] / H  # original / actual, on each axis
+    ratio = 0.5 * (rx + ry)
+    inside = 0.0 < K[0, 2] < W and 0.0 < K[1, 2] < H
+    if inside and (ratio < 1.0 + _SNAP_TOLERANCE or abs(rx - ry) > _SNAP_TOLERANCE * ratio):
+        return 1.0
     k = max(1, round(ratio))
     return 1.0 / k if abs(ratio - k) <= _SNAP_TOLERANCE * k else 1.0 / ratio
 

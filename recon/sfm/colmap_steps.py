@@ -230,15 +230,61 @@ def refine_principal_points(reconstruction):
     return model, True
 
 
+FISHEYE_NUDGE = 1e-6
+"""The first distortion coefficient given to a fisheye camera that has none, so that COLMAP's
+undistorter (which copies the images of a camera whose extra parameters are all ~0, as if it
+were pinhole) resamples it; it moves no pixel by a thousandth."""
+
+
+def _undistortable_model(reconstruction_dir: Path, work_dir: Path) -> Path:
+    """`reconstruction_dir`, or where fisheye cameras have no distortion (OPENCV_FISHEYE with
+    k = 0, SIMPLE_FISHEYE, FISHEYE: the equidistant projection, no pinhole), a copy in
+    `work_dir` (inside the undistorter's output, removed with it) whose cameras carry
+    `FISHEYE_NUDGE` so that the undistorter resamples them."""
+    pycolmap = import_pycolmap()
+    reconstruction = pycolmap.Reconstruction(str(reconstruction_dir))
+    nudged = False
+    for camera in reconstruction.cameras.values():
+        if not camera.is_perspective_fisheye() or not camera.is_undistorted():
+            continue
+        if camera.extra_params_idxs():
+            params = camera.params.copy()
+            params[camera.extra_params_idxs()[0]] = FISHEYE_NUDGE
+            camera.params = params
+        else:  # SIMPLE_FISHEYE (f, cx, cy) or FISHEYE (fx, fy, cx, cy): equidistant
+            p = list(camera.params)
+            fx, fy, cx, cy = (p[0], p[0], p[1], p[2]) if len(p) == 3 else p
+            camera.model = pycolmap.CameraModelId.OPENCV_FISHEYE
+            camera.params = [fx, fy, cx, cy, FISHEYE_NUDGE, 0.0, 0.0, 0.0]
+        nudged = True
+    if not nudged:
+        return Path(reconstruction_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    reconstruction.write(str(work_dir))
+    return work_dir
+
+
 def undistort(reconstruction_dir: Path, image_dir: Path, out_dir: Path, config: SfmConfig) -> None:
     """Undistorted pinhole images and model of every registered image into
-    `out_dir/images` and `out_dir/sparse`."""
+    `out_dir/images` and `out_dir/sparse`.
+
+    Raises:
+        VoxsplatError: a camera is left not pinhole (a model the undistorter cannot resample).
+    """
     pycolmap = import_pycolmap()
     options = pycolmap.UndistortCameraOptions()
     if config.max_output_size > 0:
         options.max_image_size = config.max_output_size
-    pycolmap.undistort_images(out_dir, reconstruction_dir, image_dir, undistort_options=options,
+    model = _undistortable_model(reconstruction_dir, out_dir / "nudged_model")
+    pycolmap.undistort_images(out_dir, model, image_dir, undistort_options=options,
                               num_threads=config.num_threads)
+    for camera in pycolmap.Reconstruction(str(out_dir / "sparse")).cameras.values():
+        if camera.model_name not in ("SIMPLE_PINHOLE", "PINHOLE") and not (
+                camera.is_perspective_pinhole() and camera.is_undistorted()):
+            raise VoxsplatError(f"{reconstruction_dir}: camera {camera.camera_id} "
+                                f"({camera.model_name}) could not be undistorted by COLMAP; "
+                                f"undistort its images with the tool that calibrated the lens, "
+                                f"and give them with a PINHOLE model")
 
 
 def undistort_masks(distorted_dir: Path, undistorted_dir: Path, mask_dir: Path,

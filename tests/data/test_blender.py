@@ -124,6 +124,18 @@ def test_pixel_intrinsics_scaled_to_actual_size(tmp_path):
     assert scene.cameras.Ks[1, 0, 0].item() == pytest.approx(30.0)
 
 
+@pytest.mark.parametrize("given", ["w", "h"])
+def test_one_of_w_h_scales_both_axes(tmp_path, given):
+    """A file that gives only `w` (or `h`) of its images, read on half-size copies: both axes
+    are scaled by the one ratio, not fx by 1/2 and fy by 1."""
+    path = write_blender(tmp_path, ring_poses(1), width=16, height=12, mode="RGB",
+                         meta_extra={"fl_x": 40.0, "fl_y": 44.0, "cx": 15.0, "cy": 13.0,
+                                     given: {"w": 32, "h": 24}[given]})
+    _edit(path, lambda m: m.pop("camera_angle_x"))
+    np.testing.assert_allclose(load_scene(tmp_path).cameras.Ks[0].numpy(),
+                               [[20, 0, 7.5], [0, 22, 6.5], [0, 0, 1]], rtol=1e-6)
+
+
 def _edit(path, change):
     meta = json.loads(path.read_text())
     change(meta)

@@ -11,8 +11,10 @@ import torch
 from PIL import Image
 
 from voxsplat.data.load import load_scene
-from voxsplat.data.readers.colmap import (find_colmap_model, max_distortion_px, quaternion_to_matrix,
-                                          read_colmap, read_colmap_model, ColmapCamera)
+from voxsplat.data.errors import VoxsplatError
+from voxsplat.data.readers.colmap import (DistortedCameraError, find_colmap_model,
+                                          max_distortion_px, quaternion_to_matrix, read_colmap,
+                                          read_colmap_model, ColmapCamera)
 from testkit import error_message as _message
 
 # A hand-written text model: 2 cameras, 3 images (one with an empty POINTS2D line), 2 points.
@@ -154,7 +156,40 @@ def test_negligible_distortion_is_read_as_pinhole():
 def test_unsupported_model_is_refused(tmp_path):
     root = _text_scene(tmp_path, CAMERAS_TXT.replace("SIMPLE_RADIAL 40 30 45 20.5 15.5 0",
                                                      "OPENCV_FISHEYE 40 30 45 45 20 15 0 0 0 0"))
-    assert "camera 2 (OPENCV_FISHEYE) is not supported" in _message(read_colmap, root)
+    assert "camera 2 (OPENCV_FISHEYE) is not pinhole" in _message(read_colmap, root)
+    with pytest.raises(DistortedCameraError):  # undistorted by `reconstruct` (tests/recon/test_sfm)
+        read_colmap(root)
+    panorama = _text_scene(tmp_path / "360", CAMERAS_TXT.replace(
+        "SIMPLE_RADIAL 40 30 45 20.5 15.5 0", "EQUIRECTANGULAR 40 30 40 30"))
+    with pytest.raises(VoxsplatError, match="360-degree panoramas are not supported") as info:
+        read_colmap(panorama)
+    assert not isinstance(info.value, DistortedCameraError)  # nothing could undistort it
+
+
+@pytest.mark.parametrize("camera", ["FULL_OPENCV 40 30 50 52 20 15 0 0 0 0 0 0 0 0",
+                                    "FOV 40 30 50 52 20 15 0", "EUCM 40 30 50 52 20 15 0 0",
+                                    "DIVISION 40 30 50 52 20 15 0"])
+def test_other_perspective_models_without_distortion_are_pinhole(tmp_path, camera):
+    """Perspective models with all extra parameters 0 are exactly pinhole (COLMAP's undistorter
+    would copy them unchanged, so they must be read as they are)."""
+    scene = read_colmap(_text_scene(tmp_path, CAMERAS_TXT.replace("1 PINHOLE 40 30 50 52 20 15",
+                                                                  f"1 {camera}")))
+    np.testing.assert_allclose(scene.cameras.Ks[0].numpy(), [[50, 0, 20], [0, 52, 15], [0, 0, 1]])
+    distorted = CAMERAS_TXT.replace("1 PINHOLE 40 30 50 52 20 15", f"1 {camera[:-1]}0.1")
+    with pytest.raises(DistortedCameraError, match="is not pinhole"):
+        read_colmap(_text_scene(tmp_path / "d", distorted))
+
+
+def test_distortion_that_peaks_inside_the_image_is_not_negligible():
+    """k1 = 0.1, k2 = -0.144: the displacement is ~0 at the corners but 1.3 px at the left
+    edge's middle."""
+    cam = ColmapCamera(1, "RADIAL", 160, 120, np.array([120.0, 80, 60, 0.1, -0.144]))
+    v, u = np.mgrid[0:121, 0:161] / 1.0
+    r = np.hypot(u - 80, v - 60) / 120  # every pixel corner, normalized
+    shift = 120 * r * np.abs(0.1 * r**2 - 0.144 * r**4)
+    assert shift[[0, 0, -1, -1], [0, -1, 0, -1]].max() < 0.01  # nothing at the corners
+    assert shift.max() == pytest.approx(1.291, abs=0.01)
+    assert max_distortion_px(cam) == pytest.approx(shift.max(), abs=0.01)
 
 
 def test_missing_images_are_named(tmp_path):

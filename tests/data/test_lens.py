@@ -4,7 +4,6 @@ through a distorting lens are resampled onto pinhole cameras that see the same s
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from voxsplat.render.metrics import psnr
 W, H = 160, 120
 OPENCV = Lens("OPENCV", (-0.25, 0.06, 0.0, 0.0), (0.002, -0.001))
 FISHEYE = Lens("OPENCV_FISHEYE", (0.05, -0.01, 0.0, 0.0), (0.0, 0.0))
+EQUIDISTANT = Lens("OPENCV_FISHEYE", (0.0, 0.0, 0.0, 0.0), (0.0, 0.0))  # k = 0: still a fisheye
 
 
 def _undistort_points(xy_d: torch.Tensor, lens: Lens) -> torch.Tensor:
@@ -79,7 +79,8 @@ def _capture(root, lens: Lens, n: int = 3):
     return cams
 
 
-@pytest.mark.parametrize("lens", [OPENCV, FISHEYE], ids=["opencv", "fisheye"])
+@pytest.mark.parametrize("lens", [OPENCV, FISHEYE, EQUIDISTANT],
+                         ids=["opencv", "fisheye", "fisheye-k0"])
 def test_distorted_photos_become_the_pinhole_views_of_the_scene(tmp_path, lens):
     cams = _capture(tmp_path, lens)
     assert max_shift_px(cams.Ks[0], lens, W, H) > 5  # a lens that matters
@@ -113,6 +114,12 @@ def test_lens_keys_are_checked(tmp_path):
     assert lens_of({"k1": -0.1}).model == "OPENCV"
     with pytest.raises(ValueError, match="camera_model 'EQUIRECTANGULAR'"):
         lens_of({"camera_model": "EQUIRECTANGULAR", "k1": 0.1})
+    with pytest.raises(ValueError, match="camera_model 'EQUIRECTANGULAR'"):
+        lens_of({"camera_model": "EQUIRECTANGULAR"})  # a panorama is no pinhole either
+    with pytest.raises(ValueError, match="'PINHOLE' has no distortion coefficients"):
+        lens_of({"camera_model": "PINHOLE", "k1": 0.1})
+    assert lens_of({"camera_model": "PINHOLE"}) is None
+    assert lens_of({"camera_model": "OPENCV_FISHEYE"}) == EQUIDISTANT
     _capture(tmp_path, OPENCV, n=1)
     meta = json.loads((tmp_path / "transforms.json").read_text())
     meta["k2"] = "strong"

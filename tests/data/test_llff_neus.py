@@ -111,6 +111,17 @@ def test_image_scale_snaps_to_integer_factor():
     assert image_scale(K_FULL, (107, 80)) == pytest.approx(2 / (164 / 107 + 116 / 80))  # no snap
 
 
+@pytest.mark.parametrize("at", [(0.3, 0.4), (0.15, 0.2), (0.5, 0.25), (0.45, 0.45)])
+def test_image_scale_keeps_an_off_centre_principal_point_at_full_size(at):
+    """A crop's principal point (here at 30% and 40% of a 160x120 image) is K's own, not the
+    centre of an image 0.7 times the size."""
+    K = np.array([[130.0, 0, at[0] * 160], [0, 130.0, at[1] * 120], [0, 0, 1]])
+    assert image_scale(K, (160, 120)) == 1.0
+    K_half = K.copy()
+    K_half[:2, 2] = [0.48 * 320, 0.5 * 240]  # a slightly off-centre one, read at half size
+    assert image_scale(K_half, (160, 120)) == 0.5
+
+
 def test_neus_projection_in_normalized_frame(tmp_path):
     poses = ring_poses(4, radius=3.0)
     scale_mat = _scale_mat()

@@ -451,20 +451,29 @@ def test_a_turntable_poses_through_its_masks(corner, tmp_path, capsys):
         run_sfm, bare, tmp_path / "ws2", SfmConfig(mask_features=True), progress=False)
 
 
-def test_a_colmap_scene_with_lens_distortion_is_undistorted_into_the_workspace(tmp_path):
+@pytest.mark.parametrize("model, distortion", [("OPENCV", [0.9 * W, -0.2, 0.05, 0.0, 0.0]),
+                                               ("SIMPLE_FISHEYE", [0.9 * W]),
+                                               ("OPENCV_FISHEYE", [0.9 * W, 0.0, 0.0, 0.0, 0.0])],
+                         ids=["opencv", "simple-fisheye", "fisheye-k0"])
+def test_a_colmap_scene_with_lens_distortion_is_undistorted_into_the_workspace(
+        tmp_path, model, distortion):
     """A COLMAP project whose OPENCV camera has strong barrel distortion (what COLMAP's GUI
-    leaves before undistortion): reading it directly says so, and `reconstruct`'s loader
-    undistorts it with pycolmap into ws/sfm/, in the model's own frame, masks included; the
-    undistorted photos are the pinhole views of the same scene. `voxsplat poses` does the same
-    (and still refuses a project that is already pinhole)."""
+    leaves before undistortion), or whose fisheye has no distortion coefficients (the
+    equidistant projection, which COLMAP's undistorter would copy as it is): reading it
+    directly says so, and `reconstruct`'s loader undistorts it with pycolmap into ws/sfm/, in
+    the model's own frame, masks included; the undistorted photos are the pinhole views of the
+    same scene. `voxsplat poses` does the same (and still refuses a project that is already
+    pinhole)."""
     import pycolmap
     from voxsplat.data.readers.colmap import DistortedCameraError
     from voxsplat.recon.app import load_input, run_poses
     from voxsplat.render.metrics import psnr
     rng = np.random.default_rng(0)
     textures = [_texture(rng) for _ in range(3)]
-    camera = pycolmap.Camera(model="OPENCV", width=W, height=H,
-                             params=[0.9 * W, 0.9 * W, W / 2, H / 2, -0.2, 0.05, 0.0, 0.0])
+    f, extra = distortion[0], distortion[1:]
+    focal = [f] if model.startswith("SIMPLE") else [f, f]
+    camera = pycolmap.Camera(model=model, width=W, height=H,
+                             params=focal + [W / 2, H / 2] + extra)
     v, u = np.mgrid[0:H, 0:W] + 0.5
     rays = camera.cam_from_img(np.stack([u.ravel(), v.ravel()], -1).astype(np.float64))
     rays = np.concatenate([rays, np.ones((len(rays), 1))], -1)
@@ -482,7 +491,7 @@ def test_a_colmap_scene_with_lens_distortion_is_undistorted_into_the_workspace(t
         q = pycolmap.Rotation3d(pose[:3, :3]).quat  # x, y, z, w
         lines.append(f"{k + 1} {q[3]} {q[0]} {q[1]} {q[2]} {' '.join(map(str, pose[:3, 3]))} 1 {k}.png\n\n")
     (root / "sparse" / "0" / "cameras.txt").write_text(
-        f"1 OPENCV {W} {H} {' '.join(map(str, camera.params))}\n")
+        f"1 {model} {W} {H} {' '.join(map(str, camera.params))}\n")
     (root / "sparse" / "0" / "images.txt").write_text("".join(lines))
     (root / "sparse" / "0" / "points3D.txt").write_text("")
     assert "voxsplat reconstruct` undistorts" in _message(load_scene, root)
