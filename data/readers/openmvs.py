@@ -7,8 +7,8 @@ colours. An image's pose is its platform pose composed with its camera's mountin
 ``R = R_camera @ R_pose`` and ``C = C_pose + R_pose^T C_camera``, and a point projects as
 ``K R (X - C)``, OpenCV's axes. K is in pixels, copied from COLMAP's cameras by
 `InterfaceCOLMAP` (our pixel convention too); an archive saved with normalized intrinsics
-(no image size, archive version 0) divides K by max(width, height), and it is multiplied
-back with the photo's size.
+(no image size) divides K by max(width, height), and it is scaled back with the photo's size
+(see `denormalized_K` for the conventions).
 
 A `.dmap` holds one image's depth (camera z, 0 = unknown), possibly smaller than the photo.
 Two layouts exist: "DR" (float32 depths, OpenMVS up to 2.3) and the newer "D2" (float16
@@ -330,11 +330,32 @@ def _image_file(folder: Path, name: str, archive: Path) -> Path:
     return found
 
 
+def denormalized_K(K_norm: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[3,3] pixel K of an archive's normalized one for an image of `size` (width, height).
+
+    OpenMVS has normalized K by s = max(width, height) two ways: older tools divide all of it
+    (c_n = c / s), newer ones use `Camera::ScaleK` (c_n = (c + 0.5) / s - 0.5, which puts a
+    centred principal point near 0), and a principal point of exactly 0 means the image centre
+    (`Camera::ComposeK`). The two readings differ by about s/2, so the one nearer the image's
+    centre is the right one.
+    """
+    W, H = size
+    s = float(max(W, H))
+    K = np.asarray(K_norm, dtype=np.float64).copy()
+    K[:2, :2] *= s
+    c_norm = K[:2, 2].copy()
+    centre = np.array([W / 2.0, H / 2.0])
+    if not c_norm.any():
+        K[:2, 2] = centre
+    else:
+        K[:2, 2] = min((c_norm * s, (c_norm + 0.5) * s - 0.5),
+                       key=lambda c: float(np.abs(c - centre).max()))
+    return K
+
+
 def _intrinsics(image: MvsImage, size: tuple[int, int], file: Path, archive: Path) -> np.ndarray:
     if image.size is None:
-        K = image.K.copy()
-        K[:2, :] *= max(size)
-        return K
+        return denormalized_K(image.K, size)
     return scale_intrinsics(image.K, image.size, size, file, f"its camera in {archive}")
 
 

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from voxsplat.data.load import load_scene
-from voxsplat.data.readers.openmvs import NO_ID, read_dmap, read_openmvs
+from voxsplat.data.readers.openmvs import NO_ID, denormalized_K, read_dmap, read_openmvs
 from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from testkit import error_message, rotation
 
@@ -153,6 +153,23 @@ def test_normalized_intrinsics_old_archives_and_unposed_images(tmp_path, synth):
                   np.zeros((0, 3), np.uint8))
     scene = load_scene(tmp_path / "scene.mvs")
     assert scene.names == synth.scene.names[1:] and scene.points is None
+
+
+def test_normalized_intrinsics_of_every_openmvs_convention():
+    """Plain division (older tools), `Camera::ScaleK` (newer: c_n = (c + 0.5)/s - 0.5) and a
+    zero principal point (`ComposeK`: the centre) all read back to the pixel K."""
+    K = np.array([[130.0, 0, 78.3], [0, 131.0, 63.1], [0, 0, 1]])
+    s = 160.0
+    plain = K.copy()
+    plain[:2] /= s
+    scaled = plain.copy()
+    scaled[:2, 2] = (K[:2, 2] + 0.5) / s - 0.5
+    np.testing.assert_allclose(denormalized_K(plain, (160, 120)), K, atol=1e-9)
+    np.testing.assert_allclose(denormalized_K(scaled, (160, 120)), K, atol=1e-9)
+    np.testing.assert_allclose(denormalized_K(plain, (320, 240))[:2], 2 * K[:2], atol=1e-9)
+    zero = plain.copy()
+    zero[:2, 2] = 0
+    np.testing.assert_allclose(denormalized_K(zero, (160, 120))[:2, 2], [80, 60])
 
 
 def test_masks_named_in_the_archive_are_read_and_resized(tmp_path, synth):
