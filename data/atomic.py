@@ -90,10 +90,21 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator:
             yield f
 
 
+OUTPUT_MARKER = ".voxsplat-output"
+"""The file that marks a folder of PNGs as written by voxsplat (see `check_replaceable`)."""
+
+
+def mark_output(folder: Path, what: str) -> None:
+    """Mark `folder` (a finished output's temp folder) as ours: a later run may replace it."""
+    (Path(folder) / OUTPUT_MARKER).write_text(f"{what}, written by voxsplat: the next run with "
+                                              f"this output folder replaces the whole folder\n")
+
+
 def check_replaceable(folder: str | os.PathLike, suffixes: tuple[str, ...] = (".png",)) -> None:
-    """Raise a VoxsplatError unless `folder` is absent, empty, or holds only files with these
-    suffixes (what an earlier run wrote there): `replace_folder` deletes what it replaces, so an
-    output folder must never be a workspace or a folder of the user's data."""
+    """Raise a VoxsplatError unless `folder` is absent, empty, or an earlier output of ours:
+    `OUTPUT_MARKER` and files with these suffixes only. `replace_folder` deletes what it
+    replaces, so an output folder must never be a workspace or a folder of the user's data
+    (photos and masks are PNGs too)."""
     from .errors import VoxsplatError
     folder = Path(folder)
     check_output_parent(folder, "output")
@@ -102,11 +113,17 @@ def check_replaceable(folder: str | os.PathLike, suffixes: tuple[str, ...] = (".
     if not folder.is_dir():
         raise VoxsplatError(f"{folder}: exists and is not a folder; give a folder name for the "
                             f"output")
-    other = [p.name for p in folder.iterdir() if not (p.is_file() and p.suffix.lower() in suffixes)]
+    entries = [p for p in folder.iterdir() if p.name != OUTPUT_MARKER]
+    if not entries and not (folder / OUTPUT_MARKER).exists():
+        return
+    other = [p.name for p in entries if not (p.is_file() and p.suffix.lower() in suffixes)]
     if other:
         raise VoxsplatError(f"{folder}: holds {other[0]!r} and other files this output would "
-                            f"delete; give a new or empty folder (an earlier output of this "
-                            f"kind, {'/'.join(suffixes)} files only, is replaced)")
+                            f"delete; give a new or empty folder")
+    if not (folder / OUTPUT_MARKER).is_file():
+        raise VoxsplatError(f"{folder}: holds {entries[0].name!r} and other files that voxsplat "
+                            f"did not write (no {OUTPUT_MARKER}), which this output would delete; "
+                            f"give a new or empty folder")
 
 
 def replace_folder(tmp: Path, target: Path) -> None:

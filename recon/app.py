@@ -388,9 +388,10 @@ def run_eval(ws: Path, split: str = "test", device: str = "auto",
                                     sky=read_sky(ws), on_view=saved)
         recorded = Path(ws) / wsp.METRICS_JSON
         old = wsp.read_json(recorded) if recorded.is_file() else {}
-        for k, v in old.items():  # what training recorded (model, steps, seconds, voxels, ...) stays
+        for k, v in old.items():  # what training recorded (model, steps, seconds, device, ...) stays
             metrics.setdefault(k, v)
-        metrics["device"] = pipeline._device_name(dev)
+        metrics["eval_device"] = pipeline._device_name(dev)
+        metrics.setdefault("device", metrics["eval_device"])
         wsp.write_json(target, metrics)
     except BaseException:
         if saved is not None:
@@ -401,21 +402,40 @@ def run_eval(ws: Path, split: str = "test", device: str = "auto",
     return metrics
 
 
+def _render_stems(names: Sequence[str]) -> list[str]:
+    """Each view's file stem in a renders folder (NAME.png, NAME_gt.png): its name with '/'
+    as '_', and where two views' files would be the same file (`a/b` and `a_b`; `cam`'s photo
+    and the view `cam_gt`), the view's index appended to each of them."""
+    stems = [n.replace("/", "_").replace("\\", "_") for n in names]
+    while True:
+        owners: dict[str, set[int]] = {}
+        for i, stem in enumerate(stems):
+            for file in (stem, f"{stem}_gt"):
+                owners.setdefault(file, set()).add(i)
+        clash = sorted({i for ids in owners.values() if len(ids) > 1 for i in ids})
+        if not clash:
+            return stems
+        for i in clash:
+            stems[i] = f"{stems[i]}_{i}"
+
+
 class _RenderFolder:
     """Renders and photos of evaluated views, written to a hidden folder that replaces
     `folder` once every view is in (never a half-written folder)."""
 
     def __init__(self, folder: Path, names: Sequence[str]):
         import tempfile
-        from ..data.atomic import check_replaceable
+        from ..data.atomic import check_replaceable, mark_output
         check_replaceable(folder)
         self.folder, self.names = folder, names
         folder.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        mark_output(self.tmp, "evaluated views' renders and photos")
+        self.stems = _render_stems(names)
 
     def __call__(self, i: int, render, gt) -> None:
         from PIL import Image
-        stem = self.names[i].replace("/", "_").replace("\\", "_")
+        stem = self.stems[i]
         for suffix, img in (("", render), ("_gt", gt)):
             array = (img.clamp(0, 1) * 255).round().byte().cpu().numpy()
             Image.fromarray(array).save(self.tmp / f"{stem}{suffix}.png")

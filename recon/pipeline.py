@@ -185,7 +185,7 @@ def evaluate(scene: Scene, splats: dict, split: str, device: torch.device, backe
     bg = torch.tensor(scene.background, device=device) if sky is None else sky.to(device)
     cams = scene.cameras.to(device)
     deg = sh_degree_of(splats)
-    psnrs, ssims, open_px = [], [], []
+    psnrs, ssims, open_px = [], [], []  # ssims: None for a view too small for SSIM
     for i in ids:
         gt = scene.image(i).to(device)
         out = render_splats(splats, cams[i], deg, bg, backend)
@@ -198,16 +198,17 @@ def evaluate(scene: Scene, splats: dict, split: str, device: torch.device, backe
         img = out.colors[0].clamp(0, 1)
         mask = view_mask if masked else None
         psnrs.append(float(psnr(img, gt, mask)))
-        if min(img.shape[:2]) >= SSIM_WINDOW:  # else no SSIM (its window is 11 pixels wide)
-            ssims.append(float(ssim(img, gt, mask)))
+        ssims.append(float(ssim(img, gt, mask)) if min(img.shape[:2]) >= SSIM_WINDOW
+                     else None)  # SSIM's window is 11 pixels wide
         if on_view is not None:
             on_view(i, img, gt)
     train = [] if split == "train" else list(scene.splits.get("train", ()))
     angles = nearest_view_angles(scene.cameras, ids, train).tolist() if train else None
     return {"split": split, "n_test_views": len(ids),
             "psnr": float(np.mean(psnrs)) if ids else None,
-            "ssim": float(np.mean(ssims)) if ssims else None,
-            "psnr_per_view": psnrs, "views": [scene.names[i] for i in ids],
+            "ssim": float(np.mean(measured)) if (measured := [v for v in ssims if v is not None])
+            else None, "masked": bool(masked),
+            "psnr_per_view": psnrs, "ssim_per_view": ssims, "views": [scene.names[i] for i in ids],
             "nearest_train_angle_deg": angles, "n_gaussians": int(splats["means"].shape[0]),
             "open_fraction": float(np.mean(open_px)) if ids else None, "sky": sky is not None}
 

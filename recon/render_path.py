@@ -13,7 +13,8 @@ import torch
 from ..data.cameras import Cameras
 from ..data.errors import VoxsplatError
 from ..render.camera_paths import (covered_arc, default_arc, default_orbit, estimate_orbit,
-                                   interpolate_path, keyframe_indices, spiral_path)
+                                   interpolate_path, keyframe_indices, spiral_path,
+                                   through_views)
 from . import workspace as wsp
 from .representation.lattice import cameras_face_forward
 
@@ -53,8 +54,9 @@ def path_cameras(rec: dict, kind: str, n_frames: Optional[int] = None,
     input's frame, moved into the workspace's; `n_frames` then resamples a smooth path
     through its cameras.
     """
-    if n_frames is not None and n_frames < 2:
-        raise VoxsplatError(f"--frames must be at least 2, got {n_frames}")
+    if n_frames is not None and n_frames < (2 if kind in PATH_KINDS else 1):
+        raise VoxsplatError(f"--frames must be at least {2 if kind in PATH_KINDS else 1}, got "
+                            f"{n_frames}")
     cams = wsp.cameras_from_record(rec)
     train = [i for i, im in enumerate(rec["images"]) if im["split"] == "train"] or list(range(len(cams)))
     cams = cams[train]
@@ -75,7 +77,7 @@ def path_cameras(rec: dict, kind: str, n_frames: Optional[int] = None,
     elif kind == "spiral":
         poses = spiral_path(cams.cam_from_world, n_frames)
     else:
-        poses = interpolate_path(cams.cam_from_world, n_frames)
+        poses = through_views(cams.cam_from_world, n_frames)
     return poses.float(), cams.Ks[0].expand(len(poses), 3, 3).clone(), W, H, None
 
 

@@ -262,24 +262,51 @@ def default_orbit(cameras: Cameras, n_frames: int = 120) -> Tensor:
 # Spiral (forward-facing scenes).
 
 
-def mean_pose(cam_from_world: Tensor) -> Tensor:
-    """[4,4] world_from_cam of the average camera (mean centre, averaged axes, OpenCV)."""
+SPIRAL_MIN_AGREEMENT = 0.5
+"""A spiral needs cameras that face one way: the length of their mean optical axis (1 when
+all are parallel; ~0 for cameras around an object) must be at least this."""
+
+
+def _spiral_frame(cam_from_world: Tensor) -> tuple[Tensor, Tensor]:
+    """(the mean pose [4,4], world_from_cam: mean centre, mean optical axis, no roll; the up
+    [3] that the spiral's frames keep): up is `estimate_up`, or for cameras that all look
+    straight down or up (a drone's nadir photos) the photos' mean up (-y) axis.
+
+    Raises:
+        VoxsplatError: the optical axes do not agree on a direction (`SPIRAL_MIN_AGREEMENT`),
+            or no up is across their mean (cameras looking down from all sides).
+    """
     centers, fwd, ups = _axes_world(cam_from_world)
     z = fwd.mean(0)
+    if float(z.norm()) < SPIRAL_MIN_AGREEMENT:
+        raise VoxsplatError("camera path: the training cameras face many ways (around the "
+                            "scene), so a spiral in front of them has no front; use --path "
+                            "orbit or arc")
     z = z / z.norm()
-    x = torch.linalg.cross(-ups.mean(0), z)  # down x forward = right
+    for up in (estimate_up(cam_from_world).to(_F64), ups.mean(0) / ups.mean(0).norm()):
+        x = torch.linalg.cross(-up, z)  # down x forward = right
+        if float(x.norm()) >= 0.2:
+            break
+    else:
+        raise VoxsplatError("camera path: the training cameras look down (or up) from all "
+                            "sides, so a spiral has no upright frame; use --path orbit or arc")
     x = x / x.norm()
-    y = torch.linalg.cross(z, x)
     world_from_cam = torch.eye(4, dtype=_F64)
-    world_from_cam[:3, :3] = torch.stack([x, y, z], dim=1)
+    world_from_cam[:3, :3] = torch.stack([x, torch.linalg.cross(z, x), z], dim=1)
     world_from_cam[:3, 3] = centers.mean(0)
-    return world_from_cam
+    return world_from_cam, up
+
+
+def mean_pose(cam_from_world: Tensor) -> Tensor:
+    """[4,4] world_from_cam of the average camera (see `_spiral_frame`), OpenCV axes."""
+    return _spiral_frame(cam_from_world)[0]
 
 
 def spiral_path(cam_from_world: Tensor, n_frames: int, *, radius_scale: float = 1.0,
                 focus_depth: Optional[float] = None, n_rotations: float = 2.0,
                 z_rate: float = 0.5) -> Tensor:
-    """LLFF-style spiral around the mean of forward-facing cameras, looking at a focus point.
+    """LLFF-style spiral around the mean of forward-facing cameras, looking at a focus point,
+    upright about the cameras' up (`estimate_up`: no roll where the photos had none).
 
     Args:
         cam_from_world: [C,4,4] training poses (OpenCV).
@@ -294,8 +321,11 @@ def spiral_path(cam_from_world: Tensor, n_frames: int, *, radius_scale: float = 
 
     Returns:
         cam_from_world [F,4,4] float32.
+
+    Raises:
+        VoxsplatError: the cameras do not face one way (see `mean_pose`).
     """
-    mean = mean_pose(cam_from_world)
+    mean, up = _spiral_frame(cam_from_world)
     centers, _, _ = _axes_world(cam_from_world)
     local = (centers - mean[:3, 3]) @ mean[:3, :3]  # offsets in the mean camera's frame
     radii = torch.quantile(local.abs(), 0.9, dim=0) * radius_scale
@@ -304,7 +334,6 @@ def spiral_path(cam_from_world: Tensor, n_frames: int, *, radius_scale: float = 
         depth = None if point is None else float((point - mean[:3, 3]) @ mean[:3, 2])
         focus_depth = depth if depth and depth > 0 else max(5.0 * float(radii.max()), 1.0)
     target = mean[:3, 3] + focus_depth * mean[:3, 2]
-    up = -mean[:3, 1]
     theta = torch.arange(n_frames, dtype=_F64) * (2.0 * math.pi * n_rotations / max(n_frames, 1))
     offsets = torch.stack([torch.cos(theta), torch.sin(theta), torch.sin(theta * z_rate)], -1)
     eyes = mean[:3, 3] + (offsets * radii) @ mean[:3, :3].T
@@ -344,6 +373,64 @@ def keyframe_indices(n_cameras: int, n_frames: int) -> Tensor:
         return torch.zeros(1, dtype=torch.int64)
     steps = torch.arange(n_cameras, dtype=torch.int64) * (n_frames - 1)
     return steps // (n_cameras - 1)
+
+
+def _tour_length(centers: Tensor, order: Tensor) -> float:
+    return float((centers[order[1:]] - centers[order[:-1]]).norm(dim=-1).sum())
+
+
+def tour_order(cam_from_world: Tensor, max_starts: int = 64) -> Tensor:
+    """[C] an order of the cameras that visits them along a short route: the given order where
+    it is already about as short (a video's frames), else the shortest greedy nearest-neighbour
+    route (from up to `max_starts` start cameras), shortened by 2-opt. Photos in name order
+    may jump back and forth across the scene."""
+    centers, _, _ = _axes_world(cam_from_world)
+    C = len(centers)
+    given = torch.arange(C)
+    if C < 4:
+        return given
+    dist = torch.cdist(centers, centers)
+    best, best_length = given, math.inf
+    for start in torch.linspace(0, C - 1, min(C, max_starts)).round().long().unique().tolist():
+        order, free = [start], torch.ones(C, dtype=torch.bool)
+        free[start] = False
+        for _ in range(C - 1):
+            d = dist[order[-1]].masked_fill(~free, math.inf)
+            order.append(int(d.argmin()))
+            free[order[-1]] = False
+        order = torch.tensor(order)
+        length = _tour_length(centers, order)
+        if length < best_length:
+            best, best_length = order, length
+    best = best.tolist()
+    improved = True
+    while improved:  # 2-opt on an open route: reverse any stretch that shortens it
+        improved = False
+        for i in range(1, C - 1):
+            for j in range(i + 1, C):
+                before = float(dist[best[i - 1], best[i]]) + (float(dist[best[j], best[j + 1]])
+                                                             if j + 1 < C else 0.0)
+                after = float(dist[best[i - 1], best[j]]) + (float(dist[best[i], best[j + 1]])
+                                                            if j + 1 < C else 0.0)
+                if after < before - 1e-9:
+                    best[i:j + 1] = best[i:j + 1][::-1]
+                    improved = True
+    best = torch.tensor(best)
+    return given if _tour_length(centers, given) <= 1.1 * _tour_length(centers, best) else best
+
+
+def through_views(cam_from_world: Tensor, n_frames: int, frames_per_view: int = 3) -> Tensor:
+    """A smooth path through the (training) cameras in `tour_order`, keeping at most one camera
+    per `frames_per_view` frames (evenly along the route) so that every frame count works.
+
+    Returns:
+        cam_from_world [F,4,4] float32.
+    """
+    order = tour_order(cam_from_world)
+    keep = max(2, n_frames // frames_per_view)
+    if len(order) > keep:
+        order = order[torch.linspace(0, len(order) - 1, keep).round().long()]
+    return interpolate_path(cam_from_world[order], n_frames)
 
 
 def interpolate_path(cam_from_world: Tensor, n_frames: int) -> Tensor:

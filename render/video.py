@@ -56,7 +56,7 @@ def write_frames(folder: str | os.PathLike, frames: Iterable[Frame]) -> int:
     import tempfile
     from pathlib import Path
     from PIL import Image
-    from ..data.atomic import check_replaceable, replace_folder
+    from ..data.atomic import check_replaceable, mark_output, replace_folder
     folder = Path(folder)
     check_replaceable(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +65,7 @@ def write_frames(folder: str | os.PathLike, frames: Iterable[Frame]) -> int:
         n = 0
         for n, frame in enumerate(frames, 1):
             Image.fromarray(_to_uint8(frame)).save(tmp / f"frame_{n - 1:05d}.png")
+        mark_output(tmp, "video frames")
     except BaseException:
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)

@@ -162,7 +162,7 @@ def _opengl_c2w(cam_from_world: torch.Tensor) -> np.ndarray:
 
 def _frames(folder) -> np.ndarray:
     from PIL import Image
-    return np.stack([np.asarray(Image.open(p), np.float64) for p in sorted(folder.iterdir())])
+    return np.stack([np.asarray(Image.open(p), np.float64) for p in sorted(folder.glob("*.png"))])
 
 
 def test_render_follows_camera_path_files_in_the_input_frame(moved_workspace, tmp_path, capsys):
@@ -291,12 +291,20 @@ def test_output_folders_never_replace_a_workspace_or_data(moved_workspace, tmp_p
     assert main(["eval", str(ws), "--renders", str(ws), "--device", "cpu"]) == 2
     assert "new or empty folder" in capsys.readouterr().err
     assert sorted(p.name for p in ws.iterdir()) == before
+    photos = tmp_path / "photos"  # PNGs that we did not write: the user's photos or masks
+    photos.mkdir()
+    (photos / "IMG_0001.png").write_bytes(b"")
+    for command in (["render", str(ws), "--out", str(photos), "--frames", "2"],
+                    ["eval", str(ws), "--renders", str(photos)]):
+        assert main(command + ["--device", "cpu"]) == 2
+        assert "voxsplat did not write" in capsys.readouterr().err
+    assert [p.name for p in photos.iterdir()] == ["IMG_0001.png"]
     earlier = tmp_path / "frames"  # an earlier PNG output is replaced, with usual permissions
-    earlier.mkdir()
-    (earlier / "frame_00009.png").write_bytes(b"")
-    assert main(["render", str(ws), "--out", str(earlier), "--frames", "2", "--device", "cpu",
-                 "--quiet"]) == 0
-    assert sorted(p.name for p in earlier.iterdir()) == ["frame_00000.png", "frame_00001.png"]
+    for frames in ("3", "2"):
+        assert main(["render", str(ws), "--out", str(earlier), "--frames", frames, "--device",
+                     "cpu", "--quiet"]) == 0
+    assert sorted(p.name for p in earlier.iterdir()) == [".voxsplat-output", "frame_00000.png",
+                                                         "frame_00001.png"]
     import os
     umask = os.umask(0)
     os.umask(umask)

@@ -12,7 +12,8 @@ from voxsplat.data.errors import VoxsplatError
 from voxsplat.data.cameras import Cameras
 from voxsplat.render.camera_paths import (arc_path, covered_arc, default_arc, default_orbit,
                                           estimate_orbit, estimate_up, interpolate_path,
-                                          keyframe_indices, look_at, orbit_path, spiral_path)
+                                          keyframe_indices, look_at, orbit_path, spiral_path,
+                                          through_views, tour_order)
 
 
 def _cam_coords(cam_from_world: torch.Tensor, point) -> torch.Tensor:
@@ -184,3 +185,50 @@ def test_spiral_circles_the_mean_pose_and_looks_at_the_focus():
     converging = torch.stack([look_at(e, (0.0, 0.0, 5.0), (0.0, -1.0, 0.0)) for e in eyes])
     auto = spiral_path(converging, 10)
     assert torch.allclose(_cam_coords(auto, (0.0, 0.0, 5.0))[:, :2], torch.zeros(10, 2), atol=1e-3)
+
+
+def test_spiral_keeps_the_photos_upright_and_refuses_cameras_around_the_scene():
+    """Cameras side by side looking 25 degrees down at a point, without roll: every spiral
+    frame keeps its right axis level (the mean camera's -y is tilted, so using it as up would
+    roll the frames). A nadir capture spirals about its photos' up; cameras around an object
+    have no front for a spiral."""
+    up = torch.tensor([0.0, 0.0, 1.0])
+    eyes = [torch.tensor([x, 0.1 * math.sin(3 * x), 2.0 + 0.3 * math.cos(2 * x)])
+            for x in torch.linspace(-2.5, 2.5, 9).tolist()]
+    down = torch.stack([look_at(e, (0.0, 4.0, 0.0), up) for e in eyes])  # 30 degrees apart
+    path = spiral_path(down, 40)
+    _assert_rigid(path)
+    assert float((path[:, 0, :3] @ up).abs().max()) < 1e-4  # right axes level: no roll
+    assert float(((-path[:, 1, :3]) @ up).min()) > 0.5  # and upright
+    nadir = torch.stack([look_at(e, e - torch.tensor([0.0, 0.0, 3.0]), (0.0, 1.0, 0.0))
+                         for e in eyes])
+    overhead = spiral_path(nadir, 20)
+    _assert_rigid(overhead)
+    assert float((overhead[:, 2, :3] @ -up).min()) > 0.9  # still looking down
+    ring = torch.stack([look_at((3 * math.cos(a), 3 * math.sin(a), 1.0), (0.0, 0.0, 0.0), up)
+                        for a in torch.linspace(0, 2 * math.pi, 13)[:-1].tolist()])
+    with pytest.raises(VoxsplatError, match="use --path orbit or arc"):
+        spiral_path(ring, 20)
+
+
+def test_a_path_through_the_views_takes_them_in_route_order_with_any_frame_count():
+    """Photos named in no spatial order (a ring shuffled) are visited around the ring, not
+    back and forth; a video's frames (already a short route) keep their order; more cameras
+    than frames are thinned evenly along the route."""
+    up = torch.tensor([0.0, 0.0, 1.0])
+    angles = torch.linspace(0, 1.5 * math.pi, 24).tolist()
+    ring = torch.stack([look_at((3 * math.cos(a), 3 * math.sin(a), 1.0), (0.0, 0.0, 0.0), up)
+                        for a in angles])
+    shuffled = ring[torch.randperm(24, generator=torch.Generator().manual_seed(0))]
+    order = tour_order(shuffled)
+    centers = torch.linalg.inv(shuffled.double())[order, :3, 3]
+    steps = (centers[1:] - centers[:-1]).norm(dim=-1)
+    assert float(steps.max()) < 0.62  # neighbours on the ring are 0.61 apart
+    assert torch.equal(tour_order(ring), torch.arange(24))
+    path = through_views(shuffled, 120)
+    frame_steps = (torch.linalg.inv(path.double())[1:, :3, 3]
+                   - torch.linalg.inv(path.double())[:-1, :3, 3]).norm(dim=-1)
+    assert float(frame_steps.max()) < 0.15  # 14.1 around in 119 steps; name order: 6
+    many = torch.stack([look_at((3 * math.cos(a), 3 * math.sin(a), 1.0), (0.0, 0.0, 0.0), up)
+                        for a in torch.linspace(0, 1.5 * math.pi, 200).tolist()])
+    assert through_views(many, 120).shape == (120, 4, 4)

@@ -35,10 +35,11 @@ def test_eval_saves_each_views_render_and_photo(demo_workspace, tmp_path):
     from voxsplat.scripts.cli import main
     renders = tmp_path / "renders"
     (renders).mkdir()
-    (renders / "stale.png").write_bytes(b"")
+    (renders / "stale.png").write_bytes(b"")  # an earlier output of ours, replaced whole
+    (renders / ".voxsplat-output").write_text("")
     assert main(["eval", str(demo_workspace), "--renders", str(renders), "--device", "cpu"]) == 0
     metrics = json.loads((demo_workspace / "metrics.json").read_text())
-    assert sorted(p.name for p in renders.iterdir()) == sorted(
+    assert sorted(p.name for p in renders.glob("*.png")) == sorted(
         f"{v.replace('/', '_')}{s}.png" for v in metrics["views"] for s in ("", "_gt"))
     for name, expected in zip(metrics["views"], metrics["psnr_per_view"]):
         stem = name.replace("/", "_")

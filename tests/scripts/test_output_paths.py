@@ -74,8 +74,16 @@ def test_sh_degree_messages_say_which_part_is_wrong(capsys, workspace, tmp_path)
 def test_eval_of_another_split_keeps_the_held_out_metrics(capsys, workspace, tmp_path):
     err = _error(capsys, ["eval", str(workspace), "--split", "tset", "--device", "cpu"])
     assert "--split tset: the workspace has no such views; it has train, test" in err, err
+    trained = workspace / "metrics.json"  # as a GPU run leaves it: eval on a CPU keeps that
+    recorded = json.loads(trained.read_text()) if trained.is_file() else {}
+    trained.write_text(json.dumps(recorded | {"device": "NVIDIA H100 80GB HBM3",
+                                              "peak_gpu_mem_mb": 1234.0}))
     assert main(["eval", str(workspace), "--device", "cpu"]) == 0
     held_out = json.loads((workspace / "metrics.json").read_text())
+    assert (held_out["device"], held_out["peak_gpu_mem_mb"]) == ("NVIDIA H100 80GB HBM3", 1234.0)
+    assert held_out["eval_device"] == "cpu" and held_out["masked"] is False
+    assert len(held_out["ssim_per_view"]) == len(held_out["psnr_per_view"]) == 2
+    assert held_out["ssim"] == pytest.approx(sum(held_out["ssim_per_view"]) / 2)
     assert main(["eval", str(workspace), "--split", "train", "--device", "cpu"]) == 0
     train = json.loads((workspace / "metrics_train.json").read_text())
     assert json.loads((workspace / "metrics.json").read_text()) == held_out
@@ -117,3 +125,13 @@ def test_a_killed_writers_temp_files_are_cleared(tmp_path):
     (ckpt / ".step_000040.k3j2h1g0.part.pt").write_bytes(b"cut off")
     save_checkpoint(ckpt, 60, {"step": 60})
     assert sorted(p.name for p in ckpt.iterdir()) == ["step_000060.pt"]
+
+
+def test_renders_folder_names_never_collide():
+    """`eval --renders` writes NAME.png and NAME_gt.png: views whose files would be the same
+    file get their index appended, the others keep their names."""
+    from voxsplat.recon.app import _render_stems
+    stems = _render_stems(["cam", "cam_gt", "a/b", "a_b", "x", "sub/y"])
+    assert stems == ["cam_0", "cam_gt_1", "a_b_2", "a_b_3", "x", "sub_y"]
+    files = [f"{s}{suffix}" for s in stems for suffix in ("", "_gt")]
+    assert len(set(files)) == len(files)
