@@ -126,6 +126,19 @@ def check_replaceable(folder: str | os.PathLike, suffixes: tuple[str, ...] = (".
                             f"give a new or empty folder")
 
 
+def temp_folder_beside(folder: Path) -> Path:
+    """A new hidden folder beside `folder` (``.NAME.XXXXXXXX``) to write its next version in,
+    for `replace_folder`. The ones a killed writer left (SIGKILL, power loss: no `except` ran)
+    are removed first, with the old versions a killed `replace_folder` left."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    stale = re.compile(rf"\.{re.escape(folder.name)}\.(old\.)?{_RANDOM}")
+    for p in folder.parent.iterdir():
+        if stale.fullmatch(p.name) and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+
+
 def replace_folder(tmp: Path, target: Path) -> None:
     """Move the finished folder `tmp` to `target`, replacing an older one only once it is done."""
     umask = os.umask(0)

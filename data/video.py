@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Callable, Optional
@@ -19,7 +18,7 @@ from typing import Callable, Optional
 import numpy as np
 from PIL import Image
 
-from .atomic import replace_folder
+from .atomic import replace_folder, temp_folder_beside
 from .errors import VoxsplatError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
@@ -208,8 +207,7 @@ def extract_frames(video: str | os.PathLike, out_dir: str | os.PathLike, target_
         raise VoxsplatError(f"{video}: no such video file; check the path")
     if target_count < 2:
         raise VoxsplatError(f"target_count={target_count}: need at least 2 frames for SfM")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp = temp_folder_beside(out_dir)
     try:
         kept = _select(video, tmp, target_count, max_size, progress)
         threshold = min_sharpness_ratio * float(np.median(list(kept.values())))

@@ -424,12 +424,10 @@ class _RenderFolder:
     `folder` once every view is in (never a half-written folder)."""
 
     def __init__(self, folder: Path, names: Sequence[str]):
-        import tempfile
-        from ..data.atomic import check_replaceable, mark_output
+        from ..data.atomic import check_replaceable, mark_output, temp_folder_beside
         check_replaceable(folder)
         self.folder, self.names = folder, names
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        self.tmp = temp_folder_beside(folder)
         mark_output(self.tmp, "evaluated views' renders and photos")
         self.stems = _render_stems(names)
 

@@ -203,13 +203,16 @@ def render_splats(splats, cameras: Cameras, sh_degree: int,
     return out
 
 
-def truncate_sh(splats, degree: int) -> dict:
-    """`splats` with view-dependent colour up to SH `degree` only (the higher bands dropped:
-    smaller files, colours that change less with the view); unchanged at or above theirs."""
+def with_sh_degree(splats, degree: int) -> dict:
+    """`splats` with SH bands up to `degree` exactly: the higher bands dropped (smaller files,
+    colours that change less with the view), or zero bands added above theirs (the same
+    colours, in the layout of a reader that expects that degree, as Inria's `load_ply`)."""
     keep = (degree + 1) ** 2 - 1
-    if splats["shN"].shape[1] <= keep:
-        return dict(splats)
-    return {**splats, "shN": splats["shN"][:, :keep]}
+    shN = splats["shN"]
+    if shN.shape[1] >= keep:
+        return {**splats, "shN": shN[:, :keep]}
+    pad = shN.new_zeros(shN.shape[0], keep - shN.shape[1], *shN.shape[2:])
+    return {**splats, "shN": torch.cat([shN, pad], 1)}
 
 
 def sh_degree_of(splats) -> int:

@@ -27,7 +27,7 @@ from .export.frame import (frame_scale, input_from_world, is_identity, similarit
                            transform_normals, transform_points, transform_splats)
 from .export.ply import read_ply, write_ply
 from .export.splat import write_splat
-from .gaussians import render_splats, sh_degree_of, truncate_sh
+from .gaussians import render_splats, sh_degree_of, with_sh_degree
 from .sky import SKY_PT, write_sky
 from . import distributed
 from . import workspace as wsp
@@ -318,6 +318,7 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         raise VoxsplatError(f"--sky adds the sky to splat files (.ply, .splat, .spz), not to "
                             f"{fmt} exports")
     rec = wsp.open_workspace(ws)
+    _check_not_workspace_state(Path(ws), Path(out))
     out_from_world = input_from_world(rec) if frame == "input" else torch.eye(4, dtype=torch.float64)
     if not is_identity(out_from_world):
         similarity_parts(out_from_world, Path(ws) / wsp.SCENE_JSON)  # fails before any work
@@ -328,12 +329,16 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         else:
             points_cfg = replace(points_cfg, voxel_size=voxel_size)
     splats = load_splats(ws)
+    if splats["means"].shape[0] == 0:
+        raise VoxsplatError(f"{ws}: the workspace has no Gaussians ({wsp.SPLATS_PLY} is empty: "
+                            f"training pruned them all); reconstruct again, e.g. with more views "
+                            f"or --preset dense")
     if sky:
         splats = with_backdrop(ws, rec, splats)
     if fmt in _SPLAT_FORMATS:
         splats = transform_splats(splats, out_from_world)
         if sh_degree is not None:
-            splats = truncate_sh(splats, sh_degree)
+            splats = with_sh_degree(splats, sh_degree)
     if fmt == "ply":
         write_ply(out, splats)
     elif fmt == "compressed-ply":
@@ -363,6 +368,21 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
             mesh.apply_transform(out_from_world.numpy())
         write_mesh(out, mesh)
     return Path(out)
+
+
+_STATE_FILES = (wsp.SPLATS_PLY, wsp.SCENE_JSON, SKY_PT)
+"""What a workspace's later commands read (with its checkpoints/): never an export's --out."""
+
+
+def _check_not_workspace_state(ws: Path, out: Path) -> None:
+    """Raise where `out` is one of the workspace's own files: an export over splats.ply would
+    replace the scene-frame Gaussians with the input frame's (or fewer SH bands) for good."""
+    out = out.resolve()
+    ws = ws.resolve()
+    if out in {ws / name for name in _STATE_FILES} or (ws / "checkpoints") in out.parents:
+        raise VoxsplatError(f"--out {out}: is the workspace's own {out.relative_to(ws)}, which "
+                            f"render, eval and export read; write the export elsewhere, e.g. "
+                            f"{ws / ('export' + out.suffix)}")
 
 
 def with_backdrop(ws: Path, rec: dict, splats: dict) -> dict:

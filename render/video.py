@@ -53,14 +53,12 @@ def write_frames(folder: str | os.PathLike, frames: Iterable[Frame]) -> int:
     Returns:
         The number of frames written.
     """
-    import tempfile
     from pathlib import Path
     from PIL import Image
-    from ..data.atomic import check_replaceable, mark_output, replace_folder
+    from ..data.atomic import check_replaceable, mark_output, replace_folder, temp_folder_beside
     folder = Path(folder)
     check_replaceable(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    tmp = temp_folder_beside(folder)
     try:
         n = 0
         for n, frame in enumerate(frames, 1):

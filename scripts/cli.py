@@ -378,9 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "unseen space counting as inside (objects captured from around)")
     e.add_argument("--sky", action="store_true", help="ply/splat/spz: add the learned sky (sky.pt) "
                    "as Gaussians on a far sphere, which viewers show behind the scene")
-    e.add_argument("--sh-degree", type=int, metavar="D", help="ply, compressed-ply, spz: keep "
-                   "view-dependent colour up to SH degree D only (0: none; a degree-3 .ply "
-                   "shrinks from 248 to 68 bytes a Gaussian)")
+    e.add_argument("--sh-degree", type=int, metavar="D", help="ply, compressed-ply, spz: write "
+                   "SH degree D: higher bands dropped (0: no view-dependent colour; a degree-3 "
+                   ".ply shrinks from 248 to 68 bytes a Gaussian), or zero bands added for "
+                   "readers that expect degree D")
     e.add_argument("--spz-version", type=int, choices=[3, 2], help="spz: 3 (default, as Niantic's "
                    "library writes: finer rotations) or 2, for readers older than version 3")
     e.add_argument("--frame", default="input", choices=["input", "scene"],

@@ -368,12 +368,41 @@ def require_packages(cfg: MeshConfig) -> None:
 
 
 def write_mesh(path: Path, mesh: trimesh.Trimesh) -> Path:
-    """Write `mesh` with vertex colours as .ply (binary), .obj or .glb, atomically."""
+    """Write `mesh` with vertex colours as .ply (binary), .obj or .glb (`glb_bytes`),
+    atomically."""
     path = Path(path)
     suffix = check_mesh_suffix(path)
     with atomic_path(path) as tmp:
-        mesh.export(tmp, file_type=suffix[1:])
+        if suffix == ".glb":
+            tmp.write_bytes(glb_bytes(mesh))
+        else:
+            mesh.export(tmp, file_type=suffix[1:])
     return path
+
+
+def glb_bytes(mesh: trimesh.Trimesh) -> bytes:
+    """`mesh` as a binary glTF as the spec reads it: vertex colours (sRGB in .ply and .obj)
+    converted to linear, which glTF's COLOR_0 is; a matte material (glTF's default one is
+    metallic, which viewers such as three.js show dark); vertex normals. In the input's frame,
+    as the other exports (glTF viewers take +Y as up)."""
+    linear = mesh.copy()
+    if linear.visual.kind == "vertex":
+        rgba = np.asarray(mesh.visual.vertex_colors)
+        srgb = rgba[:, :3] / 255.0
+        rgb = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+        linear.visual.vertex_colors = np.concatenate([np.round(rgb * 255), rgba[:, 3:]],
+                                                     1).astype(np.uint8)
+
+    def matte(tree: dict) -> None:
+        tree["materials"] = [{"name": "vertex colours", "pbrMetallicRoughness": {
+            "baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0,
+            "roughnessFactor": 1.0}}]
+        for m in tree.get("meshes", []):
+            for primitive in m["primitives"]:
+                primitive["material"] = 0
+
+    return trimesh.exchange.gltf.export_glb(trimesh.Scene(linear), include_normals=True,
+                                            tree_postprocessor=matte)
 
 
 def check_mesh_suffix(path: Path) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...data.atomic import check_output_parent, replace_folder
+from ...data.atomic import check_output_parent, replace_folder, temp_folder_beside
 from ...data.cameras import Cameras
 from ...data.errors import VoxsplatError
 from ...data.writers import camera_frame, save_png
@@ -99,8 +98,7 @@ def write_rgbd(folder: Path, splats: Mapping[str, Tensor], cameras: Cameras, nam
     cameras = cameras.to(dev)
     scale = frame_scale(out_from_world)
     splats = sharpened(dict(splats), cfg.opacity_power)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    tmp = temp_folder_beside(folder)
     try:
         frames = []
         for i in _progress(len(cameras), progress):

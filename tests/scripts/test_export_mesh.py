@@ -66,12 +66,35 @@ def test_mesh_has_colours_and_surfaces(exported):
 def test_formats_round_trip_with_colours(workspace, exported, tmp_path, suffix):
     from voxsplat.recon.export.mesh import write_mesh
     path = write_mesh(tmp_path / f"mesh{suffix}", exported)
-    back = trimesh.load(path, process=False, force="mesh")
+    back = trimesh.load(path, process=False, force=None if suffix == ".glb" else "mesh")
+    if suffix == ".glb":  # a scene (forcing a mesh would drop the colours beside a material)
+        (back,) = back.geometry.values()
     assert back.faces.shape == exported.faces.shape
     np.testing.assert_allclose(back.vertices, exported.vertices, atol=1e-6)
     assert np.array_equal(back.faces, exported.faces)
-    assert back.visual.kind == "vertex"
-    assert np.array_equal(back.visual.vertex_colors, exported.visual.vertex_colors)
+    colors = exported.visual.vertex_colors
+    if suffix == ".glb":  # glTF's COLOR_0 is linear (sRGB 128 is 55 there), beside a material
+        srgb = colors[:, :3] / 255.0
+        linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+        colors = np.concatenate([np.round(linear * 255), colors[:, 3:]], 1)
+        assert np.array_equal(back.visual.vertex_attributes["color"], colors)
+    else:
+        assert back.visual.kind == "vertex"
+        assert np.array_equal(back.visual.vertex_colors, colors)
+
+
+def test_glb_is_matte_with_normals_as_gltf_viewers_need(exported, tmp_path):
+    """No material in a glTF means a metallic one (three.js shows it dark): ours is matte."""
+    import json
+    import struct
+    from voxsplat.recon.export.mesh import write_mesh
+    data = write_mesh(tmp_path / "mesh.glb", exported).read_bytes()
+    (length,) = struct.unpack("<I", data[12:16])
+    tree = json.loads(data[20:20 + length])
+    (primitive,) = tree["meshes"][0]["primitives"]
+    assert {"POSITION", "NORMAL", "COLOR_0"} <= set(primitive["attributes"])
+    material = tree["materials"][primitive["material"]]["pbrMetallicRoughness"]
+    assert material["metallicFactor"] == 0.0
 
 
 def test_glb_through_the_cli_opens_as_a_scene_with_colours(workspace, tmp_path):
@@ -80,7 +103,7 @@ def test_glb_through_the_cli_opens_as_a_scene_with_colours(workspace, tmp_path):
                  "--voxel-size", "0.08"]) == 0
     scene = trimesh.load(out)
     (geom,) = scene.geometry.values()
-    assert len(geom.faces) > 100 and geom.visual.kind == "vertex"
+    assert len(geom.faces) > 100 and np.ptp(geom.visual.vertex_attributes["color"][:, :3]) > 50
 
 
 def test_closed_mesh_is_watertight(workspace, tmp_path):

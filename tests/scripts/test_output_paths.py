@@ -135,3 +135,50 @@ def test_renders_folder_names_never_collide():
     assert stems == ["cam_0", "cam_gt_1", "a_b_2", "a_b_3", "x", "sub_y"]
     files = [f"{s}{suffix}" for s in stems for suffix in ("", "_gt")]
     assert len(set(files)) == len(files)
+
+
+def test_export_never_overwrites_the_workspace_state(capsys, workspace):
+    before = (workspace / "splats.ply").read_bytes()
+    err = _error(capsys, ["export", str(workspace), "--format", "ply", "--out",
+                          str(workspace / "splats.ply"), "--sh-degree", "0"])
+    assert "is the workspace's own splats.ply" in err, err
+    assert (workspace / "splats.ply").read_bytes() == before
+
+
+@pytest.mark.parametrize("fmt, out", [("ply", "e.ply"), ("splat", "e.splat"), ("spz", "e.spz"),
+                                      ("points", "p.ply"), ("mesh", "m.ply")])
+def test_a_workspace_without_gaussians_says_so_for_every_format(capsys, tmp_path, fmt, out):
+    """Training that pruned every Gaussian: no 0-byte .splat, no traceback from the mesher."""
+    import torch
+    cfg = SyntheticConfig(width=32, height=24, n_train=2, n_test=0, n_points=50, supersample=1)
+    data = write_blender_dataset(make_synthetic_scene(cfg).scene, tmp_path / "input")
+    empty = {"means": torch.zeros(0, 3), "quats": torch.zeros(0, 4), "scales": torch.zeros(0, 3),
+             "opacities": torch.zeros(0), "sh0": torch.zeros(0, 1, 3), "shN": torch.zeros(0, 0, 3)}
+    untrained_workspace(tmp_path / "ws", load_scene(data), data, splats=empty)
+    err = _error(capsys, ["export", str(tmp_path / "ws"), "--format", fmt, "--out",
+                          str(tmp_path / out), "--device", "cpu"])
+    assert "the workspace has no Gaussians" in err, err
+    assert not (tmp_path / out).exists()
+
+
+def test_sh_degree_above_the_workspace_pads_with_zero_bands(workspace, tmp_path):
+    """A degree-0 workspace exported with --sh-degree 3 has the 45 f_rest properties that
+    Inria's load_ply asserts, all zero: the same colours."""
+    from voxsplat.recon.export.ply import read_ply
+    assert main(["export", str(workspace), "--format", "ply", "--sh-degree", "3", "--out",
+                 str(tmp_path / "d3.ply")]) == 0
+    header = (tmp_path / "d3.ply").read_bytes().split(b"end_header")[0].decode()
+    assert sum(line.startswith("property float f_rest_") for line in header.splitlines()) == 45
+    padded, original = read_ply(tmp_path / "d3.ply"), read_ply(workspace / "splats.ply")
+    assert float(padded["shN"].abs().max()) == 0 and original["shN"].shape[1] == 0
+    assert padded["sh0"].shape == original["sh0"].shape
+
+
+def test_a_killed_folder_writer_leaves_nothing_behind_for_long(workspace, tmp_path):
+    """What SIGKILL leaves of a frames folder's temp copy goes at the next write."""
+    stale = tmp_path / ".frames.abcd1234"
+    stale.mkdir()
+    (stale / "frame_00000.png").write_bytes(b"")
+    assert main(["render", str(workspace), "--out", str(tmp_path / "frames"), "--frames", "2",
+                 "--device", "cpu", "--quiet"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
