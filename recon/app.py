@@ -236,7 +236,8 @@ def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None
             scene = _load_posed(Path(input_path), Path(workdir), sfm, progress)
         finally:  # also where loading failed: a warning (dropped frames) may explain why
             for w in caught:  # e.g. partial registration, empty masks: once, no traceback
-                print(f"voxsplat: warning: {w.message}", file=sys.stderr)
+                if distributed.is_main():  # (every rank loads the same input)
+                    print(f"voxsplat: warning: {w.message}", file=sys.stderr)
     return downscale_scene(scene, downscale) if downscale != 1.0 else scene
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import Optional
 
 import torch
 
 from ..data.atomic import atomic_path, part_name, remove_stale_parts
+from ..data.errors import VoxsplatError
 
 _NAME = re.compile(r"^step_(\d{6,})\.pt$")
 _PART = part_name(Path("step.pt"), stem=r"step_\d{6,}")
@@ -19,13 +22,19 @@ def checkpoint_path(folder: Path, step: int) -> Path:
     return Path(folder) / f"step_{step:06d}.pt"
 
 
-def latest_checkpoint(folder: Path) -> Optional[Path]:
-    """The checkpoint with the highest step in `folder`, or None."""
+def checkpoints(folder: Path) -> list[Path]:
+    """The checkpoints in `folder`, newest (highest step) first."""
     folder = Path(folder)
     if not folder.is_dir():
-        return None
+        return []
     found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
-    return max(found)[1] if found else None
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def latest_checkpoint(folder: Path) -> Optional[Path]:
+    """The checkpoint with the highest step in `folder`, or None."""
+    found = checkpoints(folder)
+    return found[0] if found else None
 
 
 def save_checkpoint(folder: Path, step: int, payload: dict, keep: int = 2) -> Path:
@@ -41,4 +50,44 @@ def save_checkpoint(folder: Path, step: int, payload: dict, keep: int = 2) -> Pa
 
 
 def load_checkpoint(path: Path, device) -> dict:
-    return torch.load(path, map_location=device, weights_only=False)
+    """The checkpoint at `path`.
+
+    Raises:
+        VoxsplatError: it cannot be read (truncated by a full disk, copied in part, not ours).
+    """
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=False)
+        if not isinstance(ckpt, dict) or not {"step", "model"} <= ckpt.keys():
+            raise ValueError("not a voxsplat checkpoint")
+        return ckpt
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError,
+            AttributeError, ImportError, IndexError, KeyError, TypeError) as e:
+        raise VoxsplatError(f"{path}: cannot read the checkpoint ({str(e).splitlines()[0]}); "
+                            f"delete it to resume from an earlier one, or run without "
+                            f"--resume") from None
+
+
+def load_latest_checkpoint(folder: Path, device) -> tuple[Path, dict]:
+    """The newest checkpoint in `folder` that can be read, warning about newer ones that
+    cannot (a run killed while the disk filled up).
+
+    Raises:
+        VoxsplatError: there is none, or none can be read.
+    """
+    found = checkpoints(folder)
+    if not found:
+        raise VoxsplatError(f"{folder}: --resume, but there is no checkpoint to resume from; "
+                            "run without --resume")
+    for i, path in enumerate(found):
+        try:
+            ckpt = load_checkpoint(path, device)
+        except VoxsplatError as e:
+            if i + 1 == len(found):
+                if i == 0:
+                    raise
+                raise VoxsplatError(f"{folder}: none of its {len(found)} checkpoints can be "
+                                    f"read (the last: {e}); run without --resume") from None
+            warnings.warn(f"{str(e).split('; ')[0]}; resuming from {found[i + 1].name}")
+            continue
+        return path, ckpt
+    raise AssertionError("unreachable")

@@ -92,17 +92,30 @@ def barrier() -> None:
         dist.barrier()
 
 
+class PeerFailed(VoxsplatError):
+    """Another process of the run failed; its own message says why (this one says nothing
+    more: `scripts.cli` prints no message for it)."""
+
+
 @contextmanager
 def main_first() -> Iterator[None]:
     """Rank 0 runs the block first (e.g. SfM that writes the workspace), the others after it
-    finished (and reuse what it wrote)."""
-    if not is_main():
-        barrier()
-    try:
+    finished (and reuse what it wrote). Where it failed, the others raise `PeerFailed`
+    instead of running the block themselves."""
+    if not active():
         yield
-    finally:
-        if is_main():
-            barrier()
+        return
+    if is_main():
+        try:
+            yield
+        except BaseException:
+            broadcast_object(False)
+            raise
+        broadcast_object(True)
+    else:
+        if not broadcast_object():
+            raise PeerFailed("the first process of the run failed")
+        yield
 
 
 def broadcast_object(obj=None):

@@ -16,7 +16,7 @@ from ..data.errors import VoxsplatError
 from ..data.scene import Scene
 from ..render.sky import SkyMap
 from . import distributed
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import load_latest_checkpoint, save_checkpoint
 from .config import TrainConfig, for_scene
 from .depth.loss import depth_loss
 from .gaussians import outside_silhouettes, render_splats, scene_extent
@@ -413,13 +413,16 @@ class Trainer:
 
     def _start(self, resume: bool):
         """(model, step, seconds so far, checkpoint or None)."""
-        ckpt_path = latest_checkpoint(self.ckpt_dir) if resume else None
-        if resume and ckpt_path is None:
-            raise VoxsplatError(f"{self.ckpt_dir}: --resume, but there is no checkpoint to resume "
-                                "from; run without --resume")
         cls = MODELS[self.cfg.model]
-        if ckpt_path is not None:
-            ckpt = load_checkpoint(ckpt_path, self.device)
+        if resume:
+            ckpt_path, ckpt = load_latest_checkpoint(self.ckpt_dir, self.device)
+            trained_by, resumed_by = ckpt.get("world_size"), distributed.world_size()
+            if trained_by is not None and trained_by != resumed_by:  # (older checkpoints: unknown)
+                how = ("as one plain process, without torchrun" if trained_by == 1 else
+                       f"under torchrun --nproc_per_node {trained_by}")
+                raise VoxsplatError(f"{ckpt_path}: the run trained as {trained_by} process(es), "
+                                    f"and its learning rates and batches follow that; resume it "
+                                    f"{how}")
             model = cls.from_state(ckpt["model"], self.cfg, self.scene_scale, self.device)
             return model, int(ckpt["step"]), float(ckpt["train_seconds"]), ckpt
         return cls.create(self.scene, self.cfg, self.scene_scale, self.device), 0, 0.0, None
@@ -429,7 +432,7 @@ class Trainer:
             return
         payload = {
             "step": step, "train_seconds": seconds, "config": self.cfg.to_dict(),
-            "model": model.state_dict(),
+            "world_size": distributed.world_size(), "model": model.state_dict(),
             "data_order": list(data.order), "data_rng": data.gen.get_state(), "rng": gen.get_state(),
             "bg_rng": data.bg_gen.get_state(),
         }

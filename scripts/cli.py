@@ -7,10 +7,13 @@ Errors in user input surface as one line (``voxsplat: error: ...``) and exit cod
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import re
 import shlex
 import sys
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -435,36 +438,117 @@ def main(argv: Optional[list[str]] = None) -> int:
     cls = args.pop("cls")
     args.pop("command")
     debug = bool(os.environ.get("VOXSPLAT_DEBUG"))
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    tag = f" (process {rank} of {world})" if rank else ""  # torchrun's other ranks
+
+    def say(line: str, every_rank: bool = False) -> None:
+        """One line on stderr: from the first process only where every rank has the same to
+        say (a bad option, Ctrl-C), else from each, tagged with its rank."""
+        if rank == 0 or every_rank:
+            print(line, file=sys.stderr)
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, UserWarning):
+            return shown(message, category, filename, lineno, file, line)
+        say(f"voxsplat: warning: {message}")  # ours and the libraries': no file:line noise
+
+    shown, warnings.showwarning = warnings.showwarning, show_warning
     try:
-        if cls is not Reconstruct and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if cls is not Reconstruct and world > 1:
             raise VoxsplatError(f"torchrun runs `voxsplat reconstruct` on several GPUs; run "
                                 f"`voxsplat {cls.__name__.lower()}` as one plain process")
         cls(**args).execute()
     except VoxsplatError as e:
         if debug:
             traceback.print_exc()
-        print(f"voxsplat: error: {e}", file=sys.stderr)
+        if type(e).__name__ != "PeerFailed":  # (the failed process said why)
+            say(f"voxsplat: error: {e}")
         return 2
     except KeyboardInterrupt:
         hint = ""
         if cls in (Reconstruct, Poses):
             from voxsplat.recon.app import interrupted_hint
             hint = "; " + interrupted_hint(args["out"], cls is Reconstruct)
-        print(f"voxsplat: interrupted{hint}", file=sys.stderr)
+        say(f"voxsplat: interrupted{hint}")
         return 130
-    except MemoryError:
-        print("voxsplat: error: out of memory; use --downscale 0.5 (a quarter of the pixels) or "
-              "--preset fast", file=sys.stderr)
-        return 3
-    except RuntimeError as e:
-        if "out of memory" not in str(e):
+    except OSError as e:
+        if e.errno not in _DISK_ERRORS:
             raise
         if debug:
             traceback.print_exc()
-        print("voxsplat: error: out of GPU memory; use --downscale 0.5 (a quarter of the pixels), "
-              "or --device cpu for small scenes", file=sys.stderr)
+        where = f"{_output_name(e.filename)}: " if e.filename else ""
+        say(f"voxsplat: error{tag}: {where}{_DISK_ERRORS[e.errno]}", every_rank=True)
+        return 2
+    except MemoryError:
+        say(f"voxsplat: error{tag}: out of memory; {_memory_advice(cls, args, gpu=False)}",
+            every_rank=True)
         return 3
+    except RuntimeError as e:
+        if world > 1 and _peer_stopped(e):
+            if debug:
+                traceback.print_exc()
+            say(f"voxsplat: error{tag}: another process of the run stopped (its message, or "
+                f"torchrun's, says why)", every_rank=True)
+            return 2
+        gpu = "out of memory" in str(e)
+        if not gpu and "can't allocate memory" not in str(e):  # (torch's CPU allocator's words)
+            raise
+        if debug:
+            traceback.print_exc()
+        say(f"voxsplat: error{tag}: out of {'GPU ' if gpu else ''}memory; "
+            f"{_memory_advice(cls, args, gpu)}", every_rank=True)
+        return 3
+    finally:
+        warnings.showwarning = shown
     return 0
+
+
+_DISK_ERRORS = {
+    errno.ENOSPC: "no space left on the disk; free some, or give --out on another disk",
+    errno.EDQUOT: "disk quota exceeded; free some space, or give --out on another disk",
+    errno.EROFS: "the file system is read-only; give --out on a writable one",
+    errno.EACCES: "permission denied; check its permissions, or give --out where you may write",
+    errno.EPERM: "not permitted; check its permissions, or give --out where you may write",
+}
+"""OSErrors that the machine, not voxsplat, causes: one line (what and where), no traceback."""
+
+
+def _output_name(filename) -> str:
+    """The file the user asked for, where `filename` is its hidden temp copy
+    (`data.atomic`: .NAME.XXXXXXXX.partSUFFIX, or a folder's .NAME.XXXXXXXX)."""
+    path = Path(os.fsdecode(filename))
+    for pattern, name in ((r"\.(.+)\.[a-z0-9_]{8}\.part(\..*)?", r"\1\2"),
+                          (r"\.(.+)\.[a-z0-9_]{8}", r"\1")):
+        for part in (path, *path.parents):
+            if re.fullmatch(pattern, part.name):
+                return str(part.with_name(re.sub(pattern, name, part.name)))
+    return str(path)
+
+
+def _memory_advice(cls, args: dict, gpu: bool) -> str:
+    """What the command that ran out of memory can change (its own options only)."""
+    cpu = ", or --device cpu for small scenes" if gpu else ""
+    if cls is Reconstruct and args.get("resume"):
+        return ("a resumed run keeps its image size: close what else uses the "
+                f"{'GPU' if gpu else 'memory'}, or start again with --downscale 0.5")
+    if cls in (Reconstruct, Demo):
+        return (f"use --downscale 0.5 (a quarter of the pixels){cpu}" if cls is Reconstruct
+                else f"close what else uses the {'GPU' if gpu else 'memory'}{cpu}")
+    if cls is Render:
+        return f"use --scale 0.5 (a quarter of the pixels){cpu}"
+    if cls is Poses:
+        return "use --set sfm.max_image_size=1000 (smaller images for SfM)"
+    return ("use --device cpu" if gpu and "device" in args else
+            f"close what else uses the {'GPU' if gpu else 'memory'}")
+
+
+def _peer_stopped(e: RuntimeError) -> bool:
+    """Whether `e` is torch.distributed's report that another rank went away (NCCL's
+    DistBackendError, gloo's closed connection), not a failure of this process."""
+    text = str(e)
+    return (type(e).__name__ == "DistBackendError"
+            or any(s in text for s in ("Connection closed by peer", "Connection reset by peer",
+                                       "gloo/transport", "NCCL communicator was aborted")))
 
 
 if __name__ == "__main__":

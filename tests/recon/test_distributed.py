@@ -198,7 +198,59 @@ def test_torchrun_reconstruct_on_two_ranks_writes_one_workspace(tiny_scene, tmp_
     assert metrics["psnr"] > 17.0 and metrics["n_gaussians"] > 5 * metrics["mvs_points"] // 10
 
 
-def test_other_commands_refuse_torchrun(tmp_path, monkeypatch):
+def test_other_commands_refuse_torchrun(tmp_path, monkeypatch, capsys):
+    """...once: every rank has the same to say, so only the first says it."""
     from voxsplat.scripts.cli import main
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main(["eval", str(tmp_path)]) == 2
+    assert "torchrun runs `voxsplat reconstruct`" in capsys.readouterr().err
+    monkeypatch.setenv("RANK", "1")
+    assert main(["eval", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == ""
+
+
+def test_peer_failures_are_told_apart_from_this_process_failing():
+    from voxsplat.scripts.cli import _peer_stopped
+    assert _peer_stopped(RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:553] "
+                                      "Connection closed by peer [127.0.0.1]:29500"))
+    assert not _peer_stopped(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+
+
+def test_resuming_with_another_number_of_processes_is_refused(tiny_scene, tmp_path,
+                                                              monkeypatch):
+    """The learning rates and batches follow the world's batch: a checkpoint of one process
+    resumed by two (or the other way) would mix them, so it says how to resume instead."""
+    from voxsplat.data.errors import VoxsplatError
+    cfg = replace(_cfg("gaussians", 20, refine=False), checkpoint_every=10)
+    Trainer(tiny_scene, cfg, tmp_path / "ws", torch.device("cpu")).fit(progress=False)
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    with pytest.raises(VoxsplatError, match=r"trained as 1 process\(es\).*without torchrun"):
+        Trainer(tiny_scene, cfg, tmp_path / "ws", torch.device("cpu")).fit(resume=True,
+                                                                           progress=False)
+
+
+def _main_first_rank(rank: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE="2", LOCAL_RANK=str(rank))
+    distributed.init_from_env("cpu")
+    ran = False
+    try:
+        with distributed.main_first():
+            ran = True
+            if rank == 0:
+                raise ValueError("SfM failed")
+        outcome = "finished"
+    except Exception as e:
+        outcome = type(e).__name__
+    finally:
+        distributed.shutdown()
+    Path(out, f"rank{rank}.json").write_text(json.dumps({"ran": ran, "outcome": outcome}))
+
+
+def test_where_the_first_rank_fails_the_others_do_not_run_it_again(tmp_path):
+    """SfM that failed on rank 0 is not run again by rank 1 (which would write the same
+    workspace): rank 1 stops with PeerFailed, which the CLI leaves unsaid."""
+    mp.spawn(_main_first_rank, args=(_free_port(), str(tmp_path)), nprocs=2)
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks == [{"ran": True, "outcome": "ValueError"},
+                     {"ran": False, "outcome": "PeerFailed"}]

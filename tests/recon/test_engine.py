@@ -63,6 +63,29 @@ def test_resume_continues_from_last_checkpoint_and_matches(tiny_scene, tmp_path,
                                    full.train_cameras.cam_from_world, rtol=1e-4, atol=1e-5)
 
 
+def test_a_truncated_checkpoint_resumes_from_the_one_before(tiny_scene, tmp_path):
+    """The newest checkpoint cut short (the disk filled up as the run was killed): --resume
+    warns and goes on from the one before, to the same result; with none readable it says
+    which file and what to do."""
+    from voxsplat.data.errors import VoxsplatError
+    cfg = _cfg(60)
+    full, _, _ = fit_cut_and_resumed(tiny_scene, cfg, tmp_path, cut_at=50)
+    newest = tmp_path / "cut" / "checkpoints" / "step_000060.pt"  # (of the resumed run)
+    newest.write_bytes(newest.read_bytes()[:100_000])
+    with pytest.warns(UserWarning, match="step_000060.pt: cannot read the checkpoint.*; resuming "
+                                         "from step_000040.pt"):
+        resumed = Trainer(tiny_scene, cfg, tmp_path / "cut", torch.device("cpu")).fit(
+            resume=True, progress=False)
+    for k in full.splats:
+        torch.testing.assert_close(resumed.splats[k], full.splats.get(k), rtol=1e-4, atol=1e-5)
+    for ckpt in (tmp_path / "cut" / "checkpoints").iterdir():
+        ckpt.write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning), pytest.raises(VoxsplatError, match="checkpoints: none of "
+                                                                       "its 2 checkpoints"):
+        Trainer(tiny_scene, cfg, tmp_path / "cut", torch.device("cpu")).fit(resume=True,
+                                                                            progress=False)
+
+
 def test_unseen_view_weight_follows_the_view_count(tiny_scene, tmp_path):
     cfg = _cfg(10)
     weights = []

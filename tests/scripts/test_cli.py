@@ -151,7 +151,9 @@ def test_eval_keeps_what_training_recorded(scene_copy, tmp_path):
     assert train["n_test_views"] == 6 and train["psnr"] != pytest.approx(before["psnr"], abs=1e-4)
 
 
-@pytest.mark.parametrize("error", [MemoryError(), torch.cuda.OutOfMemoryError("CUDA out of memory.")])
+@pytest.mark.parametrize("error", [MemoryError(), torch.cuda.OutOfMemoryError("CUDA out of memory."),
+                                   RuntimeError("[enforce fail at alloc_cpu.cpp:121] "
+                                                "DefaultCPUAllocator: can't allocate memory")])
 def test_out_of_memory_says_what_to_do(capsys, scene_copy, tmp_path, monkeypatch, error):
     from voxsplat.recon import engine
 
@@ -164,6 +166,16 @@ def test_out_of_memory_says_what_to_do(capsys, scene_copy, tmp_path, monkeypatch
     err = capsys.readouterr().err
     assert "out of" in err and "memory" in err and "--downscale 0.5" in err
     _assert_no_outputs(ws)
+
+
+def test_out_of_memory_advice_is_an_option_of_that_command():
+    """`eval --downscale` does not exist, and a resumed run refuses --downscale."""
+    from voxsplat.scripts.cli import Eval, Reconstruct, Render, _memory_advice
+    assert "--downscale 0.5" in _memory_advice(Reconstruct, {"resume": False}, gpu=True)
+    assert "keeps its image size" in _memory_advice(Reconstruct, {"resume": True}, gpu=True)
+    assert "--scale 0.5" in _memory_advice(Render, {"device": "cuda"}, gpu=True)
+    advice = _memory_advice(Eval, {"device": "cuda"}, gpu=True)
+    assert advice == "use --device cpu"
 
 
 @pytest.mark.parametrize("extra, model", [([], "gaussians"), (["--model", "voxel"], "voxel"),

@@ -4,6 +4,8 @@ a resumed run would ignore stop with one line before any work; a killed writer's
 do not pile up."""
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +184,21 @@ def test_a_killed_folder_writer_leaves_nothing_behind_for_long(workspace, tmp_pa
     assert main(["render", str(workspace), "--out", str(tmp_path / "frames"), "--frames", "2",
                  "--device", "cpu", "--quiet"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+
+
+def test_a_full_or_read_only_disk_is_one_line_naming_the_output(capsys, workspace, monkeypatch,
+                                                                  tmp_path):
+    """The machine's errors name the file asked for (not its hidden temp copy) and the fix."""
+    import errno
+    from voxsplat.recon import workspace as wsp
+    from voxsplat.scripts.cli import _output_name
+    assert _output_name("/w/.metrics.r1m2jr6g.part.json") == "/w/metrics.json"
+    assert _output_name("/w/.frames.abcd1234/frame_00001.png") == "/w/frames"
+    assert _output_name("/w/plain.ply") == "/w/plain.ply"
+    for code, words in ((errno.ENOSPC, "no space left on the disk"),
+                        (errno.EROFS, "the file system is read-only")):
+        def full(path, *args, code=code, **kwargs):
+            raise OSError(code, os.strerror(code), str(Path(path).parent / ".metrics.abcd1234.part.json"))
+        monkeypatch.setattr(wsp, "write_json", full)
+        err = _error(capsys, ["eval", str(workspace), "--device", "cpu"])
+        assert f"{workspace / 'metrics.json'}: {words}" in err, err
