@@ -256,16 +256,18 @@ def _load_posed(input_path: Path, workdir: Path, sfm, progress: bool):
     return normalize(scene) if is_off_frame(scene) else scene
 
 
-def interrupted_hint(out: Path, can_resume: bool) -> str:
+def interrupted_hint(out: Path, can_resume: bool, since: Optional[float] = None) -> str:
     """What to run after Ctrl-C stopped `reconstruct` (`can_resume`) or `poses` writing to
-    OUT, from what OUT holds: a checkpoint (`--resume`), structure-from-motion's kept features
-    and matches (the same command goes on from them, `sfm.resume`), a finished SfM or depth
-    stage (reused by the same command), or nothing yet."""
+    OUT, from what OUT holds: a checkpoint (`--resume`; written at or after the time `since`,
+    where given: an earlier run's would resume that run, not the one stopped), structure-from-
+    motion's kept features and matches (the same command goes on from them, `sfm.resume`), a
+    finished SfM or depth stage (reused by the same command), or nothing yet."""
     from .checkpoint import latest_checkpoint
     from .depth.cache import CACHE_FILE
     from .sfm import recorded_config, resume
     out = Path(out)
-    if can_resume and latest_checkpoint(out / "checkpoints") is not None:
+    latest = latest_checkpoint(out / "checkpoints") if can_resume else None
+    if latest is not None and (since is None or latest.stat().st_mtime >= since):
         return "continue with `--resume`"
     if resume.kept(out):
         return ("run the same command again: structure-from-motion goes on from the features "

@@ -3,6 +3,8 @@ optimized with the Gaussians, and where the workspace keeps it (`sky.pt`)."""
 
 from __future__ import annotations
 
+import pickle
+
 from pathlib import Path
 from typing import Optional
 
@@ -72,5 +74,10 @@ def read_sky(ws: Path) -> Optional[SkyMap]:
     path = Path(ws) / SKY_PT
     if not path.is_file():
         return None
-    d = torch.load(path, map_location="cpu", weights_only=True)
-    return SkyMap(d["texture"], d["sky_from_world"])
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=True)
+        return SkyMap(d["texture"], d["sky_from_world"])
+    except (OSError, RuntimeError, ValueError, EOFError, KeyError, TypeError, IndexError,
+            pickle.UnpicklingError) as e:
+        raise VoxsplatError(f"{path}: cannot read the learned sky ({str(e).splitlines()[0]}); "
+                            f"re-run reconstruct, or delete it to go on without the sky") from None

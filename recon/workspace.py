@@ -38,6 +38,8 @@ def read_json(path: Path) -> Any:
         raise VoxsplatError(f"{path}: not found; is this a workspace made by `voxsplat reconstruct`?") from None
     except json.JSONDecodeError as e:
         raise VoxsplatError(f"{path}: invalid JSON ({e.msg} at line {e.lineno}); re-run reconstruct") from None
+    except UnicodeDecodeError:
+        raise VoxsplatError(f"{path}: not a text file (damaged?); re-run reconstruct") from None
 
 
 def scene_record(scene, input_spec: dict, config: dict) -> dict:
@@ -103,12 +105,26 @@ def open_workspace(ws: Path) -> dict:
     ws = Path(ws)
     if not ws.is_dir():
         raise VoxsplatError(f"{ws}: no such workspace folder; run `voxsplat reconstruct INPUT --out {ws}` first")
-    return read_json(ws / SCENE_JSON)
+    rec = read_json(ws / SCENE_JSON)
+    if not isinstance(rec, dict) or not _RECORD_KEYS <= rec.keys() or not isinstance(
+            rec["images"], list) or not all(isinstance(im, dict) and _IMAGE_KEYS <= im.keys()
+                                            for im in rec["images"]):
+        missing = sorted(_RECORD_KEYS - rec.keys()) if isinstance(rec, dict) else ["everything"]
+        raise VoxsplatError(f"{ws / SCENE_JSON}: not a workspace record (no "
+                            f"{', '.join(missing) or 'complete images'}); re-run reconstruct")
+    return rec
+
+
+_RECORD_KEYS = frozenset({"input", "config", "images"})
+_IMAGE_KEYS = frozenset({"name", "split", "width", "height", "K", "cam_from_world"})
 
 
 def splats_path(ws: Path) -> Path:
     p = Path(ws) / SPLATS_PLY
     if not p.is_file():
+        from .checkpoint import latest_checkpoint
+        again = ("--resume" if latest_checkpoint(Path(ws) / "checkpoints") is not None else
+                 "(it saved no checkpoint to resume from)")
         raise VoxsplatError(f"{p}: missing; the reconstruction did not finish — run "
-                            f"`voxsplat reconstruct ... --out {ws} --resume`")
+                            f"`voxsplat reconstruct ... --out {ws}` {again}")
     return p

@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 import sys
+import time
 import traceback
 import warnings
 from dataclasses import dataclass
@@ -453,6 +454,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         say(f"voxsplat: warning: {message}")  # ours and the libraries': no file:line noise
 
     shown, warnings.showwarning = warnings.showwarning, show_warning
+    started = time.time()
     try:
         if cls is not Reconstruct and world > 1:
             raise VoxsplatError(f"torchrun runs `voxsplat reconstruct` on several GPUs; run "
@@ -468,7 +470,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         hint = ""
         if cls in (Reconstruct, Poses):
             from voxsplat.recon.app import interrupted_hint
-            hint = "; " + interrupted_hint(args["out"], cls is Reconstruct)
+            hint = "; " + interrupted_hint(args["out"], cls is Reconstruct,
+                                           since=None if args.get("resume") else started)
         say(f"voxsplat: interrupted{hint}")
         return 130
     except OSError as e:

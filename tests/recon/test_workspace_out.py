@@ -98,3 +98,17 @@ def test_poses_keeps_another_inputs_workspace(tmp_path):
         run_poses(b, b, progress=False)
     (tmp_path / "rgbd" / "depth").mkdir(parents=True)
     assert check_fresh_out(tmp_path / "rgbd", a, replaced=()) is None
+
+
+def test_the_poses_of_another_input_are_kept(tmp_path):
+    """`voxsplat poses A --out ws` then `reconstruct B --out ws` would replace A's sfm/ with no
+    word: refused, as another input's workspace is; the same input (or its images/) reuses it."""
+    a, b = _photos(tmp_path / "a"), _photos(tmp_path / "b")
+    (tmp_path / "ps" / "sfm").mkdir(parents=True)
+    (tmp_path / "ps" / "sfm" / "sfm.json").write_text(json.dumps({"source": str(a.resolve())}))
+    with pytest.raises(VoxsplatError, match=r"holds the poses \(sfm/\) of another input"):
+        check_fresh_out(tmp_path / "ps", b)
+    with pytest.raises(VoxsplatError, match="another input"):
+        check_fresh_out(tmp_path / "ps", b, replaced=())
+    assert check_fresh_out(tmp_path / "ps", a) is None
+    assert check_fresh_out(tmp_path / "ps", tmp_path / "ps" / "sfm") is None  # its own model

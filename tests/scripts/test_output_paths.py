@@ -202,3 +202,43 @@ def test_a_full_or_read_only_disk_is_one_line_naming_the_output(capsys, workspac
         monkeypatch.setattr(wsp, "write_json", full)
         err = _error(capsys, ["eval", str(workspace), "--device", "cpu"])
         assert f"{workspace / 'metrics.json'}: {words}" in err, err
+
+
+@pytest.mark.parametrize("damage, words", [
+    (b"\x89\xfe\x00garbage", "not a text file"),
+    (b"{}", "not a workspace record (no config, images, input)")])
+def test_a_damaged_scene_json_is_one_line_for_every_command(capsys, workspace, tmp_path, damage,
+                                                            words):
+    """No UnicodeDecodeError or KeyError traceback, and no export in the wrong frame."""
+    import shutil
+    ws = tmp_path / "ws"
+    shutil.copytree(workspace, ws)
+    (ws / "scene.json").write_bytes(damage)
+    for argv in (["eval", str(ws)], ["render", str(ws), "--out", str(tmp_path / "v"), "--frames", "2"],
+                 ["export", str(ws), "--format", "splat", "--out", str(tmp_path / "e.splat")]):
+        assert words in _error(capsys, argv + ["--device", "cpu"])
+    assert not (tmp_path / "e.splat").exists()
+
+
+def test_a_damaged_sky_and_missing_splats_say_what_to_do(capsys, workspace, tmp_path):
+    import shutil
+    ws = tmp_path / "ws"
+    shutil.copytree(workspace, ws)
+    (ws / "sky.pt").write_bytes(b"\x00" * 3000)
+    assert "sky.pt: cannot read the learned sky" in _error(capsys, ["eval", str(ws), "--device", "cpu"])
+    (ws / "sky.pt").unlink()
+    (ws / "splats.ply").unlink()  # a run stopped before its first checkpoint: no --resume
+    err = _error(capsys, ["eval", str(ws), "--device", "cpu"])
+    assert "(it saved no checkpoint to resume from)" in err and "--resume" not in err, err
+    save_checkpoint(ws / "checkpoints", 10, {"step": 10})
+    assert f"--out {ws}` --resume" in _error(capsys, ["eval", str(ws), "--device", "cpu"])
+
+
+def test_the_interrupt_hint_does_not_resume_an_earlier_run(tmp_path):
+    """Ctrl-C while a fresh run into a finished workspace loads its input: the checkpoints
+    there are the earlier run's, and --resume would finish that run instead."""
+    import time
+    from voxsplat.recon.app import interrupted_hint
+    save_checkpoint(tmp_path / "checkpoints", 30, {"step": 30})
+    assert interrupted_hint(tmp_path, True) == "continue with `--resume`"
+    assert "--resume" not in interrupted_hint(tmp_path, True, since=time.time() + 1)
