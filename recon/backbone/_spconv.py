@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import logging
 
 import torch
 
@@ -35,6 +36,9 @@ def spconv():
         if not torch.cuda.is_available():
             _apply_cpu_shim()
         _single_threaded_cpu_ops(importlib.import_module("spconv.pytorch.ops"))
+        # spconv asks torch.fx.is_fx_tracing(), which logs a deprecation note meant for
+        # torch.export's users once per process: not ours to show
+        logging.getLogger("torch.fx._symbolic_trace").setLevel(logging.ERROR)
         _SPCONV = sp
     return _SPCONV
 
