@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from ..errors import VoxsplatError
-from ..images import IMAGE_EXTENSIONS, read_depth, read_mask, resize_depth
+from ..images import IMAGE_EXTENSIONS, read_depth, read_mask
 from ..scene import Scene
 from ..transforms import split_every
-from .common import (check_finite, check_rotation, folder_masks, image_size, intrinsics,
-                     load_images, make_cameras, require_one_size, unique_names)
+from .common import (check_finite, check_rotation, fit_depth, folder_masks, image_size,
+                     intrinsics, load_images, make_cameras, require_one_size, unique_names)
 from .lens import LENS_KEYS, NEGLIGIBLE_PX, lens_of, max_shift_px, pinhole_for, undistort_image
 
 SPLITS = ("train", "val", "test")
@@ -382,8 +382,7 @@ def _frame_depths(frames: list[_Frame], images):
         if f.depth is None:
             depths.append(torch.zeros(H, W))
             continue
-        d = read_depth(f.depth, f.depth_scale)
-        depths.append(resize_depth(d, (W, H)))  # depth cameras are often coarser than photos
+        depths.append(fit_depth(read_depth(f.depth, f.depth_scale), (W, H), f.depth))
     return tuple(depths)
 
 

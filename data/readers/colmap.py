@@ -25,8 +25,8 @@ import torch
 from ..errors import VoxsplatError
 from ..scene import Scene
 from ..transforms import split_every
-from .common import (folder_masks, image_size, intrinsics, load_images, make_cameras,
-                     scale_intrinsics, unique_names)
+from .common import (fit_depth, folder_masks, image_size, intrinsics, load_images,
+                     make_cameras, scale_intrinsics, unique_names)
 
 MAX_DISTORTION_PX = 0.5
 """Largest lens-distortion displacement (pixels, anywhere in the image) read as pinhole."""
@@ -489,7 +489,6 @@ def dense_depths(image_dir: Path, names: Sequence[str], sizes: Sequence[tuple[in
         found.append(next((f for f in files if f.is_file()), None))
     if not any(found):
         return None
-    from ..images import resize_depth
     depths = []
     for file, (W, H) in zip(found, sizes):
         if file is None:
@@ -499,7 +498,7 @@ def dense_depths(image_dir: Path, names: Sequence[str], sizes: Sequence[tuple[in
         if array.ndim != 2:
             raise VoxsplatError(f"{file}: {array.shape[-1]} channels; a depth map has one")
         array = np.where(np.isfinite(array) & (array > 0), array, 0).astype(np.float32)
-        depths.append(resize_depth(torch.from_numpy(array), (W, H)))
+        depths.append(fit_depth(torch.from_numpy(array), (W, H), file))
     return tuple(depths)
 
 

@@ -125,6 +125,21 @@ def fit_mask(mask: Tensor, size: tuple[int, int], source: Path | str) -> Tensor:
                                            mode="nearest")[0, 0] > 0.5
 
 
+def fit_depth(depth: Tensor, size: tuple[int, int], source: Path | str) -> Tensor:
+    """`depth` [h,w] at its image's (width, height) `size`: resized (nearest: no averaging
+    across depth edges) when it is a uniformly resized copy (`resized_copy`; depth cameras are
+    often coarser than photos), else a VoxsplatError naming `source` (a map of another aspect,
+    e.g. a rotated phone sensor's, would put every point in the wrong place)."""
+    from ..images import resize_depth
+    h, w = depth.shape
+    W, H = size
+    if (h, w) != (H, W) and not resized_copy((w, h), (W, H)):
+        raise VoxsplatError(f"{source}: depth map is {w}x{h} but its image is {W}x{H}; depth "
+                            f"maps must have their images' aspect ratio (a rotated or cropped "
+                            f"map cannot be placed)")
+    return resize_depth(depth, (W, H))
+
+
 def resized_copy(size: tuple[int, int], image_size: tuple[int, int]) -> bool:
     """True when a map of `size` (width, height) has the aspect ratio of an image of
     `image_size`, up to a pixel of rounding (a uniformly resized copy: masks, depth maps)."""

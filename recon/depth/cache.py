@@ -78,9 +78,14 @@ def load_depth(out: Path, key: str) -> Optional[DepthResult]:
         return None
     fields = {f.name for f in dataclasses.fields(DepthResult)}
     values = {k: v for k, v in payload.items() if k in fields}
-    values["cameras"] = Cameras(*payload["cameras"])
-    values["names"], values["view_ids"] = tuple(values["names"]), tuple(values["view_ids"])
     try:
-        return DepthResult(**values)
-    except TypeError:
+        values["cameras"] = Cameras(*payload["cameras"])
+        values["names"], values["view_ids"] = tuple(values["names"]), tuple(values["view_ids"])
+        result = DepthResult(**values)
+        C, H, W = result.depths.shape  # one canvas for the views, each at its size top-left
+        if C != len(result.cameras) or result.confidence.shape != result.depths.shape or (
+                H < int(result.cameras.heights.max()) or W < int(result.cameras.widths.max())):
+            return None  # maps that are not the views' (a damaged or foreign file)
+        return result
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError):
         return None

@@ -9,6 +9,7 @@ maps would.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import Tensor
@@ -57,6 +58,30 @@ def one_per_voxel(points: Tensor, colors: Tensor, voxel: float) -> tuple[Tensor,
     return points[first], colors[first]
 
 
+UNIT_RATIO = 30.0
+"""Depth maps whose median is this many times nearer or farther than what the cameras look
+at (`_check_units`) are most likely in other units than their file says."""
+
+
+def _check_units(scene: Scene, ids) -> None:
+    """Warn where the maps' median depth is `UNIT_RATIO` times off the cameras' distance to
+    what they look at (the point their optical axes meet): metres read as millimetres (the
+    default `depth_unit_scale_factor` of 1e-3) put every seed 1000 times too near."""
+    from ...render.camera_paths import focus_point
+    cams = scene.cameras[list(ids)]
+    target = focus_point(cams.cam_from_world) if len(cams) > 1 else None
+    if target is None:
+        return
+    distance = float((cams.centers.double() - target.double()).norm(dim=-1).median())
+    median = float(torch.cat([scene.depths[i][scene.depths[i] > 0] for i in ids]).median())
+    ratio = median / max(distance, 1e-12)
+    if not 1 / UNIT_RATIO <= ratio <= UNIT_RATIO:
+        warnings.warn(f"{scene.source}: the depth maps' median depth ({median:.4g}) is "
+                      f"{ratio if ratio > 1 else 1 / ratio:.0f} times {'farther' if ratio > 1 else 'nearer'} "
+                      f"than what the cameras look at ({distance:.4g} away): are they in other "
+                      f"units than 'depth_unit_scale_factor' says (default 1e-3, millimetres)?")
+
+
 def given_depths(scene: Scene, split: str = "train", max_points: int = MAX_POINTS) -> DepthResult:
     """A DepthResult from the scene's own depth maps on the views of `split`.
 
@@ -70,6 +95,7 @@ def given_depths(scene: Scene, split: str = "train", max_points: int = MAX_POINT
     if known == 0:
         raise VoxsplatError(f"{scene.source}: the depth maps of the {split} views are all empty "
                             f"(0 = unknown); check 'depth_file_path' and 'depth_unit_scale_factor'")
+    _check_units(scene, ids)
     stride = max(1, math.ceil(math.sqrt(known / max_points)))
     parts = [_view_points(scene, i, stride) for i in ids]
     if not sum(len(p) for p, _ in parts):

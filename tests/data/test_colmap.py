@@ -287,3 +287,5 @@ def test_dense_workspace_depth_maps_come_with_the_scene(tmp_path):
     assert read_colmap(_text_scene(tmp_path / "plain")).depths is None
     (maps / "a.png.geometric.bin").write_bytes(b"40&30&")
     assert "not a COLMAP depth map" in _message(read_colmap, root)
+    _write_colmap_array(maps / "a.png.geometric.bin", geometric.T.copy())  # 30x40: rotated
+    assert "depth map is 30x40 but its image is 40x30" in _message(read_colmap, root)

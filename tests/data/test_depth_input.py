@@ -49,6 +49,15 @@ def test_png_depth_in_millimetres_by_default_and_resized_to_the_photos(tmp_path)
         assert torch.all(d[:2] == 0) and torch.allclose(d[2:], torch.tensor((i + 1) * 1.0))
 
 
+@pytest.mark.parametrize("size", [(12, 16), (12, 12)])
+def test_a_depth_map_of_another_aspect_is_refused(tmp_path, size):
+    """A rotated (phone sensor) or cropped map stretched onto its photo would put every
+    point in the wrong place."""
+    with pytest.raises(VoxsplatError, match=rf"depth map is {size[0]}x{size[1]} but its image "
+                                            r"is 16x12"):
+        load_scene(_with_depths(tmp_path, size=size))
+
+
 def test_npy_depth_with_the_files_unit_scale(tmp_path):
     scene = load_scene(_with_depths(tmp_path, scale=0.5, kind="npy"))
     assert torch.allclose(scene.depths[1][1:], torch.tensor(1000.0))

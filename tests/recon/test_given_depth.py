@@ -100,3 +100,17 @@ def test_depth_maps_without_known_depth_are_refused_with_the_reason(synth):
     with pytest.raises(VoxsplatError, match="know no depth inside their masks"):
         given_depths(replace(scene, depths=synth.depths,
                              masks=tuple(torch.zeros_like(m) for m in scene.masks)))
+
+
+def test_depth_maps_in_other_units_than_their_file_says_get_a_warning(synth):
+    """Metres read with the default millimetre scale: every seed 1000 times too near."""
+    import warnings
+    scene = replace(synth.scene, depths=synth.depths)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        given_depths(scene)  # the right units: no word
+    for factor, words in ((1e-3, r"1\d{3} times nearer"), (1e3, r"\d{3} times farther")):
+        off = replace(scene, depths=tuple(d * factor for d in synth.depths))
+        with pytest.warns(UserWarning, match=f"median depth .* {words} than what the cameras "
+                                             f"look at"):
+            given_depths(off)

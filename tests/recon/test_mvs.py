@@ -285,6 +285,13 @@ def test_a_second_run_on_the_same_views_reuses_the_depth_maps(three_views, tmp_p
     pipeline.dense_depth_stage(scene, override(cfg, "mvs.min_ncc=0.5"), tmp_path,
                                torch.device("cpu"), False)
     assert len(seen) == 3
+    from voxsplat.recon.depth.cache import CACHE_FILE, load_depth  # a damaged cache: sweep again
+    payload = torch.load(tmp_path / CACHE_FILE, weights_only=True)
+    assert load_depth(tmp_path, payload["key"]) is not None
+    for damaged in ({k: v for k, v in payload.items() if k != "cameras"},
+                    payload | {"depths": payload["depths"][:, :10]}):
+        torch.save(damaged, tmp_path / CACHE_FILE)
+        assert load_depth(tmp_path, payload["key"]) is None
 
 
 def test_hole_filling_is_for_the_voxel_model_only(three_views, tmp_path, monkeypatch):
