@@ -47,6 +47,11 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     device_type = resolve_device(device).type  # fail before loading images
     if model is not None and model not in ("gaussians", "voxel"):
         raise VoxsplatError(f"unknown model '{model}'; use gaussians or voxel")
+    if downscale is not None and not 0 < downscale <= 1:
+        raise VoxsplatError(f"--downscale {downscale:g}: give a factor in (0, 1], e.g. 0.5 (half "
+                            f"the width and height)")
+    if preset != "auto":
+        get_preset(preset)  # an unknown name fails before loading images
     if resume:
         given = [flag for flag, value in (("--steps", steps), ("--downscale", downscale),
                                           ("--model", model), ("--holdout", holdout),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import re
+import signal
+import sys
+import threading
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Iterator, Optional
 
 import torch
 
@@ -91,3 +95,29 @@ def load_latest_checkpoint(folder: Path, device) -> tuple[Path, dict]:
             continue
         return path, ckpt
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def stop_at_step_end(enabled: bool = True) -> Iterator[Callable[[], bool]]:
+    """Ctrl-C (SIGINT) while training asks the loop to stop at the end of its step, where it
+    saves a checkpoint (so that --resume goes on from there, not from the last periodic one);
+    a second Ctrl-C stops at once. Yields the question "was a stop asked?". Off (Ctrl-C stops
+    at once, as before) where not `enabled` (several processes: they could stop at different
+    steps) or off the main thread (no signal handlers there)."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    asked = []
+
+    def ask(signum, frame):
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(True)
+        print("\nvoxsplat: stopping after this step with a checkpoint (Ctrl-C again to stop at "
+              "once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, ask)
+    try:
+        yield lambda: bool(asked)
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -570,7 +570,8 @@ def preset(name: str, model: str | None = None) -> TrainConfig:
     """The named preset config (see PRESETS), for `model` ("gaussians" | "voxel"; None = the
     preset's own): a preset may tune other fields per model (`sparse` and `dense` do)."""
     if name not in PRESETS:
-        raise VoxsplatError(f"unknown preset '{name}'; choose one of {', '.join(sorted(PRESETS))}")
+        raise VoxsplatError(f"unknown preset '{name}'; choose one of auto, "
+                            f"{', '.join(sorted(PRESETS))}")
     if model is not None and model not in ("gaussians", "voxel"):
         raise VoxsplatError(f"unknown model '{model}'; use gaussians or voxel")
     return PRESETS[name]() if model is None else PRESETS[name](model)

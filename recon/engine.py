@@ -16,7 +16,7 @@ from ..data.errors import VoxsplatError
 from ..data.scene import Scene
 from ..render.sky import SkyMap
 from . import distributed
-from .checkpoint import load_latest_checkpoint, save_checkpoint
+from .checkpoint import load_latest_checkpoint, save_checkpoint, stop_at_step_end
 from .config import TrainConfig, for_scene
 from .depth.loss import depth_loss
 from .gaussians import outside_silhouettes, render_splats, scene_extent
@@ -246,35 +246,14 @@ class Trainer:
         if ckpt is not None:
             self._restore(ckpt, data, gen)
         outside = self._outside(data) if cfg.optim.hull_carve and data.masks else None
-        every = cfg.optim.hull_carve_every
         o = cfg.optim
         coarse = coarse_level(0, o.steps, o.coarse_levels, o.coarse_until) > 0
         bar = progress_bar(o.steps, step, progress and distributed.is_main(), coarse)
         times = StepTimes(lambda s: coarse_level(s, o.steps, o.coarse_levels, o.coarse_until),
                           o.steps) if bar is not None and coarse else None
-        while step < cfg.optim.steps:
-            t_step = time.perf_counter()
-            loss = self._step(model, data, step, gen, outside)
-            if times is not None:
-                times.add(step, time.perf_counter() - t_step, model.n_gaussians)
-            step += 1
-            if outside is not None and every > 0 and step % every == 0 and step < cfg.optim.steps:
-                model.carve(outside)
-            if bar is not None and (step % 10 == 0 or step == cfg.optim.steps):
-                bar.update(step - bar.n)  # `_step` read the loss back: the device caught up
-                postfix = {}  # in this order (tqdm sorts keyword arguments)
-                if times is not None:
-                    times.flush()
-                    postfix["left"] = format_left(times.left(step))
-                postfix.update(loss=f"{loss:.4f}", gaussians=model.n_gaussians)
-                bar.set_postfix(postfix, refresh=False)
-            if on_step is not None:  # callback time (e.g. evaluation) is not training time
-                t_cb = time.perf_counter()
-                on_step(step, {"loss": loss, "n": model.n_gaussians, "model": model,
-                               "train_seconds": prior_seconds + t_cb - t0})
-                t0 += time.perf_counter() - t_cb
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.optim.steps:
-                self._save(model, data, gen, step, prior_seconds + time.perf_counter() - t0)
+        with stop_at_step_end(not distributed.active()) as stop_asked:
+            step, t0 = self._loop(model, data, gen, step, outside, bar, times, on_step, t0,
+                                  prior_seconds, stop_asked)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         seconds = prior_seconds + time.perf_counter() - t0
@@ -296,6 +275,43 @@ class Trainer:
             moved = self.appearance.poses.summary()
         return TrainResult(splats, step, seconds, peak, model.kind,
                            getattr(model, "n_voxels", None), sky, cams, moved)
+
+    def _loop(self, model, data: TrainData, gen, step: int, outside, bar, times, on_step,
+              t0: float, prior_seconds: float,
+              stop_asked: Callable[[], bool]) -> tuple[int, float]:
+        """The optimization steps from `step` on: (the last step, `t0` moved on by the time
+        the callbacks took, which is not training time). Where a stop was asked (Ctrl-C),
+        saves a checkpoint at the end of the step and raises KeyboardInterrupt."""
+        cfg, o = self.cfg, self.cfg.optim
+        every = o.hull_carve_every
+        while step < cfg.optim.steps:
+            t_step = time.perf_counter()
+            loss = self._step(model, data, step, gen, outside)
+            if times is not None:
+                times.add(step, time.perf_counter() - t_step, model.n_gaussians)
+            step += 1
+            if outside is not None and every > 0 and step % every == 0 and step < cfg.optim.steps:
+                model.carve(outside)
+            if bar is not None and (step % 10 == 0 or step == cfg.optim.steps):
+                bar.update(step - bar.n)  # `_step` read the loss back: the device caught up
+                postfix = {}  # in this order (tqdm sorts keyword arguments)
+                if times is not None:
+                    times.flush()
+                    postfix["left"] = format_left(times.left(step))
+                postfix.update(loss=f"{loss:.4f}", gaussians=model.n_gaussians)
+                bar.set_postfix(postfix, refresh=False)
+            if on_step is not None:  # callback time (e.g. evaluation) is not training time
+                t_cb = time.perf_counter()
+                on_step(step, {"loss": loss, "n": model.n_gaussians, "model": model,
+                               "train_seconds": prior_seconds + t_cb - t0})
+                t0 += time.perf_counter() - t_cb
+            stop = stop_asked()
+            if step < cfg.optim.steps and (stop or (cfg.checkpoint_every
+                                                    and step % cfg.checkpoint_every == 0)):
+                self._save(model, data, gen, step, prior_seconds + time.perf_counter() - t0)
+                if stop:
+                    raise KeyboardInterrupt
+        return step, t0
 
     def _start_appearance(self, data: TrainData, ckpt: Optional[dict]) -> None:
         """The learned sky and per-view exposure the config and scene want, with their

@@ -475,6 +475,12 @@ def check_fresh_out(out: Path, input_path: Path, replaced=PRODUCTS) -> Optional[
                                   or input_path in posed.parents or out in input_path.parents):
         raise VoxsplatError(f"--out {out} holds the poses (sfm/) of another input ({posed}); "
                             f"choose another --out, or delete {out / 'sfm'} to replace them")
+    from ..data.images import list_images
+    photos = list_images(out) if out.is_dir() else []
+    if photos:
+        raise VoxsplatError(f"--out {out} holds photos ({photos[0].name}, ...), which the "
+                            f"workspace's files would mix with; give a folder of its own, e.g. "
+                            f"--out {out.parent / (out.name + '_ws')}")
     theirs = [name for name in replaced if (out / name).exists()]
     if theirs:
         raise VoxsplatError(f"--out {out} is not a voxsplat workspace but holds {', '.join(theirs)}, "

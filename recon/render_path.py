@@ -37,7 +37,8 @@ def auto_path_kind(cams: Cameras) -> tuple[str, str]:
         return "spiral", "the training cameras face one way; --path orbit goes around"
     _, span = covered_arc(cams, estimate_orbit(cams))
     if span >= ORBIT_MIN_COVERAGE_DEG:
-        return "orbit", "the training cameras surround the scene; --path spiral stays in front"
+        return "orbit", ("the training cameras surround the scene; --path arc goes over part "
+                         "of the circle")
     return "arc", (f"the training cameras cover {span:.0f} degrees around the scene; "
                    f"--path orbit goes all the way round")
 

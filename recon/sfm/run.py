@@ -74,8 +74,10 @@ def _name_list(names: Sequence[str], shown: int = 5) -> str:
 
 
 def check_registration(image_dir: Path, names: Sequence[str], registered: Sequence[str],
-                       matcher: str, config: SfmConfig, masked: bool = False) -> Optional[str]:
-    """Judge how many images the model registered.
+                       matcher: str, config: SfmConfig, masked: bool = False,
+                       files: Optional[dict[str, str]] = None) -> Optional[str]:
+    """Judge how many images the model registered; `files` maps the names SfM saw to the
+    user's files where they differ (photos re-encoded for COLMAP: IMG.webp -> IMG.jpg).
 
     Returns:
         None when all are registered, else a warning message (the fraction is at least
@@ -87,6 +89,7 @@ def check_registration(image_dir: Path, names: Sequence[str], registered: Sequen
     missing = sorted(set(names) - set(registered))
     if not missing:
         return None
+    missing = sorted((files or {}).get(name, name) for name in missing)
     fraction = len(registered) / len(names)
     hint = ("try --matcher exhaustive (sequential matching only pairs images with nearby "
             "names), or take more photos overlapping them" if matcher == "sequential" else
@@ -100,6 +103,14 @@ def check_registration(image_dir: Path, names: Sequence[str], registered: Sequen
                             f"--set sfm.min_registered_fraction={max(0.01, math.floor(fraction * 100) / 100):g} "
                             f"accepts as few)")
     return message
+
+
+def _shown_name(source: Path, image_dir: Path) -> str:
+    """A photo's file as the user knows it: relative to the photo folder where it is inside."""
+    try:
+        return Path(source).relative_to(image_dir).as_posix()
+    except ValueError:
+        return Path(source).name
 
 
 def _turntable_hint(masked: bool, config: SfmConfig) -> str:
@@ -211,7 +222,8 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
     done = set(registered)
     check_readable([im for im in images if im.name not in done])
     warning = check_registration(image_dir, [im.name for im in images], registered, matcher,
-                                 config, mask_dir is not None)
+                                 config, mask_dir is not None,
+                                 {im.name: _shown_name(im.source, image_dir) for im in images})
     refined = False
     if config.refine_principal_point:
         model, refined = steps.refine_principal_points(model)

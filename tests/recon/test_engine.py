@@ -386,3 +386,29 @@ def test_training_on_views_of_many_sizes_in_padded_batches(tiny_scene, tmp_path)
     held_out = evaluate(scene, splats, "test", torch.device("cpu"), "torch")["psnr"]
     train = evaluate(scene, splats, "train", torch.device("cpu"), "torch")["psnr"]
     assert held_out > 19.2 and train > 25.8, (held_out, train)
+
+
+def test_ctrl_c_saves_a_checkpoint_at_the_end_of_its_step(tiny_scene, tmp_path):
+    """SIGINT during step 33 (checkpoints every 20): the run stops once that step is done with
+    a checkpoint of step 33, and --resume ends where the uninterrupted run does."""
+    import os
+    import signal
+
+    cfg = _cfg(60)
+    full = Trainer(tiny_scene, cfg, tmp_path / "full", torch.device("cpu")).fit(progress=False)
+
+    def ctrl_c(step, _):
+        if step == 33:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(tiny_scene, cfg, tmp_path / "cut", torch.device("cpu")).fit(progress=False,
+                                                                            on_step=ctrl_c)
+    assert signal.getsignal(signal.SIGINT) is handler  # put back
+    assert sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir()) == [
+        "step_000020.pt", "step_000033.pt"]
+    resumed = Trainer(tiny_scene, cfg, tmp_path / "cut", torch.device("cpu")).fit(
+        resume=True, progress=False)
+    for k in full.splats:
+        torch.testing.assert_close(resumed.splats[k], full.splats[k], rtol=1e-4, atol=1e-5)

@@ -51,6 +51,9 @@ def test_registration_messages_suggest_the_other_matcher(tmp_path):
     many = [f"{k:02d}.jpg" for k in range(20)]
     message = _message(check_registration, tmp_path, many, many[:5], "exhaustive", FAST)
     assert "not registered: 05.jpg, 06.jpg, 07.jpg, 08.jpg, 09.jpg and 10 more" in message
+    files = {"7.jpg": "7.webp", "8.jpg": "sub/8.heic"}  # re-encoded for COLMAP: the user's names
+    warning = check_registration(tmp_path, names, names[:7], "exhaustive", FAST, files=files)
+    assert "not registered: 7.webp, 9.jpg, sub/8.heic" in warning
 
 
 def test_images_that_do_not_overlap(tmp_path):

@@ -112,3 +112,10 @@ def test_the_poses_of_another_input_are_kept(tmp_path):
         check_fresh_out(tmp_path / "ps", b, replaced=())
     assert check_fresh_out(tmp_path / "ps", a) is None
     assert check_fresh_out(tmp_path / "ps", tmp_path / "ps" / "sfm") is None  # its own model
+
+
+def test_a_folder_of_photos_is_no_workspace(tmp_path):
+    """`--out scene/images` would write checkpoints and splats among the photos."""
+    a = _photos(tmp_path / "scene" / "images")
+    with pytest.raises(VoxsplatError, match=r"holds photos \(0.png, ...\)"):
+        check_fresh_out(a, tmp_path / "scene")
