@@ -51,13 +51,47 @@ RECOLOR_DELAY_S = 0.25
 """How long the browser's camera rests before the splats are recoloured for it."""
 
 
-def _viser():
+def _viser(what: str = "`voxsplat view`", instead: str = ""):
     try:
         import viser
     except ImportError:
-        raise VoxsplatError("`voxsplat view` needs viser: pip install viser (or pip install -e "
-                            "'.[view]'), then run it again") from None
+        raise VoxsplatError(f"{what} needs viser: pip install viser (or pip install -e "
+                            f"'.[view]'), then run it again{instead}") from None
     return viser
+
+
+def check_listen(host: str, port: int) -> None:
+    """Raise a VoxsplatError, before any work, where the viewer could not listen: a port out of
+    range, or an address this machine cannot bind (viser would try 1000 ports and then wait
+    for ever)."""
+    import socket
+    if not 0 <= port <= 65535:
+        raise VoxsplatError(f"--port {port}: give 1-65535 (0: any free port)")
+    try:
+        infos = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind(address)
+    except OSError as e:
+        raise VoxsplatError(f"--host {host}: cannot listen there ({e.strerror or e}); give an "
+                            f"address of this machine, e.g. 127.0.0.1 (this machine only) or "
+                            f"0.0.0.0 (every network)") from None
+
+
+def finite_only(splats: Mapping[str, Tensor], source: object) -> dict:
+    """`splats` without the Gaussians that hold NaN or inf (a run that diverged), with a
+    warning saying how many; a VoxsplatError naming `source` when none is left."""
+    finite = torch.ones(len(splats["means"]), dtype=torch.bool)
+    for v in splats.values():
+        finite &= torch.isfinite(v.reshape(len(v), -1)).all(1).cpu()
+    if bool(finite.all()):
+        return dict(splats)
+    if not bool(finite.any()):
+        raise VoxsplatError(f"{source}: every Gaussian holds NaN or inf values; nothing to show")
+    import warnings
+    warnings.warn(f"{source}: {int((~finite).sum())} of {len(finite)} Gaussians hold NaN or inf "
+                  f"values (a run that diverged?); they are left out")
+    return {k: v[finite.to(v.device)] for k, v in splats.items()}
 
 
 def most_opaque(splats: Mapping[str, Tensor], max_gaussians: Optional[int] = None) -> dict:
@@ -256,7 +290,19 @@ class Viewer:
 
     @property
     def url(self) -> str:
-        return f"http://localhost:{self.server.get_port()}"
+        host = self.server.get_host()
+        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1", "", "localhost") \
+            else (f"[{host}]" if ":" in host else host)
+        return f"http://{shown}:{self.server.get_port()}"
+
+    def move_cameras(self, rec: Mapping) -> None:
+        """Put the frustums where the workspace record (scene.json) has its cameras now (the
+        poses that training refined)."""
+        cams = wsp.cameras_from_record(rec)
+        for i, im in enumerate(rec["images"]):
+            frustum = self.frustums.get(im["name"])
+            if frustum is not None:
+                frustum.wxyz, frustum.position = _frustum_pose(cams.world_from_cam[i])
 
     def stop(self) -> None:
         with self._lock:
@@ -286,12 +332,19 @@ def serve(ws: Path, host: str = "127.0.0.1", port: int = 8080, max_gaussians: Op
     learned sky, if it has one, as Gaussians on a far sphere (as `export --sky` writes it)."""
     check_max_gaussians(max_gaussians)
     rec = wsp.open_workspace(ws)
-    splats = read_ply(wsp.splats_path(ws))
+    splats = workspace_splats(ws, rec, sky)
+    shown = workspace_photos(ws, rec) if photos else {}
+    return serve_record(rec, splats, shown, host, port, max_gaussians, verbose, flat_colors)
+
+
+def workspace_splats(ws: Path, rec: Mapping, sky: bool = True) -> dict:
+    """The workspace's Gaussians (finite ones only, `finite_only`), with its learned sky as
+    Gaussians on a far sphere where it has one and `sky`."""
+    splats = finite_only(read_ply(wsp.splats_path(ws)), wsp.splats_path(ws))
     if sky and (Path(ws) / SKY_PT).is_file():
         from .pipeline import with_backdrop
         splats = with_backdrop(ws, rec, splats)
-    shown = workspace_photos(ws, rec) if photos else {}
-    return serve_record(rec, splats, shown, host, port, max_gaussians, verbose, flat_colors)
+    return splats
 
 
 @dataclass
@@ -309,6 +362,7 @@ def _serve(splats: Mapping[str, Tensor], start: StartView, host: str, port: int,
     """A viser server with the splats, recoloured for each browser's camera unless
     `flat_colors` (or SH degree 0); every new browser tab starts at `start`."""
     viser = _viser()
+    check_listen(host, port)
     server = viser.ViserServer(host=host, port=port, verbose=verbose)
     shown = most_opaque(splats, max_gaussians)
     arrays = viewer_arrays(shown)
@@ -389,6 +443,7 @@ def serve_file(path: Path, host: str = "127.0.0.1", port: int = 8080,
     splats = read_splat_file(path)
     if len(splats["means"]) == 0:
         raise VoxsplatError(f"{path}: holds no Gaussians")
+    splats = finite_only(splats, path)
     return _serve(splats, start_for_splats(splats, up), host, port, max_gaussians, verbose,
                   flat_colors)
 
@@ -428,8 +483,9 @@ class LiveView:
     def __init__(self, ws: Path, host: str = "127.0.0.1", port: int = 8080,
                  max_gaussians: Optional[int] = None, every_s: float = 2.0,
                  max_share: float = 0.2):
-        _viser()  # fail before training when viser is missing
+        _viser("--view", "; or drop --view")  # fail before training when viser is missing
         check_max_gaussians(max_gaussians)
+        check_listen(host, port)
         if not 0 < max_share <= 1:
             raise VoxsplatError(f"max_share {max_share}: expected a fraction in (0, 1]")
         self.ws, self.host, self.port = Path(ws), host, port
@@ -459,8 +515,10 @@ class LiveView:
         if self.viewer is None:  # no step ran (a finished run resumed): serve the workspace
             self.viewer = serve(self.ws, self.host, self.port, self.max_gaussians, verbose=False,
                                 photos=False)
-        else:
-            self.viewer.update(read_ply(wsp.splats_path(self.ws)))
+        else:  # as `voxsplat view` shows it: the sky too, the cameras as refined
+            rec = wsp.open_workspace(self.ws)
+            self.viewer.update(workspace_splats(self.ws, rec))
+            self.viewer.move_cameras(rec)
         print(f"trained; viewing {self.ws} at {self.viewer.url} (Ctrl-C stops)")
         serve_until_interrupted(self.viewer)
 

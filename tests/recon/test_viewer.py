@@ -477,3 +477,75 @@ def test_real_browser_connections_each_get_their_own_colours(tmp_path):
         asyncio.run(browsers())
     finally:
         viewer.stop()
+
+
+def test_an_address_or_port_that_cannot_listen_is_one_line_before_any_work(workspace, tmp_path,
+                                                                           capsys, monkeypatch):
+    """viser would try 1000 ports on any bind failure and then wait for ever."""
+    from voxsplat.recon.viewer import LiveView, check_listen
+    ws = workspace[0]
+    for argv, words in ((["--port", "70000"], "--port 70000: give 1-65535"),
+                        (["--host", "192.0.2.77"], "--host 192.0.2.77: cannot listen there"),
+                        (["--host", "nosuch.invalid"], "--host nosuch.invalid: cannot listen")):
+        assert main(["view", str(ws), *argv, "--no-photos"]) == 2
+        assert words in capsys.readouterr().err
+    with pytest.raises(VoxsplatError, match="--port 70000"):
+        LiveView(tmp_path, port=70000)  # reconstruct --view: before the input loads
+    check_listen("127.0.0.1", 0)
+    monkeypatch.setitem(sys.modules, "viser", None)
+    with pytest.raises(VoxsplatError, match=r"--view needs viser.*; or drop --view"):
+        LiveView(tmp_path)
+
+
+def test_the_url_names_the_address_it_listens_on(workspace):
+    viewer = serve(workspace[0], port=8791, verbose=False, photos=False)
+    try:
+        assert viewer.url.startswith("http://localhost:")
+        viewer.server.get_host = lambda: "10.1.2.3"
+        assert viewer.url.startswith("http://10.1.2.3:")
+    finally:
+        viewer.stop()
+
+
+def test_gaussians_of_a_diverged_run_are_left_out_with_a_word(workspace, tmp_path):
+    from voxsplat.recon.viewer import serve_file
+    splats = {k: v.clone() for k, v in workspace[1].items()}
+    splats["means"][:7] = float("nan")
+    write_ply(tmp_path / "nan.ply", splats)
+    with pytest.warns(UserWarning, match="7 of .* Gaussians hold NaN or inf"):
+        viewer = serve_file(tmp_path / "nan.ply", port=8792, verbose=False)
+    try:
+        assert len(viewer.splats.centers) == len(splats["means"]) - 7
+        assert np.isfinite(viewer.splats.centers).all()
+    finally:
+        viewer.stop()
+
+
+def test_the_live_view_ends_on_the_workspace_as_view_shows_it(workspace, tmp_path, monkeypatch):
+    """After `reconstruct --view`: the learned sky joins the splats and the frustums move to
+    the refined poses that scene.json holds (during training they were the input's)."""
+    from voxsplat.recon import viewer as vw
+    from voxsplat.recon.sky import write_sky
+    from voxsplat.recon.viewer import LiveView, serve_record
+    from voxsplat.render.sky import SkyMap, sky_frame
+    src, splats, _ = workspace
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    for name in (wsp.SCENE_JSON, wsp.SPLATS_PLY):
+        (ws / name).write_bytes((src / name).read_bytes())
+    write_sky(ws, SkyMap(torch.rand(8, 16, 3), sky_frame(torch.tensor([0.0, -1.0, 0.0]))))
+    live = LiveView(ws, port=8793)
+    live.viewer = serve_record(wsp.open_workspace(ws), splats, {}, "127.0.0.1", 8793,
+                               verbose=False)  # what training showed
+    rec = wsp.open_workspace(ws)
+    rec["images"][0]["cam_from_world"][0][3] += 0.5  # the refinement moved camera 0
+    wsp.write_json(ws / wsp.SCENE_JSON, rec)
+    monkeypatch.setattr(vw, "serve_until_interrupted", lambda v: None)
+    try:
+        live.finish()
+        assert len(live.viewer.splats.centers) > len(splats["means"])  # + the sky
+        name = rec["images"][0]["name"]
+        moved = wsp.cameras_from_record(rec).centers[0].numpy()
+        assert np.allclose(live.viewer.frustums[name].position, moved, atol=1e-5)
+    finally:
+        live.stop()
