@@ -60,6 +60,14 @@ def _viser(what: str = "`voxsplat view`", instead: str = ""):
     return viser
 
 
+def _quiet(verbose: bool):
+    """Where not `verbose`, silence viser's own stdout (its URL box, "Server stopped"), which
+    it prints whatever its `verbose` says: we print our URL, and a progress bar runs beside."""
+    import contextlib
+    import io
+    return contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+
+
 def check_listen(host: str, port: int) -> None:
     """Raise a VoxsplatError, before any work, where the viewer could not listen: a port out of
     range, or an address this machine cannot bind (viser would try 1000 ports and then wait
@@ -259,6 +267,8 @@ class Viewer:
     """Browser (viser client id) -> its `Recolor`, which gives it its own node coloured for
     its camera; None: flat colours (`--flat-colors`, or SH degree 0)."""
     max_gaussians: Optional[int] = None
+    verbose: bool = True
+    """viser's own messages on stdout (see `_quiet`)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def update(self, splats: Mapping[str, Tensor]) -> None:
@@ -309,7 +319,8 @@ class Viewer:
             recolors = list((self.recolors or {}).values())
         for recolor in recolors:
             recolor.stop()
-        self.server.stop()
+        with _quiet(self.verbose):
+            self.server.stop()
 
 
 def follow_camera(client, recolor: Recolor) -> None:
@@ -363,12 +374,13 @@ def _serve(splats: Mapping[str, Tensor], start: StartView, host: str, port: int,
     `flat_colors` (or SH degree 0); every new browser tab starts at `start`."""
     viser = _viser()
     check_listen(host, port)
-    server = viser.ViserServer(host=host, port=port, verbose=verbose)
+    with _quiet(verbose):
+        server = viser.ViserServer(host=host, port=port, verbose=verbose)
     shown = most_opaque(splats, max_gaussians)
     arrays = viewer_arrays(shown)
     handle = server.scene.add_gaussian_splats("/splats", **arrays)
     recolors = {} if not flat_colors and sh_degree_of(splats) > 0 else None
-    viewer = Viewer(server, handle, {}, shown, arrays, recolors, max_gaussians)
+    viewer = Viewer(server, handle, {}, shown, arrays, recolors, max_gaussians, verbose)
     server.scene.set_up_direction(tuple(float(x) for x in start.up))
 
     @server.on_client_connect

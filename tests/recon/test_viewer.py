@@ -549,3 +549,11 @@ def test_the_live_view_ends_on_the_workspace_as_view_shows_it(workspace, tmp_pat
         assert np.allclose(live.viewer.frustums[name].position, moved, atol=1e-5)
     finally:
         live.stop()
+
+
+def test_only_our_url_is_printed(workspace, capsys):
+    """viser prints its own URL box and "Server stopped" whatever its verbose flag says; a
+    quiet viewer (the CLI's) leaves stdout to us and the progress bar."""
+    viewer = serve(workspace[0], port=8794, verbose=False, photos=False)
+    viewer.stop()
+    assert capsys.readouterr().out == ""
