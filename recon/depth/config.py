@@ -43,7 +43,10 @@ class MvsConfig:
     occlusion in the others. With 3 views (2 sources) it asks both to agree, which rejects
     the repeated-texture matches a single pair cannot tell apart."""
     min_angle_deg: float = 1.0
-    """Source views whose rays meet the reference's at less than this angle (degrees) score 0."""
+    """In neighbour selection, sample points whose rays from the source and the reference meet
+    at less than this angle (degrees) add nothing to the source's score. A view whose every
+    source scores 0 still takes the ones with the nearest viewing direction (the tie rule of
+    `views.select_neighbours`): this ranks sources, it does not refuse them."""
     best_angle_deg: float = 10.0
     """Triangulation angle (degrees) that scores best in neighbour selection."""
     min_ncc: float = 0.5
