@@ -25,6 +25,19 @@ def part_name(path: Path, stem: str | None = None) -> re.Pattern:
     return re.compile(rf"\.{stem}\.{_RANDOM}\.part{re.escape(path.suffix)}")
 
 
+def output_of(path: str | os.PathLike) -> Path:
+    """The output a temp path belongs to: `path` itself, or where it is (or lies inside) a
+    temp copy that `atomic_path` (``.NAME.XXXXXXXX.partSUFFIX``) or `temp_folder_beside`
+    (``.NAME.XXXXXXXX``) made, the file or folder that copy becomes (for messages)."""
+    path = Path(path)
+    for part in (path, *path.parents):
+        for pattern, name in ((rf"\.(.+)\.{_RANDOM}\.part(\..*)?", r"\1\2"),
+                              (rf"\.(.+)\.{_RANDOM}", r"\1")):
+            if re.fullmatch(pattern, part.name):
+                return part.with_name(re.sub(pattern, name, part.name))
+    return path
+
+
 def remove_stale_parts(folder: Path, name: re.Pattern) -> None:
     """Delete the temp files in `folder` whose names match `name`: what a killed writer
     (SIGKILL, power loss) left, which no `except` could remove."""

@@ -22,6 +22,7 @@ from ..render.video import depth_to_rgb, write_frames, write_video
 from . import distributed, pipeline
 from . import workspace as wsp
 from .config import TrainConfig, preset as get_preset, with_steps
+from .eval_renders import RenderFolder
 from .overrides import override
 from .engine import resolve_device
 from .gaussians import render_splats, sh_degree_of
@@ -390,7 +391,7 @@ def run_eval(ws: Path, split: str = "test", device: str = "auto",
     target = Path(ws) / (wsp.METRICS_JSON if split == pipeline.measured_split(scene)
                          else f"metrics_{split}.json")
     splats = pipeline.load_splats(ws)
-    saved = _RenderFolder(Path(renders), scene.names) if renders is not None else None
+    saved = RenderFolder(Path(renders), scene.names) if renders is not None else None
     try:
         metrics = pipeline.evaluate(scene, splats, split, dev, rec["config"].get("backend", "auto"),
                                     sky=read_sky(ws), on_view=saved)
@@ -408,50 +409,6 @@ def run_eval(ws: Path, split: str = "test", device: str = "auto",
     if saved is not None:
         saved.finish()
     return metrics
-
-
-def _render_stems(names: Sequence[str]) -> list[str]:
-    """Each view's file stem in a renders folder (NAME.png, NAME_gt.png): its name with '/'
-    as '_', and where two views' files would be the same file (`a/b` and `a_b`; `cam`'s photo
-    and the view `cam_gt`), the view's index appended to each of them."""
-    stems = [n.replace("/", "_").replace("\\", "_") for n in names]
-    while True:
-        owners: dict[str, set[int]] = {}
-        for i, stem in enumerate(stems):
-            for file in (stem, f"{stem}_gt"):
-                owners.setdefault(file, set()).add(i)
-        clash = sorted({i for ids in owners.values() if len(ids) > 1 for i in ids})
-        if not clash:
-            return stems
-        for i in clash:
-            stems[i] = f"{stems[i]}_{i}"
-
-
-class _RenderFolder:
-    """Renders and photos of evaluated views, written to a hidden folder that replaces
-    `folder` once every view is in (never a half-written folder)."""
-
-    def __init__(self, folder: Path, names: Sequence[str]):
-        from ..data.atomic import check_replaceable, mark_output, temp_folder_beside
-        check_replaceable(folder)
-        self.folder, self.names = folder, names
-        self.tmp = temp_folder_beside(folder)
-        mark_output(self.tmp, "evaluated views' renders and photos")
-        self.stems = _render_stems(names)
-
-    def __call__(self, i: int, render, gt) -> None:
-        from PIL import Image
-        stem = self.stems[i]
-        for suffix, img in (("", render), ("_gt", gt)):
-            array = (img.clamp(0, 1) * 255).round().byte().cpu().numpy()
-            Image.fromarray(array).save(self.tmp / f"{stem}{suffix}.png")
-
-    def finish(self) -> None:
-        from ..data.atomic import replace_folder
-        replace_folder(self.tmp, self.folder)
-
-    def discard(self) -> None:
-        pipeline.remove_tree(self.tmp)
 
 
 def run_export_depth(ws: Path, out: Path, device: str = "auto", frame: str = "input",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import errno
 import os
-import re
 import shlex
 import sys
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from voxsplat.data.atomic import output_of
 from voxsplat.data.errors import VoxsplatError
 
 
@@ -479,7 +479,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise
         if debug:
             traceback.print_exc()
-        where = f"{_output_name(e.filename)}: " if e.filename else ""
+        where = f"{output_of(os.fsdecode(e.filename))}: " if e.filename else ""
         say(f"voxsplat: error{tag}: {where}{_DISK_ERRORS[e.errno]}", every_rank=True)
         return 2
     except MemoryError:
@@ -514,18 +514,6 @@ _DISK_ERRORS = {
     errno.EPERM: "not permitted; check its permissions, or give --out where you may write",
 }
 """OSErrors that the machine, not voxsplat, causes: one line (what and where), no traceback."""
-
-
-def _output_name(filename) -> str:
-    """The file the user asked for, where `filename` is its hidden temp copy
-    (`data.atomic`: .NAME.XXXXXXXX.partSUFFIX, or a folder's .NAME.XXXXXXXX)."""
-    path = Path(os.fsdecode(filename))
-    for pattern, name in ((r"\.(.+)\.[a-z0-9_]{8}\.part(\..*)?", r"\1\2"),
-                          (r"\.(.+)\.[a-z0-9_]{8}", r"\1")):
-        for part in (path, *path.parents):
-            if re.fullmatch(pattern, part.name):
-                return str(part.with_name(re.sub(pattern, name, part.name)))
-    return str(path)
 
 
 def _memory_advice(cls, args: dict, gpu: bool) -> str:

@@ -132,8 +132,8 @@ def test_a_killed_writers_temp_files_are_cleared(tmp_path):
 def test_renders_folder_names_never_collide():
     """`eval --renders` writes NAME.png and NAME_gt.png: views whose files would be the same
     file get their index appended, the others keep their names."""
-    from voxsplat.recon.app import _render_stems
-    stems = _render_stems(["cam", "cam_gt", "a/b", "a_b", "x", "sub/y"])
+    from voxsplat.recon.eval_renders import render_stems
+    stems = render_stems(["cam", "cam_gt", "a/b", "a_b", "x", "sub/y"])
     assert stems == ["cam_0", "cam_gt_1", "a_b_2", "a_b_3", "x", "sub_y"]
     files = [f"{s}{suffix}" for s in stems for suffix in ("", "_gt")]
     assert len(set(files)) == len(files)
@@ -191,10 +191,10 @@ def test_a_full_or_read_only_disk_is_one_line_naming_the_output(capsys, workspac
     """The machine's errors name the file asked for (not its hidden temp copy) and the fix."""
     import errno
     from voxsplat.recon import workspace as wsp
-    from voxsplat.scripts.cli import _output_name
-    assert _output_name("/w/.metrics.r1m2jr6g.part.json") == "/w/metrics.json"
-    assert _output_name("/w/.frames.abcd1234/frame_00001.png") == "/w/frames"
-    assert _output_name("/w/plain.ply") == "/w/plain.ply"
+    from voxsplat.data.atomic import output_of
+    assert output_of("/w/.metrics.r1m2jr6g.part.json") == Path("/w/metrics.json")
+    assert output_of("/w/.frames.abcd1234/frame_00001.png") == Path("/w/frames")
+    assert output_of("/w/plain.ply") == Path("/w/plain.ply")
     for code, words in ((errno.ENOSPC, "no space left on the disk"),
                         (errno.EROFS, "the file system is read-only")):
         def full(path, *args, code=code, **kwargs):
