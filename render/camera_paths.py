@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -379,44 +380,43 @@ def _tour_length(centers: Tensor, order: Tensor) -> float:
     return float((centers[order[1:]] - centers[order[:-1]]).norm(dim=-1).sum())
 
 
-def tour_order(cam_from_world: Tensor, max_starts: int = 64) -> Tensor:
+def tour_order(cam_from_world: Tensor, max_starts: int = 64, max_two_opt: int = 300) -> Tensor:
     """[C] an order of the cameras that visits them along a short route: the given order where
-    it is already about as short (a video's frames), else the shortest greedy nearest-neighbour
-    route (from up to `max_starts` start cameras), shortened by 2-opt. Photos in name order
-    may jump back and forth across the scene."""
+    it is about as short as the greedy one (a video's frames), else the shortest greedy
+    nearest-neighbour route (from up to `max_starts` start cameras), shortened by 2-opt for
+    up to `max_two_opt` cameras. Photos in name order may jump back and forth across the
+    scene."""
     centers, _, _ = _axes_world(cam_from_world)
     C = len(centers)
     given = torch.arange(C)
     if C < 4:
         return given
-    dist = torch.cdist(centers, centers)
-    best, best_length = given, math.inf
-    for start in torch.linspace(0, C - 1, min(C, max_starts)).round().long().unique().tolist():
-        order, free = [start], torch.ones(C, dtype=torch.bool)
+    dist = torch.cdist(centers, centers).numpy()
+    best, best_length = None, math.inf
+    for start in np.unique(np.linspace(0, C - 1, min(C, max_starts)).round().astype(int)):
+        order, free = [int(start)], np.ones(C, dtype=bool)
         free[start] = False
         for _ in range(C - 1):
-            d = dist[order[-1]].masked_fill(~free, math.inf)
+            d = np.where(free, dist[order[-1]], np.inf)
             order.append(int(d.argmin()))
             free[order[-1]] = False
-        order = torch.tensor(order)
-        length = _tour_length(centers, order)
+        length = float(dist[order[:-1], order[1:]].sum())
         if length < best_length:
             best, best_length = order, length
-    best = best.tolist()
-    improved = True
+    if _tour_length(centers, given) <= 1.1 * best_length:
+        return given
+    improved = C <= max_two_opt
     while improved:  # 2-opt on an open route: reverse any stretch that shortens it
         improved = False
         for i in range(1, C - 1):
             for j in range(i + 1, C):
-                before = float(dist[best[i - 1], best[i]]) + (float(dist[best[j], best[j + 1]])
-                                                             if j + 1 < C else 0.0)
-                after = float(dist[best[i - 1], best[j]]) + (float(dist[best[i], best[j + 1]])
-                                                            if j + 1 < C else 0.0)
+                tail = j + 1 < C
+                before = dist[best[i - 1], best[i]] + (dist[best[j], best[j + 1]] if tail else 0.0)
+                after = dist[best[i - 1], best[j]] + (dist[best[i], best[j + 1]] if tail else 0.0)
                 if after < before - 1e-9:
                     best[i:j + 1] = best[i:j + 1][::-1]
                     improved = True
-    best = torch.tensor(best)
-    return given if _tour_length(centers, given) <= 1.1 * _tour_length(centers, best) else best
+    return torch.tensor(best)
 
 
 def through_views(cam_from_world: Tensor, n_frames: int, frames_per_view: int = 3) -> Tensor:
