@@ -470,7 +470,9 @@ def check_fresh_out(out: Path, input_path: Path, replaced=PRODUCTS) -> Optional[
             return (f"{out}: starting over; the unfinished run's checkpoints are discarded "
                     f"(--resume continues it instead)")
         return None
-    posed = _sfm_source(out)
+    from .sfm import recorded_source
+    posed = recorded_source(out)
+    posed = posed.resolve() if posed is not None else None
     if posed is not None and not (posed == input_path or posed in input_path.parents
                                   or input_path in posed.parents or out in input_path.parents):
         raise VoxsplatError(f"--out {out} holds the poses (sfm/) of another input ({posed}); "
@@ -486,15 +488,6 @@ def check_fresh_out(out: Path, input_path: Path, replaced=PRODUCTS) -> Optional[
         raise VoxsplatError(f"--out {out} is not a voxsplat workspace but holds {', '.join(theirs)}, "
                             f"which a reconstruction would replace; choose a new or empty folder")
     return None
-
-
-def _sfm_source(out: Path) -> Optional[Path]:
-    """The input that the structure-from-motion run kept in `out` posed, if any."""
-    import json
-    try:
-        return Path(json.loads((out / "sfm" / "sfm.json").read_text())["source"]).resolve()
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def remove_tree(path: Path) -> None:

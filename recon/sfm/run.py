@@ -446,6 +446,14 @@ def _cached(workdir: Path, source: Path, config: SfmConfig) -> Optional[dict]:
     return report if same and find_colmap_model(workdir / SFM_DIR) is not None else None
 
 
+def recorded_source(workdir: Path) -> Optional[Path]:
+    """The input that the SfM run kept in `workdir` posed (its `sfm/sfm.json`), if any."""
+    try:
+        return Path(json.loads((Path(workdir) / SFM_DIR / REPORT_FILE).read_text())["source"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def recorded_config(workdir: Path) -> Optional[SfmConfig]:
     """The settings of the SfM run kept in `workdir` (its `sfm/sfm.json`), if any."""
     try:
