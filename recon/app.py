@@ -357,9 +357,7 @@ def _config(preset: str, steps: Optional[int], downscale: Optional[float],
     cfg = get_preset(preset, model)
     if steps is not None:
         cfg = with_steps(cfg, steps)
-    if downscale is not None:
-        if not 0 < downscale <= 1:
-            raise VoxsplatError(f"--downscale must be in (0, 1], got {downscale}")
+    if downscale is not None:  # (checked by run_reconstruct before any work)
         from dataclasses import replace
         cfg = replace(cfg, downscale=downscale)
     for assignment in overrides:  # last: a field set by name wins

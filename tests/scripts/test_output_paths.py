@@ -242,3 +242,12 @@ def test_the_interrupt_hint_does_not_resume_an_earlier_run(tmp_path):
     save_checkpoint(tmp_path / "checkpoints", 30, {"step": 30})
     assert interrupted_hint(tmp_path, True) == "continue with `--resume`"
     assert "--resume" not in interrupted_hint(tmp_path, True, since=time.time() + 1)
+
+
+@pytest.mark.parametrize("argv, words", [(["--downscale", "0"], "--downscale 0: give a factor in (0, 1]"),
+                                         (["--preset", "bogus"], "choose one of auto, dense")])
+def test_reconstruct_options_are_checked_in_cli_terms_before_any_work(capsys, tmp_path, argv, words):
+    err = _error(capsys, ["reconstruct", str(tmp_path), "--out", str(tmp_path / "ws"),
+                          "--device", "cpu", *argv])
+    assert words in err, err
+    assert not (tmp_path / "ws").exists()
