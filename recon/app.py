@@ -513,9 +513,21 @@ def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: b
         valid = np.concatenate([d[d > 0].astype(np.float32) for d in depths]) if depths else np.zeros(0)
         near, far = (np.percentile(valid, [2, 98]) if valid.size else (0.0, 1.0))
         dpath = Path(out).with_name(Path(out).stem + ("_depth" if as_frames else "_depth.mp4"))
+        _remove_output(dpath)  # an earlier run's: a kill while encoding must not pair it with the new video
         write(dpath, (depth_to_rgb(d.astype(np.float32), float(near), float(far)) for d in depths))
         written.append(dpath)
     return written
+
+
+def _remove_output(path: Path) -> None:
+    """Remove an earlier video, or PNG folder that voxsplat wrote (`check_replaceable`)."""
+    if path.is_dir():
+        import shutil
+        from ..data.atomic import check_replaceable
+        check_replaceable(path)
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
 
 
 def _frame_progress(poses):

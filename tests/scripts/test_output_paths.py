@@ -251,3 +251,22 @@ def test_reconstruct_options_are_checked_in_cli_terms_before_any_work(capsys, tm
                           "--device", "cpu", *argv])
     assert words in err, err
     assert not (tmp_path / "ws").exists()
+
+
+def test_render_depth_never_pairs_with_an_older_video(capsys, workspace, tmp_path, monkeypatch):
+    """A run killed while writing the depth frames leaves the new colour frames and no depth
+    ones, not the earlier run's depth beside them."""
+    import voxsplat.recon.app as app
+    out = tmp_path / "frames"
+    argv = ["render", str(workspace), "--out", str(out), "--frames", "2", "--depth",
+            "--device", "cpu", "--quiet"]
+    assert main(argv) == 0
+    assert len(list((tmp_path / "frames_depth").glob("*.png"))) == 2
+    colour = (out / "frame_00000.png").stat().st_mtime_ns
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(app, "depth_to_rgb", killed)
+    assert main(argv) != 0
+    assert (out / "frame_00000.png").stat().st_mtime_ns != colour  # the new colour frames
+    assert not (tmp_path / "frames_depth").exists()
