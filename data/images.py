@@ -9,11 +9,12 @@ the pixels as stored.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -99,15 +100,12 @@ def _cannot_read(path, reason: str) -> VoxsplatError:
                          f"check the file is a valid JPEG/PNG")
 
 
-def _open(path: str | os.PathLike, exif: bool = True) -> Image.Image:
-    """Open, fully decode and (with `exif`) EXIF-rotate an image; any failure becomes a
-    VoxsplatError."""
+@contextlib.contextmanager
+def _decoding(path: str | os.PathLike) -> Iterator[None]:
+    """Turn any failure to open or decode `path` inside the block into a VoxsplatError."""
     ensure_decoder(path)
     try:
-        with Image.open(path) as img:
-            img.load()
-            rotated = ImageOps.exif_transpose(img) if exif else img
-            return rotated if rotated is not img else img.copy()
+        yield
     except FileNotFoundError:
         raise _cannot_read(path, "no such file") from None
     except IsADirectoryError:
@@ -116,6 +114,26 @@ def _open(path: str | os.PathLike, exif: bool = True) -> Image.Image:
         raise _cannot_read(path, "unknown or corrupt format") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise _cannot_read(path, str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+
+
+def _open(path: str | os.PathLike, exif: bool = True) -> Image.Image:
+    """Open, fully decode and (with `exif`) EXIF-rotate an image; any failure becomes a
+    VoxsplatError."""
+    with _decoding(path), Image.open(path) as img:
+        img.load()
+        rotated = ImageOps.exif_transpose(img) if exif else img
+        return rotated if rotated is not img else img.copy()
+
+
+def check_decodes(path: str | os.PathLike) -> None:
+    """Decode an image in full, keeping nothing: a file whose header reads but whose pixels
+    are cut short (a truncated download) raises here, as it does in `read_image`.
+
+    Raises:
+        VoxsplatError: the file is missing, unreadable or corrupt.
+    """
+    with _decoding(path), Image.open(path) as img:
+        img.load()
 
 
 def _sixteen_to_eight(img: Image.Image) -> np.ndarray:

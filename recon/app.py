@@ -70,6 +70,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         input_path = _resumed_input(Path(input_path), Path(rec["input"]["path"]), Path(out))
         holdout = rec["input"].get("holdout")
         sfm = _resumed_sfm(Path(out), sfm)
+        _check_same_photos(input_path, Path(out), sfm)
     else:
         input_path = _video_of_folder(input_path, progress)
         note = pipeline.check_fresh_out(Path(out), input_path)  # before SfM and MVS run
@@ -298,6 +299,17 @@ def _resumed_sfm(out: Path, sfm):
     return recorded
 
 
+def _check_same_photos(input_path: Path, out: Path, sfm) -> None:
+    """Raise a VoxsplatError where the photos (or video) that a resumed run's SfM posed have
+    changed since: SfM would run again, and the checkpoint's Gaussians not fit its poses."""
+    from .sfm import SfmConfig, is_current, recorded_config
+    if (needs_poses(input_path) and recorded_config(out) is not None
+            and not is_current(out, input_path, sfm or SfmConfig())):
+        raise VoxsplatError(f"{input_path}: its photos changed (added, removed, replaced or "
+                            f"edited) since this run posed them; --resume would train the "
+                            f"Gaussians of the old poses on new ones: start over without --resume")
+
+
 def _video_of_folder(input_path: Path, progress: bool) -> Path:
     """`input_path`, or the only video of a folder that holds nothing else to pose."""
     input_path, note = input_of_folder(input_path)
@@ -312,14 +324,15 @@ def run_poses(input_path: Path, out: Path, sfm=None, progress: bool = True):
     input_path = _video_of_folder(input_path, progress)
     pipeline.check_fresh_out(Path(out), input_path, replaced=())
     if not needs_poses(input_path):
+        from ..data.load import find_reader
         from ..data.readers.colmap import find_colmap_model
+        find_reader(input_path)  # a missing path, an empty folder, ...: their own message
         model = find_colmap_model(Path(input_path).parent if Path(input_path).is_file()
                                   else Path(input_path))
         if model is None or not _distorted(model):
             from ..data.video import VIDEO_EXTENSIONS
-            raise VoxsplatError(f"{input_path}: already has poses (or is not photos/a video); "
-                                f"`voxsplat poses` takes a folder of photos or a video "
-                                f"({', '.join(VIDEO_EXTENSIONS)})")
+            raise VoxsplatError(f"{input_path}: already has poses; `voxsplat poses` takes a "
+                                f"folder of photos or a video ({', '.join(VIDEO_EXTENSIONS)})")
     return load_input(input_path, out, 1.0, sfm, progress)
 
 

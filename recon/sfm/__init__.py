@@ -9,8 +9,8 @@ imports pycolmap (lazily, in `colmap_steps`); without it, SfM raises a VoxsplatE
 
 from .config import SFM_PRESETS, SfmConfig, sfm_preset
 from .progress import ProgressFn
-from .run import (PartialRegistrationWarning, check_registration, load_or_run_sfm,
+from .run import (PartialRegistrationWarning, check_registration, is_current, load_or_run_sfm,
                   recorded_config, recorded_source, run_sfm, undistort_colmap)
 
 __all__ = ["SFM_PRESETS", "PartialRegistrationWarning", "ProgressFn", "SfmConfig",
-           "check_registration", "load_or_run_sfm", "recorded_config", "recorded_source", "run_sfm", "sfm_preset", "undistort_colmap"]
+           "check_registration", "is_current", "load_or_run_sfm", "recorded_config", "recorded_source", "run_sfm", "sfm_preset", "undistort_colmap"]

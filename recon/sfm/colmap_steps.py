@@ -75,7 +75,8 @@ def extract_features(database: Path, image_dir: Path, groups: Sequence[Sequence[
     options.num_threads = config.num_threads
     options.sift.max_num_features = config.max_num_features
     for group in groups:
-        camera_id = -1
+        # a run resumed after a kill part-way through the group's first chunk: its camera
+        camera_id = _camera_of(database, [im.name for im in group]) if database.exists() else -1
         for start in range(0, len(group), _EXTRACT_CHUNK):
             names = [im.name for im in group[start:start + _EXTRACT_CHUNK]]
             reader = pycolmap.ImageReaderOptions()

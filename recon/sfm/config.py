@@ -87,18 +87,26 @@ class SfmConfig:
         _choice("single_camera", self.single_camera, SINGLE_CAMERA)
         _choice("camera_model", self.camera_model, CAMERA_MODELS)
         _choice("guided_matching", self.guided_matching, GUIDED)
-        for name in ("max_image_size", "max_num_features", "video_frames", "sequential_overlap",
-                     "exhaustive_max_images", "guided_max_images"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 2:
-                raise VoxsplatError(f"sfm {name}={getattr(self, name)!r}: expected an integer >= 2")
+        for name, low in _INT_MINIMA.items():
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < low:
+                raise VoxsplatError(f"sfm {name}={getattr(self, name)!r}: expected an integer "
+                                    f">= {low}")
+        if not 0 <= self.seed < 2 ** 31:
+            raise VoxsplatError(f"sfm seed={self.seed!r}: expected an integer in [0, 2^31 - 1]")
+        if self.num_threads < -1:  # COLMAP's own check; 0 means all cores, as -1 does
+            raise VoxsplatError(f"sfm num_threads={self.num_threads!r}: expected -1 (all cores) "
+                                f"or a count >= 1")
         if not 0.0 < self.min_registered_fraction <= 1.0:
             raise VoxsplatError(f"sfm min_registered_fraction={self.min_registered_fraction}: "
                                 f"expected a fraction in (0, 1], e.g. 0.6")
         if not 0.0 <= self.video_min_sharpness_ratio < 1.0:
             raise VoxsplatError(f"sfm video_min_sharpness_ratio={self.video_min_sharpness_ratio}: "
                                 f"expected a value in [0, 1)")
-        if self.max_output_size < 0 or self.video_max_size < 0:
-            raise VoxsplatError("sfm max_output_size and video_max_size must be >= 0 (0: keep size)")
+        for name in ("max_output_size", "video_max_size"):
+            value = getattr(self, name)
+            if value != 0 and value < MIN_IMAGE_SIZE:
+                raise VoxsplatError(f"sfm {name}={value!r}: expected 0 (keep the size) or a "
+                                    f"longest side >= {MIN_IMAGE_SIZE} pixels")
 
     def to_dict(self) -> dict:
         """The fields as a JSON-ready dict (recorded in `sfm.json`)."""
@@ -109,6 +117,15 @@ class SfmConfig:
         """The config `to_dict` recorded (fields it does not know are ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+MIN_IMAGE_SIZE = 64
+"""Smallest longest side (pixels) that the SfM settings of image sizes take: below it SIFT
+finds nothing to match (`max_image_size=2` failed as if the photos did not overlap) and the
+undistorted images are useless (`max_output_size=1` wrote 1x1 images)."""
+_INT_MINIMA = {"max_image_size": MIN_IMAGE_SIZE, "max_num_features": 64, "video_frames": 2,
+               "sequential_overlap": 2, "exhaustive_max_images": 2, "guided_max_images": 2}
+"""The integer settings and their smallest values."""
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

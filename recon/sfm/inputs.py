@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ...data.errors import VoxsplatError
-from ...data.images import (composite, describe_subfolders, ensure_decoder, image_subfolders,
-                            list_images, read_image)
+from ...data.images import (check_decodes, composite, describe_subfolders, ensure_decoder,
+                            image_subfolders, list_images, read_image)
 from ...data.readers.common import folder_masks, mask_folder
 from .config import SfmConfig
 
@@ -91,18 +91,25 @@ def describe_image(path: Path) -> InputImage:
 
 
 def check_readable(images: Sequence[InputImage]) -> None:
-    """Decode `images` in full (their headers alone passed `describe_image`): where SfM left
-    photos out, a truncated or corrupt file is the cause to name, not the overlap.
+    """Decode `images` in full (their headers alone passed `describe_image`): COLMAP reads a
+    truncated file without a word, and it would pose and train with grey or black rows.
 
     Raises:
         VoxsplatError: naming the first photo that cannot be decoded, and the fix.
     """
-    for im in images:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def decode(im: InputImage) -> Optional[str]:
         try:
-            read_image(im.source)
+            check_decodes(im.source)
         except VoxsplatError as e:
-            raise VoxsplatError(f"{e}; SfM could not use it: replace it with a readable copy "
-                                f"or remove it from the folder") from None
+            return str(e)
+        return None
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:  # Pillow decodes without the GIL
+        failed = next((e for e in pool.map(decode, images) if e is not None), None)
+    if failed is not None:
+        raise VoxsplatError(f"{failed}; SfM could not use it: replace it with a readable copy "
+                            f"or remove it from the folder")
 
 
 def scan_images(image_dir: Path) -> list[InputImage]:
@@ -228,6 +235,9 @@ def _exif_without_rotation(source: Path) -> Optional[bytes]:
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link the file `source` names (a symlink's target: linking a relative symlink
+    itself would point nowhere from `target`'s folder), else copy it."""
+    source = Path(os.path.realpath(source))
     try:
         os.link(source, target)
     except OSError:
@@ -264,6 +274,9 @@ def stage_masks(images: Sequence[InputImage], image_dir: Path, mask_dir: Path) -
 def stage_images(images: Sequence[InputImage], stage_dir: Path) -> None:
     """Fill `stage_dir` with the photos as COLMAP should read them (see the module doc)."""
     stage_dir.mkdir(parents=True, exist_ok=True)
+    # Photos staged as they are get decoded in full here: COLMAP reads a truncated JPEG or
+    # PNG without a word (grey or black rows), and it would pose and train as such.
+    check_readable([im for im in images if not im.needs_copy])
     for im in images:
         target = stage_dir / im.name
         if not im.needs_copy:

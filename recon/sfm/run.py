@@ -43,8 +43,8 @@ from ...data.video import extract_frames, is_video_file
 from . import colmap_steps as steps
 from . import resume
 from .config import SfmConfig
-from .inputs import (InputImage, camera_groups, check_readable, choose_matcher, scan_images,
-                     stage_images, stage_masks, use_guided_matching)
+from .inputs import (InputImage, camera_groups, choose_matcher, scan_images, stage_images,
+                     stage_masks, use_guided_matching)
 from .progress import Progress, StageProgress
 
 SFM_DIR = "sfm"
@@ -127,8 +127,11 @@ def _no_model_error(image_dir: Path, inliers: Sequence[int], n_images: int, matc
     retake: no overlap, too few matches, or (a pair with COLMAP's own initial-pair support of
     matches) too little parallax, where more photos from the same spots would not help."""
     hint = ("; or use --matcher exhaustive" if matcher == "sequential" else "") + hint
-    total = n_images * (n_images - 1) // 2
-    matched = f"{len(inliers)} of the {total} image pairs matched in a consistent geometry"
+    if matcher == "sequential":  # only neighbours by name were tried
+        matched = f"{len(inliers)} image pairs matched in a consistent geometry"
+    else:
+        total = n_images * (n_images - 1) // 2
+        matched = f"{len(inliers)} of the {total} image pairs matched in a consistent geometry"
     if not inliers:
         why = (f"({matched}); the photos do not overlap enough: retake them so neighbours share "
                f"~60% of the view")
@@ -170,8 +173,8 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
     None).
 
     `mask_dir`: the staged masks, or None. Stage timings go to info["seconds"];
-    info["principal_point_refined"], info["guided_matching"] ("yes", "no", or "retry": the
-    model came from the second pass) and info["two_view_tracks"] (no model started until the
+    info["principal_point_refined"], info["guided_matching"] ("yes", "no", "retry": the
+    model came from the second pass, or "tried": it ran and registered no more) and info["two_view_tracks"] (no model started until the
     points seen by only two photos were kept, as two photos need) are set.
     """
     stage_dir, database = tmp / "input", tmp / "database.db"
@@ -193,6 +196,7 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
         steps.clear_matches(database)
         retry = _match_and_map(database, stage_dir, tmp / "models_guided", len(images), matcher,
                                config, report, True, seconds)
+        info["guided_matching"] = "tried"  # (its timings are in the stages' seconds)
         if retry is not None and retry.num_reg_images() > first:
             model, info["guided_matching"] = retry, "retry"
     info["two_view_tracks"] = False
@@ -213,14 +217,11 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
         if model is not None and model.num_points3D() < TWO_VIEW_MIN_POINTS:
             model = None  # too little support to trust its focal length and poses
         info["two_view_tracks"] = model is not None
-    if model is None:
-        check_readable(images)
+    if model is None:  # (every photo decoded in full when staged: none is corrupt)
         raise _no_model_error(image_dir, inliers, len(images), matcher,
                               _turntable_hint(mask_dir is not None, config))
     registered = steps.model_summary(model)["registered"]
     report.set(len(registered))
-    done = set(registered)
-    check_readable([im for im in images if im.name not in done])
     warning = check_registration(image_dir, [im.name for im in images], registered, matcher,
                                  config, mask_dir is not None,
                                  {im.name: _shown_name(im.source, image_dir) for im in images})
@@ -247,20 +248,31 @@ def _undistort(model, tmp: Path, config: SfmConfig, report: StageProgress) -> No
         shutil.rmtree(tmp / leftover, ignore_errors=True)
 
 
+def _file_stamps(paths) -> list:
+    """[name, size, mtime_ns] of each file (a symlink's target): a photo replaced or edited
+    under its name changes it."""
+    stamps = []
+    for p in paths:
+        stat = p.stat()
+        stamps.append([p.name, stat.st_size, stat.st_mtime_ns])
+    return stamps
+
+
 def _stamp(source: Path) -> dict:
-    """What identifies the input's content: a file's size and time, a folder's image names."""
+    """What identifies the input's content: a file's size and time, a folder's images' and
+    masks' names, sizes and times."""
     if source.is_file():
         stat = source.stat()
         return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     folder = _image_folder(source)
-    stamp = {"images": [p.name for p in list_images(folder)] if folder else []}
+    stamp = {"images": _file_stamps(list_images(folder)) if folder else []}
     model = find_colmap_model(source)
     if model is not None:  # a COLMAP scene undistorted into the workspace
         stamp["model"] = {p.name: [p.stat().st_size, p.stat().st_mtime_ns]
                           for p in sorted(model.iterdir()) if p.is_file()}
     masks = mask_folder(folder) if folder else None
     if masks is not None:  # (a key only then: runs made without masks stay valid)
-        stamp["masks"] = sorted(p.name for p in masks.iterdir())
+        stamp["masks"] = _file_stamps(sorted(p for p in masks.iterdir() if p.is_file()))
     return stamp
 
 
@@ -446,6 +458,12 @@ def _cached(workdir: Path, source: Path, config: SfmConfig) -> Optional[dict]:
     return report if same and find_colmap_model(workdir / SFM_DIR) is not None else None
 
 
+def is_current(workdir: Path, source: Path, config: SfmConfig) -> bool:
+    """Whether `workdir` holds a finished SfM run of `source` as it is now (the same photos,
+    names, sizes and times) with `config`: what `load_or_run_sfm` reuses."""
+    return _cached(Path(workdir), Path(source), config) is not None
+
+
 def recorded_source(workdir: Path) -> Optional[Path]:
     """The input that the SfM run kept in `workdir` posed (its `sfm/sfm.json`), if any."""
     try:
@@ -522,6 +540,9 @@ def load_or_run_sfm(input_path: Path, workdir: Path, config: SfmConfig = SfmConf
             return normalize(undistort_colmap(colmap_root, workdir, config, progress))
     cached = _cached(workdir, path, config)
     if cached is not None:
+        if progress:
+            print(f"sfm: reusing the poses in {workdir / SFM_DIR} (same photos and settings)",
+                  flush=True)
         return _scene(workdir / SFM_DIR, cached.get("warning"))
     if path.is_file() and is_video_file(path):
         return _video_sfm(path, workdir, config, progress)

@@ -86,6 +86,39 @@ def test_load_or_run_reuses_a_finished_run_and_reads_colmap_folders(corner, solv
                        atol=1e-5)
 
 
+def test_a_photo_replaced_under_its_name_poses_again(corner, solved, tmp_path, monkeypatch,
+                                                   capsys):
+    """A finished run is reused only for the same photos: one replaced (or edited) under its
+    own name is posed again, and a resumed training run on it is refused; the reuse says so."""
+    import shutil
+    from voxsplat.recon.app import _check_same_photos
+    from voxsplat.recon.sfm import is_current
+    _, ws, _ = solved
+    photos, ws2 = tmp_path / "photos", tmp_path / "ws"
+    shutil.copytree(corner[0], photos)  # (copy2: the same times)
+    shutil.copytree(ws / "sfm", ws2 / "sfm")
+    report = json.loads((ws2 / "sfm" / "sfm.json").read_text())
+    report.update(source=str(photos.resolve()), source_stamp=sfm_run._stamp(photos))
+    (ws2 / "sfm" / "sfm.json").write_text(json.dumps(report))
+    assert is_current(ws2, photos, FAST)
+    load_or_run_sfm(photos, ws2, FAST, progress=True)
+    assert f"sfm: reusing the poses in {ws2 / 'sfm'}" in capsys.readouterr().out
+    first, second = sorted(photos.iterdir())[:2]
+    second.write_bytes(first.read_bytes())  # another photo under the same name
+    assert not is_current(ws2, photos, FAST)
+    with pytest.raises(Exception, match="its photos changed .* start over without --resume"):
+        _check_same_photos(photos, ws2, FAST)
+
+    class Ran(Exception):
+        pass
+
+    def run(*a, **k):
+        raise Ran
+    monkeypatch.setattr(sfm_run, "run_sfm", run)
+    with pytest.raises(Ran):
+        load_or_run_sfm(photos, ws2, FAST, progress=False)
+
+
 def test_exports_land_in_the_sfm_models_frame(solved, tmp_path):
     """The scene trains in a normalized frame (cameras within radius 1); `export` writes the
     Gaussians back in the frame of the model in ws/sfm/sparse/0, where they sit on its points."""
@@ -209,6 +242,28 @@ def test_staging_makes_rotated_photos_upright(tmp_path, suffix):
     assert (stage / "p.png").stat().st_ino == (tmp_path / "p.png").stat().st_ino  # linked
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_staging_follows_relative_symlinks_and_refuses_truncated_photos(tmp_path, suffix):
+    """A photo that is a relative symlink stages as its target (a hard link of the link itself
+    pointed nowhere from the staging folder: COLMAP read nothing); a truncated photo, which
+    COLMAP reads without a word (grey or black rows), stops staging with its name."""
+    rng = np.random.default_rng(0)
+    photos, elsewhere = tmp_path / "photos", tmp_path / "originals"
+    photos.mkdir(), elsewhere.mkdir()
+    for name in ("a", "b"):
+        Image.fromarray((rng.random((60, 80, 3)) * 255).astype(np.uint8)).save(
+            elsewhere / f"{name}{suffix}")
+        (photos / f"{name}{suffix}").symlink_to(Path("..") / "originals" / f"{name}{suffix}")
+    stage = tmp_path / "stage"
+    stage_images(scan_images(photos), stage)
+    assert np.array_equal(np.asarray(Image.open(stage / f"b{suffix}")),
+                          np.asarray(Image.open(elsewhere / f"b{suffix}")))
+    cut = elsewhere / f"b{suffix}"
+    cut.write_bytes(cut.read_bytes()[:cut.stat().st_size // 2])
+    message = _message(stage_images, scan_images(photos), tmp_path / "stage2")
+    assert f"b{suffix}: cannot read image" in message and "replace it with a readable copy" in message
+
+
 def test_matcher_choice_and_config_errors():
     assert choose_matcher(SfmConfig(), 20, from_video=False) == "exhaustive"
     assert choose_matcher(SfmConfig(), 20, from_video=True) == "sequential"
@@ -224,6 +279,14 @@ def test_matcher_choice_and_config_errors():
     assert not use_guided_matching(no, 3, False) and not use_guided_matching(no, 3, True)
     assert "sfm guided_matching='on': expected one of auto, yes, no" in _message(
         SfmConfig, guided_matching="on")
+    # values COLMAP refuses with a traceback, or takes to no use (1x1 images, no features)
+    assert "sfm seed=-3: expected an integer in [0, 2^31 - 1]" in _message(SfmConfig, seed=-3)
+    assert "seed=2147483648" in _message(SfmConfig, seed=2 ** 31)
+    assert "num_threads=-7: expected -1" in _message(SfmConfig, num_threads=-7)
+    assert "max_output_size=1: expected 0 (keep the size)" in _message(SfmConfig, max_output_size=1)
+    assert "max_image_size=2: expected an integer >= 64" in _message(SfmConfig, max_image_size=2)
+    assert "max_num_features=2: expected an integer >= 64" in _message(SfmConfig, max_num_features=2)
+    SfmConfig(seed=2 ** 31 - 1, num_threads=0, max_output_size=64, video_max_size=0)
 
 
 def test_six_wide_baseline_photos_register_with_guided_matching(shared_data):
@@ -520,3 +583,11 @@ def test_a_colmap_scene_with_lens_distortion_is_undistorted_into_the_workspace(
     undistorted = pycolmap.Reconstruction(str(tmp_path / "p" / "sfm" / "sparse" / "0"))
     assert {c.model_name for c in undistorted.cameras.values()} == {"PINHOLE"}
     assert "already has poses" in _message(run_poses, ws / "sfm", tmp_path / "q")
+    # what is not a scene says what it is, not "already has poses"
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "nested" / "a").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "nested" / "a" / "x.png")
+    for path, words in (("nowhere", "no such file or folder; check the path"),
+                        ("empty", "empty folder"), ("nested", "only in its sub-folders a/")):
+        message = _message(run_poses, tmp_path / path, tmp_path / "q")
+        assert words in message and "already has poses" not in message, message

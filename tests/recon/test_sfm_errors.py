@@ -66,6 +66,9 @@ def test_images_that_do_not_overlap(tmp_path):
     assert "the photos do not overlap enough" in message
     assert "(0 of the 6 image pairs matched" in message
     assert not (tmp_path / "ws").exists()
+    # sequential matching tries neighbours by name only, not all 45 pairs
+    sequential = str(sfm_run._no_model_error(images, [40, 30], 10, "sequential"))
+    assert "(2 image pairs matched in a consistent geometry" in sequential
 
 
 def test_photos_from_one_spot_match_but_cannot_start_a_model(tmp_path):
