@@ -124,3 +124,22 @@ def test_a_run_stopped_during_extraction_goes_on_from_the_images_done(corner, tm
     scene = run_sfm(corner[0], ws, FAST, progress=False)
     assert seen == {"images_before": 3, "pairs_before": 0}
     assert len(scene.names) == 8 and _leftovers(ws) == ["sfm"]
+
+
+def test_features_resumed_part_way_through_a_chunk_keep_one_camera(corner, tmp_path):
+    """A run killed inside a group's first chunk of feature extraction (SIGKILL: some of its
+    images already in the database) goes on with that group's camera, not a second one."""
+    import contextlib
+    import pycolmap
+    from voxsplat.recon.sfm import colmap_steps as steps
+    from voxsplat.recon.sfm.inputs import camera_groups, scan_images, stage_images
+    images = scan_images(corner[0])
+    stage_images(images, tmp_path / "input")
+    database = tmp_path / "database.db"
+    (group,) = camera_groups(images, FAST.single_camera)
+    steps.extract_features(database, tmp_path / "input", [group[:3]], FAST, lambda n: None)
+    steps.extract_features(database, tmp_path / "input", [group], FAST, lambda n: None)
+    with contextlib.closing(pycolmap.Database.open(database)) as db:
+        assert len(db.read_all_images()) == 8
+        assert {image.camera_id for image in db.read_all_images()} == {1}
+        assert len(db.read_all_cameras()) == 1
