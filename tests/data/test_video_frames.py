@@ -127,3 +127,57 @@ def test_a_sound_file_is_named_as_such(tmp_path):
     sound = tmp_path / "sound.mp4"
     _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", str(sound))
     assert "holds no video stream (only sound?)" in _message(extract_frames, sound, tmp_path / "f", 10)
+
+
+@pytest.fixture(scope="module")
+def stills(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("stills")
+    for i, frame in enumerate(_frames()):
+        Image.fromarray(frame).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def test_m4v_rotated_and_anamorphic_clips_come_out_as_players_show_them(stills, tmp_path, caplog):
+    """A .m4v (listed as a video, yet imageio's reader refused it by name), a phone's portrait
+    clip stored landscape with a rotation (upright, and no library note on the terminal) and
+    an anamorphic one (pixels 4:3 wide: stretched to square pixels)."""
+    import logging
+    m4v, turned, wide = tmp_path / "clip.m4v", tmp_path / "turned.mp4", tmp_path / "wide.mkv"
+    encode = ["-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    _ffmpeg("-framerate", "10", "-i", str(stills / "%03d.png"), *encode, str(m4v))
+    _ffmpeg("-display_rotation", "90", "-i", str(m4v), "-c", "copy", str(turned))
+    _ffmpeg("-framerate", "10", "-i", str(stills / "%03d.png"), "-vf", "scale=240:240,setsar=4/3",
+            *encode, str(wide))
+    with caplog.at_level(logging.DEBUG):
+        for clip, size in ((m4v, (320, 240)), (turned, (240, 320)), (wide, (320, 240))):
+            frames = extract_frames(clip, tmp_path / clip.stem, 10)
+            assert [_index(p) // 4 for p in frames] == list(range(10)), clip.name
+            image = Image.open(frames[0])
+            assert image.size == size, clip.name
+            if clip is turned:  # turned a quarter (counterclockwise, as shown)
+                kept = np.asarray(Image.open(stills / f"{_index(frames[0]):03d}.png"), np.float32)
+                shown = np.asarray(image, np.float32)
+                assert np.abs(shown - np.rot90(kept, 1)).mean() < 8
+    assert not [r for r in caplog.records if "frame size" in r.getMessage()]
+
+
+def test_a_still_camera_gives_one_frame_not_copies(stills, tmp_path):
+    """Two seconds of the camera standing still (a phone held before the take; sensor noise
+    only) took half the frames, all of one view, and put copies of training views among the
+    held-out ones. One frame of the still part is kept, and a warning says so."""
+    rng = np.random.default_rng(1)
+    still = np.asarray(Image.open(stills / "000.png"), np.float32)
+    folder = tmp_path / "take"
+    folder.mkdir()
+    for i in range(20):
+        noisy = np.clip(still + rng.normal(0, 2, still.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(noisy).save(folder / f"{i:03d}.png")
+    for i in range(40):
+        (folder / f"{20 + i:03d}.png").write_bytes((stills / f"{i:03d}.png").read_bytes())
+    clip = tmp_path / "take.mp4"
+    _ffmpeg("-framerate", "10", "-i", str(folder / "%03d.png"), "-c:v", "libx264", "-pix_fmt",
+            "yuv420p", str(clip))
+    with pytest.warns(UserWarning, match="the camera stands still in parts of the video; 4 "):
+        frames = extract_frames(clip, tmp_path / "frames", 15, min_sharpness_ratio=0.0)
+    indices = [_index(p) for p in frames]
+    assert len([i for i in indices if i < 20]) == 1 and len(indices) == 11, indices
