@@ -331,12 +331,20 @@ def extract_mesh(vol: SparseTSDF, min_weight: float = 1.0,
     inside = enclosed_blocks(vol.block_coords) if closed and vol.n_blocks else None
     for chunk in _chunks(vol, closed):
         tsdf, weight = (x.cpu().numpy() for x in _dense_chunk(vol, chunk, inside))
-        mask = None if closed else _cube_mask(weight >= min_weight)
-        vals = tsdf if closed else tsdf[mask]
+        observed = None if closed else weight >= min_weight
+        mask = None if closed else _cube_mask(observed)
+        # the sign test over every observed voxel: `mask` flags cubes at their highest
+        # corner, so it never holds the chunk's first layer, where a surface may cross
+        vals = tsdf if closed else tsdf[observed]
         if vals.size == 0 or vals.min() >= 0 or vals.max() <= 0:
             continue
         tsdf[tsdf == 0] = 1e-6  # a level set through a grid point makes degenerate faces
-        v, f, _, _ = marching_cubes(tsdf, level=0.0, mask=mask)
+        try:
+            v, f, _, _ = marching_cubes(tsdf, level=0.0, mask=mask)
+        except ValueError as e:  # both signs observed, but in no cube whose corners all are
+            if "No surface found" not in str(e):
+                raise
+            continue
         origin = chunk.cpu().numpy() * CHUNK * BLOCK
         verts.append((v.astype(np.float64) + origin) * vol.voxel_size)
         faces.append(f.astype(np.int64) + n_verts)

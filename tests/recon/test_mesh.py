@@ -295,3 +295,21 @@ def test_views_of_different_sizes_mesh_like_views_of_one_size():
     both = mesh_from_splats(splats, mixed, cfg, backend="torch")
     assert len(both.faces) > 0.5 * len(one.faces)
     assert chamfer(one, both) < 0.05, chamfer(one, both)  # one voxel
+
+
+@pytest.mark.parametrize("z0", [-0.01, 0.01, 0.03])
+def test_a_surface_just_past_a_chunk_border_is_meshed(z0):
+    """A plane between a chunk's first voxel layer (z = 0) and the next: the chunk's sign test
+    read only the cubes' highest corners, skipped the chunk and left a hole (a box's top)."""
+    from voxsplat.recon.export.tsdf import extract_mesh, fuse_depth_maps
+    H = W = 64
+    poses, Ks = [], []
+    for i in range(4):  # cameras 1 above the plane, looking straight down
+        R = torch.tensor([[1.0, 0, 0], [0, -1, 0], [0, 0, -1]])
+        T = torch.eye(4)
+        T[:3, :3], T[:3, 3] = R, -R @ torch.tensor([0.05 * i, 0.03 * i, z0 + 1.0])
+        poses.append(T)
+        Ks.append(torch.tensor([[64.0, 0, W / 2], [0, 64.0, H / 2], [0, 0, 1]]))
+    vol = fuse_depth_maps(torch.ones(4, H, W), torch.stack(poses), torch.stack(Ks), 0.025, 0.1)
+    verts, faces = extract_mesh(vol, min_weight=2.0)
+    assert len(faces) > 3000 and np.allclose(verts[:, 2], z0, atol=1e-3)
