@@ -436,7 +436,7 @@ def run_export_depth(ws: Path, out: Path, device: str = "auto", frame: str = "in
     out_from_world = input_from_world(rec) if frame == "input" else torch.eye(4, dtype=torch.float64)
     if not is_identity(out_from_world):
         similarity_parts(out_from_world, Path(ws) / wsp.SCENE_JSON)
-    splats = {k: v.to(dev) for k, v in pipeline.load_splats(ws).items()}
+    splats = {k: v.to(dev) for k, v in pipeline.exportable_splats(ws).items()}
     cams = wsp.cameras_from_record(rec)
     names = [im["name"] for im in rec["images"]]
     images = masks = None

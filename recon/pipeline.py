@@ -249,6 +249,16 @@ def load_splats(ws: Path) -> dict:
     return read_ply(wsp.splats_path(ws))
 
 
+def exportable_splats(ws: Path) -> dict:
+    """The workspace's Gaussians, of which an export needs at least one."""
+    splats = load_splats(ws)
+    if splats["means"].shape[0] == 0:
+        raise VoxsplatError(f"{ws}: the workspace has no Gaussians ({wsp.SPLATS_PLY} is empty: "
+                            f"training pruned them all); reconstruct again, e.g. with more views "
+                            f"or --preset dense")
+    return splats
+
+
 FORMATS = ("ply", "compressed-ply", "splat", "spz", "mesh", "points")
 """What `export` writes."""
 _SPLAT_FORMATS = ("ply", "compressed-ply", "splat", "spz")
@@ -328,11 +338,7 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
             cfg = replace(cfg, voxel_size=voxel_size)
         else:
             points_cfg = replace(points_cfg, voxel_size=voxel_size)
-    splats = load_splats(ws)
-    if splats["means"].shape[0] == 0:
-        raise VoxsplatError(f"{ws}: the workspace has no Gaussians ({wsp.SPLATS_PLY} is empty: "
-                            f"training pruned them all); reconstruct again, e.g. with more views "
-                            f"or --preset dense")
+    splats = exportable_splats(ws)
     if sky:
         splats = with_backdrop(ws, rec, splats)
     if fmt in _SPLAT_FORMATS:

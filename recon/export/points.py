@@ -10,6 +10,7 @@ is dropped).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -88,16 +89,31 @@ def points_from_splats(splats: dict, cameras: Cameras, cfg: PointsConfig = Point
         progress: a progress bar over the rendered views.
 
     Raises:
-        VoxsplatError: no rendered pixel is opaque.
+        VoxsplatError: no rendered pixel is opaque, or no voxel is seen from enough views.
     """
     if len(cameras) == 0:
         raise VoxsplatError("points: the workspace has no training cameras")
     cams = cameras.scaled(cfg.render_scale) if cfg.render_scale != 1 else cameras
-    voxel = cfg.voxel_size or default_voxel_size(cams, scene_center(splats))
+    footprint = default_voxel_size(cams, scene_center(splats))
+    voxel = cfg.voxel_size or footprint
     views = render_views(splats, cams, masks, MeshConfig(opacity_power=cfg.opacity_power), backend,
                          progress)
     points, normals, colors, view_ids = rendered_points(views)
     if len(points) == 0:
         raise VoxsplatError("points: no rendered pixel is opaque; the Gaussians are empty or "
                             "outside every camera")
-    return thin_points(points, normals, colors, view_ids, voxel, min(cfg.min_views, len(cams)))
+    if voxel < SPARSE_BELOW * footprint:
+        warnings.warn(f"points: this --voxel-size is {voxel / footprint:.2g} times a rendered "
+                      f"pixel's footprint (the default); few voxels that small are seen from "
+                      f"{cfg.min_views} views, so the cloud thins out: give a larger one")
+    thinned = thin_points(points, normals, colors, view_ids, voxel, min(cfg.min_views, len(cams)))
+    if len(thinned[0]) == 0:
+        raise VoxsplatError(f"points: no voxel is seen from {min(cfg.min_views, len(cams))} "
+                            f"views at this --voxel-size ({voxel / footprint:.2g} times a "
+                            f"rendered pixel's footprint); give a larger one, or none")
+    return thinned
+
+
+SPARSE_BELOW = 0.5
+"""Voxels smaller than this times a rendered pixel's footprint get a warning: the demo's
+cloud has 51k points at 0.57 footprints, 2.6k at 0.11 and none at 0.006."""

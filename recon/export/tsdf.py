@@ -124,8 +124,8 @@ def touched_blocks(depths: Tensor, surface: Tensor, cam_from_world: Tensor, Ks: 
         keys.append(torch.unique(pack_keys(blocks)))
     keys = torch.unique(torch.cat(keys)) if keys else vox
     if keys.numel() > max_blocks:
-        raise VoxsplatError(f"TSDF: {keys.numel()} blocks (more than {max_blocks}) at voxel size "
-                            f"{voxel_size:.4g}; use a larger --voxel-size")
+        raise VoxsplatError(f"TSDF: {keys.numel()} blocks (more than {max_blocks}) at this "
+                            f"voxel size; use a larger --voxel-size")
     return unpack_keys(keys)
 
 
@@ -341,7 +341,7 @@ def extract_mesh(vol: SparseTSDF, min_weight: float = 1.0,
         tsdf[tsdf == 0] = 1e-6  # a level set through a grid point makes degenerate faces
         try:
             v, f, _, _ = marching_cubes(tsdf, level=0.0, mask=mask)
-        except ValueError as e:  # both signs observed, but in no cube whose corners all are
+        except (ValueError, RuntimeError) as e:  # both signs observed, in no full cube
             if "No surface found" not in str(e):
                 raise
             continue

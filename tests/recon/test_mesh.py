@@ -313,3 +313,18 @@ def test_a_surface_just_past_a_chunk_border_is_meshed(z0):
     vol = fuse_depth_maps(torch.ones(4, H, W), torch.stack(poses), torch.stack(Ks), 0.025, 0.1)
     verts, faces = extract_mesh(vol, min_weight=2.0)
     assert len(faces) > 3000 and np.allclose(verts[:, 2], z0, atol=1e-3)
+
+
+def test_a_voxel_too_large_for_any_surface_says_smaller():
+    """No surface at a huge --voxel-size said "try a larger --voxel-size", in the scene frame's
+    units rather than the user's."""
+    from voxsplat.recon.export.mesh import mesh_from_splats
+    from voxsplat.recon.gaussians import splats_from_points
+    scene = make_synthetic_scene(SyntheticConfig(width=32, height=24, n_train=4, n_test=0,
+                                                 n_points=1000, supersample=1)).scene
+    splats = {k: v.detach() for k, v in
+              splats_from_points(scene.points, scene.point_colors, 0, 0.95, 1.2).items()}
+    with pytest.raises(VoxsplatError, match=r"no surface was extracted at this voxel size \(\d+ "
+                                            r"times the default.*give a smaller --voxel-size"):
+        mesh_from_splats(splats, scene.cameras, MeshConfig(voxel_size=50.0, extra_views=0),
+                         backend="torch")

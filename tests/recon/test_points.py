@@ -72,3 +72,15 @@ def test_points_need_something_opaque(synth):
         points_from_splats(splats, scene.cameras[:2], PointsConfig(voxel_size=0.05), backend="torch")
     with pytest.raises(VoxsplatError, match="voxel-size"):
         PointsConfig(voxel_size=0.0)
+
+
+def test_a_voxel_far_below_a_pixel_warns_and_an_empty_cloud_is_refused(synth):
+    """Voxels much smaller than a pixel's footprint are seldom seen from two views: the cloud
+    thinned out with a smaller --voxel-size, down to an empty file written as a success."""
+    scene = synth.scene
+    splats = {k: v.detach() for k, v in
+              splats_from_points(scene.points, scene.point_colors, 0, 0.95, 1.2).items()}
+    with pytest.warns(UserWarning, match="times a rendered pixel's footprint"):
+        with pytest.raises(VoxsplatError, match="no voxel is seen from 2 views at this --voxel-size"):
+            points_from_splats(splats, scene.cameras[:3], PointsConfig(voxel_size=1e-6),
+                               backend="torch")

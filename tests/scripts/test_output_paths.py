@@ -148,7 +148,7 @@ def test_export_never_overwrites_the_workspace_state(capsys, workspace):
 
 
 @pytest.mark.parametrize("fmt, out", [("ply", "e.ply"), ("splat", "e.splat"), ("spz", "e.spz"),
-                                      ("points", "p.ply"), ("mesh", "m.ply")])
+                                      ("points", "p.ply"), ("mesh", "m.ply"), ("depth", "rgbd")])
 def test_a_workspace_without_gaussians_says_so_for_every_format(capsys, tmp_path, fmt, out):
     """Training that pruned every Gaussian: no 0-byte .splat, no traceback from the mesher."""
     import torch
