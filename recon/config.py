@@ -313,6 +313,11 @@ class VoxelConfig:
     """Voxels whose Gaussians' mean view-space gradient exceeds this get their free neighbours."""
     prune_opacity: float = 0.01
     """Voxels whose Gaussians all stayed below this opacity since the last refinement go."""
+    grow_opacity: float = 0.0
+    """Grown voxels' Gaussians start at most this opaque (their residual opacity lowered; 0 =
+    as opaque as their parent's, whose copies they are; needs `lr_residual` > 0)."""
+    regrow_pruned: bool = True
+    """Growth may fill the cells that the same refinement pruned."""
     subdivide_at: int = 0
     """Step at which every voxel splits into 8 of half the size (0 = never)."""
     max_voxels: int = 300_000
@@ -345,6 +350,33 @@ class VoxelConfig:
     seeds 0-3 24.82 / 24.37 / 24.47 / 24.41 against 24.46 / 24.07 / 24.12 / 24.02 (switch at
     0.5 without growth 24.49, at 0.4 with it 24.85); fern 3-view 21.03 and DTU scan24 3-view
     18.88 against 21.25 / 19.11 (at 0.67 and 0.85: 21.20 / 18.94; twenty-second session)."""
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, name: str, expected: str) -> None:
+            if not ok:
+                raise VoxsplatError(f"voxel.{name}={getattr(self, name)!r}: expected {expected}")
+        for name in ("n_voxels", "latent_dim", "width", "head_hidden", "gaussians_per_voxel",
+                     "refine_every", "max_voxels"):
+            need(getattr(self, name) >= 1, name, "an integer >= 1")
+        need(1 <= self.levels <= 4, "levels", "1 to 4 U-Net resolutions")
+        for name in ("min_spacing_voxels", "refine_start", "refine_stop", "subdivide_at",
+                     "grow_grad2d", "lr_net", "lr_latent", "lr_color", "lr_residual"):
+            need(getattr(self, name) >= 0, name, "a value >= 0")
+        need(self.offset_voxels > 0.5, "offset_voxels", "a bound > 0.5 voxel sizes (the "
+             "Gaussians start within half a voxel of its centre)")
+        need(0 < self.min_scale_voxels < self.init_scale_voxels, "min_scale_voxels",
+             f"a scale in (0, init_scale_voxels={self.init_scale_voxels})")
+        need(self.init_scale_voxels < self.max_scale_voxels, "max_scale_voxels",
+             f"a scale above init_scale_voxels={self.init_scale_voxels}")
+        need(0 < self.init_opacity < 1, "init_opacity", "an opacity in (0, 1)")
+        need(0 < self.lr_final_factor <= 1, "lr_final_factor", "a factor in (0, 1]")
+        for name in ("prune_opacity", "bake_min_opacity", "grow_opacity"):
+            need(0 <= getattr(self, name) < 1, name, "an opacity in [0, 1)")
+        for name in ("explicit_from", "explicit_refine_until"):
+            need(0 <= getattr(self, name) <= 1, name, "a fraction of the steps in [0, 1]")
+        for name in ("explicit_from_masked", "explicit_refine_until_masked"):
+            need(getattr(self, name) == -1 or 0 <= getattr(self, name) <= 1, name,
+                 "-1 (the unmasked field's value) or a fraction of the steps in [0, 1]")
 
 
 @dataclass(frozen=True)

@@ -284,12 +284,21 @@ class Trainer:
         saves a checkpoint at the end of the step and raises KeyboardInterrupt."""
         cfg, o = self.cfg, self.cfg.optim
         every = o.hull_carve_every
+        loss = math.nan  # the last loss read back
         while step < cfg.optim.steps:
             t_step = time.perf_counter()
-            loss = self._step(model, data, step, gen, outside)
+            read = self._step(model, data, step, gen, outside)
             if times is not None:
                 times.add(step, time.perf_counter() - t_step, model.n_gaussians)
             step += 1
+            if read is not None:
+                loss = read
+                if not math.isfinite(loss):
+                    raise VoxsplatError(
+                        f"training diverged: the loss is {loss} at step {step}; the checkpoints "
+                        f"before it stand, but resuming would diverge again: start over with "
+                        f"other settings (check any --set values), or report it with "
+                        f"VOXSPLAT_DEBUG=1")
             if outside is not None and every > 0 and step % every == 0 and step < cfg.optim.steps:
                 model.carve(outside)
             if bar is not None and (step % 10 == 0 or step == cfg.optim.steps):
@@ -335,7 +344,8 @@ class Trainer:
         return lambda points: outside_silhouettes(points, cams, masks)
 
     def _step(self, model, data: TrainData, step: int, gen,
-              outside: Optional[Callable[[Tensor], Tensor]] = None) -> float:
+              outside: Optional[Callable[[Tensor], Tensor]] = None) -> Optional[float]:
+        """One optimization step; the loss, read back (a device sync) every 10 steps, else None."""
         o = self.cfg.optim
         cams, gt, depth, masks, ids, valid = data.sample(o.batch_size)
         look = self.appearance
@@ -376,7 +386,7 @@ class Trainer:
         look.step()
         W, H = cams.size(0)
         model.update(step, out, W, H, gen)
-        return float(loss.detach()) if (step + 1) % 10 == 0 else math.nan
+        return float(loss.detach()) if (step + 1) % 10 == 0 else None
 
     def _moved_views(self, raw, cams: Cameras, out, gt: Tensor, sh_degree: int,
                      background: Tensor | SkyMap, drop: Optional[Tensor], gen, binocular: bool,

@@ -128,8 +128,10 @@ def subdivide(coords: Tensor) -> tuple[Tensor, Tensor]:
     return children, parent
 
 
-def free_neighbours(coords: Tensor, selected: Tensor) -> tuple[Tensor, Tensor]:
-    """Empty 6-neighbours [M,3] (>= 0) of the `selected [V]` voxels, and the parent of each [M].
+def free_neighbours(coords: Tensor, selected: Tensor,
+                    excluded: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Empty 6-neighbours [M,3] (>= 0) of the `selected [V]` voxels, and the parent of each [M],
+    leaving out the cells `excluded [E,3]` (e.g. voxels just pruned).
 
     Each new voxel appears once (first parent wins).
     """
@@ -140,7 +142,7 @@ def free_neighbours(coords: Tensor, selected: Tensor) -> tuple[Tensor, Tensor]:
     nb, parent = nb[ok], parent[ok]
     if nb.shape[0] == 0:
         return nb, parent
-    key_old = _keys(coords)
+    key_old = _keys(coords) if excluded is None else torch.cat([_keys(coords), _keys(excluded)])
     key_new = _keys(nb)
     free = ~torch.isin(key_new, key_old)
     nb, parent, key_new = nb[free], parent[free], key_new[free]

@@ -10,6 +10,7 @@ voxel's K Gaussians, averaged over the views that see it) and the largest opacit
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +20,9 @@ from .. import distributed
 from ..config import VoxelConfig
 from ..representation.voxel_grid import free_neighbours, subdivide
 from . import ops
+
+OPACITY = 10
+"""Index of the opacity logit in the head's raw outputs (`GaussianHead`)."""
 
 
 @dataclass
@@ -66,7 +70,7 @@ class VoxelStrategy:
         if step == cfg.subdivide_at and cfg.subdivide_at > 0:
             return self._subdivide(model, optimizers, state)
         if step > cfg.refine_start and step % cfg.refine_every == 0:
-            return self._refine(model, optimizers, state)
+            return self._refine(model, optimizers, state, opacities)
         return {}
 
     def _accumulate(self, model, state: VoxelState, grad: Tensor, radii: Tensor,
@@ -82,24 +86,30 @@ class VoxelStrategy:
         op = torch.sigmoid(opacities.detach()).reshape(-1, K).amax(-1)
         torch.maximum(state.max_opacity, op, out=state.max_opacity)
 
-    def _refine(self, model, optimizers, state: VoxelState) -> dict:
+    def _refine(self, model, optimizers, state: VoxelState, opacities: Tensor) -> dict:
         cfg = self.cfg
         distributed.sum_(state.grad2d, state.count)  # each torchrun rank saw its own views
         distributed.max_(state.max_opacity)
         prune = state.max_opacity < cfg.prune_opacity
         grads = state.grad2d / state.count.clamp_min(1)
         high = (grads > cfg.grow_grad2d) & ~prune
+        logits = opacities.detach().reshape(model.n_voxels, -1)  # [V,K] the decoded ones
         n_pruned = int(prune.sum())
+        pruned = model.coords[prune] if not cfg.regrow_pruned else None
         if n_pruned and n_pruned < model.n_voxels:
             remove_voxels(model, optimizers, state, prune)
-            high = high[~prune]
+            high, logits = high[~prune], logits[~prune]
+        else:
+            n_pruned = 0
         n_grown = 0
         room = cfg.max_voxels - model.n_voxels
         if room > 0 and bool(high.any()):
-            new, parent = free_neighbours(model.coords, high)
+            new, parent = free_neighbours(model.coords, high, pruned)
             new, parent = new[:room], parent[:room]
             n_grown = new.shape[0]
             _append_children(model, optimizers, new, parent)
+            if cfg.grow_opacity > 0 and "residuals" in model.params:
+                _fade(model.params["residuals"], logits[parent], cfg.grow_opacity)
         state.__dict__.update(VoxelState.empty(model.n_voxels, model.coords.device).__dict__)
         return {"voxels_pruned": n_pruned, "voxels_grown": n_grown, "voxels": model.n_voxels}
 
@@ -123,6 +133,14 @@ def remove_voxels(model, optimizers, state: VoxelState, drop: Tensor) -> None:
     model.coords = model.coords[~drop]
     for k, v in state.state_dict().items():
         setattr(state, k, v[~drop])
+
+
+def _fade(residuals: Tensor, parent_logits: Tensor, opacity: float) -> None:
+    """Lower the residual opacity logits of the last M voxels (just grown; `parent_logits
+    [M,K]` their parents' decoded logits) so that their Gaussians start at most `opacity`."""
+    M = parent_logits.shape[0]
+    excess = (parent_logits - math.log(opacity / (1 - opacity))).clamp_min(0)
+    residuals.data[-M:, :, OPACITY] -= excess
 
 
 def _append_children(model, optimizers, coords: Tensor, parent: Tensor) -> None:

@@ -412,3 +412,19 @@ def test_ctrl_c_saves_a_checkpoint_at_the_end_of_its_step(tiny_scene, tmp_path):
         resume=True, progress=False)
     for k in full.splats:
         torch.testing.assert_close(resumed.splats[k], full.splats[k], rtol=1e-4, atol=1e-5)
+
+
+def test_a_diverged_loss_stops_training_with_one_line(tiny_scene, tmp_path, monkeypatch):
+    """A NaN loss (bad settings, a broken input) trained on to the end and wrote NaN Gaussians
+    as a success; it stops where the loss is read back (every 10 steps), naming the step."""
+    import voxsplat.recon.engine as engine
+    from voxsplat.data.errors import VoxsplatError
+    real, calls = engine.photometric_loss, []
+
+    def diverging(*a, **k):
+        calls.append(1)
+        loss = real(*a, **k)
+        return loss * float("nan") if len(calls) >= 20 else loss
+    monkeypatch.setattr(engine, "photometric_loss", diverging)
+    with pytest.raises(VoxsplatError, match="training diverged: the loss is nan at step 20"):
+        Trainer(tiny_scene, _cfg(40), tmp_path, torch.device("cpu")).fit(progress=False)

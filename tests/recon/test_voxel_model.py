@@ -298,3 +298,57 @@ def test_depth_lattice_on_forward_facing_views(tmp_path):
     again = VoxelModel.from_state(model.state_dict(), cfg, 1.0, "cpu")
     for k, v in model.bake().items():
         assert torch.equal(v, again.bake()[k]), k
+
+
+def _refined(small_scene, all_transparent: bool = False, **voxel):
+    """A voxel model after one forced refinement (every third voxel grows, every third is
+    transparent, or all are): (model, report, cells flagged to prune, opacity logits of its
+    Gaussians decoded before the refinement)."""
+    cfg = _cfg(20, lr_residual=2e-3, **voxel)
+    model = VoxelModel.create(small_scene, cfg, 1.0, "cpu")
+    cams, bg = small_scene.cameras[[0]], torch.ones(3)
+    out, _ = model.render(cams, 0, bg)
+    out.colors.mean().backward()
+    logits = model._opacities.detach().clone()
+    V = model.n_voxels
+    state = model.state
+    state.grad2d[:] = torch.where(torch.arange(V) % 3 == 0, 1.0, 0.0)  # every third grows
+    state.count[:] = 1
+    state.max_opacity[:] = torch.where((torch.arange(V) % 3 == 1) | all_transparent, 0.0, 1.0)
+    pruned = model.net.coords[state.max_opacity < cfg.voxel.prune_opacity].clone()
+    report = model.strategy._refine(model.net, model.optimizers, state, logits)
+    return model, report, pruned, logits.reshape(V, -1)
+
+
+def test_grown_voxels_can_start_faint_and_leave_pruned_cells_empty(small_scene):
+    """Grown voxels copy their parent, opaque Gaussians included (training views lost 3-4 dB at
+    each growth on a CPU proxy); `grow_opacity` starts them at most that opaque and
+    `regrow_pruned=false` keeps them out of the cells the same refinement pruned."""
+    from voxsplat.recon.representation.voxel_grid import _keys
+    copied, report, pruned, _ = _refined(small_scene)
+    assert report["voxels_pruned"] > 0 and report["voxels_grown"] > 0
+    assert torch.isin(_keys(copied.net.coords), _keys(pruned)).any()  # refilled at once
+    faint, report, pruned, _ = _refined(small_scene, grow_opacity=0.05, regrow_pruned=False)
+    new = report["voxels_grown"]
+    assert new > 0 and not torch.isin(_keys(faint.net.coords), _keys(pruned)).any()
+    with torch.no_grad():
+        decoded = faint.net()["opacities"].reshape(faint.n_voxels, -1)
+    # (the network sees the new voxels in new neighbourhoods: within a little of the bound)
+    assert float(torch.sigmoid(decoded[-new:]).max()) < 0.06
+    assert float(torch.sigmoid(decoded[:-new]).max()) > 0.06  # the others as they were
+
+
+def test_a_skipped_prune_is_not_reported_and_bad_voxel_settings_stop_early(small_scene):
+    model, report, _, _ = _refined(small_scene, all_transparent=True)  # would empty the grid
+    assert report["voxels_pruned"] == 0 and report["voxels"] == model.n_voxels > 0
+    from voxsplat.recon.overrides import override
+    from voxsplat.recon.config import TrainConfig
+    for assignment, words in (("voxel.offset_voxels=0.3", "expected a bound > 0.5"),
+                              ("voxel.levels=5", "expected 1 to 4"),
+                              ("voxel.refine_every=0", "expected an integer >= 1"),
+                              ("voxel.init_opacity=1", "expected an opacity in (0, 1)"),
+                              ("voxel.bake_min_opacity=1", "expected an opacity in [0, 1)"),
+                              ("voxel.lr_final_factor=0", "expected a factor in (0, 1]")):
+        with pytest.raises(VoxsplatError, match=words.replace("(", r"\(").replace(")", r"\)")
+                           .replace("[", r"\[")):
+            override(TrainConfig(), assignment)
