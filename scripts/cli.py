@@ -190,6 +190,12 @@ class Export:
     quiet: bool = False
 
     def execute(self) -> None:
+        given = {"--voxel-size": self.voxel_size is not None, "--faces": self.faces is not None,
+                 "--mesher": self.mesher != "tsdf", "--closed": self.closed}
+        for flag, formats in _GEOMETRY_OPTIONS.items():
+            if given[flag] and self.format not in formats:  # not taken silently
+                raise VoxsplatError(f"{flag} is for --format {' or '.join(formats)}, not "
+                                    f"{self.format}")
         if self.format == "depth":
             if self.sh_degree is not None:
                 raise VoxsplatError("--sh-degree is for splat files (ply, compressed-ply, spz), "
@@ -207,6 +213,11 @@ class Export:
                      self.mesher, self.device, self.closed, self.sky, progress=not self.quiet,
                      frame=self.frame, sh_degree=self.sh_degree, spz_version=self.spz_version)
         print(f"wrote {out}")
+
+
+_GEOMETRY_OPTIONS = {"--voxel-size": ("mesh", "points"), "--faces": ("mesh",),
+                     "--mesher": ("mesh",), "--closed": ("mesh",)}
+"""The export options of the geometry formats, and the formats that take each."""
 
 
 @dataclass

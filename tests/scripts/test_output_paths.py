@@ -270,3 +270,17 @@ def test_render_depth_never_pairs_with_an_older_video(capsys, workspace, tmp_pat
     assert main(argv) != 0
     assert (out / "frame_00000.png").stat().st_mtime_ns != colour  # the new colour frames
     assert not (tmp_path / "frames_depth").exists()
+
+
+@pytest.mark.parametrize("fmt, out, option", [("ply", "e.ply", ["--faces", "2"]),
+                                              ("splat", "e.splat", ["--voxel-size", "-1"]),
+                                              ("points", "p.ply", ["--closed"]),
+                                              ("depth", "rgbd", ["--mesher", "poisson"])])
+def test_geometry_options_of_other_formats_are_refused(capsys, workspace, tmp_path, fmt, out,
+                                                        option):
+    """--faces, --mesher and --closed (meshes) and --voxel-size (meshes, points) were taken
+    and ignored by the formats they do not apply to, invalid values included."""
+    err = _error(capsys, ["export", str(workspace), "--format", fmt, "--out", str(tmp_path / out),
+                          *option])
+    assert f"{option[0]} is for --format mesh" in err and f"not {fmt}" in err, err
+    assert not (tmp_path / out).exists()
