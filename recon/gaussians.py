@@ -219,3 +219,20 @@ def sh_degree_of(splats) -> int:
     """SH degree stored in `splats` (from the number of coefficients)."""
     K = 1 + splats["shN"].shape[1]
     return int(round(math.sqrt(K))) - 1
+
+
+def finite_only(splats: dict, source: object) -> dict:
+    """`splats` without the Gaussians that hold NaN or inf (a run that diverged), with a
+    warning saying how many; a VoxsplatError naming `source` when none is left."""
+    finite = torch.ones(len(splats["means"]), dtype=torch.bool)
+    for v in splats.values():
+        finite &= torch.isfinite(v.reshape(len(v), -1)).all(1).cpu()
+    if bool(finite.all()):
+        return dict(splats)
+    if not bool(finite.any()):
+        raise VoxsplatError(f"{source}: every Gaussian holds NaN or inf values (a run that "
+                            f"diverged); nothing to show or export")
+    import warnings
+    warnings.warn(f"{source}: {int((~finite).sum())} of {len(finite)} Gaussians hold NaN or inf "
+                  f"values (a run that diverged?); they are left out")
+    return {k: v[finite.to(v.device)] for k, v in splats.items()}

@@ -250,13 +250,14 @@ def load_splats(ws: Path) -> dict:
 
 
 def exportable_splats(ws: Path) -> dict:
-    """The workspace's Gaussians, of which an export needs at least one."""
+    """The workspace's finite Gaussians (`finite_only`), of which an export needs at least one."""
+    from .gaussians import finite_only
     splats = load_splats(ws)
     if splats["means"].shape[0] == 0:
         raise VoxsplatError(f"{ws}: the workspace has no Gaussians ({wsp.SPLATS_PLY} is empty: "
                             f"training pruned them all); reconstruct again, e.g. with more views "
                             f"or --preset dense")
-    return splats
+    return finite_only(splats, wsp.splats_path(ws))
 
 
 FORMATS = ("ply", "compressed-ply", "splat", "spz", "mesh", "points")

@@ -40,7 +40,7 @@ from ..render.camera_paths import estimate_up, focus_point
 from ..render.sh import SH2RGB, eval_sh
 from . import workspace as wsp
 from .export.ply import read_ply
-from .gaussians import sh_degree_of
+from .gaussians import finite_only, sh_degree_of
 from .sky import SKY_PT
 
 TRAIN_COLOR = (40, 110, 230)
@@ -84,22 +84,6 @@ def check_listen(host: str, port: int) -> None:
         raise VoxsplatError(f"--host {host}: cannot listen there ({e.strerror or e}); give an "
                             f"address of this machine, e.g. 127.0.0.1 (this machine only) or "
                             f"0.0.0.0 (every network)") from None
-
-
-def finite_only(splats: Mapping[str, Tensor], source: object) -> dict:
-    """`splats` without the Gaussians that hold NaN or inf (a run that diverged), with a
-    warning saying how many; a VoxsplatError naming `source` when none is left."""
-    finite = torch.ones(len(splats["means"]), dtype=torch.bool)
-    for v in splats.values():
-        finite &= torch.isfinite(v.reshape(len(v), -1)).all(1).cpu()
-    if bool(finite.all()):
-        return dict(splats)
-    if not bool(finite.any()):
-        raise VoxsplatError(f"{source}: every Gaussian holds NaN or inf values; nothing to show")
-    import warnings
-    warnings.warn(f"{source}: {int((~finite).sum())} of {len(finite)} Gaussians hold NaN or inf "
-                  f"values (a run that diverged?); they are left out")
-    return {k: v[finite.to(v.device)] for k, v in splats.items()}
 
 
 def most_opaque(splats: Mapping[str, Tensor], max_gaussians: Optional[int] = None) -> dict:

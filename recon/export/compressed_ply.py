@@ -151,6 +151,40 @@ def _unpack(packed: np.ndarray, shift: int, bits: int) -> np.ndarray:
     return ((packed >> shift) & ((1 << bits) - 1)).astype(np.float64) / ((1 << bits) - 1)
 
 
+_CHUNK_GEOMETRY_FIELDS = tuple(f"{m}_{a}" for m in ("min", "max") for a in "xyz") + tuple(
+    f"{m}_scale_{a}" for m in ("min", "max") for a in "xyz")
+_CHUNK_COLOUR_FIELDS = tuple(f"{m}_{c}" for m in ("min", "max") for c in "rgb")
+_PACKED_FIELDS = ("packed_position", "packed_rotation", "packed_scale", "packed_color")
+
+
+def _check_layout(path, chunk: np.ndarray, vertex: np.ndarray, sh: np.ndarray | None) -> bool:
+    """Raise a VoxsplatError naming what a compressed PLY lacks (as splat-transform checks
+    it); returns whether its chunks hold a colour range (older files have 12 fields, not 18)."""
+    def bad(what: str) -> VoxsplatError:
+        return VoxsplatError(f"{path}: not a readable compressed PLY ({what})")
+    names = set(chunk.dtype.names or ())
+    missing = [f for f in _CHUNK_GEOMETRY_FIELDS if f not in names]
+    if missing:
+        raise bad(f"its chunk element lacks {', '.join(missing)}")
+    colour = [f for f in _CHUNK_COLOUR_FIELDS if f in names]
+    if colour and len(colour) < len(_CHUNK_COLOUR_FIELDS):
+        raise bad(f"its chunk element has {', '.join(colour)} but not the whole colour range")
+    for f in _PACKED_FIELDS:
+        if f not in (vertex.dtype.names or ()):
+            raise bad(f"its vertex element lacks {f}")
+        if vertex.dtype[f].kind != "u":
+            raise bad(f"{f} is {vertex.dtype[f]}, not an unsigned integer")
+    if len(chunk) != -(-len(vertex) // CHUNK):
+        raise bad(f"{len(chunk)} chunks for {len(vertex)} Gaussians, not one per {CHUNK}")
+    if sh is not None:
+        k = len(sh.dtype.names or ())
+        if k not in (9, 24, 45) or set(sh.dtype.names) != {f"f_rest_{i}" for i in range(k)}:
+            raise bad(f"its sh element has {k} properties, not f_rest_0.. of 9, 24 or 45")
+        if len(sh) != len(vertex):
+            raise bad(f"{len(sh)} sh rows for {len(vertex)} Gaussians")
+    return bool(colour)
+
+
 def read_compressed_ply(path: str | os.PathLike) -> dict[str, Tensor]:
     """Decode a compressed PLY into splat tensors (means, scales, quats, opacities, sh0, shN;
     float32 on the CPU), in the file's (Morton) order.
@@ -167,6 +201,7 @@ def read_compressed_ply(path: str | os.PathLike) -> dict[str, Tensor]:
     if "chunk" not in elements or "vertex" not in elements:
         raise VoxsplatError(f"{path}: not a compressed PLY (no chunk and vertex elements)")
     chunk, vertex = elements["chunk"], elements["vertex"]
+    colour_range = _check_layout(path, chunk, vertex, elements.get("sh"))
     n = len(vertex)
     ci = np.arange(n) // CHUNK
     col = lambda *fields: np.stack([chunk[f].astype(np.float64)[ci] for f in fields], 1)
@@ -178,7 +213,8 @@ def read_compressed_ply(path: str | os.PathLike) -> dict[str, Tensor]:
     packed_color = vertex["packed_color"]
     rgb_t = np.stack([_unpack(packed_color, 24, 8), _unpack(packed_color, 16, 8),
                       _unpack(packed_color, 8, 8)], 1)
-    rgb = _lerp(col("min_r", "min_g", "min_b"), col("max_r", "max_g", "max_b"), rgb_t)
+    rgb = (_lerp(col("min_r", "min_g", "min_b"), col("max_r", "max_g", "max_b"), rgb_t)
+           if colour_range else rgb_t)  # older files: colours packed in 0..1 directly
     alpha = np.clip(_unpack(packed_color, 0, 8), 1e-6, 1 - 1e-6)
     rot = vertex["packed_rotation"]
     rest = (np.stack([_unpack(rot, 20, 10), _unpack(rot, 10, 10), _unpack(rot, 0, 10)], 1)

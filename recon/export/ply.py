@@ -16,6 +16,7 @@ optional on writing, [N,0,3] when absent).
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Mapping
 
@@ -138,12 +139,15 @@ def _read_vertex(path: str | os.PathLike) -> np.ndarray:
 
 
 def _num_rest(path: str | os.PathLike, names: set[str]) -> int:
-    """K-1 from the ``f_rest_*`` properties, checking they are f_rest_0..f_rest_{3(K-1)-1}."""
+    """K-1 from the ``f_rest_*`` properties, checking they are f_rest_0..f_rest_{3(K-1)-1}
+    with K = (degree + 1)^2."""
     rest = [n for n in names if n.startswith("f_rest_")]
     expected = {f"f_rest_{i}" for i in range(len(rest))}
-    if set(rest) != expected or len(rest) % 3:
+    degree = math.isqrt(len(rest) // 3 + 1) - 1
+    if set(rest) != expected or len(rest) != 3 * ((degree + 1) ** 2 - 1):
         raise VoxsplatError(f"{path}: has {len(rest)} f_rest_* properties, expected "
-                            "f_rest_0..f_rest_{3(K-1)-1} (a multiple of 3); re-export the splats")
+                            "f_rest_0..f_rest_{3(K-1)-1} for K = (degree + 1)^2 SH "
+                            "coefficients (9, 24 or 45 for degrees 1-3); re-export the splats")
     return len(rest) // 3
 
 
@@ -188,4 +192,13 @@ def read_ply(path: str | os.PathLike) -> dict[str, Tensor]:
         "sh0": cols(["f_dc_0", "f_dc_1", "f_dc_2"]).reshape(n, 1, 3),
         "shN": np.ascontiguousarray(rest.reshape(n, 3, num_rest).transpose(0, 2, 1)),
     }
+    if num_rest > MAX_REST:  # degree 4 (gsplat trains any degree): bands 0-3 as renderers use
+        import warnings
+        warnings.warn(f"{path}: SH degree {math.isqrt(num_rest + 1) - 1}; its bands above 3 "
+                      f"are left out")
+        arrays["shN"] = np.ascontiguousarray(arrays["shN"][:, :MAX_REST])
     return {k: torch.from_numpy(v) for k, v in arrays.items()}
+
+
+MAX_REST = 15
+"""Spherical-harmonic coefficients per channel beyond the DC that voxsplat renders (degree 3)."""

@@ -13,10 +13,19 @@ SPLAT_SUFFIXES = (".ply", ".splat", ".spz")
 
 
 def is_compressed_ply(path: str | os.PathLike) -> bool:
-    """Whether a .ply holds SuperSplat's compressed layout (a ``chunk`` element)."""
-    with open(path, "rb") as f:
-        header = f.read(4096).split(b"end_header", 1)[0]
-    return b"element chunk" in header
+    """Whether a .ply holds SuperSplat's compressed layout: an element named ``chunk`` (its
+    header read to ``end_header``, however long its comments)."""
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                words = line.split()
+                if words[:1] == [b"end_header"]:
+                    return False
+                if words[:2] == [b"element", b"chunk"]:
+                    return True
+    except OSError:  # the reader says why
+        return False
+    return False
 
 
 def read_splat_file(path: str | os.PathLike) -> dict[str, Tensor]:

@@ -124,8 +124,9 @@ def read_splat(path: str | os.PathLike) -> dict[str, Tensor]:
     n = rows.shape[0]
     rgba = rows["rgba"].astype(np.float64) / 255.0
     alpha = rgba[:, 3].clip(0.5 / 255, 1 - 0.5 / 255)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_scales = np.log(rows["scale"])
+    # a flat Gaussian (std-dev 0 on an axis) is drawn by viewers (antimatter15's builds its
+    # covariance from the scales squared: a negative one draws as its absolute value)
+    log_scales = np.log(np.maximum(np.abs(rows["scale"]), np.finfo(np.float32).tiny))
     arrays = {
         "means": rows["position"].astype(np.float32),
         "scales": log_scales,

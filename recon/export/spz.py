@@ -36,6 +36,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 from typing import Mapping
 
 import numpy as np
@@ -202,23 +203,27 @@ def read_spz(path: str | os.PathLike) -> dict[str, Tensor]:
             data = gzip.decompress(f.read())
     except FileNotFoundError:
         raise VoxsplatError(f"{path}: no such file; check the path to the .spz file") from None
-    except (OSError, EOFError) as e:
-        raise VoxsplatError(f"{path}: not a gzip stream ({e}); not a .spz file, or truncated: "
-                            "re-export it") from None
+    except PermissionError as e:
+        raise VoxsplatError(f"{path}: cannot read ({e.strerror}); check its permissions") from None
+    except (OSError, EOFError, zlib.error) as e:
+        raise VoxsplatError(f"{path}: not a gzip stream ({e}); not a .spz file, or damaged or "
+                            "truncated") from None
     if len(data) < _HEADER.size:
         raise VoxsplatError(f"{path}: {len(data)} bytes, shorter than the .spz header")
     magic, version, n, degree, bits, flags, _ = _HEADER.unpack_from(data)
     if magic != MAGIC or version not in VERSIONS or degree > 3:
         raise VoxsplatError(f"{path}: not a .spz file of version 2 or 3 with SH degree 0-3 "
                             f"(magic {magic:#x}, version {version}, SH degree {degree}); "
-                            "re-export it with voxsplat")
+                            "convert it to .ply with Niantic's spz tools")
     if flags & _FLAG_EXTENSIONS:
         raise VoxsplatError(f"{path}: the .spz holds extension records, which voxsplat does "
                             "not read; convert it to .ply with Niantic's spz_to_ply")
     num_rest = (degree + 1) ** 2 - 1
     sizes = [9, 1, 3, 3, 4 if version == 3 else 3, 3 * num_rest]
-    if len(data) != _HEADER.size + n * sum(sizes):
-        raise VoxsplatError(f"{path}: {len(data)} bytes for {n} Gaussians; truncated, re-export it")
+    needed = _HEADER.size + n * sum(sizes)
+    if len(data) < needed:  # (bytes after the payload are ignored, as Niantic's loader does)
+        raise VoxsplatError(f"{path}: {len(data)} bytes, where its header's {n} Gaussians of SH "
+                            f"degree {degree} take {needed}; truncated or damaged")
     body = np.frombuffer(data, np.uint8, offset=_HEADER.size)
     sections, start = [], 0
     for size in sizes:
