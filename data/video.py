@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from .atomic import replace_folder, temp_folder_beside
-from .errors import VoxsplatError
+from .errors import VoxsplatError, shortened_list
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
 """What imageio's ffmpeg reader opens (not `.mts`, `.ts` or `.3gp`: convert those to .mp4)."""
@@ -229,13 +229,8 @@ def _select(path: Path, folder: Path, target_count: int, max_size: int,
     if still:
         warnings.warn(f"{path}: the camera stands still in parts of the video; {len(still)} "
                       f"frame(s) that showed the view of the one before are left out "
-                      f"(frames {_frame_list(still)})")
+                      f"(frames {shortened_list(still, 6)})")
     return kept
-
-
-def _frame_list(indices: list[int], shown: int = 6) -> str:
-    more = len(indices) - shown
-    return ", ".join(map(str, indices[:shown])) + (f" and {more} more" if more > 0 else "")
 
 
 def extract_frames(video: str | os.PathLike, out_dir: str | os.PathLike, target_count: int = 150,

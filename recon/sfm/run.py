@@ -32,7 +32,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ...data.atomic import atomic_open, replace_folder
-from ...data.errors import VoxsplatError
+from ...data.errors import VoxsplatError, shortened_list
 from ...data.images import list_images
 from ...data.readers.colmap import (DistortedCameraError, find_colmap_model, find_image_folder,
                                     read_colmap)
@@ -68,11 +68,6 @@ class PartialRegistrationWarning(UserWarning):
     """SfM registered enough images to go on, but not all of them."""
 
 
-def _name_list(names: Sequence[str], shown: int = 5) -> str:
-    more = len(names) - shown
-    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
-
-
 def check_registration(image_dir: Path, names: Sequence[str], registered: Sequence[str],
                        matcher: str, config: SfmConfig, masked: bool = False,
                        files: Optional[dict[str, str]] = None) -> Optional[str]:
@@ -96,7 +91,7 @@ def check_registration(image_dir: Path, names: Sequence[str], registered: Sequen
             "take more photos overlapping them (each view should share ~60% with a "
             "neighbour); for video frames --matcher sequential is faster")
     message = (f"{image_dir}: SfM registered only {len(registered)} of {len(names)} images "
-               f"({fraction:.0%}; not registered: {_name_list(missing)}); {hint}"
+               f"({fraction:.0%}; not registered: {shortened_list(missing)}); {hint}"
                f"{_turntable_hint(masked, config)}")
     if fraction < config.min_registered_fraction:
         raise VoxsplatError(f"{message} (at least {config.min_registered_fraction:.0%} needed; "
