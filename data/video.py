@@ -269,7 +269,7 @@ def extract_frames(video: str | os.PathLike, out_dir: str | os.PathLike, target_
         frames = sorted(f.name for f, score in kept.items() if score >= threshold)
         if len(frames) < 2:
             raise VoxsplatError(f"{video}: only {len(frames)} usable frame(s); SfM needs a "
-                                f"longer video that moves around the scene")
+                                f"longer video in which the camera moves around the scene")
         replace_folder(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

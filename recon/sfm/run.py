@@ -488,12 +488,20 @@ def _video_sfm(video: Path, workdir: Path, config: SfmConfig, progress: Progress
     them, the frames go (a rerun samples the same ones again) with `workdir` if this made it,
     and the message names the video and says that its camera must move."""
     created = not workdir.exists()
+
+    def remove_created() -> None:
+        if created and workdir.is_dir() and not any(workdir.iterdir()):
+            workdir.rmdir()
+
     report = StageProgress(progress)
     report.start("frames", 0)
     try:
         extract_frames(video, workdir / FRAMES_DIR, config.video_frames,
                        min_sharpness_ratio=config.video_min_sharpness_ratio,
                        max_size=config.video_max_size, progress=report.set)
+    except BaseException:
+        remove_created()
+        raise
     finally:
         report.close()
     try:
@@ -501,8 +509,7 @@ def _video_sfm(video: Path, workdir: Path, config: SfmConfig, progress: Progress
                        source=video)
     except VoxsplatError as e:
         shutil.rmtree(workdir / FRAMES_DIR, ignore_errors=True)
-        if created and workdir.is_dir() and not any(workdir.iterdir()):
-            workdir.rmdir()
+        remove_created()
         message = str(e).replace(str(workdir / FRAMES_DIR), f"{video} (its frames)")
         raise VoxsplatError(f"{message}; in a video the camera must move around the scene "
                             f"(one that stands still or only turns cannot be posed)") from None

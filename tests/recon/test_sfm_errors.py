@@ -157,13 +157,22 @@ def test_copies_of_a_photo_are_left_out_and_named(tmp_path):
 
 
 def test_a_video_that_cannot_be_posed_leaves_nothing_and_is_named(tmp_path):
-    """A still camera: the error names the video (not the workspace's frames folder), says
-    the camera must move, and the new workspace goes with its sampled frames."""
+    """A still camera leaves one usable frame; frames that share no view fail SfM. Either
+    error names the video (not the workspace's frames folder), says the camera must move,
+    and the new workspace goes with its sampled frames."""
     from voxsplat.render.video import write_video
     still = _texture(np.random.default_rng(3))[:H, :W].astype(np.uint8)
     write_video(tmp_path / "still.mp4", [still] * 12, fps=10)
     ws = tmp_path / "ws"
-    message = _message(load_or_run_sfm, tmp_path / "still.mp4", ws, FAST, progress=False)
-    assert message.startswith(f"{tmp_path / 'still.mp4'} (its frames): "), message
+    with pytest.warns(UserWarning, match="the camera stands still"):
+        message = _message(load_or_run_sfm, tmp_path / "still.mp4", ws, FAST, progress=False)
+    assert message.startswith(f"{tmp_path / 'still.mp4'}: only 1 usable frame(s)"), message
+    assert "in which the camera moves around the scene" in message
+    assert not ws.exists()
+    unrelated = [_texture(np.random.default_rng(10 + k))[:H, :W].astype(np.uint8)
+                 for k in range(12)]
+    write_video(tmp_path / "cuts.mp4", unrelated, fps=10)
+    message = _message(load_or_run_sfm, tmp_path / "cuts.mp4", ws, FAST, progress=False)
+    assert message.startswith(f"{tmp_path / 'cuts.mp4'} (its frames): "), message
     assert "in a video the camera must move around the scene" in message
     assert not ws.exists()
