@@ -192,12 +192,65 @@ def read_image(path: str | os.PathLike, exif: bool = True) -> tuple[Tensor, Opti
     return torch.from_numpy(rgb.copy()), None if alpha is None else torch.from_numpy(alpha.copy())
 
 
-def read_mask(path: str | os.PathLike) -> Tensor:
-    """Read a mask image as bool [H,W]: True where its alpha is > 127 when it has a
-    transparent pixel (background removers write the object's mask there, over any colour),
-    else where its first channel is > 127."""
-    rgb, alpha = read_image(path)
-    return alpha > 127 if alpha is not None else rgb[:, :, 0] > 127
+_LOSSY_FORMATS = ("JPEG", "MPO", "WEBP", "HEIF", "AVIF")
+"""Formats whose compression noise adds levels to a mask: thresholded at half range only."""
+
+
+def _mask_levels(img: Image.Image) -> tuple[np.ndarray, int, Optional[np.ndarray]]:
+    """A mask's per-pixel value [H,W] (the max over its colour channels, palette as RGB, 16-bit
+    kept as stored), half its range (127, or 32767 for a 16-bit file with values over 255) and
+    its alpha [H,W] uint8 (None where it has no transparent pixel)."""
+    if img.mode in _SIXTEEN_BIT_MODES:
+        values = np.clip(np.asarray(img).astype(np.int64), 0, 65535)
+        return values, (127 if values.size == 0 or values.max() <= 255 else 32767), None
+    rgb, alpha = _to_rgb_alpha(img)
+    return rgb.max(axis=2), 127, alpha
+
+
+def _mask_from_levels(values: np.ndarray, half: int, lossy: bool) -> np.ndarray:
+    """bool [H,W]: a binary mask (two values) is the larger value, one value is all object
+    unless 0; more levels (or a lossy file) are thresholded at `half`."""
+    if values.size == 0 or lossy:
+        return values > half
+    lo, hi = values.min(), values.max()
+    if lo == hi:
+        return np.full(values.shape, bool(hi > 0))
+    if np.logical_or(values == lo, values == hi).all():
+        return values == hi
+    return values > half
+
+
+def read_mask(path: str | os.PathLike, exif: bool = False) -> Tensor:
+    """Read a mask image as bool [H,W], True on the object.
+
+    With a transparent pixel the alpha is the mask (> 127; background removers write the
+    object there, over any colour). Otherwise each pixel's value is the max over its colour
+    channels (a palette as its RGB colours; 16-bit as stored), so white, red, green or blue
+    objects on black all count, and:
+      - two values (a binary mask: 0/1, 0/255, 0/65535, VOC's 0/(128,0,0)): the object is the
+        larger one;
+      - one value: all object, or none when it is 0;
+      - more levels (soft edges), or any JPEG/WebP/HEIF/AVIF file (compression noise):
+        threshold at half the range, > 127, or > 32767 for 16-bit values over 255.
+
+    Args:
+        path: mask file (PNG, JPEG, or anything Pillow reads).
+        exif: rotate as its EXIF orientation says (as `read_image`). False (the default)
+            keeps the pixels as stored, as COLMAP reads masks: a mask follows its photo, and
+            is turned with it where the photo is used upright (`folder_masks`).
+
+    Returns:
+        bool [H,W] mask.
+
+    Raises:
+        VoxsplatError: the file is missing, unreadable or corrupt.
+    """
+    with _decoding(path), Image.open(path) as img:
+        img.load()
+        lossy = img.format in _LOSSY_FORMATS
+        values, half, alpha = _mask_levels(ImageOps.exif_transpose(img) if exif else img)
+    mask = alpha > 127 if alpha is not None else _mask_from_levels(values, half, lossy)
+    return torch.from_numpy(np.ascontiguousarray(mask))
 
 
 def composite(rgb: Tensor, alpha: Optional[Tensor],

@@ -11,6 +11,7 @@ from .images import describe_subfolders, image_subfolders, is_image_file, list_i
 from .readers import read_blender, read_llff, read_neus
 from .readers.blender import find_transforms
 from .readers.colmap import find_colmap_model, read_colmap
+from .readers.common import check_masks
 from .readers.llff import POSES_FILE
 from .readers.neus import CAMERAS_FILE
 from .readers.openmvs import ARCHIVE_SUFFIX, find_mvs_archive, read_openmvs
@@ -194,4 +195,5 @@ def load_scene(path: str | os.PathLike, *, background: Sequence[float] = (1.0, 1
     _check_options(background, downscale)
     reader, reader_path = find_reader(path)
     scene = reader(reader_path, background=tuple(float(c) for c in background))
+    check_masks(scene.masks, scene.source or reader_path)
     return downscale_scene(scene, downscale)

@@ -67,6 +67,14 @@ class Scene:
         """Image i as float32 [H,W,3] in [0,1]."""
         return self.images[i].float() / 255.0
 
+    def masked(self, split: str = "train") -> bool:
+        """Whether some view of `split` has a mask with a background (False) pixel: masks
+        that are all white say nothing, and decide no mode (depth, schedule, sky)."""
+        if self.masks is None:
+            return False
+        ids = self.split(split) if split == "all" or split in self.splits else range(len(self))
+        return any(not bool(self.masks[i].all()) for i in ids)
+
     def split(self, name: str) -> tuple[int, ...]:
         """Indices of split `name`; "all" is every image."""
         if name == "all":

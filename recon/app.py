@@ -23,6 +23,7 @@ from . import distributed, pipeline
 from . import workspace as wsp
 from .config import TrainConfig, preset as get_preset, with_steps
 from .eval_renders import RenderFolder
+from .presets import auto_preset, auto_sparse_model
 from .overrides import override
 from .engine import resolve_device
 from .gaussians import render_splats, sh_degree_of
@@ -41,7 +42,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     ``viewer.LiveView``.
 
     `holdout` re-splits the views (see `with_holdout`); None keeps the input's own split.
-    preset "auto": `sparse` for at most 12 training views (with `auto_sparse_model`), else
+    preset "auto": `sparse` for at most 12 training views (with `presets.auto_sparse_model`), else
     `dense` on a GPU, `fast` on a CPU. `model` ("gaussians" | "voxel") overrides the preset's model;
     `overrides` ("section.field=value", `--set`) change single config fields after that.
     """
@@ -169,45 +170,6 @@ def auto_downscale(scene, device_type: str) -> float:
     cap = MAX_IMAGE_SIDE["cuda" if device_type == "cuda" else "cpu"]
     longest = longest_side(scene.cameras)
     return 1.0 if longest <= cap else cap / longest
-
-
-def auto_sparse_model(device_type: str) -> str:
-    """The model `--preset auto` trains on few views: the voxel model on a GPU, explicit
-    Gaussians on a CPU.
-
-    H200, full resolution, the sparse preset, seed means (bench/results/README.md, twenty-sixth
-    to twenty-ninth sessions), voxel against explicit Gaussians: lego 8-view 24.52 / 24.00,
-    DTU scan24 3-view 19.17 / 18.03, fern 3-view 21.55 / 21.57 (a tie; the twenty-ninth
-    session's pairs 21.57 / 21.55 against 21.51 / 21.59), in about 1.7x the time (fern 110 s
-    against 66 s). So on a GPU the voxel model is never behind and 0.5-1.1 dB ahead where the
-    views surround the object. Its network costs far more on a CPU (lego 8-view at a quarter of
-    the size, 1500 steps: 759 s against 101 s, +1.0 dB), so a CPU keeps explicit Gaussians.
-    """
-    if device_type != "cuda":
-        return "gaussians"
-    from .backbone._spconv import cuda_build_available
-    if not cuda_build_available():
-        print("voxsplat: note: no CUDA build of spconv is installed, so these few views train "
-              "explicit Gaussians; `pip install spconv-cu126` gives the voxel model", file=sys.stderr)
-        return "gaussians"
-    return "voxel"
-
-
-def auto_preset(n_train_views: int, device_type: str) -> str:
-    """The preset `--preset auto` picks: sparse for few views, else by device.
-
-    CPU, explicit Gaussians, a quarter of the size, each preset's own schedule (forty-first
-    session, bench/results/README.md), sparse / fast: 3 views fern 23.73 / 23.24, DTU 17.93 /
-    12.50; lego 8 views 24.00 / 23.74; fern 9, 12, 17 views 27.05 / 27.14, 28.32 / 28.02,
-    28.58 / 28.31, sparse taking twice the time. Above about 9 views the switch trades at
-    most 0.3 dB for half the time. GPU (H100, forty-second and forty-third sessions), sparse
-    (voxel model) / dense: fern 9 views 24.70 / 23.70, 12 views 24.93 / 24.60, 17 views 25.11 /
-    25.54; lego 12 views 25.46 / 23.23, 24 views 28.28 / 30.13. Sparse leads at 12 on both
-    and dense leads at 17 (fern) and 24 (lego): the switch stays at the largest count measured
-    where both scenes favour sparse."""
-    if n_train_views <= 12:
-        return "sparse"
-    return "dense" if device_type == "cuda" else "fast"
 
 
 def _resumed_input(given: Path, recorded: Path, out: Path) -> Path:
@@ -379,19 +341,47 @@ def _config(preset: str, steps: Optional[int], downscale: Optional[float],
 
 
 def load_workspace_scene(ws: Path):
-    """Reload the scene a workspace was made from (its input path and options)."""
+    """Reload the scene a workspace was made from (its input path and options): photos and
+    videos from the SfM run in ws/sfm/ (undistorted, with their masks), which this never runs
+    again. Returns (scene, the workspace's record).
+
+    Raises:
+        VoxsplatError: the input is gone, or its photos changed since the workspace posed them.
+    """
+    from .sfm import SfmConfig, is_current
     rec = wsp.open_workspace(ws)
-    spec = rec["input"]
-    scene = load_input(Path(spec["path"]), Path(ws), spec.get("downscale", 1.0), progress=False)
+    spec, ws = rec["input"], Path(ws)
+    if not spec.get("path"):
+        raise VoxsplatError(f"{ws / wsp.SCENE_JSON}: records no input path")
+    path = Path(spec["path"])
+    sfm = _resumed_sfm(ws, None)  # the settings of the SfM run whose poses the workspace has
+    if needs_poses(path) and not is_current(ws, path, sfm or SfmConfig()):
+        raise VoxsplatError(f"{path}: its photos changed (added, removed, replaced or edited) "
+                            f"since this workspace posed them, or {ws / 'sfm'} is gone; its "
+                            f"Gaussians fit those poses only: reconstruct again")
+    scene = load_input(path, ws, spec.get("downscale", 1.0), sfm, progress=False)
     return wsp.scene_with_record_poses(with_holdout(scene, spec.get("holdout")), rec), rec
 
 
+def input_scene(ws: Path, without: str):
+    """`load_workspace_scene`'s scene, or None with a note on stderr (the input is gone or no
+    longer loads) saying what is written `without` it."""
+    try:
+        scene, _ = load_workspace_scene(ws)
+    except VoxsplatError as e:
+        print(f"voxsplat: note: the photos are not at hand ({e}); {without}", file=sys.stderr)
+        return None
+    return scene
+
+
 def run_eval(ws: Path, split: str = "test", device: str = "auto",
-             renders: Optional[Path] = None) -> dict:
+             renders: Optional[Path] = None, masked: bool = False) -> dict:
     """`voxsplat eval`: metrics of the workspace's Gaussians on `split`, into DIR/metrics.json
     (the views the run is measured on; another split's go to DIR/metrics_SPLIT.json, e.g. the
     training views' for `--split train`); with `renders`, each view's render (NAME.png) and
-    photo (NAME_gt.png) go to that folder."""
+    photo (NAME_gt.png) go to that folder. `masked`: inside the views' masks only (see
+    `pipeline.evaluate`), which the input must have, into metrics_masked.json (or
+    metrics_SPLIT_masked.json): the run's own figures stay."""
     dev = resolve_device(device)
     scene, rec = load_workspace_scene(ws)
     if split == "test":  # or the training views, for a run that held none out (--holdout 0)
@@ -399,13 +389,17 @@ def run_eval(ws: Path, split: str = "test", device: str = "auto",
     if not scene.splits.get(split):
         have = ", ".join(k for k, v in scene.splits.items() if v)
         raise VoxsplatError(f"--split {split}: the workspace has no such views; it has {have}")
-    target = Path(ws) / (wsp.METRICS_JSON if split == pipeline.measured_split(scene)
-                         else f"metrics_{split}.json")
+    if masked and scene.masks is None:
+        raise VoxsplatError(f"--masked: the input {rec['input'].get('path')} has no masks; drop "
+                            f"--masked, or reconstruct from photos with masks (transparent "
+                            f"backgrounds, or a masks/ folder beside them)")
+    name = "metrics" + ("" if split == pipeline.measured_split(scene) else f"_{split}")
+    target = Path(ws) / (name + ("_masked" if masked else "") + ".json")
     splats = pipeline.load_splats(ws)
     saved = RenderFolder(Path(renders), scene.names) if renders is not None else None
     try:
         metrics = pipeline.evaluate(scene, splats, split, dev, rec["config"].get("backend", "auto"),
-                                    sky=read_sky(ws), on_view=saved)
+                                    masked, read_sky(ws), saved)
         recorded = Path(ws) / wsp.METRICS_JSON
         old = wsp.read_json(recorded) if recorded.is_file() else {}
         for k, v in old.items():  # what training recorded (model, steps, seconds, device, ...) stays
@@ -440,12 +434,8 @@ def run_export_depth(ws: Path, out: Path, device: str = "auto", frame: str = "in
     cams = wsp.cameras_from_record(rec)
     names = [im["name"] for im in rec["images"]]
     images = masks = None
-    try:
-        scene, _ = load_workspace_scene(ws)
-    except VoxsplatError as e:
-        print(f"voxsplat: note: the photos are not at hand ({e}); writing depth maps and "
-              f"cameras only", file=sys.stderr)
-    else:
+    scene = input_scene(ws, "writing depth maps and cameras only")
+    if scene is not None:
         sizes = [tuple(int(x) for x in img.shape[1::-1]) for img in scene.images]
         if list(scene.names) == names and sizes == [cams.size(i) for i in range(len(cams))]:
             images, masks = scene.images, scene.masks
@@ -455,6 +445,15 @@ def run_export_depth(ws: Path, out: Path, device: str = "auto", frame: str = "in
     splits = {k: [int(i) for i in v] for k, v in rec.get("splits", {}).items()}
     return write_rgbd(Path(out), splats, cams, names, splits, out_from_world, images, masks,
                       backend=rec["config"].get("backend", "auto"), progress=progress)
+
+
+def run_export(ws: Path, fmt: str, out: Path, **options) -> Path:
+    """`voxsplat export` but for depth maps (`run_export_depth`): `pipeline.export`, meshes and
+    points carved by the masks of the training views (`load_workspace_scene`, loaded when
+    needed: SfM's undistorted ones for photos and videos)."""
+    def scene():
+        return input_scene(ws, "exporting without the training views' masks")
+    return pipeline.export(ws, fmt, out, input_scene=scene, **options)
 
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v")
@@ -575,7 +574,7 @@ def run_demo(out: Path, device: str = "auto", steps: Optional[int] = None, progr
     written = run_render(out, "orbit", 120, out / "video.mp4", depth=True, device=device,
                          progress=progress)
     t0 = time.perf_counter()
-    mesh = pipeline.export(out, "mesh", out / "mesh.ply", device=device, progress=progress)
+    mesh = run_export(out, "mesh", out / "mesh.ply", device=device, progress=progress)
     print(f"meshed the Gaussians (TSDF) in {time.perf_counter() - t0:.1f}s")
     for p in [out / wsp.SPLATS_PLY, out / wsp.SPLATS_SPLAT, out / wsp.METRICS_JSON, *written, mesh]:
         print(f"wrote {p}")

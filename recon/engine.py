@@ -212,7 +212,7 @@ class Trainer:
                  depth=None):
         # the `*_masked` fields decide by whether the training views have masks, whether or
         # not random backgrounds load them
-        cfg = for_scene(cfg, scene.masks is not None)
+        cfg = for_scene(cfg, scene.masked("train"))
         self.scene, self.cfg, self.workdir, self.device = scene, cfg, Path(workdir), device
         self.depth = depth
         self.ckpt_dir = self.workdir / "checkpoints"
@@ -239,13 +239,15 @@ class Trainer:
         model, step, prior_seconds, ckpt = self._start(resume)
         data = TrainData(self.scene, list(self.scene.split("train")), dev, cfg.seed,
                          self.depth if cfg.optim.depth_weight > 0 else None,  # loss targets only
-                         masks=cfg.optim.random_background, pad=cfg.optim.pad_batches)
+                         masks=cfg.optim.random_background and self.scene.masked("train"),
+                         pad=cfg.optim.pad_batches)
         gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
         self._start_appearance(data, ckpt)
         distributed.broadcast_tensors_([*model.trainable(), *self.appearance.parameters()])
         if ckpt is not None:
             self._restore(ckpt, data, gen)
-        outside = self._outside(data) if cfg.optim.hull_carve and data.masks else None
+        outside = (self._outside(data) if cfg.optim.hull_carve and any(
+            bool(m.any()) for m in data.masks.values()) else None)
         o = cfg.optim
         coarse = coarse_level(0, o.steps, o.coarse_levels, o.coarse_until) > 0
         bar = progress_bar(o.steps, step, progress and distributed.is_main(), coarse)
@@ -337,8 +339,9 @@ class Trainer:
             self.appearance.restore(ckpt)
 
     def _outside(self, data: TrainData) -> Callable[[Tensor], Tensor]:
-        """points [P,3] -> [P] bool: outside a training view's silhouette (space carving)."""
-        ids = sorted(data.masks)
+        """points [P,3] -> [P] bool: outside a training view's silhouette (space carving).
+        Views whose mask is empty carve nothing: one mistaken mask would carve all it sees."""
+        ids = sorted(i for i, m in data.masks.items() if bool(m.any()))
         cams = self.scene.cameras[ids].to(self.device)
         masks = torch.stack([data.masks[i] for i in ids])
         return lambda points: outside_silhouettes(points, cams, masks)

@@ -74,6 +74,7 @@ def visual_hull_points(scene: Scene, train_ids: list[int], resolution: int, n: i
     Voxels of a cube of half-size `radius` at the origin are kept when at least 3/4 of the
     training views see them and they project inside the mask of every view that does; only
     the shell of that hull is returned unless `shell` is False. Colours are the mean of the voxels' pixels.
+    Views whose mask is empty are left out (one mistaken mask would empty the hull).
 
     Returns:
         points [n',3] (n' <= n) and colours [n',3] in [0,1].
@@ -84,6 +85,7 @@ def visual_hull_points(scene: Scene, train_ids: list[int], resolution: int, n: i
     color_sum = torch.zeros(grid.shape[0], 3, device=device)
     n_seen = torch.zeros(grid.shape[0], device=device)
     cams = scene.cameras.to(device)
+    train_ids = [i for i in train_ids if bool(scene.masks[i].any())]
     for i in train_ids:
         uv, z, inside = _project(cams[i], grid)
         m = scene.masks[i].to(device)
@@ -147,11 +149,13 @@ scene given with 5 points scored 10.9 dB at 200 steps, 19.9 from its hull."""
 
 def auto_init_source(scene: Scene) -> str:
     """InitConfig.source "auto": "points" where the scene has them (at least
-    `MIN_INIT_POINTS` of them, or no masks), else "masks" (the visual hull), else "bounds"."""
+    `MIN_INIT_POINTS` of them, or no training view has a mask with a background pixel), else
+    "masks" (the visual hull), else "bounds"."""
     n = 0 if scene.points is None else len(scene.points)
-    if n >= MIN_INIT_POINTS or (n > 0 and scene.masks is None):
+    masked = scene.masked("train")
+    if n >= MIN_INIT_POINTS or (n > 0 and not masked):
         return "points"
-    return "masks" if scene.masks is not None else "bounds"
+    return "masks" if masked else "bounds"
 
 
 def init_splats(scene: Scene, cfg: InitConfig, sh_degree: int, seed: int,

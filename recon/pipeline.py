@@ -101,7 +101,7 @@ def wants_depth(scene: Scene, cfg: TrainConfig) -> bool:
     """Whether `cfg.depth` asks for the MVS stage on `scene` (see TrainConfig.depth)."""
     if cfg.depth != "auto":
         return cfg.depth == "on"
-    return scene.masks is None and (len(scene.split("train")) <= 12 or scene.points is None)
+    return not scene.masked("train") and (len(scene.split("train")) <= 12 or scene.points is None)
 
 
 def dense_depth_stage(scene: Scene, cfg: TrainConfig, out: Path, device: torch.device,
@@ -179,13 +179,18 @@ def evaluate(scene: Scene, splats: dict, split: str, device: torch.device, backe
              on_view: Optional[Callable[[int, torch.Tensor, torch.Tensor], None]] = None) -> dict:
     """Mean PSNR/SSIM of `splats` rendered into the views of `split` (held-out by default), in
     front of the run's learned `sky` when it has one. `on_view(i, render, gt)` (images
-    [H,W,3] in [0,1]) sees each view, e.g. to save it."""
+    [H,W,3] in [0,1]) sees each view, e.g. to save it.
+
+    `masked`: PSNR and SSIM inside each view's mask only (a mask of another size than its
+    view: the whole view). A view whose mask is empty has no score (None per view, counted in
+    "n_empty_masks") and is left out of the means."""
     ids = list(scene.splits.get(split, ())) if split != "all" else list(range(len(scene)))
     splats = {k: v.to(device) for k, v in splats.items()}
     bg = torch.tensor(scene.background, device=device) if sky is None else sky.to(device)
     cams = scene.cameras.to(device)
     deg = sh_degree_of(splats)
-    psnrs, ssims, open_px = [], [], []  # ssims: None for a view too small for SSIM
+    psnrs, ssims, open_px = [], [], []  # None: no score (SSIM: a view too small for it)
+    empty = 0
     for i in ids:
         gt = scene.image(i).to(device)
         out = render_splats(splats, cams[i], deg, bg, backend)
@@ -196,21 +201,38 @@ def evaluate(scene: Scene, splats: dict, split: str, device: torch.device, backe
         open_px.append(float(open_alpha.mean() if inside is None else
                              open_alpha[inside.bool()].mean() if inside.any() else 0.0))
         img = out.colors[0].clamp(0, 1)
-        mask = view_mask if masked else None
-        psnrs.append(float(psnr(img, gt, mask)))
-        ssims.append(float(ssim(img, gt, mask)) if min(img.shape[:2]) >= SSIM_WINDOW
-                     else None)  # SSIM's window is 11 pixels wide
+        mask = inside if masked else None
+        if mask is not None and not mask.any():  # none of the object in view: nothing to score
+            empty += 1
+            psnrs.append(None)
+            ssims.append(None)
+        else:
+            psnrs.append(float(psnr(img, gt, mask)))
+            ssims.append(_score(ssim(img, gt, mask)) if min(img.shape[:2]) >= SSIM_WINDOW
+                         else None)  # SSIM's window is 11 pixels wide
         if on_view is not None:
             on_view(i, img, gt)
     train = [] if split == "train" else list(scene.splits.get("train", ()))
     angles = nearest_view_angles(scene.cameras, ids, train).tolist() if train else None
-    return {"split": split, "n_test_views": len(ids),
-            "psnr": float(np.mean(psnrs)) if ids else None,
-            "ssim": float(np.mean(measured)) if (measured := [v for v in ssims if v is not None])
-            else None, "masked": bool(masked),
+    return {"split": split, "n_test_views": len(ids), "psnr": _mean(psnrs), "ssim": _mean(ssims),
+            "masked": bool(masked), "n_empty_masks": empty,
             "psnr_per_view": psnrs, "ssim_per_view": ssims, "views": [scene.names[i] for i in ids],
             "nearest_train_angle_deg": angles, "n_gaussians": int(splats["means"].shape[0]),
-            "open_fraction": float(np.mean(open_px)) if ids else None, "sky": sky is not None}
+            "open_fraction": float(np.mean(open_px)) if ids else None, "sky": sky is not None,
+            "masked_training": scene.masked("train")}
+
+
+def _score(value: torch.Tensor) -> Optional[float]:
+    """A metric as a float, None where it is NaN (masked SSIM: a mask only within 5 pixels of
+    the border leaves no window inside the view)."""
+    value = float(value)
+    return None if np.isnan(value) else value
+
+
+def _mean(values: list) -> Optional[float]:
+    """The mean of the scores that are not None, None where none is."""
+    scored = [v for v in values if v is not None]
+    return float(np.mean(scored)) if scored else None
 
 
 FAR_VIEW_DEG = 30.0
@@ -221,8 +243,9 @@ def far_views(metrics: dict) -> list[str]:
     """One line per evaluated view whose optical axis is more than FAR_VIEW_DEG from every
     training view's: its PSNR measures extrapolation into what the training views did not see."""
     angles = metrics.get("nearest_train_angle_deg") or []
-    return [f"view {name}: {a:.0f} deg from every training view (PSNR {p:.2f} dB): it shows what "
-            "the training views did not see head-on, so its score measures extrapolation"
+    return [f"view {name}: {a:.0f} deg from every training view "
+            f"({'no PSNR: its mask is empty' if p is None else f'PSNR {p:.2f} dB'}): it shows "
+            "what the training views did not see head-on, so its score measures extrapolation"
             for name, a, p in zip(metrics.get("views", []), angles, metrics.get("psnr_per_view", []))
             if a > FAR_VIEW_DEG]
 
@@ -230,6 +253,17 @@ def far_views(metrics: dict) -> list[str]:
 OPEN_NOTE = 0.02
 """Held-out views with more than this share of their pixels left open (no Gaussian; shown on
 the background colour) get a note pointing to the learned sky, when the run has none."""
+
+
+def empty_mask_views(metrics: dict) -> list[str]:
+    """A line when a masked evaluation left views out: their masks are empty."""
+    n = metrics.get("n_empty_masks") or 0
+    if not metrics.get("masked") or not n:
+        return []
+    names = [v for v, p in zip(metrics.get("views", []), metrics.get("psnr_per_view", []))
+             if p is None]
+    return [f"{n} of the {metrics.get('n_test_views')} views ({', '.join(names)}) have empty "
+            "masks (none of the object in view) and are left out of the masked PSNR and SSIM"]
 
 
 def open_views(metrics: dict) -> list[str]:
@@ -240,6 +274,10 @@ def open_views(metrics: dict) -> list[str]:
     share = metrics.get("open_fraction")
     if metrics.get("sky") or share is None or share <= OPEN_NOTE:
         return []
+    if metrics.get("masked_training"):  # no sky outside the object's silhouettes
+        return [f"{100 * share:.0f}% of the held-out views' pixels inside their masks show no "
+                "Gaussian: the training views do not cover that part of the object, or the "
+                "masks are wrong (white is the object)"]
     return [f"{100 * share:.0f}% of the held-out views' pixels show no Gaussian and render in "
             "the background colour (sky, or what the training views did not see): "
             "--set sky.mode=on learns a sky for them"]
@@ -275,7 +313,8 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
            faces: Optional[int] = None, mesher: str = "tsdf", device: str = "auto",
            closed: bool = False, sky: bool = False, progress: bool = False,
            frame: str = "input", sh_degree: Optional[int] = None,
-           spz_version: Optional[int] = None) -> Path:
+           spz_version: Optional[int] = None,
+           input_scene: Optional[Callable[[], Optional[Scene]]] = None) -> Path:
     """Write the workspace's Gaussians to `out` as 'ply', 'compressed-ply' (SuperSplat's),
     'splat', 'spz' (Niantic's), 'mesh' (.ply/.obj/.glb) or 'points' (a dense coloured point
     cloud with normals, .ply).
@@ -286,8 +325,10 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
 
     Options are checked before any work; `faces`, `mesher` and `closed` apply to meshes only
     (see ``export.mesh.MeshConfig``), `voxel_size` and `device` to meshes and points (see
-    ``export.points.PointsConfig``). The training views' masks are used when the workspace's
-    input can still be loaded. `sky` (ply, compressed-ply, splat, spz): add the learned sky as
+    ``export.points.PointsConfig``). `input_scene` (meshes and points) returns the workspace's
+    input as ``app.load_workspace_scene`` reloads it (None where it is gone), whose training
+    views' masks carve the result where they match the workspace's views; without it, no
+    masks. `sky` (ply, compressed-ply, splat, spz): add the learned sky as
     Gaussians on a far sphere (``export.backdrop``). `sh_degree` (ply, compressed-ply, spz):
     keep view-dependent colour up to that degree only (0: none), for smaller files.
     `spz_version` (spz): 3 (the default) or 2, for readers older than version 3.
@@ -359,7 +400,7 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
     elif fmt == "points":
         from ..data.writers import write_points_ply
         from .export.points import points_from_splats
-        cams, masks = _train_views(rec)
+        cams, masks = _train_views(rec, input_scene() if input_scene is not None else None)
         splats = {k: v.to(dev) for k, v in splats.items()}
         points, normals, colors = points_from_splats(splats, cams, points_cfg, masks,
                                                      rec["config"].get("backend", "auto"), progress)
@@ -367,7 +408,7 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
                          transform_normals(normals, out_from_world))
     else:
         from .export.mesh import mesh_from_splats, write_mesh
-        cams, masks = _train_views(rec)
+        cams, masks = _train_views(rec, input_scene() if input_scene is not None else None)
         splats = {k: v.to(dev) for k, v in splats.items()}
         mesh = mesh_from_splats(splats, cams, cfg, masks, rec["config"].get("backend", "auto"),
                                 progress)
@@ -407,21 +448,17 @@ def with_backdrop(ws: Path, rec: dict, splats: dict) -> dict:
     return {k: torch.cat([v, backdrop[k].to(v)]) for k, v in splats.items()}
 
 
-def _train_views(rec: dict) -> tuple:
-    """Training cameras of a workspace record and their masks (None if the input is gone)."""
+def _train_views(rec: dict, scene: Optional[Scene]) -> tuple:
+    """Training cameras of a workspace record, and their masks from `scene` (the workspace's
+    input as ``app.load_workspace_scene`` reloads it: photos posed by SfM have theirs in
+    ws/sfm/masks/), or None where it has none or its views' names or sizes no longer match."""
     cams = wsp.cameras_from_record(rec)
     train = [i for i, im in enumerate(rec["images"]) if im["split"] == "train"] or list(range(len(cams)))
-    spec = rec.get("input", {})
-    masks = None
-    if spec.get("kind") == "path" and Path(spec.get("path", "")).exists():
-        from ..data.load import load_scene
-        try:
-            scene = load_scene(Path(spec["path"]), downscale=spec.get("downscale", 1.0))
-        except VoxsplatError:  # e.g. photos posed by SfM: they have no masks anyway
-            return cams[train], None
-        if scene.masks is not None and list(scene.names) == [im["name"] for im in rec["images"]]:
-            masks = [scene.masks[i] for i in train]
-    return cams[train], masks
+    if (scene is None or scene.masks is None
+            or list(scene.names) != [im["name"] for im in rec["images"]]
+            or any(tuple(scene.masks[i].shape[::-1]) != cams.size(i) for i in train)):
+        return cams[train], None
+    return cams[train], [scene.masks[i] for i in train]
 
 
 def _device_name(dev: torch.device) -> str:

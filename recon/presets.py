@@ -3,6 +3,7 @@ differs from the defaults (see each one's docstring)."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 
 from ..data.errors import VoxsplatError
@@ -128,3 +129,42 @@ def preset(name: str, model: str | None = None) -> TrainConfig:
     if model is not None and model not in ("gaussians", "voxel"):
         raise VoxsplatError(f"unknown model '{model}'; use gaussians or voxel")
     return PRESETS[name]() if model is None else PRESETS[name](model)
+
+
+def auto_sparse_model(device_type: str) -> str:
+    """The model `--preset auto` trains on few views: the voxel model on a GPU, explicit
+    Gaussians on a CPU.
+
+    H200, full resolution, the sparse preset, seed means (bench/results/README.md, twenty-sixth
+    to twenty-ninth sessions), voxel against explicit Gaussians: lego 8-view 24.52 / 24.00,
+    DTU scan24 3-view 19.17 / 18.03, fern 3-view 21.55 / 21.57 (a tie; the twenty-ninth
+    session's pairs 21.57 / 21.55 against 21.51 / 21.59), in about 1.7x the time (fern 110 s
+    against 66 s). So on a GPU the voxel model is never behind and 0.5-1.1 dB ahead where the
+    views surround the object. Its network costs far more on a CPU (lego 8-view at a quarter of
+    the size, 1500 steps: 759 s against 101 s, +1.0 dB), so a CPU keeps explicit Gaussians.
+    """
+    if device_type != "cuda":
+        return "gaussians"
+    from .backbone._spconv import cuda_build_available
+    if not cuda_build_available():
+        print("voxsplat: note: no CUDA build of spconv is installed, so these few views train "
+              "explicit Gaussians; `pip install spconv-cu126` gives the voxel model", file=sys.stderr)
+        return "gaussians"
+    return "voxel"
+
+
+def auto_preset(n_train_views: int, device_type: str) -> str:
+    """The preset `--preset auto` picks: sparse for few views, else by device.
+
+    CPU, explicit Gaussians, a quarter of the size, each preset's own schedule (forty-first
+    session, bench/results/README.md), sparse / fast: 3 views fern 23.73 / 23.24, DTU 17.93 /
+    12.50; lego 8 views 24.00 / 23.74; fern 9, 12, 17 views 27.05 / 27.14, 28.32 / 28.02,
+    28.58 / 28.31, sparse taking twice the time. Above about 9 views the switch trades at
+    most 0.3 dB for half the time. GPU (H100, forty-second and forty-third sessions), sparse
+    (voxel model) / dense: fern 9 views 24.70 / 23.70, 12 views 24.93 / 24.60, 17 views 25.11 /
+    25.54; lego 12 views 25.46 / 23.23, 24 views 28.28 / 30.13. Sparse leads at 12 on both
+    and dense leads at 17 (fern) and 24 (lego): the switch stays at the largest count measured
+    where both scenes favour sparse."""
+    if n_train_views <= 12:
+        return "sparse"
+    return "dense" if device_type == "cuda" else "fast"

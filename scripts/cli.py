@@ -208,10 +208,12 @@ class Export:
                                    progress=not self.quiet)
             print(f"wrote {out}")
             return
-        from voxsplat.recon.pipeline import export
-        out = export(self.workspace, self.format, self.out, self.voxel_size, self.faces,
-                     self.mesher, self.device, self.closed, self.sky, progress=not self.quiet,
-                     frame=self.frame, sh_degree=self.sh_degree, spz_version=self.spz_version)
+        from voxsplat.recon.app import run_export
+        out = run_export(self.workspace, self.format, self.out, voxel_size=self.voxel_size,
+                         faces=self.faces, mesher=self.mesher, device=self.device,
+                         closed=self.closed, sky=self.sky, progress=not self.quiet,
+                         frame=self.frame, sh_degree=self.sh_degree,
+                         spz_version=self.spz_version)
         print(f"wrote {out}")
 
 
@@ -248,10 +250,12 @@ class Eval:
     split: str = "test"
     device: str = "auto"
     renders: Optional[Path] = None
+    masked: bool = False
 
     def execute(self) -> None:
         from voxsplat.recon.app import run_eval
-        _report(run_eval(self.workspace, self.split, self.device, self.renders), self.workspace)
+        _report(run_eval(self.workspace, self.split, self.device, self.renders, self.masked),
+                self.workspace)
 
 
 @dataclass
@@ -271,9 +275,11 @@ class Demo:
 def _report(metrics: dict, ws: Path) -> None:
     keys = ("psnr", "ssim", "n_test_views", "model", "n_voxels", "n_gaussians", "train_seconds")
     shown = {k: metrics.get(k) for k in keys if metrics.get(k) is not None}
+    if metrics.get("masked"):  # (inside the views' masks)
+        shown = {"masked": True, **shown}
     print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
-    from voxsplat.recon.pipeline import far_views, open_views
-    for line in far_views(metrics) + open_views(metrics):
+    from voxsplat.recon.pipeline import empty_mask_views, far_views, open_views
+    for line in far_views(metrics) + empty_mask_views(metrics) + open_views(metrics):
         print(f"note: {line}")
     print(f"workspace: {ws}")
 
@@ -435,6 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--renders", type=Path, metavar="DIR",
                     help="also write each evaluated view's render (NAME.png) and photo "
                          "(NAME_gt.png) to DIR")
+    ev.add_argument("--masked", action="store_true",
+                    help="PSNR and SSIM inside the views' masks only (the object; views whose "
+                         "mask is empty are left out), into metrics_masked.json; the input "
+                         "must have masks")
     ev.set_defaults(cls=Eval)
     d = sub.add_parser("demo", help=Demo.__doc__)
     d.add_argument("--out", type=Path, required=True)

@@ -24,8 +24,9 @@ from ..errors import VoxsplatError
 from ..images import IMAGE_EXTENSIONS, read_depth, read_mask
 from ..scene import Scene
 from ..transforms import split_every
-from .common import (check_finite, check_rotation, fit_depth, folder_masks, image_size,
-                     intrinsics, load_images, make_cameras, require_one_size, unique_names)
+from .common import (check_finite, check_rotation, fit_depth, fit_mask, folder_masks,
+                     image_size, intrinsics, load_images, make_cameras, require_one_size,
+                     unique_names, warn_empty_masks)
 from .lens import LENS_KEYS, NEGLIGIBLE_PX, lens_of, max_shift_px, pinhole_for, undistort_image
 
 SPLITS = ("train", "val", "test")
@@ -334,27 +335,29 @@ def _split_of(file: Path) -> Optional[str]:
 
 
 def _frame_masks(frames: list[_Frame], images, alpha_masks):
-    """Masks from `mask_path` where frames give one, else from alpha, else (no frame with
-    either) from a `masks/` folder beside or inside the one folder of the images
-    (`common.folder_masks`, as for a COLMAP capture); None if none of these."""
+    """Masks from `mask_path` where frames give one (alpha, else all white, for the frames
+    without), else from a `masks/` folder beside or inside the one folder of the images
+    (`common.folder_masks`, as for a COLMAP capture, which wins over alpha), else from
+    alpha; None if none of these. Masks at another size than their image are resized when
+    they are a resized copy (`common.fit_mask`)."""
     if not any(f.mask for f in frames):
         folders = {f.path.parent for f in frames}
-        if alpha_masks is None and len(folders) == 1:
+        if len(folders) == 1:
             (folder,) = folders
             return folder_masks([f.path for f in frames], folder,
-                                [image_size(img) for img in images])
+                                [image_size(img) for img in images], alpha_masks)
         return alpha_masks
-    masks = []
+    masks, empty = [], []
     for i, (f, img) in enumerate(zip(frames, images)):
         if f.mask is None:
             m = alpha_masks[i] if alpha_masks is not None else torch.ones(img.shape[:2], dtype=torch.bool)
         else:
-            m = read_mask(f.mask)
-            if tuple(m.shape) != tuple(img.shape[:2]):
-                raise VoxsplatError(f"{f.source}: {f.label}: mask {f.mask.name} is "
-                                    f"{m.shape[1]}x{m.shape[0]} but its image is "
-                                    f"{img.shape[1]}x{img.shape[0]}; masks must match their images")
+            m = fit_mask(read_mask(f.mask), image_size(img), f"{f.source}: {f.label}: {f.mask.name}")
+            if not m.any():
+                empty.append(f.mask.name)
         masks.append(m)
+    if empty:
+        warn_empty_masks(empty, frames[0].source)
     return tuple(masks)
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ..cameras import Cameras
-from ..errors import VoxsplatError
+from ..errors import VoxsplatError, shortened_list
 from ..images import IMAGE_EXTENSIONS, composite, read_image, read_mask
 
 MASK_FOLDERS = ("masks", "mask")
@@ -29,55 +29,98 @@ def load_images(paths: Sequence[Path], background: Sequence[float]
 
     Returns:
         images: uint8 [H,W,3] each.
-        masks: None when no image has alpha; else bool [H,W] each (alpha > 127; all True
-            for images without alpha).
+        masks: `alpha_masks` of the images' alpha: None unless at least half of the images
+            have a transparent pixel.
     """
     workers = max(1, min(8, (os.cpu_count() or 1) * 2, len(paths)))
 
     def read(path: Path) -> tuple[Tensor, Optional[Tensor]]:
         rgb, alpha = read_image(path, exif=False)
-        mask = None if alpha is None else torch.from_numpy(alpha.numpy() > 127)
-        return composite(rgb, alpha, background), mask
+        return composite(rgb, alpha, background), alpha
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         decoded = list(pool.map(read, paths))
     images = tuple(rgb for rgb, _ in decoded)
-    if all(mask is None for _, mask in decoded):
-        return images, None
-    masks = tuple(torch.ones(rgb.shape[:2], dtype=torch.bool) if mask is None else mask
-                  for rgb, mask in decoded)
-    return images, masks
+    masks = alpha_masks([alpha for _, alpha in decoded], paths,
+                        [tuple(rgb.shape[:2]) for rgb in images])
+    return images, None if masks is None else tuple(masks)
+
+
+def alpha_masks(alphas: Sequence[Optional[Tensor]], paths: Sequence[Path | str],
+                shapes: Sequence[tuple[int, int]]) -> Optional[list[Tensor]]:
+    """Masks (alpha > 127, True = object) from the images' alpha (None where an image has no
+    transparent pixel; [H,W] of `shapes`), when at least half of the images have one: a
+    background remover's output, with all-white masks for views the object fills. Where fewer
+    do (a screenshot or PNG export among photos), their alpha is no mask: it would put every
+    view into masked training. Either mix gets a warning naming the odd images.
+    """
+    have = [a is not None for a in alphas]
+    if not any(have):
+        return None
+    names = [Path(p).name for p in paths]
+    if 2 * sum(have) < len(have):
+        odd = [n for n, h in zip(names, have) if h]
+        warnings.warn(f"{Path(paths[0]).parent}: only {len(odd)} of {len(names)} images have "
+                      f"transparent pixels ({shortened_list(odd)}); their alpha is composited "
+                      f"on the background and not used as masks (give every image alpha, or "
+                      f"add a masks/ folder)", stacklevel=3)
+        return None
+    if not all(have):
+        odd = [n for n, h in zip(names, have) if not h]
+        warnings.warn(f"{Path(paths[0]).parent}: the images' alpha is used as masks, but "
+                      f"{len(odd)} of {len(names)} images have no transparent pixel "
+                      f"({shortened_list(odd)}): their masks are all white (object "
+                      f"everywhere)", stacklevel=3)
+    masks = [torch.ones(shape, dtype=torch.bool) if alpha is None else alpha > 127
+             for alpha, shape in zip(alphas, shapes)]
+    empty = [n for n, m in zip(names, masks) if not m.any()]
+    if empty:
+        warn_empty_masks(empty, Path(paths[0]).parent, alpha=True)
+    return masks
 
 
 def mask_folder(image_dir: Path) -> Optional[Path]:
     """The `masks/` (or `mask/`) folder inside `image_dir`, else beside it when `image_dir` is a
     scene's image folder (`images`, `images_4`, `image`, `rgb`: `scene/masks`), if any; a
     plain photo folder does not take a `masks/` that merely sits next to it."""
+    found = _mask_folders(image_dir)
+    return found[0] if found else None
+
+
+def _mask_folders(image_dir: Path) -> list[Path]:
+    """Every folder `mask_folder` could take, the one it takes first."""
     scene_layout = image_dir.name.lower().startswith(("image", "rgb"))
-    for base in (image_dir, image_dir.parent) if scene_layout else (image_dir,):
-        for name in MASK_FOLDERS:
-            if (base / name).is_dir() and base / name != image_dir:
-                return base / name
-    return None
+    return [base / name for base in ((image_dir, image_dir.parent) if scene_layout else (image_dir,))
+            for name in MASK_FOLDERS if (base / name).is_dir() and base / name != image_dir]
 
 
 def folder_masks(paths: Sequence[Path], image_dir: Path, sizes: Sequence[tuple[int, int]],
-                 alpha_masks: Optional[Sequence[Tensor]] = None) -> Optional[tuple[Tensor, ...]]:
+                 alpha_masks: Optional[Sequence[Tensor]] = None,
+                 orientations: Optional[Sequence[int]] = None) -> Optional[tuple[Tensor, ...]]:
     """Masks of the images `paths` (of (width, height) `sizes`) from their `mask_folder`
     (COLMAP's layout: the mask of `images/a/b.jpg` is `masks/a/b.jpg.png`; `masks/a/b.png` is
     read too, and `masks/a/b.JPG.png`, named after the full-size photo an `images_4/b.png`
-    was resized from), else `alpha_masks`.
+    was resized from), else `alpha_masks`: the folder wins, with a warning when both exist.
 
     A mask is True (white) where the object is. Masks of another size than their image are
     resized (nearest) when the two have one aspect ratio, as for `images_4`-style copies.
-    A mask with no object pixel gets a warning.
+    A mask with no object pixel gets a warning. With `orientations` (the EXIF orientation of
+    photos used upright, `sizes` upright), a mask is read as stored, as COLMAP reads masks,
+    and turned upright with its photo, unless it already has the photo's upright shape
+    where the stored one differs (a mask made from the upright photo).
 
     Raises:
         VoxsplatError: the folder lacks an image's mask, or a mask's shape cannot match.
     """
-    folder = mask_folder(image_dir)
+    folder, *others = _mask_folders(image_dir) or [None]
     if folder is None:
         return None if alpha_masks is None else tuple(alpha_masks)
+    if others:
+        warnings.warn(f"{folder}: the masks come from this folder; {shortened_list(others)} "
+                      f"left out", stacklevel=3)
+    if alpha_masks is not None:
+        warnings.warn(f"{folder}: the masks come from this folder; the images' transparency "
+                      f"is composited on the background and not used as masks", stacklevel=3)
     masks, empty = [], []
     for path, (W, H) in zip(paths, sizes):
         rel = Path(path).relative_to(image_dir)
@@ -87,12 +130,28 @@ def folder_masks(paths: Sequence[Path], image_dir: Path, sizes: Sequence[tuple[i
             raise VoxsplatError(f"{folder}: no mask for {rel.as_posix()} (looked for "
                                 f"{options[0].name} and {options[1].name}); give every image a "
                                 f"mask, or move {folder.name}/ away to use none")
-        masks.append(fit_mask(read_mask(found), (W, H), found))
+        mask = read_mask(found)
+        turn = orientations[len(masks)] if orientations is not None else 1
+        upright = W != H and resized_copy((mask.shape[1], mask.shape[0]), (W, H))
+        if turn in range(2, 9) and not (turn >= 5 and upright):
+            mask = exif_turned(mask, turn)
+        masks.append(fit_mask(mask, (W, H), found))
         if not masks[-1].any():
             empty.append(found.name)
     if empty:
         warn_empty_masks(empty, folder)
     return tuple(masks)
+
+
+def exif_turned(mask: Tensor, orientation: int) -> Tensor:
+    """`mask` [h,w] bool as stored, turned upright as the EXIF `orientation` (1-8) says."""
+    from PIL import Image
+    method = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+              4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+              6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}[orientation]
+    image = Image.fromarray(mask.numpy().astype(np.uint8) * 255).transpose(method)
+    return torch.from_numpy(np.asarray(image) > 127)
 
 
 def _mask_of_stem(folder: Path, rel: Path) -> Optional[Path]:
@@ -103,12 +162,24 @@ def _mask_of_stem(folder: Path, rel: Path) -> Optional[Path]:
     return found[0] if len(found) == 1 else None
 
 
-def warn_empty_masks(names: Sequence[str], folder: Path | str) -> None:
-    """Warn that the masks `names` (in `folder`) hold no object pixel."""
-    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    warnings.warn(f"{folder}: {len(names)} mask(s) have no white (object) pixel: {shown}; "
-                  f"a mask is white where the object is (or, in a PNG with transparency, "
-                  f"opaque there)", stacklevel=3)
+def warn_empty_masks(names: Sequence[str], folder: Path | str, alpha: bool = False) -> None:
+    """Warn that the masks `names` (in `folder`; with `alpha`, the images of those names,
+    transparent everywhere) hold no object pixel."""
+    what = "image(s) are transparent everywhere" if alpha else "mask(s) have no white (object) pixel"
+    warnings.warn(f"{folder}: {len(names)} {what}: {shortened_list(names)}; a mask is white "
+                  f"where the object is (or, in a PNG with transparency, opaque there)", stacklevel=3)
+
+
+def check_masks(masks: Optional[Sequence[Tensor]], source: Path | str) -> None:
+    """Refuse masks of which none has an object pixel: nothing could be learned.
+
+    Raises:
+        VoxsplatError: every mask is empty.
+    """
+    if masks is not None and len(masks) and not any(bool(m.any()) for m in masks):
+        raise VoxsplatError(f"{source}: every mask is empty (no white, object pixel); a mask "
+                            f"is white where the object is: fix or invert the masks, or move "
+                            f"them away to train on the whole images")
 
 
 def fit_mask(mask: Tensor, size: tuple[int, int], source: Path | str) -> Tensor:

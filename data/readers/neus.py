@@ -8,6 +8,7 @@ records inverse(scale_mat).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -18,7 +19,8 @@ from ..errors import VoxsplatError
 from ..images import list_images, read_mask
 from ..scene import Scene
 from ..transforms import split_every
-from .common import check_finite, image_size, load_images, make_cameras, unique_names
+from .common import (check_finite, fit_mask, image_size, load_images, make_cameras,
+                     unique_names, warn_empty_masks)
 
 CAMERAS_FILE = "cameras_sphere.npz"
 # DTU sparse-view protocol (RegNeRF, DNGaussian, ...) for the 49-image scans.
@@ -110,7 +112,8 @@ def _scale_mat(mats: dict, count: int, file: Path) -> np.ndarray:
 
 def _read_masks(root: Path, image_paths: list[Path],
                 images: Sequence[torch.Tensor]) -> Optional[tuple[torch.Tensor, ...]]:
-    """Masks from `mask/` (first channel > 127), matched to images in sorted order."""
+    """Masks from `mask/` (`read_mask`), matched to images in sorted order; resized copies
+    are resized (`common.fit_mask`)."""
     folder = _sub_folder(root, ("mask", "masks"))
     if folder is None:
         return None
@@ -118,12 +121,11 @@ def _read_masks(root: Path, image_paths: list[Path],
     if len(mask_paths) != len(image_paths):
         raise VoxsplatError(f"{folder}: {len(mask_paths)} masks for {len(image_paths)} images; "
                             f"give one mask per image (sorted names pair them) or remove {folder}")
-    masks = tuple(read_mask(p) for p in mask_paths)
-    for mask, img, mask_path, image_path in zip(masks, images, mask_paths, image_paths):
-        if image_size(mask) != image_size(img):
-            raise VoxsplatError(f"{mask_path}: mask is {image_size(mask)[0]}x"
-                                f"{image_size(mask)[1]} but {image_path} is {image_size(img)[0]}x"
-                                f"{image_size(img)[1]}; masks must match their images")
+    masks = tuple(fit_mask(read_mask(p), image_size(img), p)
+                  for p, img in zip(mask_paths, images))
+    empty = [p.name for p, m in zip(mask_paths, masks) if not m.any()]
+    if empty:
+        warn_empty_masks(empty, folder)
     return masks
 
 
@@ -160,6 +162,9 @@ def read_neus(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.0)
         cam_from_world.append(pose)
         Ks.append(K)
     masks = _read_masks(root, paths, images)
+    if masks is not None and alpha_masks is not None:
+        warnings.warn(f"{root}: the masks come from mask/; the images' transparency is "
+                      f"composited on the background and not used as masks", stacklevel=2)
     scene = Scene(images=images, names=unique_names(paths, image_folder),
                   cameras=make_cameras(cam_from_world, Ks, [image_size(img) for img in images]),
                   masks=masks if masks is not None else alpha_masks,

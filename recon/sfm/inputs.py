@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from ...data.errors import VoxsplatError
 from ...data.images import (check_decodes, composite, describe_subfolders, ensure_decoder,
                             image_subfolders, list_images, read_image)
-from ...data.readers.common import folder_masks, mask_folder
+from ...data.readers.common import alpha_masks, check_masks, folder_masks, mask_folder
 from .config import SfmConfig
 
 _COLMAP_FORMATS = (".jpg", ".jpeg", ".png")
@@ -45,6 +45,8 @@ class InputImage:
     """True when the file must be re-encoded upright/opaque rather than linked."""
     has_alpha: bool = False
     """The file has an alpha channel (or a transparent palette entry): a mask."""
+    orientation: int = 1
+    """EXIF orientation (1-8; 1 upright): `width`, `height` are after it."""
 
 
 def _exif_fields(img: Image.Image) -> tuple[int, str, str, Optional[float]]:
@@ -87,7 +89,8 @@ def describe_image(path: Path) -> InputImage:
                   or path.suffix.lower() not in _COLMAP_FORMATS)
     name = path.name if not needs_copy else path.stem + (
         ".png" if path.suffix.lower() == ".png" else ".jpg")
-    return InputImage(path, name, W, H, (W, H, make, model, focal), needs_copy, has_alpha)
+    return InputImage(path, name, W, H, (W, H, make, model, focal), needs_copy, has_alpha,
+                      orientation if orientation in range(1, 9) else 1)
 
 
 def check_readable(images: Sequence[InputImage]) -> None:
@@ -256,14 +259,16 @@ def stage_masks(images: Sequence[InputImage], image_dir: Path, mask_dir: Path) -
     """
     if mask_folder(image_dir) is not None:
         masks = folder_masks([im.source for im in images], image_dir,
-                             [(im.width, im.height) for im in images])
+                             [(im.width, im.height) for im in images],
+                             orientations=[im.orientation for im in images])
     else:
         # only photos with an alpha channel are decoded (not those that are only rotated)
         alphas = [read_image(im.source)[1] if im.has_alpha else None for im in images]
-        if all(a is None for a in alphas):
+        masks = alpha_masks(alphas, [im.source for im in images],
+                            [(im.height, im.width) for im in images])
+        if masks is None:
             return False
-        masks = [np.ones((im.height, im.width), bool) if a is None else a.numpy() > 127
-                 for im, a in zip(images, alphas)]
+    check_masks(masks, mask_folder(image_dir) or image_dir)
     mask_dir.mkdir(parents=True, exist_ok=True)
     for im, mask in zip(images, masks):
         array = np.asarray(mask, dtype=np.uint8) * 255

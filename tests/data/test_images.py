@@ -130,15 +130,15 @@ def test_missing_file_and_folder_raise(tmp_path):
         read_image(tmp_path)
 
 
-def test_read_mask_thresholds_first_channel(tmp_path):
+def test_read_mask_thresholds_soft_masks_at_half_range_on_any_channel(tmp_path):
     mask = np.zeros((3, 4, 3), np.uint8)
     mask[0, :, 0] = 128
     mask[1, :, 0] = 127
-    mask[2, :, 1] = 255  # only green: not the first channel
+    mask[2, :, 1] = 255  # a green object counts too
     Image.fromarray(mask).save(tmp_path / "m.png")
     out = read_mask(tmp_path / "m.png")
     assert out.dtype == torch.bool and out.shape == (3, 4)
-    assert out[0].all() and not out[1].any() and not out[2].any()
+    assert out[0].all() and not out[1].any() and out[2].all()
 
 
 def test_composite():

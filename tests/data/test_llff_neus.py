@@ -166,8 +166,12 @@ def test_neus_bad_inputs(tmp_path):
     with pytest.raises(VoxsplatError, match="scale_mat_1 differs from scale_mat_0"):
         load_scene(tmp_path)
     np.savez(npz, **mats)
+    half = np.zeros((15, 20), np.uint8)
+    half[5:10, 5:15] = 255
+    Image.fromarray(half).save(tmp_path / "mask" / "001.png")  # a resized copy: resized
+    assert int(load_scene(tmp_path).masks[1].sum()) == 10 * 20
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "mask" / "001.png")
-    with pytest.raises(VoxsplatError, match=r"001.png: mask is 10x10 but .*000001.png is 40x30"):
+    with pytest.raises(VoxsplatError, match=r"001.png: mask is 10x10 but its image is 40x30"):
         load_scene(tmp_path)
     (tmp_path / "mask" / "001.png").unlink()
     with pytest.raises(VoxsplatError, match=r"mask: 2 masks for 3 images"):

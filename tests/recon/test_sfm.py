@@ -460,10 +460,16 @@ def test_stage_masks_from_alpha_or_a_masks_folder(tmp_path, monkeypatch):
     images = scan_images(folder)
     assert [(im.needs_copy, im.has_alpha) for im in images] == [(False, False), (True, True),
                                                                  (True, False)]
+    # one photo of three with alpha (a PNG export among photos): its alpha is no mask
+    with pytest.warns(UserWarning, match=r"only 1 of 3 images have transparent pixels \(b.png\)"):
+        assert not stage_masks(images, folder, tmp_path / "m0")
+    Image.fromarray(np.dstack([rgb, _rectangle_mask(2).astype(np.uint8) * 255])).save(folder / "d.png")
+    images = scan_images(folder)
     decoded = []
     monkeypatch.setattr(inputs, "read_image", lambda p: decoded.append(p.name) or read_image(p))
-    assert stage_masks(images, folder, tmp_path / "m1")  # b has alpha, a counts as all object
-    assert decoded == ["b.png"]  # only the photo with alpha is decoded for its mask
+    with pytest.warns(UserWarning, match=r"2 of 4 images have no transparent pixel \(a.jpg, c.jpg\)"):
+        assert stage_masks(images, folder, tmp_path / "m1")  # half have alpha: a is all object
+    assert decoded == ["b.png", "d.png"]  # only the photos with alpha are decoded for masks
     monkeypatch.undo()
     a = np.asarray(Image.open(tmp_path / "m1" / "a.jpg.png")) > 127
     b = np.asarray(Image.open(tmp_path / "m1" / "b.png.png")) > 127
@@ -479,6 +485,37 @@ def test_stage_masks_from_alpha_or_a_masks_folder(tmp_path, monkeypatch):
     assert not stage_masks(scan_images(plain), plain, tmp_path / "m3")
     (tmp_path / "masks").rename(plain / "masks")  # inside it, COLMAP's names: only a's
     assert "no mask for c.jpg" in _message(stage_masks, scan_images(plain), plain, tmp_path / "m4")
+
+
+def test_masks_of_exif_rotated_photos_turn_with_them(tmp_path):
+    """A photo stored landscape with EXIF orientation 6 is used upright. Its mask, as stored
+    (COLMAP's convention: masks follow the stored pixels), was refused with a size message
+    (or, square, used unturned); it is turned with the photo now. A mask already upright is
+    taken as it is."""
+    from voxsplat.recon.sfm.inputs import stage_masks
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = np.zeros((H, W), bool)
+    stored[: H // 3, : W // 2] = True  # the top-left of the stored pixels
+    upright = np.rot90(stored, -1)  # orientation 6: turned a quarter clockwise to show
+    for name, size in (("wide", (W, H)), ("square", (H, H))):
+        folder = tmp_path / name
+        (folder / "masks").mkdir(parents=True)
+        mask = stored[:, : size[0]]
+        for k in range(2):
+            Image.fromarray(np.zeros((H, size[0], 3), np.uint8) + k).save(folder / f"{k}.jpg",
+                                                                          exif=exif)
+        Image.fromarray(mask.astype(np.uint8) * 255).save(folder / "masks" / "0.jpg.png")
+        Image.fromarray(np.rot90(mask, -1).astype(np.uint8) * 255).save(
+            folder / "masks" / "1.jpg.png")  # made from the upright photo
+        images = scan_images(folder)
+        assert [(im.width, im.height) for im in images] == [(H, size[0])] * 2
+        assert stage_masks(images, folder, tmp_path / f"{name}_out")
+        staged = np.asarray(Image.open(tmp_path / f"{name}_out" / "0.jpg.png")) > 127
+        np.testing.assert_array_equal(staged, np.rot90(mask, -1))
+        if name == "wide":  # a square mask cannot say which way it was made: as stored
+            staged = np.asarray(Image.open(tmp_path / f"{name}_out" / "1.jpg.png")) > 127
+            np.testing.assert_array_equal(staged, upright)
 
 
 def test_a_turntable_poses_through_its_masks(corner, tmp_path, capsys):

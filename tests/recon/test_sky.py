@@ -94,6 +94,8 @@ def test_runs_without_a_sky_that_leave_views_open_get_a_note():
     assert open_views({"open_fraction": 0.3, "sky": True}) == []
     assert open_views({"open_fraction": 0.01, "sky": False}) == []
     assert open_views({}) == []  # metrics written before the field existed
+    masked = " ".join(open_views({"open_fraction": 0.3, "sky": False, "masked_training": True}))
+    assert "inside their masks" in masked and "sky.mode=on" not in masked  # (it is refused)
 
 
 def test_a_resumed_run_continues_its_sky_and_exposures(sky_scene, tmp_path):
