@@ -170,16 +170,38 @@ def warn_empty_masks(names: Sequence[str], folder: Path | str, alpha: bool = Fal
                   f"where the object is (or, in a PNG with transparency, opaque there)", stacklevel=3)
 
 
+INVERTED_BORDER = 0.95
+"""Masks white along this share of their border, in more than half of the views, with at
+least 1% dark inside, look inverted (white around a dark object): `check_masks` warns."""
+
+
 def check_masks(masks: Optional[Sequence[Tensor]], source: Path | str) -> None:
-    """Refuse masks of which none has an object pixel: nothing could be learned.
+    """Refuse masks of which none has an object pixel (nothing could be learned), and warn
+    where most look inverted: white all along their border (`INVERTED_BORDER`) with some
+    background inside, which an object rarely is in every view.
 
     Raises:
         VoxsplatError: every mask is empty.
     """
-    if masks is not None and len(masks) and not any(bool(m.any()) for m in masks):
+    if masks is None or not len(masks):
+        return
+    if not any(bool(m.any()) for m in masks):
         raise VoxsplatError(f"{source}: every mask is empty (no white, object pixel); a mask "
                             f"is white where the object is: fix or invert the masks, or move "
                             f"them away to train on the whole images")
+    framed = sum(1 for m in masks if float((~m).float().mean()) >= 0.01
+                 and _border_share(m) >= INVERTED_BORDER)
+    if 2 * framed > len(masks):
+        warnings.warn(f"{source}: {framed} of {len(masks)} masks are white all around their "
+                      f"border, with a dark part inside: they look inverted. A mask is white "
+                      f"where the object is; invert them if the object is the dark part",
+                      stacklevel=2)
+
+
+def _border_share(mask: Tensor) -> float:
+    """The share of `mask [H,W]`'s border pixels that are True."""
+    border = torch.cat([mask[0], mask[-1], mask[1:-1, 0], mask[1:-1, -1]])
+    return float(border.float().mean())
 
 
 def fit_mask(mask: Tensor, size: tuple[int, int], source: Path | str) -> Tensor:

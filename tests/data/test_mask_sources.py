@@ -5,6 +5,7 @@ wins, and the masks that say nothing (all white) or everything (all empty). Mask
 from __future__ import annotations
 
 import json
+import warnings
 import numpy as np
 import pytest
 from data_testkit import ring_poses, write_blender
@@ -116,3 +117,26 @@ def test_two_masks_folders_name_the_one_left_out(tmp_path):
                                          r".*/masks left out"):
         scene = load_scene(path)
     assert bool(scene.masks[0][:6].all()) and not scene.masks[0][6:].any()
+
+
+def test_inverted_masks_warn(tmp_path):
+    """Masks white around a dark object (inverted: the background marked as the object)
+    trained the background; they warn now. Masks of an object that touches the border, as a
+    close-up's, do not."""
+    path = write_blender(tmp_path, ring_poses(3), mode="RGB")
+    (tmp_path / "masks").mkdir()
+
+    def save(value_inside, rows):
+        for i in range(3):
+            mask = np.full((12, 16), 255 - value_inside, np.uint8)
+            mask[rows, 4:12] = value_inside
+            Image.fromarray(mask).save(tmp_path / "masks" / f"r_{i}.png.png")
+
+    save(0, slice(3, 9))  # white all around a dark centre
+    with pytest.warns(UserWarning, match=r"3 of 3 masks are white all around their border.*"
+                                         r"look inverted"):
+        load_scene(path)
+    save(255, slice(3, 12))  # the object, touching the bottom edge
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_scene(path).masks[0].sum() == 9 * 8
