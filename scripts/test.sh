@@ -15,8 +15,17 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1\.0\.so\.0'; then
   fi
 fi
 "$py" -m pip install -q -e '.[test]'
+# Two test processes (pytest-xdist), a file at a time each (module fixtures train once), one
+# thread each: the long training tests share the two cores of CI (860 -> 680 s on this kind of
+# machine). VOXSPLAT_TEST_WORKERS=1 runs them in one process.
+workers=${VOXSPLAT_TEST_WORKERS:-2}
+args=()
+if [ "$workers" != 1 ] && "$py" -c "import xdist" 2>/dev/null; then
+  args=(-n "$workers" --dist loadfile)
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+fi
 set +e
-"$py" -m pytest -q "$@"
+"$py" -m pytest -q ${args[@]+"${args[@]}"} "$@"
 rc=$?
 set -e
 # pytest exits 5 when it collected no tests (e.g. a -k filter that matched nothing).
