@@ -204,6 +204,12 @@ def shrunk_mask(masks: Tensor, size: tuple[int, int]) -> Tensor:
     return torch.nn.functional.interpolate(masks[:, None].float(), size=(H, W), mode="area")[:, 0] > 0.5
 
 
+def _diverged(what: str) -> str:
+    return (f"training diverged: {what}; the checkpoints before it stand, but resuming would "
+            f"diverge again: start over with other settings (check any --set values), or "
+            f"report it with VOXSPLAT_DEBUG=1")
+
+
 class Trainer:
     """Optimizes a scene model (explicit or voxel, `cfg.model`); checkpoints to
     `workdir/checkpoints`. `depth`: optional DepthResult whose maps supervise rendered depth."""
@@ -289,18 +295,19 @@ class Trainer:
         loss = math.nan  # the last loss read back
         while step < cfg.optim.steps:
             t_step = time.perf_counter()
-            read = self._step(model, data, step, gen, outside)
+            try:
+                read = self._step(model, data, step, gen, outside)
+            except (RuntimeError, ValueError) as e:  # NaN Gaussians fail in many places
+                if all(bool(torch.isfinite(p).all()) for p in model.trainable()):
+                    raise
+                raise VoxsplatError(_diverged(f"the Gaussians went NaN by step {step + 1}")) from e
             if times is not None:
                 times.add(step, time.perf_counter() - t_step, model.n_gaussians)
             step += 1
             if read is not None:
                 loss = read
                 if not math.isfinite(loss):
-                    raise VoxsplatError(
-                        f"training diverged: the loss is {loss} at step {step}; the checkpoints "
-                        f"before it stand, but resuming would diverge again: start over with "
-                        f"other settings (check any --set values), or report it with "
-                        f"VOXSPLAT_DEBUG=1")
+                    raise VoxsplatError(_diverged(f"the loss is {loss} at step {step}"))
             if outside is not None and every > 0 and step % every == 0 and step < cfg.optim.steps:
                 model.carve(outside)
             if bar is not None and (step % 10 == 0 or step == cfg.optim.steps):

@@ -1,5 +1,6 @@
 """The optimization loop on a tiny synthetic scene: it learns, checkpoints and resumes exactly."""
 
+import functools
 from dataclasses import replace
 
 import pytest
@@ -428,3 +429,20 @@ def test_a_diverged_loss_stops_training_with_one_line(tiny_scene, tmp_path, monk
     monkeypatch.setattr(engine, "photometric_loss", diverging)
     with pytest.raises(VoxsplatError, match="training diverged: the loss is nan at step 20"):
         Trainer(tiny_scene, _cfg(40), tmp_path, torch.device("cpu")).fit(progress=False)
+    # NaN Gaussians that make a step fail before the next read-back (here the step after the
+    # NaN: "element 0 of tensors does not require grad") say the same, not a traceback; other
+    # failures pass through unchanged
+    def failing(nan_from: int, *a, **k):
+        calls.append(1)
+        if len(calls) >= 16:
+            raise RuntimeError("invalid multinomial distribution")
+        loss = real(*a, **k)
+        return loss * float("nan") if len(calls) >= nan_from else loss
+    for nan_from, expected, message in (
+            (12, VoxsplatError, r"training diverged: the Gaussians went NaN by step 1[3-6];"),
+            (100, RuntimeError, "invalid multinomial distribution")):  # finite: not ours to say
+        calls.clear()
+        monkeypatch.setattr(engine, "photometric_loss", functools.partial(failing, nan_from))
+        with pytest.raises(expected, match=message):
+            Trainer(tiny_scene, _cfg(40), tmp_path / str(nan_from), torch.device("cpu")).fit(
+                progress=False)
