@@ -481,6 +481,9 @@ def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: b
                             f"or, for a name without a suffix, a folder of PNG frames; give "
                             f"{Path(out).with_suffix('.mp4')} or {Path(out).with_suffix('')}")
     (check_output_parent if suffix == "" else check_output_file)(out)
+    if save_path is not None:
+        from ..data.readers.camera_path import check_camera_path_target
+        check_camera_path_target(save_path)
     dev = resolve_device(device)
     rec = wsp.open_workspace(ws)
     poses, Ks, W, H, file_fps = path_cameras(rec, kind, n_frames, dataparser_transforms)
@@ -496,14 +499,6 @@ def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: b
     F = len(poses)
     path_cams = Cameras(poses, Ks, torch.full((F,), W), torch.full((F,), H)).scaled(scale)
     W, H = path_cams.size(0)
-    written = []
-    if save_path is not None:
-        from ..data.readers.camera_path import write_camera_path
-        if Path(save_path).suffix.lower() != ".json":
-            raise VoxsplatError(f"--save-path {save_path}: camera paths are .json files")
-        from .export.frame import input_from_world
-        in_input = path_cams.transformed(input_from_world(rec).float())
-        written.append(write_camera_path(save_path, in_input.cam_from_world, in_input.Ks, (W, H), fps))
     splats = {k: v.to(dev) for k, v in pipeline.load_splats(ws).items()}
     sky = read_sky(ws)
     bg = torch.tensor(rec["background"], device=dev, dtype=torch.float32) if sky is None else sky.to(dev)
@@ -520,14 +515,19 @@ def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: b
 
     write = (lambda p, fr: write_frames(p, fr)) if as_frames else (lambda p, fr: write_video(p, fr, fps=fps))
     write(out, frames())
-    written.insert(0, Path(out))
+    written = [Path(out)]
     if depth:
         valid = np.concatenate([d[d > 0].astype(np.float32) for d in depths]) if depths else np.zeros(0)
         near, far = (np.percentile(valid, [2, 98]) if valid.size else (0.0, 1.0))
-        dpath = Path(out).with_name(Path(out).stem + ("_depth" if as_frames else "_depth.mp4"))
+        dpath = Path(out).with_name(Path(out).stem + "_depth" + Path(out).suffix)
         _remove_output(dpath)  # an earlier run's: a kill while encoding must not pair it with the new video
         write(dpath, (depth_to_rgb(d.astype(np.float32), float(near), float(far)) for d in depths))
         written.append(dpath)
+    if save_path is not None:  # once the video stands: a failed render leaves no path behind
+        from ..data.readers.camera_path import write_camera_path
+        from .export.frame import input_from_world
+        in_input = path_cams.transformed(input_from_world(rec).float())
+        written.append(write_camera_path(save_path, in_input.cam_from_world, in_input.Ks, (W, H), fps))
     return written
 
 

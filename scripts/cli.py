@@ -363,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "cameras, or N frames of a smooth path through them)")
     v.add_argument("--out", type=Path, required=True,
                    help="an .mp4 file, or a folder (no suffix) for PNG frames")
-    v.add_argument("--depth", action="store_true", help="also write OUT_depth.mp4")
+    v.add_argument("--depth", action="store_true",
+                   help="also write OUT_depth.mp4 (with OUT's suffix; OUT_depth/ for frames)")
     v.add_argument("--device", default="auto")
     v.add_argument("--fps", type=float, help="default: the path file's, else 30")
     v.add_argument("--scale", type=float, default=1.0,
@@ -373,7 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "maps a nerfstudio camera path from its normalized frame to the data's")
     v.add_argument("--save-path", type=Path, metavar="FILE.json",
                    help="also write the frames' cameras, in the input's frame, as a camera path "
-                        "file that --path takes back (edit it, e.g. in Blender, and render again)")
+                        "file that --path takes back (edit it, e.g. in Blender, and render again); "
+                        "written once the video is, over no .json that it did not write")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
     v.set_defaults(cls=Render)
     e = sub.add_parser("export", help=Export.__doc__)

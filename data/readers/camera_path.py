@@ -114,9 +114,15 @@ def _entries(meta: dict, key: str, label: str, pose_key: str, path: Path, fix: s
     return entries
 
 
-def _resized(K: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:
-    """`K` of a `from_size` (width, height) camera for frames of `to_size`."""
-    return K * np.array([[to_size[0] / from_size[0]], [to_size[1] / from_size[1]], [1.0]])
+def _resized(K: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int],
+             keep: int = 0) -> np.ndarray:
+    """`K` of a `from_size` (width, height) camera for frames of `to_size`: the principal
+    point moved with the frame, the focal length scaled alike on both axes (pixels stay
+    square), keeping the field of view across the width (`keep` 0, as transforms.json's
+    camera_angle_x) or the height (1, as nerfstudio's fov)."""
+    sx, sy = to_size[0] / from_size[0], to_size[1] / from_size[1]
+    s = (sx, sy)[keep]
+    return K * np.array([[s, s, sx], [s, s, sy], [1.0, 1.0, 1.0]])
 
 
 def _from_frames(meta: dict, path: Path, K: np.ndarray, size: tuple[int, int]) -> CameraPath:
@@ -183,7 +189,7 @@ def _from_nerfstudio(meta: dict, path: Path, K: np.ndarray, size: tuple[int, int
         poses.append(np.linalg.inv(world_from_cam))
         fov = entry.get("fov")
         if fov is None:
-            Ks.append(_resized(K, default_size, size))
+            Ks.append(_resized(K, default_size, size, keep=1))
             continue
         if not (isinstance(fov, (int, float)) and 0 < fov < 180):
             raise VoxsplatError(f"{path}: {label}: 'fov' must be the vertical field of view in "
@@ -235,6 +241,32 @@ def read_camera_path(path: str | Path, K: Tensor, size: tuple[int, int],
     return _from_frames(meta, path, K_np, tuple(size))
 
 
+SAVED_BY = "voxsplat render --save-path"
+"""The `saved_by` of the camera path files `write_camera_path` writes: the only .json files
+it replaces (never a scene's transforms.json, or a path the user made)."""
+
+
+def check_camera_path_target(path: str | Path) -> None:
+    """Refuse to write a camera path to `path` unless it is new or one `write_camera_path` wrote.
+
+    Raises:
+        VoxsplatError: not a .json name, or an existing file that voxsplat did not write.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".json":
+        raise VoxsplatError(f"--save-path {path}: camera paths are .json files")
+    if not path.exists():
+        return
+    try:
+        ours = json.loads(path.read_text()).get("saved_by") == SAVED_BY
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        raise VoxsplatError(f"--save-path {path}: the file exists and is not a path that "
+                            f"`render --save-path` wrote (a scene's cameras, or your own path?); "
+                            f"give a new name, or remove it first")
+
+
 def write_camera_path(path: str | Path, cam_from_world: Tensor, Ks: Tensor, size: tuple[int, int],
                       fps: Optional[float] = None) -> Path:
     """Write cameras as a transforms.json-style path (OpenGL camera-to-world, per-frame
@@ -249,7 +281,8 @@ def write_camera_path(path: str | Path, cam_from_world: Tensor, Ks: Tensor, size
     W, H = int(size[0]), int(size[1])
     frames = [{"transform_matrix": m.tolist(), "fl_x": float(K[0, 0]), "fl_y": float(K[1, 1]),
                "cx": float(K[0, 2]), "cy": float(K[1, 2])} for m, K in zip(world_from_cam, Ks.double())]
-    meta = {"w": W, "h": H, **({"fps": float(fps)} if fps else {}), "frames": frames}
+    meta = {"saved_by": SAVED_BY, "w": W, "h": H, **({"fps": float(fps)} if fps else {}),
+            "frames": frames}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(Path(path), "w") as f:
         json.dump(meta, f, indent=1)

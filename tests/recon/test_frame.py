@@ -276,6 +276,37 @@ def test_a_saved_path_renders_the_same_frames_again(moved_workspace, tmp_path):
     assert first.shape == again.shape and np.ptp(first) > 100
     diff = np.abs(first - again)  # the frame change's float32 rounding may tip an edge pixel
     assert (diff > 2).mean() < 1e-3 and diff.max() <= 16, ((diff > 2).sum(), diff.max())
+    # a path it wrote is replaced; any other .json (a scene's transforms.json) is not, and
+    # the refusal comes before any rendering
+    assert main(["render", str(ws), "--path", "arc", "--frames", "3", "--out",
+                 str(tmp_path / "c"), "--save-path", str(saved), "--device", "cpu", "--quiet"]) == 0
+    assert len(json.loads(saved.read_text())["frames"]) == 3
+    cameras = tmp_path / "transforms.json"
+    cameras.write_text(json.dumps({"frames": []}))
+    assert main(["render", str(ws), "--path", "arc", "--frames", "3", "--out",
+                 str(tmp_path / "d"), "--save-path", str(cameras), "--device", "cpu",
+                 "--quiet"]) == 2
+    assert json.loads(cameras.read_text()) == {"frames": []} and not (tmp_path / "d").exists()
+
+
+def test_path_files_of_another_aspect_keep_square_pixels(tmp_path):
+    """A path file without intrinsics at another aspect than the training views took their
+    camera scaled per axis (fx 200, fy 267: a stretched video); the focal length now scales
+    alike on both axes, keeping the width's field of view (transforms.json's convention) or
+    the height's (nerfstudio's `fov`)."""
+    import json
+    from voxsplat.data.readers.camera_path import read_camera_path
+    K = torch.tensor([[100.0, 0, 80], [0, 100, 60], [0, 0, 1]], dtype=torch.float64)
+    pose = np.eye(4).tolist()
+    frames = tmp_path / "frames.json"
+    frames.write_text(json.dumps({"w": 320, "h": 120, "frames": [{"transform_matrix": pose}]}))
+    ns = tmp_path / "ns.json"
+    ns.write_text(json.dumps({"render_width": 160, "render_height": 160,
+                              "camera_path": [{"camera_to_world": sum(pose, [])}]}))
+    wide = read_camera_path(frames, K, (160, 120)).Ks[0]
+    tall = read_camera_path(ns, K, (160, 120)).Ks[0]
+    assert wide.tolist() == [[200.0, 0, 160], [0, 200, 60], [0, 0, 1]]
+    np.testing.assert_allclose(tall.numpy(), [[400 / 3, 0, 80], [0, 400 / 3, 80], [0, 0, 1]])
 
 
 def test_output_folders_never_replace_a_workspace_or_data(moved_workspace, tmp_path, capsys):
