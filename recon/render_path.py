@@ -71,6 +71,10 @@ def path_cameras(rec: dict, kind: str, n_frames: Optional[int] = None,
     if kind == "auto":
         kind, why = auto_path_kind(cams)
         print(f"voxsplat: note: --path auto: {kind} ({why})", file=sys.stderr)
+    elif kind in ("orbit", "arc") and cameras_face_forward(cams.cam_from_world):
+        print(f"voxsplat: note: --path {kind}: the training cameras all face one way, so much "
+              f"of this path looks at what no photo saw; --path spiral (what auto picks here) "
+              f"stays in front of the scene", file=sys.stderr)
     if kind == "orbit":
         poses = default_orbit(cams, n_frames)
     elif kind == "arc":

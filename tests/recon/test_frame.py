@@ -381,8 +381,13 @@ def test_auto_path_orbits_cameras_around_the_scene_and_stays_where_they_looked(m
         [look_at(eye, (0.0, 0.0, 0.0), (0.0, -1.0, 0.0)) for eye in eyes]))
     spiral = path_cameras(facing, "auto", 6)[0]
     assert torch.equal(spiral, path_cameras(facing, "spiral", 6)[0])
+    err = capsys.readouterr().err
+    assert "--path auto: spiral (the training cameras face one way" in err
     assert not torch.allclose(spiral, path_cameras(facing, "orbit", 6)[0], atol=0.1)
-    assert "--path auto: spiral (the training cameras face one way" in capsys.readouterr().err
+    # an orbit asked for by name still goes round, with a note (half its frames look away)
+    assert "--path orbit: the training cameras all face one way" in capsys.readouterr().err
+    path_cameras(rec, "orbit", 6)
+    assert capsys.readouterr().err == ""
     assert float(spiral[:, 2, 2].min()) > 0.9  # every frame still looks along +z, at the scene
     # cameras over 130 degrees around the scene (an object shot from one side): an arc
     eyes = [(3 * math.cos(a), 3 * math.sin(a), 1.0)
