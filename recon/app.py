@@ -52,6 +52,8 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     if downscale is not None and not 0 < downscale <= 1:
         raise VoxsplatError(f"--downscale {downscale:g}: give a factor in (0, 1], e.g. 0.5 (half "
                             f"the width and height)")
+    if steps is not None and steps <= 0:  # (before SfM runs on photos)
+        raise VoxsplatError(f"--steps must be positive, got {steps}")
     if preset != "auto":
         get_preset(preset)  # an unknown name fails before loading images
     if resume:
@@ -560,6 +562,9 @@ def run_demo(out: Path, device: str = "auto", steps: Optional[int] = None, progr
     from ..data.synthetic import SyntheticConfig, make_synthetic_scene, save_ground_truth
     from ..data.writers import write_blender_dataset
     out = Path(out)
+    if steps is not None and steps <= 0:
+        raise VoxsplatError(f"--steps must be positive, got {steps} (the demo's default: "
+                            f"{DEMO_STEPS})")
     t0 = time.perf_counter()
     synth = make_synthetic_scene(SyntheticConfig())
     save_ground_truth(synth, out / "ground_truth")
@@ -568,7 +573,8 @@ def run_demo(out: Path, device: str = "auto", steps: Optional[int] = None, progr
     if (out / wsp.SCENE_JSON).is_file():  # an earlier demo's: none of its results may outlive
         for name in DEMO_PRODUCTS:       # this run's, should it stop half-way
             (out / name).unlink(missing_ok=True)
-    metrics = run_reconstruct(data_dir, out, "fast", device, steps or DEMO_STEPS, None, False, progress)
+    metrics = run_reconstruct(data_dir, out, "fast", device, DEMO_STEPS if steps is None else steps,
+                              None, False, progress)
     print(f"held-out PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f} on "
           f"{metrics['n_test_views']} views; {metrics['n_gaussians']} Gaussians")
     written = run_render(out, "orbit", 120, out / "video.mp4", depth=True, device=device,

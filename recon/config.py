@@ -6,11 +6,34 @@ picked by name (``--preset``); command-line overrides produce a new frozen confi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace, asdict
-from typing import Literal
+from typing import Callable, Literal
 
 from ..data.errors import VoxsplatError
 from .depth.config import MvsConfig
+
+
+def _checker(config: object, prefix: str) -> Callable[[bool, str, str], None]:
+    """need(ok, field, expected): a VoxsplatError naming `prefix.field` and its value unless
+    `ok` (the configs check every field on creation: a bad --set fails before any work)."""
+    def need(ok: bool, name: str, expected: str) -> None:
+        if not ok:
+            raise VoxsplatError(f"{prefix}{name}={getattr(config, name)!r}: expected {expected}")
+    return need
+
+
+def _rates(need, config: object, names: tuple[str, ...], expected: str = "a value >= 0") -> None:
+    """Each of `names` finite and >= 0 (learning rates, weights, gradient thresholds)."""
+    for name in names:
+        value = getattr(config, name)
+        need(math.isfinite(value) and value >= 0, name, expected)
+
+
+def _fractions(need, config: object, names: tuple[str, ...]) -> None:
+    """Each of `names` a fraction of the steps in [0, 1]."""
+    for name in names:
+        need(0 <= getattr(config, name) <= 1, name, "a fraction of the steps in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -28,6 +51,14 @@ class InitConfig:
     """Initial std-dev = factor x mean distance to the 3 nearest neighbours."""
     hull_resolution: int = 128
     """Voxels per side of the visual-hull carving grid."""
+
+    def __post_init__(self) -> None:
+        need = _checker(self, "init.")
+        need(self.n_random >= 1, "n_random", "a number of Gaussians >= 1")
+        need(0 < self.opacity < 1, "opacity", "an opacity in (0, 1)")
+        need(math.isfinite(self.scale_factor) and self.scale_factor > 0, "scale_factor",
+             "a factor > 0")
+        need(self.hull_resolution >= 4, "hull_resolution", "at least 4 voxels per side")
 
 
 @dataclass(frozen=True)
@@ -214,6 +245,25 @@ class OptimConfig:
     grid sizes 15.8-16.9 -> 17.6-17.7; a 25% or 50% margin instead of 5% kept DTU at
     16.4-17.3; bench/results/README.md)."""
 
+    def __post_init__(self) -> None:
+        need = _checker(self, "optim.")
+        for name in ("steps", "batch_size", "sh_degree_interval"):
+            need(getattr(self, name) >= 1, name, "an integer >= 1")
+        _rates(need, self, ("lr_means", "lr_means_final", "lr_scales", "lr_quats",
+                            "lr_opacities", "lr_sh0", "lr_shN", "lr_exposure", "lr_pose",
+                            "hull_opacity_weight", "depth_weight", "opacity_weight",
+                            "binocular_weight", "binocular_shift", "pseudo_weight",
+                            "pseudo_smooth_weight", "pseudo_weight_power"))
+        need(0 <= self.ssim_weight <= 1, "ssim_weight", "a weight in [0, 1]")
+        need(0 <= self.sh_degree <= 3, "sh_degree", "a degree 0 to 3")
+        need(0 <= self.drop_rate < 1, "drop_rate", "a probability in [0, 1)")
+        for name in ("hull_carve_every", "coarse_levels", "pseudo_weight_views"):
+            need(getattr(self, name) >= 0, name, "an integer >= 0")
+        need(self.coarse_levels_masked >= -1, "coarse_levels_masked",
+             "-1 (coarse_levels' value) or an integer >= 0")
+        _fractions(need, self, ("coarse_until", "binocular_from", "pseudo_from", "pose_from"))
+        need(0 <= self.pseudo_degrees < 90, "pseudo_degrees", "an angle in [0, 90) degrees")
+
 
 @dataclass(frozen=True)
 class DensifyConfig:
@@ -237,6 +287,16 @@ class DensifyConfig:
     """Steps between opacity resets."""
     max_gaussians: int = 3_000_000
     """Growth stops at this count."""
+
+    def __post_init__(self) -> None:
+        need = _checker(self, "densify.")
+        need(0 <= self.prune_opacity < 1, "prune_opacity", "an opacity in [0, 1)")
+        _rates(need, self, ("grow_grad2d", "grow_scale3d"))
+        need(self.prune_scale3d > 0, "prune_scale3d", "a size > 0 (x scene scale)")
+        for name in ("refine_start", "refine_stop"):
+            need(getattr(self, name) >= 0, name, "a step >= 0")
+        for name in ("refine_every", "reset_every", "max_gaussians"):
+            need(getattr(self, name) >= 1, name, "an integer >= 1")
 
 
 @dataclass(frozen=True)
@@ -356,9 +416,7 @@ class VoxelConfig:
     18.88 against 21.25 / 19.11 (at 0.67 and 0.85: 21.20 / 18.94; twenty-second session)."""
 
     def __post_init__(self) -> None:
-        def need(ok: bool, name: str, expected: str) -> None:
-            if not ok:
-                raise VoxsplatError(f"voxel.{name}={getattr(self, name)!r}: expected {expected}")
+        need = _checker(self, "voxel.")
         for name in ("n_voxels", "latent_dim", "width", "head_hidden", "gaussians_per_voxel",
                      "refine_every", "max_voxels"):
             need(getattr(self, name) >= 1, name, "an integer >= 1")
@@ -415,6 +473,11 @@ class SkyConfig:
     views 31.4 up to 3); Sacre Coeur, 8 photos at a quarter size, explicit Gaussians, 600
     steps, 13.01 -> 13.11 (SSIM 0.459 -> 0.472). Not yet measured on the GPU protocols."""
 
+    def __post_init__(self) -> None:
+        need = _checker(self, "sky.")
+        need(self.resolution >= 2, "resolution", "at least 2 rows")
+        _rates(need, self, ("lr", "smooth_weight"))
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -443,7 +506,15 @@ class TrainConfig:
     seed: int = 0
     """Random seed for initialization and view order."""
     downscale: float = 1.0
-    """Input images are resized by this factor before training."""
+    """Input images are resized by this factor before training (`--downscale`; recorded for
+    --resume and eval)."""
+
+    def __post_init__(self) -> None:
+        need = _checker(self, "")
+        need(self.checkpoint_every >= 0, "checkpoint_every", "a number of steps >= 0 (0: at "
+             "the end only)")
+        need(0 <= self.seed < 2**31, "seed", "an integer in [0, 2^31)")
+        need(0 < self.downscale <= 1, "downscale", "a factor in (0, 1] (give --downscale)")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -76,5 +76,9 @@ def set_field(obj, assignment: str, prefix: str = ""):
 
 
 def override(cfg, assignment: str):
-    """`cfg` (a `TrainConfig`) with one ``section.field=value`` (or ``field=value``) applied."""
+    """`cfg` (a `TrainConfig`) with one ``section.field=value`` (or ``field=value``) applied;
+    `downscale` is refused: --downscale resizes the images, which the record follows."""
+    if assignment.split("=", 1)[0].strip() == "downscale":
+        raise VoxsplatError(f"--set {assignment}: give --downscale instead (it resizes the "
+                            f"images; the config only records the factor)")
     return set_field(cfg, assignment)

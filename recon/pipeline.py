@@ -363,9 +363,11 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
                             f"spz files{' (.splat files hold no view-dependent colour)' if fmt == 'splat' else ''}")
     if sh_degree is not None and not 0 <= sh_degree <= 3:
         raise VoxsplatError(f"--sh-degree {sh_degree}: give 0-3 (0: no view-dependent colour)")
-    if spz_version is not None and (fmt != "spz" or spz_version not in (2, 3)):
-        raise VoxsplatError(f"--spz-version {spz_version} with --format {fmt}: give 3 or 2, "
-                            "for spz files")
+    if spz_version is not None and fmt != "spz":
+        raise VoxsplatError(f"--spz-version with --format {fmt}: it is for spz files only")
+    if spz_version is not None and spz_version not in (2, 3):
+        raise VoxsplatError(f"--spz-version {spz_version}: give 3 (the default) or 2 (for "
+                            f"older readers)")
     if sky and fmt not in _SPLAT_FORMATS:
         raise VoxsplatError(f"--sky adds the sky to splat files (.ply, .splat, .spz), not to "
                             f"{fmt} exports")
@@ -496,6 +498,10 @@ def check_fresh_out(out: Path, input_path: Path, replaced=PRODUCTS) -> Optional[
     if out.exists() and not out.is_dir():
         raise VoxsplatError(f"--out {out} is a file; a workspace is a folder: give a new or empty "
                             f"folder's path")
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise VoxsplatError(f"--out {out}: {above} is a file, so no folder can be made in it; "
+                            f"give a path under a folder")
     home = input_path if input_path.is_dir() else input_path.parent
     if out == home:
         raise VoxsplatError(f"--out {out} is the input's own folder: the workspace's files (depth/, "

@@ -451,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help=Demo.__doc__)
     d.add_argument("--out", type=Path, required=True)
     d.add_argument("--device", default="auto")
-    d.add_argument("--steps", type=int)
+    d.add_argument("--steps", type=int, help="training steps (default 1200)")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(cls=Demo)
     return p
@@ -461,7 +461,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = vars(build_parser().parse_args(argv))
     cls = args.pop("cls")
     args.pop("command")
-    debug = bool(os.environ.get("VOXSPLAT_DEBUG"))
+    debug = os.environ.get("VOXSPLAT_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     tag = f" (process {rank} of {world})" if rank else ""  # torchrun's other ranks
 

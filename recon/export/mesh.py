@@ -83,8 +83,8 @@ class MeshConfig:
     def __post_init__(self) -> None:
         if self.mesher not in ("tsdf", "poisson"):
             raise VoxsplatError(f"unknown mesher '{self.mesher}'; use --mesher tsdf or poisson")
-        if self.voxel_size is not None and not self.voxel_size > 0:
-            raise VoxsplatError(f"--voxel-size must be > 0, got {self.voxel_size}")
+        if self.voxel_size is not None and not 0 < self.voxel_size < float("inf"):
+            raise VoxsplatError(f"--voxel-size must be > 0 and finite, got {self.voxel_size}")
         if self.faces is not None and self.faces < 4:
             raise VoxsplatError(f"--faces must be at least 4, got {self.faces}")
         if not (self.trunc_voxels > 0 and self.render_scale > 0 and self.opacity_power >= 1):

@@ -39,8 +39,8 @@ class PointsConfig:
     """Opacity sharpening for the rendered depth (``MeshConfig.opacity_power``)."""
 
     def __post_init__(self) -> None:
-        if self.voxel_size is not None and not self.voxel_size > 0:
-            raise VoxsplatError(f"--voxel-size must be > 0, got {self.voxel_size}")
+        if self.voxel_size is not None and not 0 < self.voxel_size < float("inf"):
+            raise VoxsplatError(f"--voxel-size must be > 0 and finite, got {self.voxel_size}")
         if self.min_views < 1 or not self.render_scale > 0:
             raise VoxsplatError("points: min_views must be >= 1 and render_scale > 0")
 

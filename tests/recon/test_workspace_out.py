@@ -51,6 +51,8 @@ def test_same_input_is_replaced_with_a_note(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(VoxsplatError, match="is a file; a workspace is a folder"):
         check_fresh_out(tmp_path / "notes.txt", a)
+    with pytest.raises(VoxsplatError, match=r"notes.txt is a file, so no folder can be made in it"):
+        check_fresh_out(tmp_path / "notes.txt" / "ws" / "run1", a)  # (a NotADirectoryError)
 
 
 @pytest.mark.parametrize("inside", [False, True])

@@ -278,7 +278,19 @@ def test_set_changes_single_fields_of_the_preset(scene_copy, tmp_path, monkeypat
                                                ("optim.random_background=maybe", "takes true or false"),
                                                ("sfm.nope=1", "no config field 'sfm.nope'"),
                                                ("sfm.min_registered_fraction=2",
-                                                "expected a fraction in (0, 1]")])
+                                                "expected a fraction in (0, 1]"),
+                                               # values that failed only in training, after the
+                                               # old outputs were gone, or trained 0 steps
+                                               ("optim.batch_size=0",
+                                                "optim.batch_size=0: expected an integer >= 1"),
+                                               ("optim.steps=0", "optim.steps=0: expected"),
+                                               ("optim.lr_means=nan", "expected a value >= 0"),
+                                               ("optim.sh_degree=-1", "expected a degree 0 to 3"),
+                                               ("init.hull_resolution=0", "at least 4 voxels"),
+                                               ("checkpoint_every=-1", "a number of steps >= 0"),
+                                               ("densify.refine_every=0", "an integer >= 1"),
+                                               ("sky.resolution=1", "at least 2 rows"),
+                                               ("downscale=0.5", "give --downscale instead")])
 def test_bad_set_is_one_line_before_any_work(capsys, scene_copy, tmp_path, assignment, words):
     ws = tmp_path / "ws"
     err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu",
@@ -460,3 +472,14 @@ def test_a_folder_holding_only_a_video_is_posed_from_its_frames(tmp_path, monkey
     assert f"{capture}: its 1 video(s) (IMG_0001.MOV) are left out; the photos are used" \
         in capsys.readouterr().out  # a video beside photos is not dropped silently
     assert seen[-1] == capture
+
+
+@pytest.mark.parametrize("value, traced", [("0", False), ("false", False), ("1", True)])
+def test_voxsplat_debug_0_means_off(capsys, tmp_path, monkeypatch, value, traced):
+    """VOXSPLAT_DEBUG=0 printed tracebacks (any value did); demo --steps 0 ran the full
+    1200-step demo, and now stops before generating anything."""
+    monkeypatch.setenv("VOXSPLAT_DEBUG", value)
+    assert main(["demo", "--out", str(tmp_path / "d"), "--steps", "0", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "--steps must be positive, got 0 (the demo's default: 1200)" in err
+    assert ("Traceback" in err) == traced and not (tmp_path / "d").exists()

@@ -114,11 +114,13 @@ def test_closed_mesh_is_watertight(workspace, tmp_path):
     assert mesh.is_watertight and len(mesh.faces) > 200
 
 
-@pytest.mark.parametrize("size", ["0", "-0.1"])
-def test_bad_voxel_size(capsys, workspace, tmp_path, size):
-    err = _run_err(capsys, ["export", str(workspace), "--format", "mesh",
-                            "--out", str(tmp_path / "o" / "mesh.ply"), "--voxel-size", size])
-    assert "--voxel-size" in err
+@pytest.mark.parametrize("size, fmt", [("0", "mesh"), ("-0.1", "mesh"), ("inf", "mesh"),
+                                       ("inf", "points")])
+def test_bad_voxel_size(capsys, workspace, tmp_path, size, fmt):
+    """(inf crashed the mesher with a traceback and gave a 1-point cloud)"""
+    err = _run_err(capsys, ["export", str(workspace), "--format", fmt,
+                            "--out", str(tmp_path / "o" / "out.ply"), "--voxel-size", size])
+    assert "--voxel-size must be > 0" in err
     _no_files(tmp_path / "o")
 
 
@@ -243,7 +245,8 @@ def test_spz_through_the_cli(capsys, workspace, tmp_path):
     assert axes_error(decoded["quats"]) < 0.01 < axes_error(read_spz(tmp_path / "v2.spz")["quats"])
     err = _run_err(capsys, ["export", str(workspace), "--format", "ply", "--out",
                             str(tmp_path / "x.ply"), "--spz-version", "2"])
-    assert "--spz-version" in err and not (tmp_path / "x.ply").exists()
+    assert "--spz-version with --format ply: it is for spz files only" in err
+    assert not (tmp_path / "x.ply").exists()
 
 
 def test_render_scales_frames_and_streams_depth(capsys, workspace, tmp_path):
