@@ -468,7 +468,7 @@ def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: b
                progress: bool = False, dataparser_transforms: Optional[Path] = None,
                save_path: Optional[Path] = None) -> list[Path]:
     """`voxsplat render`: an mp4 along a camera path (and OUT_depth.mp4 with `depth`); an OUT
-    without a suffix is a folder of PNG frames instead (OUT_depth/ for depth). `kind` and
+    without a suffix of letters is a folder of PNG frames instead (OUT_depth/ for depth). `kind` and
     `n_frames`: see `path_cameras`; `fps`: the path file's, else 30. `scale` resizes the
     frames (2: twice the width and height). Frames are encoded as they render; depth frames
     wait (float16) for the sequence's depth range. `save_path`: also write the frames' cameras,
@@ -478,11 +478,12 @@ def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: b
                             f"the training views' width and height")
     from ..data.atomic import check_output_file, check_output_parent
     suffix = Path(out).suffix.lower()
-    if suffix and suffix not in VIDEO_SUFFIXES:
+    as_frames = not any(c.isalpha() for c in suffix)  # "frames", "render_0.5": folders
+    if not as_frames and suffix not in VIDEO_SUFFIXES:
         raise VoxsplatError(f"--out {out}: render writes an H.264 video ({', '.join(VIDEO_SUFFIXES)}) "
                             f"or, for a name without a suffix, a folder of PNG frames; give "
                             f"{Path(out).with_suffix('.mp4')} or {Path(out).with_suffix('')}")
-    (check_output_parent if suffix == "" else check_output_file)(out)
+    (check_output_parent if as_frames else check_output_file)(out)
     if save_path is not None:
         from ..data.readers.camera_path import check_camera_path_target
         check_camera_path_target(save_path)
@@ -491,12 +492,11 @@ def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: b
     poses, Ks, W, H, file_fps = path_cameras(rec, kind, n_frames, dataparser_transforms)
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise VoxsplatError(f"--fps {fps}: expected a frame rate > 0, e.g. 30")
-    as_frames = Path(out).suffix == ""
     if as_frames:  # PNG folders replace earlier ones: never a workspace or data
         from ..data.atomic import check_replaceable
         check_replaceable(out)
         if depth:
-            check_replaceable(Path(out).with_name(Path(out).stem + "_depth"))
+            check_replaceable(Path(out).with_name(Path(out).name + "_depth"))
     fps = fps or file_fps or 30
     F = len(poses)
     path_cams = Cameras(poses, Ks, torch.full((F,), W), torch.full((F,), H)).scaled(scale)
@@ -521,7 +521,8 @@ def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: b
     if depth:
         valid = np.concatenate([d[d > 0].astype(np.float32) for d in depths]) if depths else np.zeros(0)
         near, far = (np.percentile(valid, [2, 98]) if valid.size else (0.0, 1.0))
-        dpath = Path(out).with_name(Path(out).stem + "_depth" + Path(out).suffix)
+        dpath = Path(out).with_name(Path(out).name + "_depth" if as_frames
+                                    else Path(out).stem + "_depth" + Path(out).suffix)
         _remove_output(dpath)  # an earlier run's: a kill while encoding must not pair it with the new video
         write(dpath, (depth_to_rgb(d.astype(np.float32), float(near), float(far)) for d in depths))
         written.append(dpath)

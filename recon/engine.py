@@ -53,12 +53,19 @@ def resolve_device(name: str) -> torch.device:
     cuda is this rank's GPU."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise VoxsplatError("--device cuda, but PyTorch sees no CUDA GPU; use --device cpu or "
-                            "install a CUDA build of torch")
-    if name not in ("cpu",) and not name.startswith("cuda"):
-        raise VoxsplatError(f"unknown device '{name}'; use cpu, cuda or auto")
-    return distributed.device_of_rank(torch.device(name))
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise VoxsplatError(f"unknown device '{name}'; use cpu, cuda (or cuda:N) or auto")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise VoxsplatError(f"--device {name}, but PyTorch sees no CUDA GPU; use --device cpu "
+                            f"or install a CUDA build of torch")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise VoxsplatError(f"--device {name}: this machine has {torch.cuda.device_count()} "
+                            f"CUDA GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return distributed.device_of_rank(device)
 
 
 class TrainData:

@@ -362,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--frames", type=int, help="number of frames (default 120; for a file: its "
                    "cameras, or N frames of a smooth path through them)")
     v.add_argument("--out", type=Path, required=True,
-                   help="an .mp4 file, or a folder (no suffix) for PNG frames")
+                   help="an .mp4 (.mov, .mkv, .m4v) file, or a folder (no suffix) for PNG frames")
     v.add_argument("--depth", action="store_true",
                    help="also write OUT_depth.mp4 (with OUT's suffix; OUT_depth/ for frames)")
     v.add_argument("--device", default="auto")

@@ -108,6 +108,23 @@ def test_cuda_without_cuda(capsys, scene_copy, tmp_path):
     err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws"), "--device", "cuda"])
     assert "--device cuda" in err and "cpu" in err
     assert not (tmp_path / "ws").exists()
+    err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws"),
+                            "--device", "cuda:1"])  # named as given (it said "--device cuda")
+    assert "--device cuda:1, but PyTorch sees no CUDA GPU" in err
+    for name in ("cudax", "mps", "gpu"):  # (cudax passed the check and failed in torch)
+        err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws"),
+                                "--device", name])
+        assert f"unknown device '{name}'; use cpu, cuda (or cuda:N) or auto" in err
+
+
+def test_a_cuda_index_past_the_gpus_is_named(monkeypatch):
+    from voxsplat.data.errors import VoxsplatError
+    from voxsplat.recon.engine import resolve_device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda", 0)
+    with pytest.raises(VoxsplatError, match=r"--device cuda:5: this machine has 1 CUDA GPU\(s\)"):
+        resolve_device("cuda:5")
 
 
 def test_interrupted_run_leaves_no_outputs_and_resumes(capsys, scene_copy, tmp_path, monkeypatch):

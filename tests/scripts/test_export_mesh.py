@@ -253,7 +253,7 @@ def test_render_scales_frames_and_streams_depth(capsys, workspace, tmp_path):
     """`render --scale 2 --depth`: frames at twice the training size (the same view, sharper:
     the half-size render of it matches a plain render), depth frames beside them."""
     from PIL import Image
-    big, plain = tmp_path / "big", tmp_path / "plain"
+    big, plain = tmp_path / "big", tmp_path / "plain_0.5"  # a dot in a folder name: still frames
     assert main(["render", str(workspace), "--path", "orbit", "--frames", "3", "--out", str(big),
                  "--scale", "2", "--depth", "--device", "cpu", "--quiet"]) == 0
     assert main(["render", str(workspace), "--path", "orbit", "--frames", "3", "--out",
