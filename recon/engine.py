@@ -48,17 +48,27 @@ class TrainResult:
     """How far the training poses moved (`ViewPoses.summary`)."""
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when available; 'cuda' without CUDA is a clear error. Under torchrun,
-    cuda is this rank's GPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+def parse_device(name: str) -> torch.device:
+    """The device `name` (cpu, cuda, cuda:N) names, without asking for it.
+
+    Raises:
+        VoxsplatError: any other name.
+    """
     try:
         device = torch.device(name)
     except RuntimeError:
         device = None
     if device is None or device.type not in ("cpu", "cuda"):
         raise VoxsplatError(f"unknown device '{name}'; use cpu, cuda (or cuda:N) or auto")
+    return device
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when available; 'cuda' without CUDA is a clear error. Under torchrun,
+    cuda is this rank's GPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = parse_device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise VoxsplatError(f"--device {name}, but PyTorch sees no CUDA GPU; use --device cpu "
                             f"or install a CUDA build of torch")

@@ -196,6 +196,9 @@ class Export:
             if given[flag] and self.format not in formats:  # not taken silently
                 raise VoxsplatError(f"{flag} is for --format {' or '.join(formats)}, not "
                                     f"{self.format}")
+        if self.device != "auto":  # (splat files need none, but a typo is named all the same)
+            from voxsplat.recon.engine import parse_device
+            parse_device(self.device)
         if self.format == "depth":
             if self.sh_degree is not None:
                 raise VoxsplatError("--sh-degree is for splat files (ply, compressed-ply, spz), "
