@@ -44,6 +44,9 @@ def auto_path_kind(cams: Cameras) -> tuple[str, str]:
 
 
 DEFAULT_FRAMES = 120
+MAX_FRAMES = 108_000
+"""`--frames` above this (an hour at 30 fps) is refused: 1e8 frames ran out of memory building
+the path, with advice about --scale."""
 
 
 def path_cameras(rec: dict, kind: str, n_frames: Optional[int] = None,
@@ -58,6 +61,9 @@ def path_cameras(rec: dict, kind: str, n_frames: Optional[int] = None,
     if n_frames is not None and n_frames < (2 if kind in PATH_KINDS else 1):
         raise VoxsplatError(f"--frames must be at least {2 if kind in PATH_KINDS else 1}, got "
                             f"{n_frames}")
+    if n_frames is not None and n_frames > MAX_FRAMES:
+        raise VoxsplatError(f"--frames {n_frames}: at most {MAX_FRAMES} (an hour at 30 fps); "
+                            f"render a long path in parts")
     cams = wsp.cameras_from_record(rec)
     train = [i for i, im in enumerate(rec["images"]) if im["split"] == "train"] or list(range(len(cams)))
     cams = cams[train]

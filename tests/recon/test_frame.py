@@ -250,6 +250,10 @@ def test_bad_camera_path_files_name_the_file_and_the_fix(moved_workspace, tmp_pa
     assert len(err.splitlines()) == 1 and not (tmp_path / "o").exists()
     assert main(["render", str(ws), "--path", "helix", "--out", str(tmp_path / "o")]) == 2
     assert "auto, orbit, arc, spiral, interp or a camera path .json" in capsys.readouterr().err
+    for frames, words in (("1", "--frames must be at least 2, got 1"),  # (1e8 ran out of memory)
+                          ("100000000", "--frames 100000000: at most 108000")):
+        assert main(["render", str(ws), "--frames", frames, "--out", str(tmp_path / "o")]) == 2
+        assert words in capsys.readouterr().err
 
 
 def test_a_saved_path_renders_the_same_frames_again(moved_workspace, tmp_path):
