@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -89,7 +90,7 @@ def mask_folder(image_dir: Path) -> Optional[Path]:
 
 def _mask_folders(image_dir: Path) -> list[Path]:
     """Every folder `mask_folder` could take, the one it takes first."""
-    scene_layout = image_dir.name.lower().startswith(("image", "rgb"))
+    scene_layout = re.fullmatch(r"(images?|rgb)(_\d+)?", image_dir.name.lower()) is not None
     return [base / name for base in ((image_dir, image_dir.parent) if scene_layout else (image_dir,))
             for name in MASK_FOLDERS if (base / name).is_dir() and base / name != image_dir]
 

@@ -140,3 +140,14 @@ def test_inverted_masks_warn(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_scene(path).masks[0].sum() == 9 * 8
+
+
+def test_only_a_scenes_image_folder_takes_the_masks_beside_it(tmp_path):
+    """`images/`, `images_4/`, `image/`, `rgb/` take `masks/` from the scene folder; any other
+    photo folder (`imagery/`, `rgb_shots/` took them by their names' start) only its own."""
+    from voxsplat.data.readers.common import mask_folder
+    (tmp_path / "masks").mkdir()
+    for name, takes in (("images", True), ("images_4", True), ("image", True), ("rgb", True),
+                        ("imagery", False), ("rgb_shots", False), ("photos", False)):
+        (tmp_path / name).mkdir()
+        assert (mask_folder(tmp_path / name) == tmp_path / "masks") == takes, name
