@@ -82,17 +82,21 @@ def alpha_masks(alphas: Sequence[Optional[Tensor]], paths: Sequence[Path | str],
 
 def mask_folder(image_dir: Path) -> Optional[Path]:
     """The `masks/` (or `mask/`) folder inside `image_dir`, else beside it when `image_dir` is a
-    scene's image folder (`images`, `images_4`, `image`, `rgb`: `scene/masks`), if any; a
-    plain photo folder does not take a `masks/` that merely sits next to it."""
+    scene's image folder (`images`, `images_4`, `image`, `rgb`: `scene/masks`; for
+    `images_4`, nerfstudio's `scene/masks_4` first), if any; a plain photo folder does not
+    take a `masks/` that merely sits next to it."""
     found = _mask_folders(image_dir)
     return found[0] if found else None
 
 
 def _mask_folders(image_dir: Path) -> list[Path]:
     """Every folder `mask_folder` could take, the one it takes first."""
-    scene_layout = re.fullmatch(r"(images?|rgb)(_\d+)?", image_dir.name.lower()) is not None
-    return [base / name for base in ((image_dir, image_dir.parent) if scene_layout else (image_dir,))
-            for name in MASK_FOLDERS if (base / name).is_dir() and base / name != image_dir]
+    layout = re.fullmatch(r"(images?|rgb)(_\d+)?", image_dir.name.lower())
+    found = [image_dir / name for name in MASK_FOLDERS]
+    if layout is not None:  # nerfstudio's masks_4/ beside images_4/ first, at that size
+        found += [image_dir.parent / f"masks{layout.group(2)}"] if layout.group(2) else []
+        found += [image_dir.parent / name for name in MASK_FOLDERS]
+    return [p for p in found if p.is_dir() and p != image_dir]
 
 
 def folder_masks(paths: Sequence[Path], image_dir: Path, sizes: Sequence[tuple[int, int]],

@@ -151,3 +151,6 @@ def test_only_a_scenes_image_folder_takes_the_masks_beside_it(tmp_path):
                         ("imagery", False), ("rgb_shots", False), ("photos", False)):
         (tmp_path / name).mkdir()
         assert (mask_folder(tmp_path / name) == tmp_path / "masks") == takes, name
+    (tmp_path / "masks_4").mkdir()  # nerfstudio's downscaled masks, for its images_4/
+    assert mask_folder(tmp_path / "images_4") == tmp_path / "masks_4"
+    assert mask_folder(tmp_path / "images") == tmp_path / "masks"
