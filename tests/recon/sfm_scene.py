@@ -81,3 +81,10 @@ def _save_unrelated(path: Path, seed: int) -> None:
 
 def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def _rectangle_mask(k: int) -> np.ndarray:
+    """[H,W] bool: a rectangle that differs a little from view `k` to view `k`+1."""
+    mask = np.zeros((H, W), bool)
+    mask[20 + 3 * k:150, 40:200 - 5 * k] = True
+    return mask
