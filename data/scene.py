@@ -67,13 +67,15 @@ class Scene:
         """Image i as float32 [H,W,3] in [0,1]."""
         return self.images[i].float() / 255.0
 
-    def masked(self, split: str = "train") -> bool:
-        """Whether some view of `split` has a mask with a background (False) pixel: masks
-        that are all white say nothing, and decide no mode (depth, schedule, sky)."""
+    def masked(self, views: str | Sequence[int] = "train") -> bool:
+        """Whether some view of `views` (a split's name, every view where the scene has no
+        such split, or indices) has a mask with a background (False) pixel: masks that are
+        all white say nothing, and decide no mode (depth, schedule, sky)."""
         if self.masks is None:
             return False
-        ids = self.split(split) if split == "all" or split in self.splits else range(len(self))
-        return any(not bool(self.masks[i].all()) for i in ids)
+        if isinstance(views, str):
+            views = self.split(views) if views == "all" or views in self.splits else range(len(self))
+        return any(not bool(self.masks[i].all()) for i in views)
 
     def split(self, name: str) -> tuple[int, ...]:
         """Indices of split `name`; "all" is every image."""

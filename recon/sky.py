@@ -25,7 +25,7 @@ SKY_PT = "sky.pt"
 def wants_sky(scene: Scene, cfg: SkyConfig, train_ids: list[int]) -> bool:
     """Whether a run on `scene` learns a sky: `cfg.mode` on, or auto and no training view has
     a mask (a mask says where the object is; what lies outside it is not sky)."""
-    masked = scene.masks is not None and any(not bool(scene.masks[i].all()) for i in train_ids)
+    masked = scene.masked(train_ids)
     if cfg.mode == "on" and masked:
         raise VoxsplatError(f"{scene.source}: sky.mode=on, but the training views have masks "
                             "(the object's silhouette: what lies outside it is not sky); "
