@@ -347,17 +347,15 @@ def _frame_masks(frames: list[_Frame], images, alpha_masks):
             return folder_masks([f.path for f in frames], folder,
                                 [image_size(img) for img in images], alpha_masks)
         return alpha_masks
-    masks, empty = [], []
+    masks, given = [], []
     for i, (f, img) in enumerate(zip(frames, images)):
         if f.mask is None:
             m = alpha_masks[i] if alpha_masks is not None else torch.ones(img.shape[:2], dtype=torch.bool)
         else:
             m = fit_mask(read_mask(f.mask), image_size(img), f"{f.source}: {f.label}: {f.mask.name}")
-            if not m.any():
-                empty.append(f.mask.name)
+            given.append((m, f.mask.name))
         masks.append(m)
-    if empty:
-        warn_empty_masks(empty, frames[0].source)
+    warn_empty_masks([m for m, _ in given], [name for _, name in given], frames[0].source)
     return tuple(masks)
 
 

@@ -74,9 +74,7 @@ def alpha_masks(alphas: Sequence[Optional[Tensor]], paths: Sequence[Path | str],
                       f"everywhere)", stacklevel=3)
     masks = [torch.ones(shape, dtype=torch.bool) if alpha is None else alpha > 127
              for alpha, shape in zip(alphas, shapes)]
-    empty = [n for n, m in zip(names, masks) if not m.any()]
-    if empty:
-        warn_empty_masks(empty, Path(paths[0]).parent, alpha=True)
+    warn_empty_masks(masks, names, Path(paths[0]).parent, alpha=True)
     return masks
 
 
@@ -126,7 +124,7 @@ def folder_masks(paths: Sequence[Path], image_dir: Path, sizes: Sequence[tuple[i
     if alpha_masks is not None:
         warnings.warn(f"{folder}: the masks come from this folder; the images' transparency "
                       f"is composited on the background and not used as masks", stacklevel=3)
-    masks, empty = [], []
+    masks, files = [], []
     for path, (W, H) in zip(paths, sizes):
         rel = Path(path).relative_to(image_dir)
         options = [folder / (rel.as_posix() + ".png"), (folder / rel).with_suffix(".png"), folder / rel]
@@ -141,10 +139,8 @@ def folder_masks(paths: Sequence[Path], image_dir: Path, sizes: Sequence[tuple[i
         if turn in range(2, 9) and not (turn >= 5 and upright):
             mask = exif_turned(mask, turn)
         masks.append(fit_mask(mask, (W, H), found))
-        if not masks[-1].any():
-            empty.append(found.name)
-    if empty:
-        warn_empty_masks(empty, folder)
+        files.append(found.name)
+    warn_empty_masks(masks, files, folder)
     return tuple(masks)
 
 
@@ -167,11 +163,15 @@ def _mask_of_stem(folder: Path, rel: Path) -> Optional[Path]:
     return found[0] if len(found) == 1 else None
 
 
-def warn_empty_masks(names: Sequence[str], folder: Path | str, alpha: bool = False) -> None:
-    """Warn that the masks `names` (in `folder`; with `alpha`, the images of those names,
-    transparent everywhere) hold no object pixel."""
+def warn_empty_masks(masks: Sequence[Tensor], names: Sequence[str], folder: Path | str,
+                     alpha: bool = False) -> None:
+    """Warn where some of `masks` (the files `names` in `folder`; with `alpha`, the images of
+    those names, transparent everywhere) hold no object pixel."""
+    empty = [name for name, mask in zip(names, masks) if not mask.any()]
+    if not empty:
+        return
     what = "image(s) are transparent everywhere" if alpha else "mask(s) have no white (object) pixel"
-    warnings.warn(f"{folder}: {len(names)} {what}: {shortened_list(names)}; a mask is white "
+    warnings.warn(f"{folder}: {len(empty)} {what}: {shortened_list(empty)}; a mask is white "
                   f"where the object is (or, in a PNG with transparency, opaque there)", stacklevel=3)
 
 

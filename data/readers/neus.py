@@ -123,9 +123,7 @@ def _read_masks(root: Path, image_paths: list[Path],
                             f"give one mask per image (sorted names pair them) or remove {folder}")
     masks = tuple(fit_mask(read_mask(p), image_size(img), p)
                   for p, img in zip(mask_paths, images))
-    empty = [p.name for p, m in zip(mask_paths, masks) if not m.any()]
-    if empty:
-        warn_empty_masks(empty, folder)
+    warn_empty_masks(masks, [p.name for p in mask_paths], folder)
     return masks
 
 
