@@ -75,12 +75,14 @@ def _frame_label(index: int, frame: dict) -> str:
 
 
 def _find_image(root: Path, file_path: str) -> Optional[Path]:
-    """A frame's image from its `file_path`, with or without extension; None if absent."""
-    base = root / file_path
+    """A frame's image from its `file_path`, with or without extension, also with its
+    backslashes read as slashes (a file written on Windows); None if absent."""
     suffixes = IMAGE_EXTENSIONS + tuple(e.upper() for e in IMAGE_EXTENSIONS)
-    for candidate in [base] + [base.with_name(base.name + ext) for ext in suffixes]:
-        if candidate.is_file():
-            return candidate
+    for written in dict.fromkeys([file_path, file_path.replace("\\", "/")]):
+        base = root / written
+        for candidate in [base] + [base.with_name(base.name + ext) for ext in suffixes]:
+            if candidate.is_file():
+                return candidate
     return None
 
 
@@ -117,7 +119,30 @@ def _camera_from_world(frame: dict, source: Path, label: str) -> np.ndarray:
                             f"got shape {matrix.shape}; fix that frame")
     check_finite(matrix, source, label)
     check_rotation(matrix[:3, :3], source, label)
-    return np.linalg.inv(matrix @ _OPENCV_FROM_OPENGL)
+    return np.linalg.inv(_without_scale(matrix, source, label) @ _OPENCV_FROM_OPENGL)
+
+
+def _without_scale(matrix: np.ndarray, source: Path, label: str) -> np.ndarray:
+    """`matrix` [4,4] with the scale of its rotation block removed (a Blender camera object
+    scaled by other than 1 writes it in): the centres, paths and unseen views need a rigid
+    pose, though the projection looks right either way. A warning says so.
+
+    Raises:
+        VoxsplatError: the block is skewed (no rotation and scale).
+    """
+    rotation = matrix[:3, :3]
+    scale = np.linalg.norm(rotation, axis=0)
+    if np.abs(scale - 1).max() <= 1e-4:
+        return matrix
+    unit = rotation / scale
+    if np.abs(unit.T @ unit - np.eye(3)).max() > 1e-3:
+        raise VoxsplatError(f"{source}: {label}: 'transform_matrix' is skewed (its 3x3 block is "
+                            f"no rotation times a scale); fix that frame")
+    warnings.warn(f"{source}: camera poses with a scale in their rotation (a scaled camera "
+                  f"object?) are taken without it", stacklevel=4)
+    out = matrix.copy()
+    out[:3, :3] = unit
+    return out
 
 
 def _intrinsics(params: dict, size: tuple[int, int], source: Path, label: str) -> np.ndarray:

@@ -24,8 +24,9 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-LENS_KEYS = ("camera_model", "k1", "k2", "k3", "k4", "p1", "p2")
-"""The transforms.json keys of the lens (top level or per frame)."""
+LENS_KEYS = ("camera_model", "is_fisheye", "k1", "k2", "k3", "k4", "p1", "p2")
+"""The transforms.json keys of the lens (top level or per frame); instant-ngp's
+`is_fisheye: true` (no `camera_model`) is OPENCV_FISHEYE."""
 MODELS = ("OPENCV", "OPENCV_FISHEYE")
 PINHOLE_MODELS = ("PINHOLE", "SIMPLE_PINHOLE")
 """`camera_model` values of cameras without distortion (nerfstudio writes them for pinhole
@@ -59,7 +60,8 @@ def lens_of(params: dict) -> Optional[Lens]:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise ValueError(f"'{key}' must be a number, got {v!r}")
         values[key] = float(v)
-    model = str(params.get("camera_model") or "OPENCV").upper()
+    fisheye = params.get("is_fisheye") is True  # instant-ngp's colmap2nerf.py
+    model = str(params.get("camera_model") or ("OPENCV_FISHEYE" if fisheye else "OPENCV")).upper()
     if model not in MODELS + PINHOLE_MODELS:
         raise ValueError(f"camera_model '{model}' is not supported (only "
                          f"{', '.join(MODELS + PINHOLE_MODELS)})")

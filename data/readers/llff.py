@@ -8,6 +8,7 @@ coordinates; (h, w, f) describe the full-resolution images. The bounds are not u
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -48,8 +49,13 @@ def find_image_folder(root: Path, count: int) -> Path:
                       if p.is_dir() and (p.name == "images" or p.name.startswith("images_"))),
                      key=_folder_key)
     counts = {f: len(list_images(f)) for f in folders}
-    for folder in folders:
+    for k, folder in enumerate(folders):
         if counts[folder] == count:
+            passed = [f"{f.name}/ ({counts[f]})" for f in folders[:k] if counts[f]]
+            if passed:  # e.g. a stray photo in images/: a smaller copy trains instead
+                warnings.warn(f"{root / POSES_FILE}: {count} poses, so the images come from "
+                              f"{folder.name}/; {', '.join(passed)} has another count (a stray "
+                              f"or missing photo?) and, larger, is left out", stacklevel=3)
             return folder
     found = ", ".join(f"{f.name}/ has {n}" for f, n in counts.items()) or "no images/ folder"
     raise VoxsplatError(f"{root / POSES_FILE}: {count} poses but {found} images; put the "

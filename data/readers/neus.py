@@ -97,10 +97,29 @@ def _matrix(mats: dict, key: str, file: Path, label: str) -> np.ndarray:
     return m if m.shape == (4, 4) else np.concatenate([m, [[0.0, 0.0, 0.0, 1.0]]])
 
 
-def _scale_mat(mats: dict, count: int, file: Path) -> np.ndarray:
-    """The one `scale_mat` of the scene (identity when absent); all must agree."""
-    scale_mats = [mats.get(f"scale_mat_{i}", np.eye(4)) for i in range(count)]
-    for i, m in enumerate(scale_mats):
+def _camera_numbers(paths: Sequence[Path], mats: dict, file: Path) -> list[int]:
+    """The N of each image's `world_mat_N`: the number its file is named by (000005.png: 5,
+    as NeuS and IDR name them, so a deleted view shifts no camera), else its position where
+    the file has exactly one camera per image.
+
+    Raises:
+        VoxsplatError: names that are not numbers, and another count of cameras.
+    """
+    if all(p.stem.isdigit() for p in paths):
+        return [int(p.stem) for p in paths]
+    cameras = sum(1 for k in mats if k.startswith("world_mat_") and k[len("world_mat_"):].isdigit())
+    if cameras != len(paths):
+        raise VoxsplatError(f"{file}: {cameras} cameras for {len(paths)} images, whose names "
+                            f"are not their cameras' numbers; name each image after its "
+                            f"world_mat_N (000005.png for world_mat_5)")
+    return list(range(len(paths)))
+
+
+def _scale_mat(mats: dict, numbers: Sequence[int], file: Path) -> np.ndarray:
+    """The one `scale_mat` of the scene's cameras `numbers` (identity when absent); all must
+    agree."""
+    scale_mats = [mats.get(f"scale_mat_{i}", np.eye(4)) for i in numbers]
+    for i, m in zip(numbers, scale_mats):
         check_finite(m, file, f"scale_mat_{i}")
         if m.shape != (4, 4) or not np.allclose(m, scale_mats[0], rtol=1e-5, atol=1e-6):
             raise VoxsplatError(f"{file}: scale_mat_{i} differs from scale_mat_0; one scene "
@@ -149,9 +168,10 @@ def read_neus(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.0)
                             f"(000000.png, ...) there")
     paths = list_images(image_folder)
     images, alpha_masks = load_images(paths, background)
-    scale_mat = _scale_mat(mats, len(paths), file)
+    numbers = _camera_numbers(paths, mats, file)
+    scale_mat = _scale_mat(mats, numbers, file)
     cam_from_world, Ks = [], []
-    for i, (p, img) in enumerate(zip(paths, images)):
+    for i, p, img in zip(numbers, paths, images):
         world_mat = _matrix(mats, f"world_mat_{i}", file, f"image {i} ({p.name})")
         K, R, center = decompose_projection((world_mat @ scale_mat)[:3, :4])
         K[:2] *= image_scale(K, image_size(img))

@@ -223,3 +223,37 @@ def test_cameras_are_float32_rigid(tmp_path):
     R = cams.cam_from_world[:, :3, :3]
     torch.testing.assert_close(R @ R.transpose(1, 2), torch.eye(3).expand(2, 3, 3), atol=1e-5,
                                rtol=0)
+
+
+def test_a_scaled_camera_object_loses_its_scale(tmp_path):
+    """A Blender camera object scaled by 0.5 writes the scale into `transform_matrix`: its
+    rotation block was taken as it was (R R^T = 0.25 I, camera centres off by the square of
+    the scale). The scale goes, with a warning; a skewed block is refused."""
+    poses = ring_poses(3)
+    path = write_blender(tmp_path, poses, mode="RGB")
+    truth = load_scene(path)
+    meta = json.loads(path.read_text())
+    for frame in meta["frames"]:
+        m = np.array(frame["transform_matrix"])
+        m[:3, :3] *= 0.5
+        frame["transform_matrix"] = m.tolist()
+    path.write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="a scale in their rotation"):
+        scene = load_scene(path)
+    torch.testing.assert_close(scene.cameras.cam_from_world, truth.cameras.cam_from_world)
+    m = np.array(meta["frames"][1]["transform_matrix"])
+    m[0, 1] += 0.3
+    meta["frames"][1]["transform_matrix"] = m.tolist()
+    path.write_text(json.dumps(meta))
+    with pytest.warns(UserWarning), pytest.raises(VoxsplatError, match=r"frame 1.*is skewed"):
+        load_scene(path)
+
+
+def test_windows_separators_in_file_paths_are_read(tmp_path):
+    """A transforms.json written on Windows (`images\\r_0.png`) was "not found"."""
+    path = write_blender(tmp_path, ring_poses(2), mode="RGB")
+    meta = json.loads(path.read_text())
+    for frame in meta["frames"]:
+        frame["file_path"] = frame["file_path"].replace("./", "").replace("/", "\\")
+    path.write_text(json.dumps(meta))
+    assert load_scene(path).names == ("r_0", "r_1")

@@ -43,6 +43,11 @@ def test_llff_prefers_full_resolution_folder(tmp_path):
     write_llff(tmp_path, poses, width=48, height=36, scale_to_full=4.0, folder="images_4")
     scene = load_scene(tmp_path / "poses_bounds.npy")
     assert scene.cameras.size(0) == (48, 36)
+    # a stray photo in the larger folder: the smaller copy trains, as before, but says so
+    save_rgb(tmp_path / "images_4" / "zz_stray.png", 48, 36)
+    with pytest.warns(UserWarning, match=r"the images come from images_8/; images_4/ \(3\) has "
+                                         r"another count"):
+        assert load_scene(tmp_path).cameras.size(0) == (24, 18)
 
 
 def test_llff_reads_a_masks_folder_beside_the_images(tmp_path):
@@ -215,4 +220,21 @@ def test_llff_images_of_another_aspect_than_hwf_are_refused(tmp_path):
     np.save(tmp_path / "poses_bounds.npy", rows)
     with pytest.raises(VoxsplatError, match=r"img000.png: image is 24x18 but poses_bounds.npy says "
                                             r"the photos were 144x192"):
+        load_scene(tmp_path)
+
+
+def test_neus_images_take_the_camera_of_their_number(tmp_path):
+    """A view deleted from image/ (a blurry 000001.png) gave every later image the camera
+    before its own (5.5 px off, silently); the number in each name picks its world_mat now.
+    Names that are no numbers pair by position only where the counts agree."""
+    write_neus(tmp_path, ring_poses(4), K_full=K_FULL, scale_mat=_scale_mat(), masks=False)
+    full = load_scene(tmp_path)
+    (tmp_path / "image" / "000001.png").unlink()
+    scene = load_scene(tmp_path)
+    assert scene.names == ("000000", "000002", "000003")
+    torch.testing.assert_close(scene.cameras.cam_from_world, full.cameras.cam_from_world[[0, 2, 3]])
+    for k, name in enumerate(("a", "b", "c")):
+        src = tmp_path / "image" / f"{(0, 2, 3)[k]:06d}.png"
+        src.rename(src.with_name(f"{name}.png"))
+    with pytest.raises(VoxsplatError, match=r"4 cameras for 3 images, whose names are not"):
         load_scene(tmp_path)
