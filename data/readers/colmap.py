@@ -15,6 +15,7 @@ Pure numpy: pycolmap is not needed to read a model.
 from __future__ import annotations
 
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Optional, Sequence
@@ -244,8 +245,27 @@ def _images_txt(path: Path) -> dict[int, ColmapImage]:
         except (ValueError, IndexError):
             raise _bad_line(path, number, "image (ID QW QX QY QZ TX TY TZ CAMERA_ID NAME)") from None
         images[image_id] = ColmapImage(image_id, values[:4], values[4:], camera_id, name)
+        if number < len(lines) and _is_image_line(lines[number]):
+            raise VoxsplatError(f"{path}: line {number + 1} is the next image where image "
+                                f"{image_id}'s 2D points belong; each image takes two lines, the "
+                                f"second (its points) may be empty: re-export the model")
         number += 1  # the POINTS2D line
     return images
+
+
+def _is_image_line(line: str) -> bool:
+    """Whether a line of images.txt reads as an image (9 numbers, then a name), not as 2D
+    points (X Y POINT3D_ID triples: numbers only)."""
+    tokens = line.split()
+    return len(tokens) >= 10 and all(map(_number, tokens[:9])) and not _number(tokens[9])
+
+
+def _number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 def _points_txt(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -424,6 +444,12 @@ def read_colmap(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.
     model = read_colmap_model(model_dir)
     if not model.images:
         raise VoxsplatError(f"{model_dir}: the model has no registered images; re-run SfM")
+    others = [p.name for p in sorted(model_dir.parent.iterdir()) if model_dir.parent.name == "sparse"
+              and p != model_dir and p.is_dir() and p.name.isdigit() and _model_file(p, "cameras")]
+    if others:  # COLMAP split the photos into several models: the others' photos are not in it
+        warnings.warn(f"{model_dir}: {len(model.images)} images from this model; sparse/"
+                      f"{', sparse/'.join(others)} (models COLMAP also made, of other photos) "
+                      f"left out", stacklevel=2)
     image_dir = path / image_folder if image_folder is not None else find_image_folder(model_dir)
     if image_dir is None or not image_dir.is_dir():
         raise VoxsplatError(f"{model_dir}: no images folder (expected {path / 'images'}); put the "

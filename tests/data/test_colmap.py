@@ -3,6 +3,7 @@ through load_scene, and one-line errors for distorted cameras, missing images an
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -289,3 +290,22 @@ def test_dense_workspace_depth_maps_come_with_the_scene(tmp_path):
     assert "not a COLMAP depth map" in _message(read_colmap, root)
     _write_colmap_array(maps / "a.png.geometric.bin", geometric.T.copy())  # 30x40: rotated
     assert "depth map is 30x40 but its image is 40x30" in _message(read_colmap, root)
+
+
+def test_an_images_txt_without_its_points_lines_is_named(tmp_path):
+    """images.txt written with one line per image (no 2D-points line): every second image
+    was skipped as "points", silently (3 images gave 2)."""
+    root = _text_scene(tmp_path)
+    lines = [line for line in IMAGES_TXT.splitlines() if line.endswith(".png") or line.startswith("#")]
+    (root / "sparse" / "0" / "images.txt").write_text("\n".join(lines) + "\n")
+    assert "line 3 is the next image where image 1's 2D points belong" in _message(load_scene, root)
+
+
+def test_the_other_models_colmap_made_are_named(tmp_path):
+    """COLMAP splits photos that do not connect into sparse/0, sparse/1, ...: sparse/0 is
+    read, as before, and the others are named (they were left out without a word)."""
+    root = _text_scene(tmp_path)
+    shutil.copytree(root / "sparse" / "0", root / "sparse" / "1")
+    with pytest.warns(UserWarning, match=r"3 images from this model; sparse/1 \(models COLMAP "
+                                         r"also made"):
+        assert len(load_scene(root)) == 3
