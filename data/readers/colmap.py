@@ -114,11 +114,16 @@ def find_colmap_model(root: Path) -> Optional[Path]:
     root = Path(root)
     candidates = [root / "sparse" / "0"]
     if (root / "sparse").is_dir():
-        numbered = sorted((p for p in (root / "sparse").iterdir()
-                           if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
-        candidates += numbered + [root / "sparse"]
+        candidates += _numbered_models(root / "sparse") + [root / "sparse"]
     candidates.append(root)
     return next((c for c in candidates if c.is_dir() and _model_file(c, "cameras")), None)
+
+
+def _numbered_models(sparse: Path) -> list[Path]:
+    """The model folders `sparse/<k>` (those with a cameras file), by k: COLMAP writes one per
+    group of photos it could connect."""
+    return sorted((p for p in sparse.iterdir() if p.is_dir() and p.name.isdigit()
+                   and _model_file(p, "cameras")), key=lambda p: int(p.name))
 
 
 def find_image_folder(model_dir: Path) -> Optional[Path]:
@@ -444,8 +449,8 @@ def read_colmap(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.
     model = read_colmap_model(model_dir)
     if not model.images:
         raise VoxsplatError(f"{model_dir}: the model has no registered images; re-run SfM")
-    others = [p.name for p in sorted(model_dir.parent.iterdir()) if model_dir.parent.name == "sparse"
-              and p != model_dir and p.is_dir() and p.name.isdigit() and _model_file(p, "cameras")]
+    others = ([p.name for p in _numbered_models(model_dir.parent) if p != model_dir]
+              if model_dir.parent.name == "sparse" else [])
     if others:  # COLMAP split the photos into several models: the others' photos are not in it
         warnings.warn(f"{model_dir}: {len(model.images)} images from this model; sparse/"
                       f"{', sparse/'.join(others)} (models COLMAP also made, of other photos) "
