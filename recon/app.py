@@ -21,7 +21,7 @@ from ..data.transforms import (check_downscale, downscale as downscale_scene, is
 from ..render.video import depth_to_rgb, write_frames, write_video
 from . import distributed, pipeline
 from . import workspace as wsp
-from .config import TrainConfig, preset as get_preset, with_steps
+from .config import TrainConfig, check_steps, preset as get_preset, with_steps
 from .eval_renders import RenderFolder
 from .presets import auto_preset, auto_sparse_model
 from .overrides import override
@@ -52,8 +52,8 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     if downscale is not None and not 0 < downscale <= 1:
         raise VoxsplatError(f"--downscale {downscale:g}: give a factor in (0, 1], e.g. 0.5 (half "
                             f"the width and height)")
-    if steps is not None and steps <= 0:  # (before SfM runs on photos)
-        raise VoxsplatError(f"--steps must be positive, got {steps}")
+    if steps is not None:  # (before SfM runs on photos)
+        check_steps(steps)
     if preset != "auto":
         get_preset(preset)  # an unknown name fails before loading images
     if resume:
@@ -438,8 +438,7 @@ def run_export_depth(ws: Path, out: Path, device: str = "auto", frame: str = "in
     images = masks = None
     scene = input_scene(ws, "writing depth maps and cameras only")
     if scene is not None:
-        sizes = [tuple(int(x) for x in img.shape[1::-1]) for img in scene.images]
-        if list(scene.names) == names and sizes == [cams.size(i) for i in range(len(cams))]:
+        if pipeline.same_views(scene, rec, cams):
             images, masks = scene.images, scene.masks
         else:
             print(f"voxsplat: note: the input at {rec['input'].get('path')} no longer matches "
@@ -563,9 +562,8 @@ def run_demo(out: Path, device: str = "auto", steps: Optional[int] = None, progr
     from ..data.synthetic import SyntheticConfig, make_synthetic_scene, save_ground_truth
     from ..data.writers import write_blender_dataset
     out = Path(out)
-    if steps is not None and steps <= 0:
-        raise VoxsplatError(f"--steps must be positive, got {steps} (the demo's default: "
-                            f"{DEMO_STEPS})")
+    if steps is not None:  # before the scene is made
+        check_steps(steps, f"the demo's default: {DEMO_STEPS}")
     t0 = time.perf_counter()
     synth = make_synthetic_scene(SyntheticConfig())
     save_ground_truth(synth, out / "ground_truth")

@@ -542,10 +542,15 @@ def for_scene(cfg: TrainConfig, masked: bool) -> TrainConfig:
                                                             v.explicit_refine_until)))
 
 
+def check_steps(steps: int, note: str = "") -> None:
+    """Refuse a `--steps` of 0 or less (the message adds `note`, e.g. the command's default)."""
+    if steps <= 0:
+        raise VoxsplatError(f"--steps must be positive, got {steps}" + (f" ({note})" if note else ""))
+
+
 def with_steps(cfg: TrainConfig, steps: int) -> TrainConfig:
     """Rescale every step-based schedule of `cfg` to a run of `steps` steps."""
-    if steps <= 0:
-        raise VoxsplatError(f"--steps must be positive, got {steps}")
+    check_steps(steps)
     r = steps / cfg.optim.steps
     d = cfg.densify
     densify = replace(d, refine_start=max(1, round(d.refine_start * r)),

@@ -456,11 +456,17 @@ def _train_views(rec: dict, scene: Optional[Scene]) -> tuple:
     ws/sfm/masks/), or None where it has none or its views' names or sizes no longer match."""
     cams = wsp.cameras_from_record(rec)
     train = [i for i, im in enumerate(rec["images"]) if im["split"] == "train"] or list(range(len(cams)))
-    if (scene is None or scene.masks is None
-            or list(scene.names) != [im["name"] for im in rec["images"]]
-            or any(tuple(scene.masks[i].shape[::-1]) != cams.size(i) for i in train)):
+    if scene is None or scene.masks is None or not same_views(scene, rec, cams):
         return cams[train], None
     return cams[train], [scene.masks[i] for i in train]
+
+
+def same_views(scene: Scene, rec: dict, cams) -> bool:
+    """Whether the reloaded input `scene` has the views of the workspace record `rec` (whose
+    cameras are `cams`): the same names, each image of its camera's size."""
+    return (list(scene.names) == [im["name"] for im in rec["images"]]
+            and all(tuple(int(x) for x in img.shape[1::-1]) == cams.size(i)
+                    for i, img in enumerate(scene.images)))
 
 
 def _device_name(dev: torch.device) -> str:
