@@ -172,8 +172,24 @@ def find_reader(path: str | os.PathLike) -> tuple[Reader, Path]:
     return _reader_for_folder(path) if path.is_dir() else _reader_for_file(path)
 
 
+_RESIZED_KINDS = {read_llff: "llff", read_colmap: "colmap"}
+"""The readers whose scenes may have resized copies of their photos (`readers.resized`)."""
+
+
+def resized_input(path: str | os.PathLike, downscale: float) -> Optional[str]:
+    """The resized copy of the photos of the posed scene at `path` that a load downscaled by
+    `downscale` reads (`images_4/` beside `images/`, for LLFF and COLMAP scenes), or None: the
+    `image_folder` to give `load_scene`."""
+    reader, reader_path = find_reader(path)
+    kind = _RESIZED_KINDS.get(reader)
+    if kind is None or downscale >= 1.0:
+        return None
+    from .readers.resized import resized_folder
+    return resized_folder(kind, reader_path, downscale)
+
+
 def load_scene(path: str | os.PathLike, *, background: Sequence[float] = (1.0, 1.0, 1.0),
-               downscale: float = 1.0) -> Scene:
+               downscale: float = 1.0, image_folder: Optional[str] = None) -> Scene:
     """Load a posed multi-view scene.
 
     Recognizes `transforms*.json` (NeRF/Blender; a file or a folder holding one), a folder
@@ -185,6 +201,8 @@ def load_scene(path: str | os.PathLike, *, background: Sequence[float] = (1.0, 1
         path: scene folder or file.
         background: RGB in [0,1] that images with alpha are composited on.
         downscale: resize factor in (0, 1] for images, masks and cameras (0.5 halves them).
+        image_folder: a resized copy of the photos to read (`resized_input`: LLFF and COLMAP
+            scenes), then resized to the size `downscale` gives the full-size photos.
 
     Returns:
         The scene, cameras in OpenCV convention, with the format's standard splits.
@@ -194,6 +212,14 @@ def load_scene(path: str | os.PathLike, *, background: Sequence[float] = (1.0, 1
     """
     _check_options(background, downscale)
     reader, reader_path = find_reader(path)
-    scene = reader(reader_path, background=tuple(float(c) for c in background))
+    background = tuple(float(c) for c in background)
+    if image_folder is not None and reader in _RESIZED_KINDS:
+        from .readers.resized import factor_left, full_folder
+        kind = _RESIZED_KINDS[reader]
+        downscale = factor_left(kind, reader_path, image_folder, downscale)
+        folder = full_folder(kind, reader_path)
+        scene = reader(reader_path, background=background, image_folder=folder.parent / image_folder)
+    else:
+        scene = reader(reader_path, background=background)
     check_masks(scene.masks, scene.source or reader_path)
     return downscale_scene(scene, downscale)

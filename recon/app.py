@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
 import torch
 
-from ..data.cameras import Cameras
 from ..data.errors import VoxsplatError
-from ..data.load import folder_video, input_of_folder, load_scene, needs_poses
+from ..data.load import (folder_video, input_of_folder, load_scene, needs_poses,
+                         resized_input)
 from ..data.readers.colmap import DistortedCameraError
 from ..data.transforms import (check_downscale, downscale as downscale_scene, is_off_frame,
                                normalize, split_every)
-from ..render.video import depth_to_rgb, write_frames, write_video
 from . import distributed, pipeline
 from . import workspace as wsp
 from .config import TrainConfig, check_steps, preset as get_preset, with_steps
@@ -26,8 +23,6 @@ from .eval_renders import RenderFolder
 from .presets import auto_preset, auto_sparse_model
 from .overrides import override
 from .engine import resolve_device
-from .gaussians import render_splats, sh_degree_of
-from .render_path import path_cameras
 from .sky import read_sky
 
 
@@ -82,8 +77,10 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     check_holdout(holdout)
     posed_by_sfm = not resume and needs_poses(input_path)
     scale = cfg.downscale if resume else (downscale if downscale is not None else 1.0)
+    folder = rec["input"].get("image_folder") if resume else _resized_copy(input_path, scale, progress)
     with distributed.main_first():  # SfM runs once, on rank 0; the other ranks reuse it
-        scene = load_input(input_path, Path(out), scale, sfm, progress and distributed.is_main())
+        scene = load_input(input_path, Path(out), scale, sfm, progress and distributed.is_main(),
+                           image_folder=folder)
     scene = with_holdout(scene, holdout)
     if not resume and holdout is None:
         if len(scene.split("train")) < MIN_TRAIN_VIEWS <= len(scene):  # e.g. two photos
@@ -116,7 +113,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
             print(f"auto: {n_train} training views on {device_type}: the {preset} preset with "
                   f"the {cfg.model} model (--preset and --model choose otherwise)")
     spec = {"kind": "path", "path": str(Path(input_path).resolve()), "downscale": cfg.downscale,
-            "holdout": holdout}
+            "holdout": holdout, "image_folder": folder}
     if not resume and distributed.is_main():
         pipeline.remove_tree(Path(out) / "checkpoints")
         pipeline.clean_outputs(out)
@@ -193,18 +190,30 @@ def _resumed_input(given: Path, recorded: Path, out: Path) -> Path:
     return recorded
 
 
+def _resized_copy(input_path: Path, downscale: float, progress: bool) -> Optional[str]:
+    """`data.load.resized_input` for a posed scene's input (None for photos and videos), said."""
+    if downscale >= 1.0 or needs_poses(input_path):
+        return None
+    folder = resized_input(input_path, downscale)
+    if folder is not None and progress and distributed.is_main():
+        print(f"--downscale {downscale:g}: reading the resized copies of the photos in {folder}/")
+    return folder
+
+
 def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None,
-               progress: bool = True):
+               progress: bool = True, image_folder: Optional[str] = None):
     """A posed Scene from any input: scene files through `data.load` (COLMAP scenes with lens
     distortion undistorted by pycolmap into `workdir/sfm/`); photo folders and videos through
-    structure-from-motion (pycolmap), whose model goes to `workdir/sfm/`."""
+    structure-from-motion (pycolmap), whose model goes to `workdir/sfm/`. `image_folder`: a
+    resized copy of a posed scene's photos to read (`data.load.resized_input`)."""
     check_downscale(downscale)
     with warnings.catch_warnings(record=True) as caught:
         # ours and the libraries' user warnings (not Python's own ResourceWarnings, say, about
         # the video decoder's pipes, which the default filters hide)
         warnings.simplefilter("always", UserWarning)
         try:
-            scene = _load_posed(Path(input_path), Path(workdir), sfm, progress)
+            scene, downscale = _load_posed(Path(input_path), Path(workdir), sfm, progress,
+                                           downscale, image_folder)
         finally:  # also where loading failed: a warning (dropped frames) may explain why
             for w in caught:  # e.g. partial registration, empty masks: once, no traceback
                 if distributed.is_main():  # (every rank loads the same input)
@@ -212,19 +221,25 @@ def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None
     return downscale_scene(scene, downscale) if downscale != 1.0 else scene
 
 
-def _load_posed(input_path: Path, workdir: Path, sfm, progress: bool):
+def _load_posed(input_path: Path, workdir: Path, sfm, progress: bool, downscale: float = 1.0,
+                image_folder: Optional[str] = None):
     """The scene of a posed input in its own frame, unless that frame is far from the one
     training assumes (`is_off_frame`: then centred and scaled as SfM's scenes always are; the
-    exports' input frame undoes it); photos and videos through SfM."""
+    exports' input frame undoes it); photos and videos through SfM. Returns it and the factor
+    it is still to be resized by (1 where `image_folder`'s copies were read at their size)."""
     from .sfm import SfmConfig, load_or_run_sfm
     if needs_poses(input_path):
-        return load_or_run_sfm(input_path, workdir, sfm or SfmConfig(), progress)
+        return load_or_run_sfm(input_path, workdir, sfm or SfmConfig(), progress), downscale
     try:
-        scene = load_scene(input_path)
+        if image_folder is not None:
+            scene, downscale = load_scene(input_path, downscale=downscale,
+                                          image_folder=image_folder), 1.0
+        else:
+            scene = load_scene(input_path)
     except DistortedCameraError:  # a COLMAP scene with lens distortion: undistort it
         from .sfm import undistort_colmap
         scene = undistort_colmap(input_path, workdir, sfm or SfmConfig(), progress)
-    return normalize(scene) if is_off_frame(scene) else scene
+    return (normalize(scene) if is_off_frame(scene) else scene), downscale
 
 
 def interrupted_hint(out: Path, can_resume: bool, since: Optional[float] = None) -> str:
@@ -361,7 +376,8 @@ def load_workspace_scene(ws: Path):
         raise VoxsplatError(f"{path}: its photos changed (added, removed, replaced or edited) "
                             f"since this workspace posed them, or {ws / 'sfm'} is gone; its "
                             f"Gaussians fit those poses only: reconstruct again")
-    scene = load_input(path, ws, spec.get("downscale", 1.0), sfm, progress=False)
+    scene = load_input(path, ws, spec.get("downscale", 1.0), sfm, progress=False,
+                       image_folder=spec.get("image_folder"))
     return wsp.scene_with_record_poses(with_holdout(scene, spec.get("holdout")), rec), rec
 
 
@@ -457,98 +473,6 @@ def run_export(ws: Path, fmt: str, out: Path, **options) -> Path:
     return pipeline.export(ws, fmt, out, input_scene=scene, **options)
 
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v")
-"""What `render --out` may end in (libx264 in these containers); no suffix: PNG frames."""
-
-
-@torch.no_grad()
-def run_render(ws: Path, kind: str, n_frames: Optional[int], out: Path, depth: bool = False,
-               device: str = "auto", fps: Optional[float] = None, scale: float = 1.0,
-               progress: bool = False, dataparser_transforms: Optional[Path] = None,
-               save_path: Optional[Path] = None) -> list[Path]:
-    """`voxsplat render`: an mp4 along a camera path (and OUT_depth.mp4 with `depth`); an OUT
-    without a suffix of letters is a folder of PNG frames instead (OUT_depth/ for depth). `kind` and
-    `n_frames`: see `path_cameras`; `fps`: the path file's, else 30. `scale` resizes the
-    frames (2: twice the width and height). Frames are encoded as they render; depth frames
-    wait (float16) for the sequence's depth range. `save_path`: also write the frames' cameras,
-    in the input's frame, as a camera path file that `--path` takes back (to edit a path)."""
-    if not (math.isfinite(scale) and 0 < scale <= 8):
-        raise VoxsplatError(f"--scale {scale}: expected a factor in (0, 8], e.g. 2 for twice "
-                            f"the training views' width and height")
-    from ..data.atomic import check_output_file, check_output_parent
-    suffix = Path(out).suffix.lower()
-    as_frames = not any(c.isalpha() for c in suffix)  # "frames", "render_0.5": folders
-    if not as_frames and suffix not in VIDEO_SUFFIXES:
-        raise VoxsplatError(f"--out {out}: render writes an H.264 video ({', '.join(VIDEO_SUFFIXES)}) "
-                            f"or, for a name without a suffix, a folder of PNG frames; give "
-                            f"{Path(out).with_suffix('.mp4')} or {Path(out).with_suffix('')}")
-    (check_output_parent if as_frames else check_output_file)(out)
-    if save_path is not None:
-        from ..data.readers.camera_path import check_camera_path_target
-        check_camera_path_target(save_path)
-    dev = resolve_device(device)
-    rec = wsp.open_workspace(ws)
-    poses, Ks, W, H, file_fps = path_cameras(rec, kind, n_frames, dataparser_transforms)
-    if fps is not None and not (math.isfinite(fps) and fps > 0):
-        raise VoxsplatError(f"--fps {fps}: expected a frame rate > 0, e.g. 30")
-    if as_frames:  # PNG folders replace earlier ones: never a workspace or data
-        from ..data.atomic import check_replaceable
-        check_replaceable(out)
-        if depth:
-            check_replaceable(Path(out).with_name(Path(out).name + "_depth"))
-    fps = fps or file_fps or 30
-    F = len(poses)
-    path_cams = Cameras(poses, Ks, torch.full((F,), W), torch.full((F,), H)).scaled(scale)
-    W, H = path_cams.size(0)
-    splats = {k: v.to(dev) for k, v in pipeline.load_splats(ws).items()}
-    sky = read_sky(ws)
-    bg = torch.tensor(rec["background"], device=dev, dtype=torch.float32) if sky is None else sky.to(dev)
-    depths = []
-
-    def frames():
-        for i in (_frame_progress(range(F)) if progress else range(F)):
-            cam = path_cams[i:i + 1].to(dev)
-            r = render_splats(splats, cam, sh_degree_of(splats), bg, rec["config"].get("backend", "auto"))
-            if depth:
-                d = r.depths[0, ..., 0] * (r.alphas[0, ..., 0] > 0.5)
-                depths.append(d.half().cpu().numpy())
-            yield (r.colors[0].clamp(0, 1) * 255).round().byte().cpu().numpy()
-
-    write = (lambda p, fr: write_frames(p, fr)) if as_frames else (lambda p, fr: write_video(p, fr, fps=fps))
-    write(out, frames())
-    written = [Path(out)]
-    if depth:
-        valid = np.concatenate([d[d > 0].astype(np.float32) for d in depths]) if depths else np.zeros(0)
-        near, far = (np.percentile(valid, [2, 98]) if valid.size else (0.0, 1.0))
-        dpath = Path(out).with_name(Path(out).name + "_depth" if as_frames
-                                    else Path(out).stem + "_depth" + Path(out).suffix)
-        _remove_output(dpath)  # an earlier run's: a kill while encoding must not pair it with the new video
-        write(dpath, (depth_to_rgb(d.astype(np.float32), float(near), float(far)) for d in depths))
-        written.append(dpath)
-    if save_path is not None:  # once the video stands: a failed render leaves no path behind
-        from ..data.readers.camera_path import write_camera_path
-        from .export.frame import input_from_world
-        in_input = path_cams.transformed(input_from_world(rec).float())
-        written.append(write_camera_path(save_path, in_input.cam_from_world, in_input.Ks, (W, H), fps))
-    return written
-
-
-def _remove_output(path: Path) -> None:
-    """Remove an earlier video, or PNG folder that voxsplat wrote (`check_replaceable`)."""
-    if path.is_dir():
-        import shutil
-        from ..data.atomic import check_replaceable
-        check_replaceable(path)
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
-
-
-def _frame_progress(poses):
-    from tqdm.auto import tqdm
-    return tqdm(poses, desc="render", unit="frame", leave=False)
-
-
 DEMO_STEPS = 1200
 """Steps of the demo's `fast` run: ~3 minutes on 2 CPU cores, > 30 dB on the synthetic scene."""
 
@@ -576,6 +500,7 @@ def run_demo(out: Path, device: str = "auto", steps: Optional[int] = None, progr
                               None, False, progress)
     print(f"held-out PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f} on "
           f"{metrics['n_test_views']} views; {metrics['n_gaussians']} Gaussians")
+    from .render_video import run_render
     written = run_render(out, "orbit", 120, out / "video.mp4", depth=True, device=device,
                          progress=progress)
     t0 = time.perf_counter()

@@ -160,7 +160,7 @@ class Render:
     quiet: bool = False
 
     def execute(self) -> None:
-        from voxsplat.recon.app import run_render
+        from voxsplat.recon.render_video import run_render
         written = run_render(self.workspace, self.path, self.frames, self.out, self.depth,
                              self.device, self.fps, self.scale, progress=not self.quiet,
                              dataparser_transforms=self.dataparser_transforms,

@@ -10,7 +10,8 @@ import torch
 from voxsplat.data.errors import VoxsplatError
 from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from voxsplat.data.writers import write_blender_dataset
-from voxsplat.recon.app import run_eval, run_reconstruct, run_render
+from voxsplat.recon.app import run_eval, run_reconstruct
+from voxsplat.recon.render_video import run_render
 from voxsplat.recon.config import SkyConfig, preset, with_steps
 from voxsplat.recon.overrides import override
 from voxsplat.recon.pipeline import open_views

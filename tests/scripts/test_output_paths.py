@@ -256,7 +256,7 @@ def test_reconstruct_options_are_checked_in_cli_terms_before_any_work(capsys, tm
 def test_render_depth_never_pairs_with_an_older_video(capsys, workspace, tmp_path, monkeypatch):
     """A run killed while writing the depth frames leaves the new colour frames and no depth
     ones, not the earlier run's depth beside them."""
-    import voxsplat.recon.app as app
+    import voxsplat.recon.render_video as render_video
     out = tmp_path / "frames"
     argv = ["render", str(workspace), "--out", str(out), "--frames", "2", "--depth",
             "--device", "cpu", "--quiet"]
@@ -266,10 +266,15 @@ def test_render_depth_never_pairs_with_an_older_video(capsys, workspace, tmp_pat
 
     def killed(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(app, "depth_to_rgb", killed)
+    monkeypatch.setattr(render_video, "depth_to_rgb", killed)
     assert main(argv) != 0
     assert (out / "frame_00000.png").stat().st_mtime_ns != colour  # the new colour frames
     assert not (tmp_path / "frames_depth").exists()
+    monkeypatch.undo()
+    assert main(argv) == 0 and (tmp_path / "frames_depth").is_dir()
+    capsys.readouterr()
+    assert main(argv[:-4] + argv[-3:]) == 0  # without --depth: the earlier depth is named
+    assert f"{tmp_path / 'frames_depth'} is an earlier render's depth" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("fmt, out, option", [("ply", "e.ply", ["--faces", "2"]),

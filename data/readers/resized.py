@@ -1,0 +1,94 @@
+"""Resized copies of a scene's photos (`images_4/` beside `images/`): LLFF's, Mip-NeRF 360's
+and nerfstudio's layout. A downscaled load reads the smallest copy that is still at least
+the asked size, instead of decoding every full-size photo and shrinking it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional
+
+from PIL import Image
+
+from ..errors import VoxsplatError
+from ..images import ensure_decoder, is_image_file, list_images
+from .colmap import find_colmap_model, find_image_folder as colmap_image_folder
+from .llff import POSES_FILE, _load_poses, find_image_folder as llff_image_folder
+
+
+def full_folder(kind: str, reader_path: Path) -> Optional[Path]:
+    """The image folder a reader of `kind` ("llff" | "colmap") reads by default."""
+    if kind == "llff":
+        return llff_image_folder(reader_path, len(_load_poses(reader_path / POSES_FILE)))
+    model_dir = find_colmap_model(reader_path)
+    return colmap_image_folder(model_dir) if model_dir is not None else None
+
+
+def stored_size(path: Path) -> Optional[tuple[int, int]]:
+    """(width, height) of an image file as stored (EXIF rotation ignored, as the readers read
+    posed scenes), from its header; None where it cannot be opened."""
+    try:
+        ensure_decoder(path)
+        with Image.open(path) as img:
+            return img.size
+    except Exception:  # unreadable: not a copy to use; the reader names it if it matters
+        return None
+
+
+def _images_below(folder: Path) -> list[Path]:
+    """Every image file under `folder`, sub-folders included (COLMAP names may have them)."""
+    return sorted(p.relative_to(folder) for p in folder.rglob("*")
+                  if p.is_file() and is_image_file(p) and not p.name.startswith("."))
+
+
+def _copy_images(kind: str, full: Path, copy: Path) -> Optional[tuple[Path, Path]]:
+    """The first image of `full` and its counterpart in `copy`, where `copy` has one image per
+    image of `full`: by name for COLMAP (the model names them), by count for LLFF (whose own
+    `images_8/` turned `IMG_4026.JPG` into `IMG_4026.png`)."""
+    if kind == "llff":
+        ours, theirs = list_images(full), list_images(copy)
+        return (ours[0], theirs[0]) if ours and len(ours) == len(theirs) else None
+    names = _images_below(full)
+    if not names or not all((copy / n).is_file() for n in names):
+        return None
+    return full / names[0], copy / names[0]
+
+
+def resized_folder(kind: str, reader_path: Path, factor: float) -> Optional[str]:
+    """The name of the resized copy (a sibling `NAME_<k>` of the scene's image folder `NAME`)
+    to read for a load downscaled by `factor`: the one with the smallest images that are at
+    least `factor` times the full size (a pixel of rounding allowed) and have its aspect
+    ratio; None where no copy fits, or `factor` is 1."""
+    full = full_folder(kind, reader_path) if factor < 1.0 else None
+    if full is None:
+        return None
+    best = None
+    pattern = re.compile(re.escape(full.name) + r"_(\d+)")
+    for copy in full.parent.iterdir():
+        if not (pattern.fullmatch(copy.name) and copy.is_dir()):
+            continue
+        pair = _copy_images(kind, full, copy)
+        sizes = pair and (stored_size(pair[0]), stored_size(pair[1]))
+        if not sizes or None in sizes:
+            continue
+        (W, H), (w, h) = sizes
+        uniform = abs(w / W - h / H) * max(W, H) <= 1.0
+        if uniform and w >= W * factor - 1 and h >= H * factor - 1 and (best is None or w < best[1]):
+            best = (copy.name, w)
+    return best[0] if best else None
+
+
+def factor_left(kind: str, reader_path: Path, folder: str, factor: float) -> float:
+    """What the images of copy `folder` are still to be resized by, for the size the full
+    images downscaled by `factor` would have: 1 where the copy has it (within a pixel)."""
+    full = full_folder(kind, reader_path)
+    pair = _copy_images(kind, full, full.parent / folder) if full is not None else None
+    sizes = pair and (stored_size(pair[0]), stored_size(pair[1]))
+    if not sizes or None in sizes:
+        raise VoxsplatError(f"{reader_path}: {folder}/ no longer holds a resized copy of each "
+                            f"photo; put them back, or start over (--downscale picks a copy)")
+    (W, H), (w, h) = sizes
+    if abs(w - W * factor) <= 1 and abs(h - H * factor) <= 1:
+        return 1.0
+    return min(1.0, factor * W / w)

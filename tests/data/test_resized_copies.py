@@ -1,0 +1,94 @@
+"""A downscaled load of an LLFF or COLMAP scene reads the resized copies of its photos
+(`images_4/` beside `images/`) where one fits, with the cameras of the full-size load."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from data_testkit import look_at, save_rgb, write_llff
+from PIL import Image
+
+from voxsplat.data.errors import VoxsplatError
+from voxsplat.data.load import load_scene, resized_input
+
+
+def _llff(root):
+    """Full-size 48x36 photos in images/, copies at 24x18 (images_2) and 12x9 (images_4), each
+    folder's pixels its own (seeded) noise, so that the images say which folder was read."""
+    poses = [look_at([0.2 * i - 0.5, -5.0, 0.1 * i], [0.0, 0.0, 0.0]) for i in range(3)]
+    write_llff(root, poses, width=48, height=36, scale_to_full=4.0, folder="images")
+    write_llff(root, poses, width=24, height=18, scale_to_full=8.0, folder="images_2")
+    write_llff(root, poses, width=12, height=9, scale_to_full=16.0, folder="images_4")
+    return root
+
+
+@pytest.mark.parametrize("factor, folder", [(0.5, "images_2"), (0.4, "images_2"), (0.2, "images_4"),
+                                            (0.26, "images_4"), (0.6, None), (1.0, None)])
+def test_llff_downscaled_load_reads_the_smallest_copy_that_is_large_enough(tmp_path, factor, folder):
+    root = _llff(tmp_path)
+    assert resized_input(root, factor) == folder
+    full = load_scene(root, downscale=factor)  # every photo at full size, then resized
+    scene = load_scene(root, downscale=factor, image_folder=folder)
+    assert [scene.cameras.size(i) for i in range(3)] == [full.cameras.size(i) for i in range(3)]
+    torch.testing.assert_close(scene.cameras.Ks, full.cameras.Ks, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(scene.cameras.cam_from_world, full.cameras.cam_from_world)
+    if folder is not None and scene.cameras.size(0) == Image.open(root / folder / "img000.png").size:
+        copy = np.asarray(Image.open(root / folder / "img000.png").convert("RGB"))
+        np.testing.assert_array_equal(scene.images[0].numpy(), copy)  # the copy, as it is
+    elif folder is not None:  # resized further from the copy, not from the full-size photo
+        assert not torch.equal(scene.images[0], full.images[0])
+
+
+def test_copies_that_do_not_match_the_photos_are_passed_over(tmp_path):
+    root = _llff(tmp_path)
+    for i in range(3):  # another aspect ratio
+        save_rgb(root / "images_4" / f"img{i:03d}.png", 12, 12, seed=i)
+    (root / "images_2" / "img002.png").unlink()  # a photo short
+    assert resized_input(root, 0.25) is None
+    assert resized_input(root, 0.5) is None
+
+
+def _colmap(root):
+    model = root / "sparse" / "0"
+    model.mkdir(parents=True)
+    (model / "cameras.txt").write_text("1 PINHOLE 40 30 50 52 20 15\n")
+    (model / "images.txt").write_text("1 1 0 0 0 0 0 1 1 a.png\n\n"
+                                      "2 0.9238795 0 0.3826834 0 -0.5 0 1 1 b.png\n\n")
+    (model / "points3D.txt").write_text("1 0.5 0.25 3 255 0 10 0.5 1 0 2 0\n")
+    for folder, (w, h) in (("images", (40, 30)), ("images_2", (20, 15)), ("images_4", (10, 8))):
+        for i, name in enumerate(("a.png", "b.png")):
+            save_rgb(root / folder / name, w, h, seed=i + len(folder))
+    return root
+
+
+def test_colmap_downscaled_load_reads_a_copy_of_the_same_names(tmp_path):
+    root = _colmap(tmp_path)
+    assert resized_input(root, 0.5) == "images_2"
+    assert resized_input(root / "sparse" / "0", 0.25) == "images_4"  # the model folder too
+    scene = load_scene(root, downscale=0.5, image_folder="images_2")
+    full = load_scene(root, downscale=0.5)
+    assert scene.cameras.size(1) == full.cameras.size(1) == (20, 15)
+    torch.testing.assert_close(scene.cameras.Ks, full.cameras.Ks)
+    np.testing.assert_array_equal(scene.images[1].numpy(),
+                                  np.asarray(Image.open(root / "images_2" / "b.png")))
+    (root / "images_2" / "b.png").rename(root / "images_2" / "b2.png")  # names must match
+    assert resized_input(root, 0.5) is None and resized_input(root, 0.25) == "images_4"
+    with pytest.raises(VoxsplatError, match=r"images_2/ no longer holds a resized copy"):
+        load_scene(root, downscale=0.5, image_folder="images_2")  # a workspace's reload
+
+
+def test_reconstruct_records_the_copy_and_its_reloads_read_it(tmp_path, capsys):
+    from voxsplat.recon.app import load_workspace_scene, run_eval, run_reconstruct
+    root, ws = _llff(tmp_path / "llff"), tmp_path / "ws"
+    run_reconstruct(root, ws, "fast", "cpu", steps=3, downscale=0.5, progress=True)
+    said = capsys.readouterr().out
+    assert "--downscale 0.5: reading the resized copies of the photos in images_2/" in said
+    assert json.loads((ws / "scene.json").read_text())["input"]["image_folder"] == "images_2"
+    scene, _ = load_workspace_scene(ws)  # eval, render and the exports reload the same views
+    copy = np.asarray(Image.open(root / "images_2" / "img001.png").convert("RGB"))
+    np.testing.assert_array_equal(scene.images[1].numpy(), copy)
+    assert run_eval(ws, device="cpu")["n_test_views"] == 1
+    run_reconstruct(root, ws, resume=True, progress=False)  # a resumed run reads it too
