@@ -21,7 +21,7 @@ from . import workspace as wsp
 from .config import TrainConfig, check_steps, preset as get_preset, with_steps
 from .eval_renders import RenderFolder
 from .presets import auto_preset, auto_sparse_model
-from .overrides import override
+from .overrides import override, steps_note
 from .engine import resolve_device
 from .sky import read_sky
 
@@ -109,6 +109,9 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
                 print(f"poses from SfM on few views: the training cameras' poses are refined "
                       f"with the Gaussians (--set {POSE_REFINE}=false keeps SfM's)")
         cfg = _config(preset, steps, downscale, model, overrides)
+        note = steps_note(overrides)
+        if note and progress and distributed.is_main():
+            print(f"note: {note}")
         if auto and progress and distributed.is_main():
             print(f"auto: {n_train} training views on {device_type}: the {preset} preset with "
                   f"the {cfg.model} model (--preset and --model choose otherwise)")
@@ -421,7 +424,8 @@ def run_eval(ws: Path, split: str = "test", device: str = "auto",
         recorded = Path(ws) / wsp.METRICS_JSON
         old = wsp.read_json(recorded) if recorded.is_file() else {}
         for k, v in old.items():  # what training recorded (model, steps, seconds, device, ...) stays
-            metrics.setdefault(k, v)
+            if k != "n_test_views" or split == "test":  # (the held-out views' count)
+                metrics.setdefault(k, v)
         metrics["eval_device"] = pipeline._device_name(dev)
         metrics.setdefault("device", metrics["eval_device"])
         wsp.write_json(target, metrics)
@@ -499,7 +503,7 @@ def run_demo(out: Path, device: str = "auto", steps: Optional[int] = None, progr
     metrics = run_reconstruct(data_dir, out, "fast", device, DEMO_STEPS if steps is None else steps,
                               None, False, progress)
     print(f"held-out PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f} on "
-          f"{metrics['n_test_views']} views; {metrics['n_gaussians']} Gaussians")
+          f"{metrics['n_views']} views; {metrics['n_gaussians']} Gaussians")
     from .render_video import run_render
     written = run_render(out, "orbit", 120, out / "video.mp4", depth=True, device=device,
                          progress=progress)

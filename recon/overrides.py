@@ -7,7 +7,7 @@ the same on any config dataclass (`SfmConfig` takes the CLI's ``sfm.*`` assignme
 from __future__ import annotations
 
 from dataclasses import fields, is_dataclass, replace
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Optional, Sequence, get_args, get_origin, get_type_hints
 
 from ..data.errors import VoxsplatError
 
@@ -82,3 +82,15 @@ def override(cfg, assignment: str):
         raise VoxsplatError(f"--set {assignment}: give --downscale instead (it resizes the "
                             f"images; the config only records the factor)")
     return set_field(cfg, assignment)
+
+
+def steps_note(overrides: Sequence[str]) -> Optional[str]:
+    """A note where `--set optim.steps=N` changes the step count alone: the schedules
+    (densification, voxel growth, SH degree, checkpoints) keep the preset's step numbers,
+    which `--steps N` would rescale with it."""
+    for assignment in overrides:
+        if assignment.split("=", 1)[0].strip() == "optim.steps":
+            return (f"--set {assignment.strip()} changes the step count only: densification and "
+                    f"the other schedules keep the preset's step numbers (--steps "
+                    f"{assignment.split('=', 1)[1].strip()} rescales them with it)")
+    return None

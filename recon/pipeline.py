@@ -214,7 +214,8 @@ def evaluate(scene: Scene, splats: dict, split: str, device: torch.device, backe
             on_view(i, img, gt)
     train = [] if split == "train" else list(scene.splits.get("train", ()))
     angles = nearest_view_angles(scene.cameras, ids, train).tolist() if train else None
-    return {"split": split, "n_test_views": len(ids), "psnr": _mean(psnrs), "ssim": _mean(ssims),
+    counted = {"n_views": len(ids), **({"n_test_views": len(ids)} if split == "test" else {})}
+    return {"split": split, **counted, "psnr": _mean(psnrs), "ssim": _mean(ssims),
             "masked": bool(masked), "n_empty_masks": empty,
             "psnr_per_view": psnrs, "ssim_per_view": ssims, "views": [scene.names[i] for i in ids],
             "nearest_train_angle_deg": angles, "n_gaussians": int(splats["means"].shape[0]),
@@ -262,7 +263,7 @@ def empty_mask_views(metrics: dict) -> list[str]:
         return []
     names = [v for v, p in zip(metrics.get("views", []), metrics.get("psnr_per_view", []))
              if p is None]
-    return [f"{n} of the {metrics.get('n_test_views')} views ({', '.join(names)}) have empty "
+    return [f"{n} of the {metrics.get('n_views')} views ({', '.join(names)}) have empty "
             "masks (none of the object in view) and are left out of the masked PSNR and SSIM"]
 
 

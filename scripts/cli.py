@@ -276,7 +276,7 @@ class Demo:
 
 
 def _report(metrics: dict, ws: Path) -> None:
-    keys = ("psnr", "ssim", "n_test_views", "model", "n_voxels", "n_gaussians", "train_seconds")
+    keys = ("psnr", "ssim", "n_views", "model", "n_voxels", "n_gaussians", "train_seconds")
     shown = {k: metrics.get(k) for k in keys if metrics.get(k) is not None}
     if metrics.get("masked"):  # (inside the views' masks)
         shown = {"masked": True, **shown}

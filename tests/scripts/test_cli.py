@@ -165,7 +165,8 @@ def test_eval_keeps_what_training_recorded(scene_copy, tmp_path):
     assert main(["eval", str(ws), "--device", "cpu", "--split", "train"]) == 0
     train = json.loads((ws / "metrics_train.json").read_text())
     assert train["split"] == "train" and train["model"] == before["model"]
-    assert train["n_test_views"] == 6 and train["psnr"] != pytest.approx(before["psnr"], abs=1e-4)
+    assert train["n_views"] == 6 and "n_test_views" not in train  # (not held-out views)
+    assert train["psnr"] != pytest.approx(before["psnr"], abs=1e-4)
 
 
 @pytest.mark.parametrize("error", [MemoryError(), torch.cuda.OutOfMemoryError("CUDA out of memory."),
@@ -226,7 +227,7 @@ def test_auto_preset_on_few_views_on_a_gpu(scene_copy, tmp_path, monkeypatch, ex
 def test_auto_says_what_it_chose(scene_copy, tmp_path, monkeypatch, capsys):
     """Without --quiet, auto names the preset and model it picked, and the summary names the model."""
     from voxsplat.recon import pipeline
-    fake = {"psnr": 20.0, "ssim": 0.5, "n_test_views": 2, "n_gaussians": 10, "train_seconds": 1.0}
+    fake = {"psnr": 20.0, "ssim": 0.5, "n_views": 2, "n_gaussians": 10, "train_seconds": 1.0}
     monkeypatch.setattr(pipeline, "reconstruct",
                         lambda scene, out, cfg, *a, **k: fake | {"model": cfg.model})
     assert main(["reconstruct", str(scene_copy), "--out", str(tmp_path / "ws"), "--device", "cpu"]) == 0
@@ -284,6 +285,16 @@ def test_set_changes_single_fields_of_the_preset(scene_copy, tmp_path, monkeypat
     assert (cfg.optim.pseudo_weight, cfg.voxel.n_voxels, cfg.optim.steps) == (0.0, 800, 700)
     assert cfg.optim.binocular_weight == sparse.optim.binocular_weight  # the rest stays
     assert cfg.voxel.refine_stop == sparse.voxel.refine_stop  # --steps rescaled before --set
+
+
+def test_set_steps_says_that_the_schedule_keeps_its_steps(scene_copy, tmp_path, monkeypatch, capsys):
+    cfg = _reconstruct_config(scene_copy, tmp_path, monkeypatch, "--preset", "fast",
+                              "--set", "optim.steps=300", quiet=False)
+    assert "--set optim.steps=300 changes the step count only" in capsys.readouterr().out
+    assert cfg.optim.steps == 300
+    _reconstruct_config(scene_copy, tmp_path, monkeypatch, "--preset", "fast", "--steps", "300",
+                        quiet=False)
+    assert "changes the step count only" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("assignment, words", [("optim.nope=1", "no config field 'optim.nope'"),
@@ -389,7 +400,7 @@ def test_two_photos_both_train_and_the_metrics_say_so(scene_copy, tmp_path, monk
     assert "only 2 views: all of them train, none is held out" in out
     scene, rec = app.load_workspace_scene(ws)
     assert rec["input"]["holdout"] == 0 and scene.split("train") == (0, 1)
-    assert json.loads((ws / "metrics.json").read_text())["n_test_views"] == 2
+    assert json.loads((ws / "metrics.json").read_text())["n_views"] == 2
     # the commands it suggests next run as printed, the path with a space quoted
     render = next(line for line in out.splitlines() if line.startswith("next: "))
     assert main([*shlex.split(render[len("next: voxsplat "):]), "--frames", "2", "--quiet",
@@ -443,11 +454,11 @@ def test_holdout_chooses_the_views_kept_for_measuring(capsys, scene_copy, tmp_pa
     assert main(["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu",
                  "--steps", "10", "--holdout", "0"]) == 0
     metrics = json.loads((ws / "metrics.json").read_text())
-    assert metrics["split"] == "train" and metrics["n_test_views"] == 8
+    assert metrics["split"] == "train" and metrics["n_views"] == 8
     record = json.loads((ws / "scene.json").read_text())
     assert {im["split"] for im in record["images"]} == {"train"}
     assert main(["eval", str(ws), "--device", "cpu"]) == 0
-    assert json.loads((ws / "metrics.json").read_text())["n_test_views"] == 8
+    assert json.loads((ws / "metrics.json").read_text())["n_views"] == 8
     capsys.readouterr()
     ws = tmp_path / "half"
     assert main(["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu",

@@ -89,7 +89,7 @@ def test_eval_of_another_split_keeps_the_held_out_metrics(capsys, workspace, tmp
     assert main(["eval", str(workspace), "--split", "train", "--device", "cpu"]) == 0
     train = json.loads((workspace / "metrics_train.json").read_text())
     assert json.loads((workspace / "metrics.json").read_text()) == held_out
-    assert (train["split"], train["n_test_views"], held_out["n_test_views"]) == ("train", 4, 2)
+    assert (train["split"], train["n_views"], held_out["n_test_views"]) == ("train", 4, 2)
 
 
 @pytest.mark.parametrize("extra, words", [
