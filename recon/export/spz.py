@@ -36,6 +36,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import warnings
 import zlib
 from typing import Mapping
 
@@ -56,6 +57,7 @@ COLOR_SCALE = 0.15
 """Colours store sh0 * 0.15 (not SH_C0 = 0.282), leaving room for DC values outside [0,1]."""
 FRACTIONAL_BITS = 12
 _HEADER = struct.Struct("<IIIBBBB")
+_FLAG_ANTIALIASED = 0x1
 _FLAG_EXTENSIONS = 0x2
 _SH_DIM = {0: 0, 3: 1, 8: 2, 15: 3}  # coefficients per channel beyond the DC -> degree
 _FLIP_P = np.array([1.0, -1.0, -1.0])
@@ -218,6 +220,10 @@ def read_spz(path: str | os.PathLike) -> dict[str, Tensor]:
     if flags & _FLAG_EXTENSIONS:
         raise VoxsplatError(f"{path}: the .spz holds extension records, which voxsplat does "
                             "not read; convert it to .ply with Niantic's spz_to_ply")
+    if flags & _FLAG_ANTIALIASED:  # trained through Mip-Splatting's 2D filter, which we lack
+        warnings.warn(f"{path}: its Gaussians were trained with antialiasing (Mip-Splatting's "
+                      f"filter), which voxsplat does not render: fine parts may look thicker",
+                      stacklevel=2)
     num_rest = (degree + 1) ** 2 - 1
     sizes = [9, 1, 3, 3, 4 if version == 3 else 3, 3 * num_rest]
     needed = _HEADER.size + n * sum(sizes)

@@ -63,6 +63,11 @@ def test_spz_damaged_or_with_bytes_after_its_gaussians(tmp_path):
     payload = gzip.decompress(path.read_bytes())
     (tmp_path / "longer.spz").write_bytes(gzip.compress(payload + bytes(16)))
     torch.testing.assert_close(read_splat_file(tmp_path / "longer.spz"), read_splat_file(path))
+    flagged = bytearray(payload)
+    flagged[14] |= 0x1  # the header's flags: trained antialiased, which is said
+    (tmp_path / "aa.spz").write_bytes(gzip.compress(bytes(flagged)))
+    with pytest.warns(UserWarning, match="trained with antialiasing"):
+        torch.testing.assert_close(read_splat_file(tmp_path / "aa.spz"), read_splat_file(path))
     (tmp_path / "cut.spz").write_bytes(gzip.compress(payload[:-10]))
     with pytest.raises(VoxsplatError, match="Gaussians of SH degree 1 take"):
         read_splat_file(tmp_path / "cut.spz")
