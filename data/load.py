@@ -188,6 +188,17 @@ def resized_input(path: str | os.PathLike, downscale: float) -> Optional[str]:
     return resized_folder(kind, reader_path, downscale)
 
 
+def stored_longest_side(path: str | os.PathLike) -> Optional[int]:
+    """The longest side of an LLFF or COLMAP scene's full-size photos, read from their
+    headers (before any is decoded); None for other scenes."""
+    reader, reader_path = find_reader(path)
+    kind = _RESIZED_KINDS.get(reader)
+    if kind is None:
+        return None
+    from .readers.resized import full_longest_side
+    return full_longest_side(kind, reader_path)
+
+
 def load_scene(path: str | os.PathLike, *, background: Sequence[float] = (1.0, 1.0, 1.0),
                downscale: float = 1.0, image_folder: Optional[str] = None) -> Scene:
     """Load a posed multi-view scene.

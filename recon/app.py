@@ -12,7 +12,7 @@ import torch
 
 from ..data.errors import VoxsplatError
 from ..data.load import (folder_video, input_of_folder, load_scene, needs_poses,
-                         resized_input)
+                         resized_input, stored_longest_side)
 from ..data.readers.colmap import DistortedCameraError
 from ..data.transforms import (check_downscale, downscale as downscale_scene, is_off_frame,
                                normalize, split_every)
@@ -76,8 +76,11 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
             print(note)
     check_holdout(holdout)
     posed_by_sfm = not resume and needs_poses(input_path)
-    scale = cfg.downscale if resume else (downscale if downscale is not None else 1.0)
-    folder = rec["input"].get("image_folder") if resume else _resized_copy(input_path, scale, progress)
+    if resume:
+        scale, folder = cfg.downscale, rec["input"].get("image_folder")
+    else:
+        folder, downscale = _resized_copy(input_path, downscale, device_type, progress)
+        scale = downscale if downscale is not None else 1.0
     with distributed.main_first():  # SfM runs once, on rank 0; the other ranks reuse it
         scene = load_input(input_path, Path(out), scale, sfm, progress and distributed.is_main(),
                            image_folder=folder)
@@ -193,14 +196,30 @@ def _resumed_input(given: Path, recorded: Path, out: Path) -> Path:
     return recorded
 
 
-def _resized_copy(input_path: Path, downscale: float, progress: bool) -> Optional[str]:
-    """`data.load.resized_input` for a posed scene's input (None for photos and videos), said."""
-    if downscale >= 1.0 or needs_poses(input_path):
-        return None
-    folder = resized_input(input_path, downscale)
-    if folder is not None and progress and distributed.is_main():
-        print(f"--downscale {downscale:g}: reading the resized copies of the photos in {folder}/")
-    return folder
+def _resized_copy(input_path: Path, downscale: Optional[float], device_type: str,
+                  progress: bool) -> tuple[Optional[str], Optional[float]]:
+    """The resized copy of a posed scene's photos to read (`data.load.resized_input`; None for
+    photos, videos, and scenes without one that fits) and the downscale: the one given, or,
+    where it is left out and a copy fits, `auto_downscale`'s (said here, as the photos are
+    not decoded at full size)."""
+    if needs_poses(input_path) or (downscale or 0.0) >= 1.0:
+        return None, downscale
+    factor, longest = downscale, None
+    if factor is None:  # (computed from the images' headers, as auto_downscale would)
+        longest, cap = stored_longest_side(input_path), MAX_IMAGE_SIDE[
+            "cuda" if device_type == "cuda" else "cpu"]
+        if longest is None or longest <= cap:
+            return None, None
+        factor = cap / longest
+    folder = resized_input(input_path, factor)
+    if folder is None:
+        return None, downscale
+    if progress and distributed.is_main():
+        print(f"images up to {longest} px: training at {round(longest * factor)} px (--downscale "
+              f"{factor:.4g}; --downscale 1 keeps the full size), from the resized copies in "
+              f"{folder}/" if longest else
+              f"--downscale {factor:g}: reading the resized copies of the photos in {folder}/")
+    return folder, factor
 
 
 def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None,

@@ -25,6 +25,17 @@ def full_folder(kind: str, reader_path: Path) -> Optional[Path]:
     return colmap_image_folder(model_dir) if model_dir is not None else None
 
 
+def full_longest_side(kind: str, reader_path: Path) -> Optional[int]:
+    """The longest side of the full-size photos, in pixels, from their headers; None where
+    the folder has none that open."""
+    full = full_folder(kind, reader_path)
+    if full is None:
+        return None
+    files = list_images(full) if kind == "llff" else [full / n for n in _images_below(full)]
+    sizes = [size for size in map(stored_size, files) if size is not None]
+    return max(max(size) for size in sizes) if sizes else None
+
+
 def stored_size(path: Path) -> Optional[tuple[int, int]]:
     """(width, height) of an image file as stored (EXIF rotation ignored, as the readers read
     posed scenes), from its header; None where it cannot be opened."""

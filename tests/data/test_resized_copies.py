@@ -92,3 +92,20 @@ def test_reconstruct_records_the_copy_and_its_reloads_read_it(tmp_path, capsys):
     np.testing.assert_array_equal(scene.images[1].numpy(), copy)
     assert run_eval(ws, device="cpu")["n_test_views"] == 1
     run_reconstruct(root, ws, resume=True, progress=False)  # a resumed run reads it too
+
+
+def test_reconstruct_without_downscale_reads_a_copy_of_photos_too_large_to_train(
+        tmp_path, capsys, monkeypatch):
+    from voxsplat.recon import app
+    monkeypatch.setattr(app, "MAX_IMAGE_SIDE", {"cuda": 24, "cpu": 24})  # the photos: 48 px
+    root, ws = _llff(tmp_path / "llff"), tmp_path / "ws"
+    app.run_reconstruct(root, ws, "fast", "cpu", steps=3, progress=True)
+    said = capsys.readouterr().out
+    assert ("images up to 48 px: training at 24 px (--downscale 0.5; --downscale 1 keeps the "
+            "full size), from the resized copies in images_2/") in said
+    record = json.loads((ws / "scene.json").read_text())
+    assert record["input"]["image_folder"] == "images_2" and record["input"]["downscale"] == 0.5
+    monkeypatch.setattr(app, "MAX_IMAGE_SIDE", {"cuda": 40, "cpu": 40})  # no copy fits: as before
+    app.run_reconstruct(root, ws, "fast", "cpu", steps=3, progress=True)
+    assert "images up to 48 px: training at 40 px (--downscale 0.8333;" in capsys.readouterr().out
+    assert json.loads((ws / "scene.json").read_text())["input"]["image_folder"] is None
