@@ -34,6 +34,10 @@ HEIF_EXTENSIONS = (".heic", ".heif")
 # leave every later warning of the process ignored, or lost from a caller's record.
 warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+MAX_PIXELS = 1_000_000_000
+"""The largest image read (a gigapixel; Pillow's own guard, 179 MP, refuses 200 MP phone
+photos): Pillow raises its decompression-bomb error past twice its MAX_IMAGE_PIXELS."""
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
@@ -112,7 +116,10 @@ def _decoding(path: str | os.PathLike) -> Iterator[None]:
         raise _cannot_read(path, "it is a folder") from None
     except UnidentifiedImageError:
         raise _cannot_read(path, "unknown or corrupt format") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError:
+        raise VoxsplatError(f"{path}: more than {MAX_PIXELS // 10**6} megapixels, more than "
+                            f"voxsplat reads; resize it") from None
+    except (OSError, ValueError, SyntaxError) as e:
         raise _cannot_read(path, str(e).splitlines()[0] if str(e) else type(e).__name__) from None
 
 

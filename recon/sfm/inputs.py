@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ...data.errors import VoxsplatError
 from ...data.images import (check_decodes, composite, describe_subfolders, ensure_decoder,
-                            image_subfolders, list_images, read_image)
+                            image_subfolders, list_images, read_image, MAX_PIXELS)
 from ...data.readers.common import alpha_masks, check_masks, folder_masks, mask_folder
 from .config import SfmConfig
 
@@ -79,6 +79,9 @@ def describe_image(path: Path) -> InputImage:
             orientation, make, model, focal = _exif_fields(img)
             has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
             odd_mode = img.mode not in ("RGB", "L", "RGBA", "LA", "P", "PA")
+    except Image.DecompressionBombError:
+        raise VoxsplatError(f"{path}: more than {MAX_PIXELS // 10**6} megapixels, more than "
+                            f"voxsplat reads; resize it") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         reason = "unknown or corrupt format" if isinstance(e, UnidentifiedImageError) else str(e)
         raise VoxsplatError(f"{path}: cannot read image ({reason}); check the file is a valid "
@@ -139,6 +142,11 @@ def scan_images(image_dir: Path) -> list[InputImage]:
                       f"others to use them", stacklevel=2)
     seen: dict[str, Path] = {}
     for p in paths:
+        try:
+            p.name.encode("utf-8")
+        except UnicodeEncodeError:  # (bytes of another system's encoding, e.g. from a zip)
+            raise VoxsplatError(f"{image_dir}: the file name {ascii(p.name)[1:-1]} is not "
+                                f"UTF-8 text (made on another system?); rename it") from None
         if p.stem in seen:
             raise VoxsplatError(f"{image_dir}: {seen[p.stem].name} and {p.name} have the same "
                                 f"name; rename one (images are identified by name)")

@@ -176,3 +176,21 @@ def test_a_video_that_cannot_be_posed_leaves_nothing_and_is_named(tmp_path):
     assert message.startswith(f"{tmp_path / 'cuts.mp4'} (its frames): "), message
     assert "in a video the camera must move around the scene" in message
     assert not ws.exists()
+
+
+def test_huge_photos_and_names_of_another_encoding_are_named_in_one_line(tmp_path, monkeypatch):
+    """A 200 MP phone photo passed Pillow's 179 MP guard as a traceback, and so did a file
+    name in another system's encoding (not UTF-8: a zip made on Windows)."""
+    import os
+    from voxsplat.data.images import MAX_PIXELS
+    from voxsplat.recon.sfm.inputs import describe_image, scan_images
+    assert 2 * Image.MAX_IMAGE_PIXELS >= MAX_PIXELS > 16320 * 12240  # read: a Galaxy Ultra's 200 MP
+    for k in range(2):
+        _save_unrelated(tmp_path / f"{k}.png", k)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # past twice this, Pillow refuses
+    assert "0.png: more than 1000 megapixels, more than voxsplat reads; resize it" in _message(
+        describe_image, tmp_path / "0.png")
+    monkeypatch.undo()
+    os.rename(tmp_path / "1.png", os.path.join(os.fsencode(tmp_path), b"caf\xe9.png"))
+    message = _message(scan_images, tmp_path)
+    assert "the file name caf\\udce9.png is not UTF-8 text" in message and "rename it" in message
