@@ -190,7 +190,8 @@ def resized_input(path: str | os.PathLike, downscale: float) -> Optional[str]:
 
 def stored_longest_side(path: str | os.PathLike) -> Optional[int]:
     """The longest side of an LLFF or COLMAP scene's full-size photos, read from their
-    headers (before any is decoded); None for other scenes."""
+    headers (before any is decoded), where they share one size; None otherwise and for other
+    scenes."""
     reader, reader_path = find_reader(path)
     kind = _RESIZED_KINDS.get(reader)
     if kind is None:

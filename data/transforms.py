@@ -144,7 +144,20 @@ def downscale(scene: Scene, factor: float) -> Scene:
     check_downscale(factor)
     if factor == 1.0:
         return scene
-    cameras = scene.cameras.scaled(factor)
+    return _resized(scene, scene.cameras.scaled(factor))
+
+
+def cap_size(scene: Scene, max_side: int) -> Scene:
+    """Shrink each image whose longest side is over `max_side` pixels to that, by a factor of
+    its own (as `downscale` would); the others stay as they are. Photos of mixed sizes keep
+    their detail: one factor for all, the largest one's, would shrink the small ones too."""
+    factors = torch.tensor([min(1.0, max_side / max(scene.cameras.size(i)))
+                            for i in range(len(scene))], dtype=torch.float64)
+    return scene if bool((factors == 1.0).all()) else _resized(scene, scene.cameras.scaled(factors))
+
+
+def _resized(scene: Scene, cameras) -> Scene:
+    """`scene` with each image, mask and depth map resized to its camera in `cameras`."""
     sizes = [cameras.size(i) for i in range(len(cameras))]
     images = tuple(resize_image(img, size) for img, size in zip(scene.images, sizes))
     masks = scene.masks

@@ -14,8 +14,8 @@ from ..data.errors import VoxsplatError
 from ..data.load import (folder_video, input_of_folder, load_scene, needs_poses,
                          resized_input, stored_longest_side)
 from ..data.readers.colmap import DistortedCameraError
-from ..data.transforms import (check_downscale, downscale as downscale_scene, is_off_frame,
-                               normalize, split_every)
+from ..data.transforms import (cap_size, check_downscale, downscale as downscale_scene,
+                               is_off_frame, normalize, split_every)
 from . import distributed, pipeline
 from . import workspace as wsp
 from .config import TrainConfig, check_steps, preset as get_preset, with_steps
@@ -76,6 +76,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
             print(note)
     check_holdout(holdout)
     posed_by_sfm = not resume and needs_poses(input_path)
+    max_side = rec["input"].get("max_side") if resume else None
     if resume:
         scale, folder = cfg.downscale, rec["input"].get("image_folder")
     else:
@@ -83,7 +84,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         scale = downscale if downscale is not None else 1.0
     with distributed.main_first():  # SfM runs once, on rank 0; the other ranks reuse it
         scene = load_input(input_path, Path(out), scale, sfm, progress and distributed.is_main(),
-                           image_folder=folder)
+                           image_folder=folder, max_side=max_side)
     scene = with_holdout(scene, holdout)
     if not resume and holdout is None:
         if len(scene.split("train")) < MIN_TRAIN_VIEWS <= len(scene):  # e.g. two photos
@@ -93,7 +94,9 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
                       f"metrics are then those of the training views)")
         elif progress and distributed.is_main():
             _say_holdout(scene)
-    if not resume and downscale is None:  # large photos: train at most MAX_IMAGE_SIDE
+    if not resume and downscale is None and _mixed_sizes(scene):  # each at most MAX_IMAGE_SIDE
+        max_side, scene = _capped(scene, device_type, progress and distributed.is_main())
+    elif not resume and downscale is None:  # large photos: train at most MAX_IMAGE_SIDE
         full, downscale = longest_side(scene.cameras), auto_downscale(scene, device_type)
         if downscale < 1.0:
             scene = downscale_scene(scene, downscale)
@@ -119,7 +122,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
             print(f"auto: {n_train} training views on {device_type}: the {preset} preset with "
                   f"the {cfg.model} model (--preset and --model choose otherwise)")
     spec = {"kind": "path", "path": str(Path(input_path).resolve()), "downscale": cfg.downscale,
-            "holdout": holdout, "image_folder": folder}
+            "holdout": holdout, "image_folder": folder, "max_side": max_side}
     if not resume and distributed.is_main():
         pipeline.remove_tree(Path(out) / "checkpoints")
         pipeline.clean_outputs(out)
@@ -177,6 +180,25 @@ def auto_downscale(scene, device_type: str) -> float:
     return 1.0 if longest <= cap else cap / longest
 
 
+def _mixed_sizes(scene) -> bool:
+    """Whether the scene's images differ in size (photos of several cameras, or crops)."""
+    return len({scene.cameras.size(i) for i in range(len(scene))}) > 1
+
+
+def _capped(scene, device_type: str, say: bool):
+    """Images of mixed sizes, each resized to at most MAX_IMAGE_SIDE on its own (`cap_size`):
+    the cap (None where none was over it) and the scene."""
+    cap = MAX_IMAGE_SIDE["cuda" if device_type == "cuda" else "cpu"]
+    over = sum(max(scene.cameras.size(i)) > cap for i in range(len(scene)))
+    if not over:
+        return None, scene
+    if say:
+        print(f"images up to {longest_side(scene.cameras)} px: the {over} of {len(scene)} longer "
+              f"than {cap} px train at {cap} px, the others at their size (--downscale 1 keeps "
+              f"the full size)")
+    return cap, cap_size(scene, cap)
+
+
 def _resumed_input(given: Path, recorded: Path, out: Path) -> Path:
     """The input a resumed run reloads: the one it started from (`recorded`), which `given`
     must name (or be the folder of its video).
@@ -223,11 +245,13 @@ def _resized_copy(input_path: Path, downscale: Optional[float], device_type: str
 
 
 def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None,
-               progress: bool = True, image_folder: Optional[str] = None):
+               progress: bool = True, image_folder: Optional[str] = None,
+               max_side: Optional[int] = None):
     """A posed Scene from any input: scene files through `data.load` (COLMAP scenes with lens
     distortion undistorted by pycolmap into `workdir/sfm/`); photo folders and videos through
     structure-from-motion (pycolmap), whose model goes to `workdir/sfm/`. `image_folder`: a
-    resized copy of a posed scene's photos to read (`data.load.resized_input`)."""
+    resized copy of a posed scene's photos to read (`data.load.resized_input`); `max_side`: each
+    image resized to at most that many pixels on its own (`cap_size`, photos of mixed sizes)."""
     check_downscale(downscale)
     with warnings.catch_warnings(record=True) as caught:
         # ours and the libraries' user warnings (not Python's own ResourceWarnings, say, about
@@ -240,7 +264,8 @@ def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None
             for w in caught:  # e.g. partial registration, empty masks: once, no traceback
                 if distributed.is_main():  # (every rank loads the same input)
                     print(f"voxsplat: warning: {w.message}", file=sys.stderr)
-    return downscale_scene(scene, downscale) if downscale != 1.0 else scene
+    scene = downscale_scene(scene, downscale) if downscale != 1.0 else scene
+    return cap_size(scene, max_side) if max_side else scene
 
 
 def _load_posed(input_path: Path, workdir: Path, sfm, progress: bool, downscale: float = 1.0,
@@ -399,7 +424,7 @@ def load_workspace_scene(ws: Path):
                             f"since this workspace posed them, or {ws / 'sfm'} is gone; its "
                             f"Gaussians fit those poses only: reconstruct again")
     scene = load_input(path, ws, spec.get("downscale", 1.0), sfm, progress=False,
-                       image_folder=spec.get("image_folder"))
+                       image_folder=spec.get("image_folder"), max_side=spec.get("max_side"))
     return wsp.scene_with_record_poses(with_holdout(scene, spec.get("holdout")), rec), rec
 
 

@@ -26,14 +26,15 @@ def full_folder(kind: str, reader_path: Path) -> Optional[Path]:
 
 
 def full_longest_side(kind: str, reader_path: Path) -> Optional[int]:
-    """The longest side of the full-size photos, in pixels, from their headers; None where
-    the folder has none that open."""
+    """The longest side of the full-size photos, in pixels, from their headers, where they
+    all have one size (photos of mixed sizes are each capped on their own: `cap_size`); None
+    otherwise, or where none opens."""
     full = full_folder(kind, reader_path)
     if full is None:
         return None
     files = list_images(full) if kind == "llff" else [full / n for n in _images_below(full)]
     sizes = [size for size in map(stored_size, files) if size is not None]
-    return max(max(size) for size in sizes) if sizes else None
+    return max(sizes[0]) if sizes and len(set(sizes)) == 1 else None
 
 
 def stored_size(path: Path) -> Optional[tuple[int, int]]:

@@ -109,3 +109,38 @@ def test_reconstruct_without_downscale_reads_a_copy_of_photos_too_large_to_train
     app.run_reconstruct(root, ws, "fast", "cpu", steps=3, progress=True)
     assert "images up to 48 px: training at 40 px (--downscale 0.8333;" in capsys.readouterr().out
     assert json.loads((ws / "scene.json").read_text())["input"]["image_folder"] is None
+
+
+def test_photos_of_mixed_sizes_are_each_capped_on_their_own(tmp_path, capsys, monkeypatch):
+    """One large photo among small ones shrank every photo by its factor (a 4000 px photo
+    among 480 px ones trained those at 120 px); each is now capped on its own."""
+    from voxsplat.data.transforms import cap_size
+    from voxsplat.recon import app
+    root = tmp_path / "colmap"
+    model = root / "sparse" / "0"
+    model.mkdir(parents=True)
+    (model / "cameras.txt").write_text("1 PINHOLE 40 30 50 52 20 15\n2 PINHOLE 20 15 25 26 10 7.5\n")
+    (model / "images.txt").write_text("".join(
+        f"{i + 1} {q} 0 0 {0.4 * i} {cam} {name}\n\n" for i, (q, cam, name) in enumerate(
+            [("1 0 0 0", 1, "a.png"), ("0.9988 0 0.0499 0", 2, "b.png"),
+             ("0.9950 0 0.0998 0", 2, "c.png")])))
+    (model / "points3D.txt").write_text("1 0.5 0.25 3 255 0 10 0.5 1 0 2 0\n")
+    for name, (w, h) in (("a.png", (40, 30)), ("b.png", (20, 15)), ("c.png", (20, 15))):
+        save_rgb(root / "images" / name, w, h, seed=len(name) + w)
+    scene = load_scene(root)
+    capped = cap_size(scene, 24)
+    assert [capped.cameras.size(i) for i in range(3)] == [(24, 18), (20, 15), (20, 15)]
+    torch.testing.assert_close(capped.cameras.Ks[0], scene.cameras.scaled(0.6).Ks[0])
+    torch.testing.assert_close(capped.cameras.Ks[1:], scene.cameras.Ks[1:])
+    assert capped.images[0].shape == (18, 24, 3) and torch.equal(capped.images[1], scene.images[1])
+    assert cap_size(scene, 40) is scene
+
+    monkeypatch.setattr(app, "MAX_IMAGE_SIDE", {"cuda": 24, "cpu": 24})
+    ws = tmp_path / "ws"
+    app.run_reconstruct(root, ws, "fast", "cpu", steps=3, progress=True)
+    assert ("images up to 40 px: the 1 of 3 longer than 24 px train at 24 px, the others at "
+            "their size") in capsys.readouterr().out
+    record = json.loads((ws / "scene.json").read_text())
+    assert record["input"]["max_side"] == 24 and record["input"]["downscale"] == 1.0
+    reloaded, _ = app.load_workspace_scene(ws)
+    assert [reloaded.cameras.size(i) for i in range(3)] == [(24, 18), (20, 15), (20, 15)]
