@@ -83,11 +83,11 @@ def ensure_decoder(path: str | os.PathLike) -> None:
     Raises:
         VoxsplatError: a HEIC/HEIF file and pillow-heif is not installed.
     """
-    if Path(path).suffix.lower() not in HEIF_EXTENSIONS:
-        return
     try:
         import pillow_heif
     except ImportError:
+        if Path(path).suffix.lower() not in HEIF_EXTENSIONS:
+            return  # (registered where installed: a HEIC photo renamed .jpg opens too)
         raise VoxsplatError(f"{path}: a HEIC photo, which needs pillow-heif to read; run `pip "
                             f"install pillow-heif` (or `pip install 'voxsplat[heic]'`), or "
                             f"export the photos as JPEG") from None

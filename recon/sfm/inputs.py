@@ -79,6 +79,7 @@ def describe_image(path: Path) -> InputImage:
             orientation, make, model, focal = _exif_fields(img)
             has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
             odd_mode = img.mode not in ("RGB", "L", "RGBA", "LA", "P", "PA")
+            other_format = img.format not in ("JPEG", "MPO", "PNG")  # a WebP saved as .jpg
     except Image.DecompressionBombError:
         raise VoxsplatError(f"{path}: more than {MAX_PIXELS // 10**6} megapixels, more than "
                             f"voxsplat reads; resize it") from None
@@ -88,7 +89,7 @@ def describe_image(path: Path) -> InputImage:
                             f"JPEG/PNG or remove it") from None
     if orientation in (5, 6, 7, 8):
         W, H = H, W
-    needs_copy = (orientation not in (0, 1) or has_alpha or odd_mode
+    needs_copy = (orientation not in (0, 1) or has_alpha or odd_mode or other_format
                   or path.suffix.lower() not in _COLMAP_FORMATS)
     name = path.name if not needs_copy else path.stem + (
         ".png" if path.suffix.lower() == ".png" else ".jpg")

@@ -194,3 +194,21 @@ def test_huge_photos_and_names_of_another_encoding_are_named_in_one_line(tmp_pat
     os.rename(tmp_path / "1.png", os.path.join(os.fsencode(tmp_path), b"caf\xe9.png"))
     message = _message(scan_images, tmp_path)
     assert "the file name caf\\udce9.png is not UTF-8 text" in message and "rename it" in message
+
+
+def test_photos_of_another_format_than_their_name_says_are_staged_as_copies(tmp_path):
+    """A WebP or GIF saved as .jpg/.png (browser downloads) went to COLMAP as it was, which
+    could not read it: the photo was dropped, and the user told to take overlapping photos."""
+    from voxsplat.recon.sfm.inputs import describe_image, stage_images
+    _save_unrelated(tmp_path / "real.jpg", 0)
+    assert not describe_image(tmp_path / "real.jpg").needs_copy
+    Image.open(tmp_path / "real.jpg").save(tmp_path / "web.jpg", format="WEBP", lossless=True)
+    Image.open(tmp_path / "real.jpg").convert("P").save(tmp_path / "anim.png", format="GIF")
+    images = [describe_image(tmp_path / name) for name in ("web.jpg", "anim.png")]
+    assert [(im.name, im.needs_copy) for im in images] == [("web.jpg", True), ("anim.png", True)]
+    stage_images(images, tmp_path / "staged")
+    assert [Image.open(tmp_path / "staged" / n).format for n in ("web.jpg", "anim.png")] == [
+        "JPEG", "PNG"]
+    pytest.importorskip("pillow_heif").register_heif_opener()  # (to write one)
+    Image.open(tmp_path / "real.jpg").save(tmp_path / "phone.jpg", format="HEIF")  # named .jpg
+    assert describe_image(tmp_path / "phone.jpg").needs_copy
