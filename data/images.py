@@ -23,7 +23,12 @@ from torch import Tensor
 
 from .errors import VoxsplatError
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".jfif", ".jpe", ".bmp", ".tif", ".tiff", ".webp",
+                    ".avif", ".heic", ".heif")
+UNREAD_EXTENSIONS = {**dict.fromkeys((".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf",
+                                      ".rw2", ".pef", ".srw"), "camera RAW"), ".gif": "GIF"}
+"""Photos in these formats are not read (RAW needs a raw developer; a GIF has 256 colours):
+`unread_photos` names them, so that they are not left out without a word."""
 HEIF_EXTENSIONS = (".heic", ".heif")
 """iPhone photos: decoded through pillow-heif (an optional install), upright as shown."""
 
@@ -45,6 +50,22 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 def is_image_file(path: str | os.PathLike) -> bool:
     """True when `path` has a known image extension (case-insensitive)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def unread_photos(folder: str | os.PathLike) -> str:
+    """The files directly inside `folder` in a photo format that is not read (camera RAW, GIF),
+    but for a RAW file beside the camera's JPEG of it (one stem), as a phrase naming a few of
+    them and what to do ("" where there are none)."""
+    files = [p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith(".")]
+    read = {p.stem.lower() for p in files if is_image_file(p)}
+    found = sorted(p for p in files if p.suffix.lower() in UNREAD_EXTENSIONS
+                   and p.stem.lower() not in read)
+    if not found:
+        return ""
+    kinds = sorted({UNREAD_EXTENSIONS[p.suffix.lower()] for p in found})
+    names = ", ".join(p.name for p in found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    return (f"{len(found)} file(s) in a format that is not read ({names}: {' and '.join(kinds)}); "
+            f"export them as JPEG to use them")
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:

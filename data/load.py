@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .errors import VoxsplatError
-from .images import describe_subfolders, image_subfolders, is_image_file, list_images
+from .images import (describe_subfolders, image_subfolders, is_image_file, list_images,
+                     unread_photos)
 from .readers import read_blender, read_llff, read_neus
 from .readers.blender import find_transforms
 from .readers.colmap import find_colmap_model, read_colmap
@@ -93,6 +94,9 @@ def _reader_for_folder(path: Path) -> tuple[Reader, Path]:
         raise VoxsplatError(f"{path}: no images directly in the folder, only in its sub-folders "
                             f"{describe_subfolders(nested)}; put the photos of one scene together "
                             f"in one folder and give that folder (sub-folders are not searched)")
+    unread = unread_photos(path)
+    if unread:
+        raise VoxsplatError(f"{path}: no photos voxsplat reads, only {unread}")
     raise VoxsplatError(f"{path}: unknown scene layout (no images and no poses); expected "
                         f"{_EXPECTED_COLMAP} next to the images")
 

@@ -21,7 +21,8 @@ from PIL import Image, UnidentifiedImageError
 
 from ...data.errors import VoxsplatError
 from ...data.images import (check_decodes, composite, describe_subfolders, ensure_decoder,
-                            image_subfolders, list_images, read_image, MAX_PIXELS)
+                            image_subfolders, list_images, read_image, unread_photos,
+                            MAX_PIXELS)
 from ...data.readers.common import alpha_masks, check_masks, folder_masks, mask_folder
 from .config import SfmConfig
 
@@ -136,6 +137,9 @@ def scan_images(image_dir: Path) -> list[InputImage]:
     if len(paths) < 2:
         raise VoxsplatError(f"{image_dir}: only 1 image ({paths[0].name}); structure-from-motion "
                             f"needs at least 2 overlapping photos (20 or more work best)")
+    unread = unread_photos(image_dir)
+    if unread:  # (RAW beside the JPEGs a camera wrote of them: said, once)
+        warnings.warn(f"{image_dir}: {unread}", stacklevel=2)
     nested = [(n, c) for n, c in image_subfolders(image_dir) if n != "sfm"]
     if nested:
         warnings.warn(f"{image_dir}: the photos in its sub-folders {describe_subfolders(nested)} "

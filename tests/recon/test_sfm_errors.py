@@ -212,3 +212,22 @@ def test_photos_of_another_format_than_their_name_says_are_staged_as_copies(tmp_
     pytest.importorskip("pillow_heif").register_heif_opener()  # (to write one)
     Image.open(tmp_path / "real.jpg").save(tmp_path / "phone.jpg", format="HEIF")  # named .jpg
     assert describe_image(tmp_path / "phone.jpg").needs_copy
+
+
+def test_photos_in_formats_not_read_are_named(tmp_path):
+    """.jfif (Windows' JPEGs from the web) and .avif photos were left out without a word, RAW
+    and GIF files too, and a folder of RAW files alone was an 'unknown scene layout'."""
+    from voxsplat.data.load import find_reader
+    from voxsplat.recon.sfm.inputs import scan_images
+    for name in ("IMG_1.CR2", "IMG_2.CR2", "IMG_3.nef"):
+        (tmp_path / name).write_bytes(b"raw")
+    message = _message(find_reader, tmp_path)
+    assert "no photos voxsplat reads, only 3 file(s) in a format that is not read (IMG_1.CR2, " \
+           "IMG_2.CR2, IMG_3.nef: camera RAW); export them as JPEG" in message
+    _save_unrelated(tmp_path / "IMG_1.jpg", 0)  # the camera's JPEG of IMG_1.CR2
+    Image.open(tmp_path / "IMG_1.jpg").save(tmp_path / "web.jfif", format="JPEG")
+    _save_unrelated(tmp_path / "anim.gif", 2)
+    with pytest.warns(UserWarning, match=r"3 file\(s\) in a format that is not read \(IMG_2.CR2, "
+                                         r"IMG_3.nef, anim.gif: GIF and camera RAW\)"):
+        images = scan_images(tmp_path)
+    assert [im.name for im in images] == ["IMG_1.jpg", "web.jpg"]  # (a .jfif staged as .jpg)
