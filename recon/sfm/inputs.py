@@ -107,17 +107,16 @@ def check_readable(images: Sequence[InputImage]) -> None:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    def decode(im: InputImage) -> Optional[str]:
+    def decode(im: InputImage) -> Optional[tuple[Path, str]]:
         try:
             check_decodes(im.source)
         except VoxsplatError as e:
-            return str(e)
+            return im.source, str(e)
         return None
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:  # Pillow decodes without the GIL
-        failed = next((e for e in pool.map(decode, images) if e is not None), None)
-    if failed is not None:
-        raise VoxsplatError(f"{failed}; SfM could not use it: replace it with a readable copy "
-                            f"or remove it from the folder")
+        failed = [f for f in pool.map(decode, images) if f is not None]
+    _raise_unreadable(failed, "; SfM could not use it: replace it with a readable copy or remove "
+                              "it from the folder")
 
 
 def scan_images(image_dir: Path) -> list[InputImage]:
@@ -134,13 +133,16 @@ def scan_images(image_dir: Path) -> list[InputImage]:
     if not paths:
         raise VoxsplatError(f"{image_dir}: no images (.jpg, .png, ...) in the folder; put the "
                             f"photos directly inside it")
+    nested = [(n, c) for n, c in image_subfolders(image_dir) if n != "sfm"]
     if len(paths) < 2:
+        more = max(nested, key=lambda nc: nc[1], default=None)
+        hint = (f"; its sub-folder {more[0]}/ holds {more[1]}: give {image_dir / more[0]}"
+                if more and more[1] >= 2 else "")
         raise VoxsplatError(f"{image_dir}: only 1 image ({paths[0].name}); structure-from-motion "
-                            f"needs at least 2 overlapping photos (20 or more work best)")
+                            f"needs at least 2 overlapping photos (20 or more work best){hint}")
     unread = unread_photos(image_dir)
     if unread:  # (RAW beside the JPEGs a camera wrote of them: said, once)
         warnings.warn(f"{image_dir}: {unread}", stacklevel=2)
-    nested = [(n, c) for n, c in image_subfolders(image_dir) if n != "sfm"]
     if nested:
         warnings.warn(f"{image_dir}: the photos in its sub-folders {describe_subfolders(nested)} "
                       f"are left out (sub-folders are not searched); move them beside the "
@@ -157,7 +159,41 @@ def scan_images(image_dir: Path) -> list[InputImage]:
                                 f"name; rename one (images are identified by name)")
         seen[p.stem] = p
     paths = _without_copies(image_dir, paths)
-    return [describe_image(p) for p in paths]
+    images, failed = [], []
+    for p in paths:  # every unreadable photo named at once (an interrupted copy leaves several)
+        try:
+            images.append(describe_image(p))
+        except VoxsplatError as e:
+            failed.append((p, str(e)))
+    _raise_unreadable(failed, "")
+    _warn_small(images)
+    return images
+
+
+def _raise_unreadable(failed: Sequence[tuple[Path, str]], fix: str) -> None:
+    """Raise one VoxsplatError for the photos in `failed` ((path, its error) pairs), if any:
+    the error itself for one, the names and the first error for several."""
+    if len(failed) == 1:
+        raise VoxsplatError(failed[0][1] + fix)
+    if failed:
+        names = ", ".join(p.name for p, _ in failed[:6]) + (" ..." if len(failed) > 6 else "")
+        raise VoxsplatError(f"{failed[0][0].parent}: {len(failed)} photos cannot be read "
+                            f"({names}); replace them with readable copies or remove them. The "
+                            f"first: {failed[0][1]}")
+
+
+SMALL_PHOTO_SIDE = 200
+"""Photos whose longer side is under this many pixels (thumbnails) get a warning: too few
+features match on them, and SfM's failure would otherwise be put down to the capture."""
+
+
+def _warn_small(images: Sequence[InputImage]) -> None:
+    small = [im for im in images if max(im.width, im.height) < SMALL_PHOTO_SIDE]
+    if small:
+        named = ", ".join(f"{im.source.name} ({im.width}x{im.height})" for im in small[:3])
+        warnings.warn(f"{small[0].source.parent}: {len(small)} photo(s) under {SMALL_PHOTO_SIDE} "
+                      f"px ({named}{', ...' if len(small) > 3 else ''}): thumbnails? too small "
+                      f"for features to match; give the full-size photos", stacklevel=3)
 
 
 def _without_copies(image_dir: Path, paths: list[Path]) -> list[Path]:
@@ -168,8 +204,9 @@ def _without_copies(image_dir: Path, paths: list[Path]) -> list[Path]:
         VoxsplatError: fewer than 2 distinct photos remain.
     """
     by_size: dict[int, list[Path]] = {}
-    for p in paths:
-        by_size.setdefault(p.stat().st_size, []).append(p)
+    for p in paths:  # (empty files are no copies: `describe_image` names them)
+        if p.stat().st_size:
+            by_size.setdefault(p.stat().st_size, []).append(p)
     copies: dict[Path, Path] = {}
     for group in (g for g in by_size.values() if len(g) > 1):
         same: dict[str, list[Path]] = {}

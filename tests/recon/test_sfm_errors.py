@@ -231,3 +231,34 @@ def test_photos_in_formats_not_read_are_named(tmp_path):
                                          r"IMG_3.nef, anim.gif: GIF and camera RAW\)"):
         images = scan_images(tmp_path)
     assert [im.name for im in images] == ["IMG_1.jpg", "web.jpg"]  # (a .jfif staged as .jpg)
+
+
+def test_bad_photos_are_named_together_and_a_lone_photo_points_at_its_sub_folder(tmp_path):
+    """Unreadable photos came up one per run, two empty files as copies of each other; one
+    photo beside an images/ folder of them said 'only 1 image'; thumbnails failed SfM with
+    advice about overlap."""
+    from voxsplat.recon.sfm.inputs import check_readable, scan_images
+    (tmp_path / "images").mkdir()
+    for k in range(3):
+        _save_unrelated(tmp_path / "images" / f"{k}.png", k)
+    _save_unrelated(tmp_path / "cover.png", 9)
+    message = _message(scan_images, tmp_path)
+    assert "only 1 image (cover.png)" in message
+    assert f"its sub-folder images/ holds 3: give {tmp_path / 'images'}" in message
+    folder = tmp_path / "images"
+    for name in ("e1.jpg", "e2.jpg"):
+        (folder / name).write_bytes(b"")
+    (folder / "cut.png").write_bytes((folder / "0.png").read_bytes()[:60])
+    message = _message(scan_images, folder)
+    assert f"{folder}: 2 photos cannot be read (e1.jpg, e2.jpg); replace them" in message
+    assert "byte-for-byte" not in message and "unknown or corrupt format" in message
+    (folder / "e1.jpg").unlink()
+    (folder / "e2.jpg").unlink()
+    (folder / "cut2.png").write_bytes((folder / "0.png").read_bytes()[:80])
+    message = _message(check_readable, scan_images(folder))  # truncated: found when decoded
+    assert f"{folder}: 2 photos cannot be read (cut.png, cut2.png); replace them" in message
+    for name in ("cut.png", "cut2.png"):
+        (folder / name).unlink()
+    Image.open(folder / "0.png").resize((32, 24)).save(folder / "0.png")
+    with pytest.warns(UserWarning, match=r"1 photo\(s\) under 200 px \(0.png \(32x24\)\): thumbnails"):
+        scan_images(folder)
