@@ -18,6 +18,7 @@ from ..data.transforms import (cap_size, check_downscale, downscale as downscale
                                is_off_frame, normalize, split_every)
 from . import distributed, pipeline
 from . import workspace as wsp
+from .checkpoint import remove_checkpoints
 from .config import TrainConfig, check_steps, preset as get_preset, with_steps
 from .eval_renders import RenderFolder
 from .presets import auto_preset, auto_sparse_model
@@ -124,7 +125,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     spec = {"kind": "path", "path": str(Path(input_path).resolve()), "downscale": cfg.downscale,
             "holdout": holdout, "image_folder": folder, "max_side": max_side}
     if not resume and distributed.is_main():
-        pipeline.remove_tree(Path(out) / "checkpoints")
+        remove_checkpoints(Path(out) / "checkpoints")
         pipeline.clean_outputs(out)
     distributed.barrier()
     return pipeline.reconstruct(scene, out, cfg, spec, device, resume, progress, on_step)
@@ -536,6 +537,7 @@ def run_demo(out: Path, device: str = "auto", steps: Optional[int] = None, progr
     out = Path(out)
     if steps is not None:  # before the scene is made
         check_steps(steps, f"the demo's default: {DEMO_STEPS}")
+    pipeline.check_fresh_out(out, out / "input")  # before anything is written to it
     t0 = time.perf_counter()
     synth = make_synthetic_scene(SyntheticConfig())
     save_ground_truth(synth, out / "ground_truth")

@@ -53,6 +53,26 @@ def save_checkpoint(folder: Path, step: int, payload: dict, keep: int = 2) -> Pa
     return path
 
 
+def foreign_files(folder: Path) -> list[str]:
+    """The names of the entries of `folder` that are no checkpoint of ours (nor its temp file)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if not (_NAME.match(p.name) or _PART.match(p.name)))
+
+
+def remove_checkpoints(folder: Path) -> None:
+    """Delete the checkpoints of `folder` (and their temp files); the folder goes when empty."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for p in folder.iterdir():
+        if _NAME.match(p.name) or _PART.match(p.name):
+            p.unlink(missing_ok=True)
+    if not any(folder.iterdir()):
+        folder.rmdir()
+
+
 def load_checkpoint(path: Path, device) -> dict:
     """The checkpoint at `path`.
 

@@ -509,7 +509,7 @@ def check_fresh_out(out: Path, input_path: Path, replaced=PRODUCTS) -> Optional[
     if above is not None and not above.is_dir():
         raise VoxsplatError(f"--out {out}: {above} is a file, so no folder can be made in it; "
                             f"give a path under a folder")
-    home = input_path if input_path.is_dir() else input_path.parent
+    home = input_path if input_path.is_dir() or not input_path.exists() else input_path.parent
     if out == home:
         raise VoxsplatError(f"--out {out} is the input's own folder: the workspace's files (depth/, "
                             f"sfm/, splats.ply, ...) would mix with the input's; give a folder of "
@@ -544,6 +544,16 @@ def check_fresh_out(out: Path, input_path: Path, replaced=PRODUCTS) -> Optional[
     if theirs:
         raise VoxsplatError(f"--out {out} is not a voxsplat workspace but holds {', '.join(theirs)}, "
                             f"which a reconstruction would replace; choose a new or empty folder")
+    from .checkpoint import foreign_files
+    mine = [f"checkpoints/ ({', '.join(names[:3])})"
+            for names in [foreign_files(out / "checkpoints")] if names and replaced]
+    sfm = out / "sfm"
+    if posed is None and sfm.is_dir() and any(sfm.iterdir()):  # (ours always has sfm.json)
+        mine.append("sfm/")
+    if mine:
+        raise VoxsplatError(f"--out {out} is not a voxsplat workspace but holds {' and '.join(mine)} "
+                            f"of files voxsplat did not write, which a run would replace; choose "
+                            f"a new or empty folder")
     return None
 
 

@@ -121,3 +121,33 @@ def test_a_folder_of_photos_is_no_workspace(tmp_path):
     a = _photos(tmp_path / "scene" / "images")
     with pytest.raises(VoxsplatError, match=r"holds photos \(0.png, ...\)"):
         check_fresh_out(a, tmp_path / "scene")
+
+
+def test_a_users_checkpoints_and_sfm_folders_are_not_taken_for_ours(tmp_path):
+    """A fresh run deleted any checkpoints/ folder of a non-workspace --out (a user's own
+    model_epoch10.pt), and SfM replaced an sfm/ folder it had not written (no sfm.json)."""
+    a = _photos(tmp_path / "a")
+    out = tmp_path / "myproj"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "model_epoch10.pt").write_text("mine")
+    with pytest.raises(VoxsplatError, match=r"holds checkpoints/ \(model_epoch10.pt\) of files "
+                                            r"voxsplat did not write"):
+        check_fresh_out(out, a)
+    assert check_fresh_out(out, a, replaced=()) is None  # `poses` leaves checkpoints/ alone
+    (out / "checkpoints" / "model_epoch10.pt").unlink()
+    save_checkpoint(out / "checkpoints", 100, {})  # ours (a workspace whose scene.json went)
+    assert check_fresh_out(out, a) is None
+    (out / "sfm").mkdir()
+    (out / "sfm" / "notes.txt").write_text("mine")
+    with pytest.raises(VoxsplatError, match=r"holds sfm/ of files voxsplat did not write"):
+        check_fresh_out(out, a, replaced=())
+
+
+def test_demo_refuses_another_inputs_workspace_before_writing_to_it(tmp_path, capsys):
+    from voxsplat.scripts.cli import main
+    ws = _workspace(tmp_path / "ws", _photos(tmp_path / "a"))
+    (ws / "video.mp4").write_text("my video")
+    assert main(["demo", "--out", str(ws), "--device", "cpu", "--steps", "5"]) != 0
+    assert "holds the reconstruction of another input" in capsys.readouterr().err
+    assert (ws / "video.mp4").read_text() == "my video"
+    assert sorted(p.name for p in ws.iterdir()) == ["scene.json", "splats.ply", "video.mp4"]
