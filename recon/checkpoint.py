@@ -119,7 +119,7 @@ def load_latest_checkpoint(folder: Path, device) -> tuple[Path, dict]:
 
 @contextlib.contextmanager
 def stop_at_step_end(enabled: bool = True) -> Iterator[Callable[[], bool]]:
-    """Ctrl-C (SIGINT) while training asks the loop to stop at the end of its step, where it
+    """Ctrl-C (SIGINT) or SIGTERM while training asks the loop to stop at the end of its step, where it
     saves a checkpoint (so that --resume goes on from there, not from the last periodic one);
     a second Ctrl-C stops at once. Yields the question "was a stop asked?". Off (Ctrl-C stops
     at once, as before) where not `enabled` (several processes: they could stop at different
@@ -133,11 +133,13 @@ def stop_at_step_end(enabled: bool = True) -> Iterator[Callable[[], bool]]:
         if asked:
             raise KeyboardInterrupt
         asked.append(True)
-        print("\nvoxsplat: stopping after this step with a checkpoint (Ctrl-C again to stop at "
-              "once)", file=sys.stderr)
+        what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "Ctrl-C again to stop at once"
+        print(f"\nvoxsplat: stopping after this step with a checkpoint ({what})", file=sys.stderr)
 
-    previous = signal.signal(signal.SIGINT, ask)
+    # SIGTERM too: `docker stop`, `timeout`, a cluster's preemption (they send SIGKILL later)
+    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield lambda: bool(asked)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

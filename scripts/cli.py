@@ -10,6 +10,7 @@ import argparse
 import errno
 import os
 import shlex
+import signal
 import sys
 import time
 import traceback
@@ -481,6 +482,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     shown, warnings.showwarning = warnings.showwarning, show_warning
     started = time.time()
+    terminate = _stop_on_sigterm() if world == 1 else None
     try:
         if cls is not Reconstruct and world > 1:
             raise VoxsplatError(f"torchrun runs `voxsplat reconstruct` on several GPUs; run "
@@ -529,7 +531,22 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 3
     finally:
         warnings.showwarning = shown
+        if terminate is not None:
+            signal.signal(signal.SIGTERM, terminate)
     return 0
+
+
+def _stop_on_sigterm():
+    """SIGTERM (`docker stop`, `timeout`, a scheduler) stops a command as Ctrl-C does: its
+    message says what to run next, and training saves a checkpoint first (see
+    `checkpoint.stop_at_step_end`). Returns the handler it replaced (None off the main thread)."""
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 _DISK_ERRORS = {

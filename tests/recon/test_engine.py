@@ -389,9 +389,11 @@ def test_training_on_views_of_many_sizes_in_padded_batches(tiny_scene, tmp_path)
     assert held_out > 19.2 and train > 25.8, (held_out, train)
 
 
-def test_ctrl_c_saves_a_checkpoint_at_the_end_of_its_step(tiny_scene, tmp_path):
-    """SIGINT during step 33 (checkpoints every 20): the run stops once that step is done with
-    a checkpoint of step 33, and --resume ends where the uninterrupted run does."""
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_saves_a_checkpoint_at_the_end_of_its_step(tiny_scene, tmp_path, sig):
+    """SIGINT (or SIGTERM: docker stop, a scheduler) during step 33 (checkpoints every 20):
+    the run stops once that step is done with a checkpoint of step 33, and --resume ends where
+    the uninterrupted run does."""
     import os
     import signal
 
@@ -400,13 +402,13 @@ def test_ctrl_c_saves_a_checkpoint_at_the_end_of_its_step(tiny_scene, tmp_path):
 
     def ctrl_c(step, _):
         if step == 33:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), getattr(signal, sig))
 
-    handler = signal.getsignal(signal.SIGINT)
+    handler = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):
         Trainer(tiny_scene, cfg, tmp_path / "cut", torch.device("cpu")).fit(progress=False,
                                                                             on_step=ctrl_c)
-    assert signal.getsignal(signal.SIGINT) is handler  # put back
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handler  # put back
     assert sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir()) == [
         "step_000020.pt", "step_000033.pt"]
     resumed = Trainer(tiny_scene, cfg, tmp_path / "cut", torch.device("cpu")).fit(

@@ -511,3 +511,25 @@ def test_voxsplat_debug_0_means_off(capsys, tmp_path, monkeypatch, value, traced
     err = capsys.readouterr().err
     assert "--steps must be positive, got 0 (the demo's default: 1200)" in err
     assert ("Traceback" in err) == traced and not (tmp_path / "d").exists()
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path, monkeypatch, capsys):
+    """SIGTERM (docker stop, timeout, a scheduler) killed the process without a word."""
+    import os
+    import signal
+    import time
+    from voxsplat.recon import app
+
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # (the handler raises before this ends)
+
+    monkeypatch.setattr(app, "load_input", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    (tmp_path / "photos").mkdir()
+    for k in range(2):
+        save_png(tmp_path / "photos" / f"{k}.png",
+                 torch.full((8, 8, 3), 40 * k, dtype=torch.uint8).numpy())
+    assert main(["poses", str(tmp_path / "photos"), "--out", str(tmp_path / "ws")]) == 130
+    assert "voxsplat: interrupted; nothing was saved yet" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before
