@@ -64,6 +64,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     for assignment in overrides:  # a bad --set fails before the images load
         override(TrainConfig(), assignment)
     if resume:
+        _check_resumable(Path(out))
         rec = wsp.open_workspace(out)
         cfg = TrainConfig.from_dict(rec["config"])
         input_path = _resumed_input(Path(input_path), Path(rec["input"]["path"]), Path(out))
@@ -311,6 +312,19 @@ def interrupted_hint(out: Path, can_resume: bool, since: Optional[float] = None)
     if done:
         return f"run the same command again: it reuses the finished {' and '.join(done)}"
     return "nothing was saved yet; run the same command again"
+
+
+def _check_resumable(out: Path) -> None:
+    """Refuse --resume before any work (SfM, the depth stage) where OUT has nothing to resume:
+    a run that stopped before training began (no scene.json), or no checkpoint."""
+    from .checkpoint import latest_checkpoint
+    if out.is_dir() and not (out / wsp.SCENE_JSON).is_file():
+        raise VoxsplatError(f"{out}: --resume, but its run stopped before training began, so "
+                            f"there is nothing to resume; drop --resume and "
+                            f"{interrupted_hint(out, False)}")
+    if out.is_dir() and latest_checkpoint(out / "checkpoints") is None:
+        raise VoxsplatError(f"{out / 'checkpoints'}: --resume, but there is no checkpoint to "
+                            f"resume from; run without --resume")
 
 
 def _resumed_sfm(out: Path, sfm):

@@ -7,7 +7,7 @@ picked by name (``--preset``); command-line overrides produce a new frozen confi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace, asdict
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable, Literal
 
 from ..data.errors import VoxsplatError
@@ -526,6 +526,14 @@ class TrainConfig:
         d = dict(d)
         if "mvs" in d and "fallback_range" in d["mvs"]:  # JSON turns the tuple into a list
             d["mvs"] = {**d["mvs"], "fallback_range": tuple(d["mvs"]["fallback_range"])}
+        known = {f.name: f for f in fields(TrainConfig)}
+        unknown = [k for k in d if k not in known] + [
+            f"{k}.{name}" for k, v in d.items() if k in nested and isinstance(v, dict)
+            for name in v if name not in {f.name for f in fields(nested[k])}]
+        if unknown:  # (a record of another voxsplat version, or edited by hand)
+            raise VoxsplatError(f"the recorded config has settings this voxsplat does not know "
+                                f"({', '.join(unknown[:4])}): it was made by another version; "
+                                f"start over without --resume, or use that version")
         return TrainConfig(**{k: nested[k](**v) if k in nested else v for k, v in d.items()})
 
 

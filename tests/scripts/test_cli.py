@@ -533,3 +533,30 @@ def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path, monkeypatch, capsys):
     assert main(["poses", str(tmp_path / "photos"), "--out", str(tmp_path / "ws")]) == 130
     assert "voxsplat: interrupted; nothing was saved yet" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_resume_with_nothing_to_resume_is_refused_before_any_work(scene_copy, tmp_path, capsys,
+                                                                    monkeypatch):
+    """--resume ran the whole depth stage before finding no checkpoint; after SfM stopped it
+    asked whether the folder was a workspace made by reconstruct; a record of another
+    version's config failed with a TypeError."""
+    from voxsplat.recon import pipeline
+    ws = tmp_path / "ws"
+    (ws / "sfm").mkdir(parents=True)  # a run stopped in (or right after) structure-from-motion
+    err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(ws), "--resume"])
+    assert "its run stopped before training began, so there is nothing to resume; drop " \
+           "--resume and " in err
+    assert main(["reconstruct", str(scene_copy), "--out", str(ws), "--steps", "5", "--device", "cpu",
+                 "--quiet"]) == 0
+    record = json.loads((ws / "scene.json").read_text())
+    record["config"]["optim"]["old_removed_field"] = 1
+    (ws / "scene.json").write_text(json.dumps(record))
+    err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(ws), "--resume"])
+    assert "settings this voxsplat does not know (optim.old_removed_field)" in err
+    del record["config"]["optim"]["old_removed_field"]
+    (ws / "scene.json").write_text(json.dumps(record))
+    shutil.rmtree(ws / "checkpoints")
+    called = []
+    monkeypatch.setattr(pipeline, "reconstruct", lambda *a, **k: called.append(1))
+    err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(ws), "--resume"])
+    assert "no checkpoint to resume from; run without --resume" in err and not called
