@@ -18,7 +18,7 @@ from ..data.transforms import (cap_size, check_downscale, downscale as downscale
                                is_off_frame, normalize, split_every)
 from . import distributed, pipeline
 from . import workspace as wsp
-from .checkpoint import remove_checkpoints
+from .checkpoint import latest_checkpoint, remove_checkpoints
 from .config import TrainConfig, check_steps, preset as get_preset, with_steps
 from .eval_renders import RenderFolder
 from .presets import auto_preset, auto_sparse_model
@@ -71,6 +71,9 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         holdout = rec["input"].get("holdout")
         sfm = _resumed_sfm(Path(out), sfm)
         _check_same_photos(input_path, Path(out), sfm)
+        if latest_checkpoint(Path(out) / "checkpoints") is None:  # (before SfM and MVS run)
+            raise VoxsplatError(f"{Path(out) / 'checkpoints'}: --resume, but there is no "
+                                f"checkpoint to resume from; run without --resume")
     else:
         input_path = _video_of_folder(input_path, progress)
         note = pipeline.check_fresh_out(Path(out), input_path)  # before SfM and MVS run
@@ -229,13 +232,16 @@ def _resized_copy(input_path: Path, downscale: Optional[float], device_type: str
     if needs_poses(input_path) or (downscale or 0.0) >= 1.0:
         return None, downscale
     factor, longest = downscale, None
-    if factor is None:  # (computed from the images' headers, as auto_downscale would)
-        longest, cap = stored_longest_side(input_path), MAX_IMAGE_SIDE[
-            "cuda" if device_type == "cuda" else "cpu"]
-        if longest is None or longest <= cap:
-            return None, None
-        factor = cap / longest
-    folder = resized_input(input_path, factor)
+    try:  # (advice only: the load itself names what is wrong with the input)
+        if factor is None:  # (computed from the images' headers, as auto_downscale would)
+            longest, cap = stored_longest_side(input_path), MAX_IMAGE_SIDE[
+                "cuda" if device_type == "cuda" else "cpu"]
+            if longest is None or longest <= cap:
+                return None, None
+            factor = cap / longest
+        folder = resized_input(input_path, factor)
+    except VoxsplatError:
+        return None, downscale
     if folder is None:
         return None, downscale
     if progress and distributed.is_main():
@@ -315,16 +321,12 @@ def interrupted_hint(out: Path, can_resume: bool, since: Optional[float] = None)
 
 
 def _check_resumable(out: Path) -> None:
-    """Refuse --resume before any work (SfM, the depth stage) where OUT has nothing to resume:
-    a run that stopped before training began (no scene.json), or no checkpoint."""
-    from .checkpoint import latest_checkpoint
+    """Refuse --resume before any work (SfM, the depth stage) where OUT's run stopped before
+    training began (no scene.json): there is nothing to resume."""
     if out.is_dir() and not (out / wsp.SCENE_JSON).is_file():
         raise VoxsplatError(f"{out}: --resume, but its run stopped before training began, so "
                             f"there is nothing to resume; drop --resume and "
                             f"{interrupted_hint(out, False)}")
-    if out.is_dir() and latest_checkpoint(out / "checkpoints") is None:
-        raise VoxsplatError(f"{out / 'checkpoints'}: --resume, but there is no checkpoint to "
-                            f"resume from; run without --resume")
 
 
 def _resumed_sfm(out: Path, sfm):

@@ -38,11 +38,12 @@ def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, dev
     """Optimize Gaussians for `scene` into workspace `out`; returns the metrics written."""
     out = Path(out)
     dev = resolve_device(device)
-    if resume:
+    if resume:  # scene.json stands (poses refined by a finished run included)
         rec = wsp.open_workspace(out)
         cfg = TrainConfig.from_dict(rec["config"])
+        check_resumed_views(scene, rec, out)
     out.mkdir(parents=True, exist_ok=True)
-    if distributed.is_main():
+    if distributed.is_main() and not resume:
         wsp.write_json(out / wsp.SCENE_JSON, wsp.scene_record(scene, input_spec, cfg.to_dict()))
     scene, depth = _depth_stage_on_main(scene, cfg, out, dev, progress)
     result = Trainer(scene, cfg, out, dev, depth).fit(resume=resume, progress=progress, on_step=on_step)
@@ -460,6 +461,25 @@ def _train_views(rec: dict, scene: Optional[Scene]) -> tuple:
     if scene is None or scene.masks is None or not same_views(scene, rec, cams):
         return cams[train], None
     return cams[train], [scene.masks[i] for i in train]
+
+
+def check_resumed_views(scene: Scene, rec: dict, out: Path) -> None:
+    """Raise unless the reloaded input `scene` of a resumed run has the views its run started
+    from (workspace record `rec`): the same names, sizes, splits and input poses. A view
+    removed from a transforms.json failed with a KeyError; added or moved ones trained on."""
+    cams = wsp.cameras_from_record(rec)
+    same = same_views(scene, rec, cams)
+    if same:
+        posed = torch.tensor([im.get("cam_from_world_input", im["cam_from_world"])
+                              for im in rec["images"]], dtype=torch.float64)
+        splits = [next((k for k, ids in scene.splits.items() if i in ids), "none")
+                  for i in range(len(scene))]
+        same = (splits == [im["split"] for im in rec["images"]] and torch.allclose(
+            scene.cameras.cam_from_world.double(), posed, rtol=1e-4, atol=1e-4))
+    if not same:
+        raise VoxsplatError(f"{rec['input'].get('path')}: its views (names, sizes or poses) "
+                            f"changed since the run in {out} started; --resume goes on only with "
+                            f"the views it started from: start over without --resume")
 
 
 def same_views(scene: Scene, rec: dict, cams) -> bool:

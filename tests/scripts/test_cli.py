@@ -148,6 +148,13 @@ def test_interrupted_run_leaves_no_outputs_and_resumes(capsys, scene_copy, tmp_p
     metrics = json.loads((ws / "metrics.json").read_text())
     assert metrics["steps"] == 40 and metrics["n_test_views"] == 2
     assert (ws / "splats.splat").stat().st_size == 32 * metrics["n_gaussians"]
+    record = (ws / "scene.json").read_text()
+    transforms = json.loads((scene_copy / "transforms_train.json").read_text())
+    transforms["frames"] = transforms["frames"][:-1]  # a view removed (it was a KeyError)
+    (scene_copy / "transforms_train.json").write_text(json.dumps(transforms))
+    err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(ws), "--resume"])
+    assert "its views (names, sizes or poses) changed since the run in" in err
+    assert (ws / "scene.json").read_text() == record  # left as it was
 
 
 def test_eval_keeps_what_training_recorded(scene_copy, tmp_path):
