@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import pickle
 import re
 import signal
@@ -41,11 +43,32 @@ def latest_checkpoint(folder: Path) -> Optional[Path]:
     return found[0] if found else None
 
 
+LOW_DISK_BYTES = 256 * 2**20
+"""Where torch.save fails with this little space left on the disk, the disk is full."""
+
+
+def torch_save(payload, tmp: Path, path: Path) -> None:
+    """`torch.save(payload, tmp)` (the temp file of `path`), where a full disk raises an
+    OSError (ENOSPC, naming `path`), which the CLI turns into one line: torch's own error is
+    a RuntimeError ("unexpected pos", "iostream error") with a traceback."""
+    try:
+        torch.save(payload, tmp)
+    except RuntimeError:
+        try:
+            stat = os.statvfs(Path(tmp).parent)
+            full = stat.f_bavail * stat.f_frsize < LOW_DISK_BYTES
+        except (OSError, AttributeError):  # (no statvfs on Windows)
+            full = False
+        if not full:
+            raise
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+
+
 def save_checkpoint(folder: Path, step: int, payload: dict, keep: int = 2) -> Path:
     """Write `payload` as step_<step>.pt (atomically) and delete all but the newest `keep`."""
     path = checkpoint_path(folder, step)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        torch_save(payload, tmp, path)
     remove_stale_parts(Path(folder), _PART)  # of other steps, from a killed run
     found = sorted((int(m.group(1)), p) for p in Path(folder).iterdir() if (m := _NAME.match(p.name)))
     for _, old in found[:-keep]:

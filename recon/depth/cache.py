@@ -61,8 +61,9 @@ def save_depth(out: Path, key: str, result: DepthResult) -> None:
     payload = {"key": key, **{f.name: getattr(result, f.name) for f in dataclasses.fields(result)
                               if f.name != "cameras"},
                "cameras": (cams.cam_from_world, cams.Ks, cams.widths, cams.heights)}
+    from ..checkpoint import torch_save
     with atomic_path(Path(out) / CACHE_FILE) as tmp:
-        torch.save(payload, tmp)
+        torch_save(payload, tmp, Path(out) / CACHE_FILE)
 
 
 def load_depth(out: Path, key: str) -> Optional[DepthResult]:

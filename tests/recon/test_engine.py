@@ -448,3 +448,25 @@ def test_a_diverged_loss_stops_training_with_one_line(tiny_scene, tmp_path, monk
         with pytest.raises(expected, match=message):
             Trainer(tiny_scene, _cfg(40), tmp_path / str(nan_from), torch.device("cpu")).fit(
                 progress=False)
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_an_enospc_error(tmp_path, monkeypatch):
+    """torch.save on a full disk raised a RuntimeError ("unexpected pos"), which the CLI showed
+    as a traceback; it is now ENOSPC naming the checkpoint, one line, and no file is left."""
+    import errno
+    import os
+    from collections import namedtuple
+    import voxsplat.recon.checkpoint as checkpoint
+
+    def failing(payload, f):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 3997120")
+    monkeypatch.setattr(checkpoint.torch, "save", failing)
+    stat = namedtuple("stat", "f_bavail f_frsize")
+    monkeypatch.setattr(os, "statvfs", lambda p: stat(10, 4096))  # 40 kB left
+    with pytest.raises(OSError) as e:
+        checkpoint.save_checkpoint(tmp_path / "ck", 5, {"a": 1})
+    assert e.value.errno == errno.ENOSPC and e.value.filename == str(tmp_path / "ck" / "step_000005.pt")
+    assert not any((tmp_path / "ck").iterdir())
+    monkeypatch.setattr(os, "statvfs", lambda p: stat(10**9, 4096))  # room: another failure
+    with pytest.raises(RuntimeError, match="unexpected pos"):
+        checkpoint.save_checkpoint(tmp_path / "ck", 5, {"a": 1})
