@@ -366,6 +366,12 @@ def run_poses(input_path: Path, out: Path, sfm=None, progress: bool = True):
     A COLMAP project with lens distortion is undistorted there instead."""
     input_path = _video_of_folder(input_path, progress)
     pipeline.check_fresh_out(Path(out), input_path, replaced=())
+    if (Path(out) / wsp.SCENE_JSON).is_file() and (Path(out) / "sfm").is_dir():
+        from .sfm import SfmConfig, is_current
+        if not is_current(Path(out), input_path, sfm or SfmConfig()):  # (the same: reused)
+            raise VoxsplatError(f"--out {out} holds a reconstruction made on the poses of its "
+                                f"sfm/, which new poses would leave its Gaussians off; give "
+                                f"another --out, or reconstruct again")
     if not needs_poses(input_path):
         from ..data.load import find_reader
         from ..data.readers.colmap import find_colmap_model

@@ -151,3 +151,16 @@ def test_demo_refuses_another_inputs_workspace_before_writing_to_it(tmp_path, ca
     assert "holds the reconstruction of another input" in capsys.readouterr().err
     assert (ws / "video.mp4").read_text() == "my video"
     assert sorted(p.name for p in ws.iterdir()) == ["scene.json", "splats.ply", "video.mp4"]
+
+
+def test_poses_does_not_repose_a_finished_reconstruction(tmp_path):
+    """`poses` into a reconstruction's workspace whose photos changed replaced its sfm/; eval
+    then reloaded the new poses under the Gaussians of the old ones (30.47 -> 25.96 dB)."""
+    from voxsplat.recon.app import run_poses
+    a = _photos(tmp_path / "a")
+    ws = _workspace(tmp_path / "ws", a)
+    (ws / "sfm").mkdir()
+    (ws / "sfm" / "sfm.json").write_text(json.dumps({"source": str(a.resolve())}))  # not current
+    with pytest.raises(VoxsplatError, match="holds a reconstruction made on the poses of its sfm/"):
+        run_poses(a, ws, progress=False)
+    assert sorted(p.name for p in (ws / "sfm").iterdir()) == ["sfm.json"]
