@@ -6,10 +6,14 @@ the input, so ``render``/``eval``/``export`` work on a workspace alone.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
+import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor
@@ -22,6 +26,34 @@ SCENE_JSON = "scene.json"
 SPLATS_PLY = "splats.ply"
 SPLATS_SPLAT = "splats.splat"
 METRICS_JSON = "metrics.json"
+
+
+@contextlib.contextmanager
+def workspace_lock(out: Path) -> Iterator[None]:
+    """Hold OUT for one run (reconstruct, poses, demo) until the block ends: a second run into
+    the same folder on this machine is refused in one line. Two at once mixed their files (the
+    config of one, the splats of the other) or crashed in SfM. The lock file lives in the
+    temp folder, keyed by OUT's path, so that OUT gets nothing it did not ask for; the system
+    releases it when the process ends however it ends. No lock where fcntl is missing."""
+    try:
+        import fcntl
+    except ImportError:  # (Windows)
+        yield
+        return
+    key = hashlib.sha1(str(Path(out).resolve()).encode("utf-8", "surrogateescape")).hexdigest()
+    with open(Path(tempfile.gettempdir()) / f"voxsplat-{key[:16]}.lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            pid = f.read().strip() or "?"
+            raise VoxsplatError(f"{out}: in use by another voxsplat run (process {pid}); wait "
+                                f"for it to end, or give another --out") from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        yield
 
 
 def write_json(path: Path, obj: Any) -> None:

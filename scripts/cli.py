@@ -62,15 +62,16 @@ class Reconstruct:
             live = LiveView(self.out, port=self.port)
         finished = False
         try:
-            metrics = run_reconstruct(self.input, self.out, self.preset, self.device, self.steps,
-                                      self.downscale, self.resume, progress=not self.quiet,
-                                      sfm=_sfm_config(self.matcher, self.mask_features,
-                                                      self.video_frames, self.overrides),
-                                      model=self.model,
-                                      overrides=[*_train_overrides(self.overrides),
-                                                 *(["optim.pose_refine=true"] if self.refine_poses
-                                                   else [])],
-                                      holdout=self.holdout, on_step=live)
+            with _locked(self.out, distributed.is_main()):
+                metrics = run_reconstruct(self.input, self.out, self.preset, self.device, self.steps,
+                                          self.downscale, self.resume, progress=not self.quiet,
+                                          sfm=_sfm_config(self.matcher, self.mask_features,
+                                                          self.video_frames, self.overrides),
+                                          model=self.model,
+                                          overrides=[*_train_overrides(self.overrides),
+                                                     *(["optim.pose_refine=true"]
+                                                       if self.refine_poses else [])],
+                                          holdout=self.holdout, on_step=live)
             if distributed.is_main():
                 _report(metrics, self.out)
                 _next_steps(self.out)
@@ -102,10 +103,11 @@ class Poses:
         if others:
             raise VoxsplatError(f"--set {others[0]}: `poses` takes only "
                                 f"sfm.* fields, e.g. --set sfm.min_registered_fraction=0.4")
-        scene = run_poses(self.input, self.out,
-                          _sfm_config(self.matcher, self.mask_features, self.video_frames,
-                                      self.overrides),
-                          progress=not self.quiet)
+        with _locked(self.out):
+            scene = run_poses(self.input, self.out,
+                              _sfm_config(self.matcher, self.mask_features, self.video_frames,
+                                          self.overrides),
+                              progress=not self.quiet)
         print(f"registered {len(scene)} images; {0 if scene.points is None else len(scene.points)} "
               f"points; model in {self.out / 'sfm' / 'sparse' / '0'}")
 
@@ -273,7 +275,16 @@ class Demo:
 
     def execute(self) -> None:
         from voxsplat.recon.app import run_demo
-        run_demo(self.out, self.device, self.steps, progress=not self.quiet)
+        with _locked(self.out):
+            run_demo(self.out, self.device, self.steps, progress=not self.quiet)
+
+
+def _locked(out: Path, main_process: bool = True):
+    """`workspace_lock(out)` for the process that owns OUT (torchrun's first; the others share
+    its run)."""
+    import contextlib
+    from voxsplat.recon.workspace import workspace_lock
+    return workspace_lock(out) if main_process else contextlib.nullcontext()
 
 
 def _report(metrics: dict, ws: Path) -> None:

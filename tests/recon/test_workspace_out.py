@@ -164,3 +164,20 @@ def test_poses_does_not_repose_a_finished_reconstruction(tmp_path):
     with pytest.raises(VoxsplatError, match="holds a reconstruction made on the poses of its sfm/"):
         run_poses(a, ws, progress=False)
     assert sorted(p.name for p in (ws / "sfm").iterdir()) == ["sfm.json"]
+
+
+def test_a_second_run_into_a_workspace_in_use_is_refused(tmp_path, capsys):
+    """Two runs into one --out mixed their files (one's config, the other's splats) or crashed
+    in SfM; the second is now refused while the first holds the folder."""
+    import os
+    from voxsplat.recon.workspace import workspace_lock
+    from voxsplat.scripts.cli import main
+    a = _photos(tmp_path / "a")
+    with workspace_lock(tmp_path / "ws"):
+        for command in (["poses", str(a)], ["reconstruct", str(a)], ["demo"]):
+            assert main([*command, "--out", str(tmp_path / "ws")]) == 2
+            assert (f"ws: in use by another voxsplat run (process {os.getpid()}); wait for it to "
+                    f"end, or give another --out") in capsys.readouterr().err
+    assert not (tmp_path / "ws").exists()
+    with workspace_lock(tmp_path / "ws"):  # released when the first run ends
+        pass
