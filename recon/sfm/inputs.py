@@ -147,6 +147,7 @@ def scan_images(image_dir: Path) -> list[InputImage]:
         warnings.warn(f"{image_dir}: the photos in its sub-folders {describe_subfolders(nested)} "
                       f"are left out (sub-folders are not searched); move them beside the "
                       f"others to use them", stacklevel=2)
+    paths = _without_copies(image_dir, paths)  # (IMG_5.JPG and its copy IMG_5.jpg: one photo)
     seen: dict[str, Path] = {}
     for p in paths:
         try:
@@ -155,10 +156,11 @@ def scan_images(image_dir: Path) -> list[InputImage]:
             raise VoxsplatError(f"{image_dir}: the file name {ascii(p.name)[1:-1]} is not "
                                 f"UTF-8 text (made on another system?); rename it") from None
         if p.stem in seen:
-            raise VoxsplatError(f"{image_dir}: {seen[p.stem].name} and {p.name} have the same "
-                                f"name; rename one (images are identified by name)")
+            raise VoxsplatError(f"{image_dir}: {seen[p.stem].name} and {p.name} share the name "
+                                f"{p.stem} (images are identified by name); if they are one "
+                                f"photo (a phone's HEIC and JPEG of a shot), remove one, else "
+                                f"rename one")
         seen[p.stem] = p
-    paths = _without_copies(image_dir, paths)
     images, failed = [], []
     for p in paths:  # every unreadable photo named at once (an interrupted copy leaves several)
         try:

@@ -262,3 +262,20 @@ def test_bad_photos_are_named_together_and_a_lone_photo_points_at_its_sub_folder
     Image.open(folder / "0.png").resize((32, 24)).save(folder / "0.png")
     with pytest.warns(UserWarning, match=r"1 photo\(s\) under 200 px \(0.png \(32x24\)\): thumbnails"):
         scan_images(folder)
+
+
+def test_one_shot_in_two_files_of_one_name(tmp_path):
+    """IMG_5.JPG and its byte copy IMG_5.jpg were refused as a name clash (the copy check ran
+    after it); two formats of one shot are told apart from two photos of one name."""
+    import shutil
+    from voxsplat.recon.sfm.inputs import scan_images
+    for k in range(2):
+        _save_unrelated(tmp_path / f"IMG_{k}.JPG", k)
+    shutil.copy(tmp_path / "IMG_1.JPG", tmp_path / "IMG_1.jpg")
+    with pytest.warns(UserWarning, match="byte-for-byte copies"):
+        assert [im.name for im in scan_images(tmp_path)] == ["IMG_0.JPG", "IMG_1.JPG"]
+    Image.open(tmp_path / "IMG_1.JPG").save(tmp_path / "IMG_1.png")
+    (tmp_path / "IMG_1.jpg").unlink()
+    message = _message(scan_images, tmp_path)
+    assert "IMG_1.JPG and IMG_1.png share the name IMG_1" in message
+    assert "if they are one photo (a phone's HEIC and JPEG of a shot), remove one" in message
