@@ -260,6 +260,7 @@ class Trainer:
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         model, step, prior_seconds, ckpt = self._start(resume)
+        finished = step >= cfg.optim.steps  # a resumed finished run: its time and checkpoint stand
         data = TrainData(self.scene, list(self.scene.split("train")), dev, cfg.seed,
                          self.depth if cfg.optim.depth_weight > 0 else None,  # loss targets only
                          masks=cfg.optim.random_background and self.scene.masked("train"),
@@ -281,10 +282,11 @@ class Trainer:
                                   prior_seconds, stop_asked)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
-        seconds = prior_seconds + time.perf_counter() - t0
+        seconds = prior_seconds + (0.0 if finished else time.perf_counter() - t0)
         if bar is not None:
             bar.close()
-        self._save(model, data, gen, step, seconds)
+        if not finished:
+            self._save(model, data, gen, step, seconds)
         peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
         splats = model.bake()
         if outside is not None:

@@ -470,3 +470,17 @@ def test_a_full_disk_while_saving_a_checkpoint_is_an_enospc_error(tmp_path, monk
     monkeypatch.setattr(os, "statvfs", lambda p: stat(10**9, 4096))  # room: another failure
     with pytest.raises(RuntimeError, match="unexpected pos"):
         checkpoint.save_checkpoint(tmp_path / "ck", 5, {"a": 1})
+
+
+def test_resuming_a_finished_run_keeps_its_time_and_checkpoint(tiny_scene, tmp_path):
+    """Each --resume of a finished run added its start-up to train_seconds and saved the same
+    step again."""
+    cfg = _cfg(20)
+    first = Trainer(tiny_scene, cfg, tmp_path, torch.device("cpu")).fit(progress=False)
+    ckpt = tmp_path / "checkpoints" / "step_000020.pt"
+    stamp = ckpt.stat().st_mtime_ns
+    again = Trainer(tiny_scene, cfg, tmp_path, torch.device("cpu")).fit(resume=True, progress=False)
+    assert again.steps == 20 and again.train_seconds == pytest.approx(first.train_seconds)
+    assert ckpt.stat().st_mtime_ns == stamp
+    for k in first.splats:
+        torch.testing.assert_close(again.splats[k], first.splats[k])
