@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import warnings
@@ -11,9 +12,9 @@ from typing import Optional, Sequence
 import torch
 
 from ..data.errors import VoxsplatError
-from ..data.load import (folder_video, input_of_folder, load_scene, needs_poses,
-                         resized_input, stored_longest_side)
+from ..data.load import folder_video, input_of_folder, load_scene, needs_poses
 from ..data.readers.colmap import DistortedCameraError
+from ..data.readers.common import decode_max_side
 from ..data.transforms import (cap_size, check_downscale, downscale as downscale_scene,
                                is_off_frame, normalize, split_every)
 from . import distributed, pipeline
@@ -24,6 +25,8 @@ from .eval_renders import RenderFolder
 from .presets import auto_preset, auto_sparse_model
 from .overrides import override, steps_note
 from .engine import resolve_device
+from .sizing import (auto_downscale, capped_to_device, device_cap, longest_side, mixed_sizes,
+                     resized_copy, say_capped)
 from .sky import read_sky
 
 
@@ -85,11 +88,19 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     if resume:
         scale, folder = cfg.downscale, rec["input"].get("image_folder")
     else:
-        folder, downscale = _resized_copy(input_path, downscale, device_type, progress)
+        folder, downscale = resized_copy(input_path, downscale, device_type, progress)
         scale = downscale if downscale is not None else 1.0
+    # without --downscale, COLMAP's and LLFF's images (photos through SfM too) are capped at
+    # the device's size as they are decoded, each on its own; the other readers' after loading
+    auto_cap = None if resume or downscale is not None else device_cap(device_type)
     with distributed.main_first():  # SfM runs once, on rank 0; the other ranks reuse it
-        scene = load_input(input_path, Path(out), scale, sfm, progress and distributed.is_main(),
-                           image_folder=folder, max_side=max_side)
+        with decode_max_side(auto_cap) as capped:
+            scene = load_input(input_path, Path(out), scale, sfm, progress and distributed.is_main(),
+                               image_folder=folder, max_side=max_side)
+    if capped:
+        max_side = auto_cap
+        if progress and distributed.is_main():
+            say_capped(max(max(size) for size in capped), len(capped), len(scene), auto_cap)
     scene = with_holdout(scene, holdout)
     if not resume and holdout is None:
         if len(scene.split("train")) < MIN_TRAIN_VIEWS <= len(scene):  # e.g. two photos
@@ -99,9 +110,9 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
                       f"metrics are then those of the training views)")
         elif progress and distributed.is_main():
             _say_holdout(scene)
-    if not resume and downscale is None and _mixed_sizes(scene):  # each at most MAX_IMAGE_SIDE
-        max_side, scene = _capped(scene, device_type, progress and distributed.is_main())
-    elif not resume and downscale is None:  # large photos: train at most MAX_IMAGE_SIDE
+    if not resume and downscale is None and not capped and mixed_sizes(scene):
+        max_side, scene = capped_to_device(scene, device_type, progress and distributed.is_main())
+    elif not resume and downscale is None and not capped:  # train at most MAX_IMAGE_SIDE
         full, downscale = longest_side(scene.cameras), auto_downscale(scene, device_type)
         if downscale < 1.0:
             scene = downscale_scene(scene, downscale)
@@ -166,44 +177,6 @@ def _say_holdout(scene) -> None:
               f"--holdout 0 trains on all of them")
 
 
-MAX_IMAGE_SIDE = {"cuda": 1600, "cpu": 1000}
-"""Without --downscale, a scene whose largest image is longer than this (pixels, by device
-type) is resized by one factor so that its longest side is this: 3DGS and nerfstudio train
-at most 1.6k px, and a CPU renders every pixel in PyTorch. `--downscale 1` keeps full size."""
-
-
-def longest_side(cameras) -> int:
-    """The longest image side of `cameras`, in pixels."""
-    return max(max(cameras.size(i)) for i in range(len(cameras)))
-
-
-def auto_downscale(scene, device_type: str) -> float:
-    """The factor `reconstruct` resizes the scene by when --downscale is left out: 1, or
-    MAX_IMAGE_SIDE over the scene's longest image side."""
-    cap = MAX_IMAGE_SIDE["cuda" if device_type == "cuda" else "cpu"]
-    longest = longest_side(scene.cameras)
-    return 1.0 if longest <= cap else cap / longest
-
-
-def _mixed_sizes(scene) -> bool:
-    """Whether the scene's images differ in size (photos of several cameras, or crops)."""
-    return len({scene.cameras.size(i) for i in range(len(scene))}) > 1
-
-
-def _capped(scene, device_type: str, say: bool):
-    """Images of mixed sizes, each resized to at most MAX_IMAGE_SIDE on its own (`cap_size`):
-    the cap (None where none was over it) and the scene."""
-    cap = MAX_IMAGE_SIDE["cuda" if device_type == "cuda" else "cpu"]
-    over = sum(max(scene.cameras.size(i)) > cap for i in range(len(scene)))
-    if not over:
-        return None, scene
-    if say:
-        print(f"images up to {longest_side(scene.cameras)} px: the {over} of {len(scene)} longer "
-              f"than {cap} px train at {cap} px, the others at their size (--downscale 1 keeps "
-              f"the full size)")
-    return cap, cap_size(scene, cap)
-
-
 def _resumed_input(given: Path, recorded: Path, out: Path) -> Path:
     """The input a resumed run reloads: the one it started from (`recorded`), which `given`
     must name (or be the folder of its video).
@@ -223,35 +196,6 @@ def _resumed_input(given: Path, recorded: Path, out: Path) -> Path:
     return recorded
 
 
-def _resized_copy(input_path: Path, downscale: Optional[float], device_type: str,
-                  progress: bool) -> tuple[Optional[str], Optional[float]]:
-    """The resized copy of a posed scene's photos to read (`data.load.resized_input`; None for
-    photos, videos, and scenes without one that fits) and the downscale: the one given, or,
-    where it is left out and a copy fits, `auto_downscale`'s (said here, as the photos are
-    not decoded at full size)."""
-    if needs_poses(input_path) or (downscale or 0.0) >= 1.0:
-        return None, downscale
-    factor, longest = downscale, None
-    try:  # (advice only: the load itself names what is wrong with the input)
-        if factor is None:  # (computed from the images' headers, as auto_downscale would)
-            longest, cap = stored_longest_side(input_path), MAX_IMAGE_SIDE[
-                "cuda" if device_type == "cuda" else "cpu"]
-            if longest is None or longest <= cap:
-                return None, None
-            factor = cap / longest
-        folder = resized_input(input_path, factor)
-    except VoxsplatError:
-        return None, downscale
-    if folder is None:
-        return None, downscale
-    if progress and distributed.is_main():
-        print(f"images up to {longest} px: training at {round(longest * factor)} px (--downscale "
-              f"{factor:.4g}; --downscale 1 keeps the full size), from the resized copies in "
-              f"{folder}/" if longest else
-              f"--downscale {factor:g}: reading the resized copies of the photos in {folder}/")
-    return folder, factor
-
-
 def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None,
                progress: bool = True, image_folder: Optional[str] = None,
                max_side: Optional[int] = None):
@@ -259,9 +203,11 @@ def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None
     distortion undistorted by pycolmap into `workdir/sfm/`); photo folders and videos through
     structure-from-motion (pycolmap), whose model goes to `workdir/sfm/`. `image_folder`: a
     resized copy of a posed scene's photos to read (`data.load.resized_input`); `max_side`: each
-    image resized to at most that many pixels on its own (`cap_size`, photos of mixed sizes)."""
+    image resized to at most that many pixels on its own (as decoded for COLMAP's and LLFF's
+    readers, `decode_max_side`; after loading for the others, `cap_size`)."""
     check_downscale(downscale)
-    with warnings.catch_warnings(record=True) as caught:
+    capping = decode_max_side(max_side) if max_side else contextlib.nullcontext()
+    with warnings.catch_warnings(record=True) as caught, capping:
         # ours and the libraries' user warnings (not Python's own ResourceWarnings, say, about
         # the video decoder's pipes, which the default filters hide)
         warnings.simplefilter("always", UserWarning)

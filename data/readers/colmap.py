@@ -466,7 +466,7 @@ def read_colmap(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.
                             f"cameras; re-export the model")
     Ks = {cid: camera_intrinsics(cam, model_dir) for cid, cam in model.cameras.items()}
     paths = [p for _, p in entries]
-    images, masks = load_images(paths, background)
+    images, masks = load_images(paths, background, capped=True)
     masks = folder_masks(paths, image_dir, [image_size(im) for im in images], masks)
     cam_from_world, K_list = [], []
     for (image, file), img in zip(entries, images):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -16,17 +18,43 @@ from torch import Tensor
 
 from ..cameras import Cameras
 from ..errors import VoxsplatError, shortened_list
-from ..images import IMAGE_EXTENSIONS, composite, read_image, read_mask
+from ..images import IMAGE_EXTENSIONS, composite, read_image, read_mask, resize_image
 
 MASK_FOLDERS = ("masks", "mask")
 """Names of the folder that holds one mask per image (`mask_folder`, `folder_masks`)."""
 
 
-def load_images(paths: Sequence[Path], background: Sequence[float]
+_DECODE_MAX_SIDE: ContextVar[Optional[list]] = ContextVar("decode_max_side", default=None)
+
+
+@contextlib.contextmanager
+def decode_max_side(max_side: Optional[int]) -> Iterator[list[tuple[int, int]]]:
+    """Within the block, the readers whose cameras follow their images' size (COLMAP's, LLFF's:
+    `load_images(..., capped=True)`) resize each image longer than `max_side` pixels to that
+    as soon as it is decoded, by its own factor, as `transforms.cap_size` would: a hundred
+    48 MP photos are never all in memory at full size. Yields the list of the full sizes
+    (width, height) of the images it resized."""
+    resized: list[tuple[int, int]] = []
+    token = _DECODE_MAX_SIDE.set([max_side, resized] if max_side else None)
+    try:
+        yield resized
+    finally:
+        _DECODE_MAX_SIDE.reset(token)
+
+
+def capped_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """(width, height) of an image of `size` resized to at most `max_side` pixels a side, as
+    `Cameras.scaled(max_side / longest side)` rounds it."""
+    (W, H), factor = size, max_side / max(size)
+    return max(1, round(W * factor)), max(1, round(H * factor))
+
+
+def load_images(paths: Sequence[Path], background: Sequence[float], capped: bool = False
                 ) -> tuple[tuple[Tensor, ...], Optional[tuple[Tensor, ...]]]:
     """Read images in parallel, composite alpha on `background` and keep alpha as the mask.
     The pixels are read as stored, whatever their EXIF orientation says: the readers' poses
-    come from tools that ignore it (COLMAP, nerfstudio, LLFF's scripts).
+    come from tools that ignore it (COLMAP, nerfstudio, LLFF's scripts). `capped`: resized
+    as `decode_max_side` asks, where it does (for readers whose cameras follow the images).
 
     Returns:
         images: uint8 [H,W,3] each.
@@ -34,9 +62,16 @@ def load_images(paths: Sequence[Path], background: Sequence[float]
             have a transparent pixel.
     """
     workers = max(1, min(8, (os.cpu_count() or 1) * 2, len(paths)))
+    cap = _DECODE_MAX_SIDE.get() if capped else None
 
     def read(path: Path) -> tuple[Tensor, Optional[Tensor]]:
         rgb, alpha = read_image(path, exif=False)
+        full = image_size(rgb)
+        if cap is not None and max(full) > cap[0]:
+            size = capped_size(full, cap[0])
+            rgb = resize_image(rgb, size)
+            alpha = None if alpha is None else resize_image(alpha, size)
+            cap[1].append(full)  # (list.append: safe across the threads)
         return composite(rgb, alpha, background), alpha
 
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -97,7 +97,7 @@ def read_llff(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1.0)
     if len(paths) != N:
         raise VoxsplatError(f"{poses_file}: {N} poses but {folder} has {len(paths)} images; "
                             f"keep one image per pose")
-    images, masks = load_images(paths, background)
+    images, masks = load_images(paths, background, capped=True)
     masks = folder_masks(paths, folder, [image_size(im) for im in images], masks)
     require_one_size(images, paths, "LLFF's poses_bounds.npy")
     W, H = image_size(images[0])

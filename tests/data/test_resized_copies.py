@@ -96,8 +96,8 @@ def test_reconstruct_records_the_copy_and_its_reloads_read_it(tmp_path, capsys):
 
 def test_reconstruct_without_downscale_reads_a_copy_of_photos_too_large_to_train(
         tmp_path, capsys, monkeypatch):
-    from voxsplat.recon import app
-    monkeypatch.setattr(app, "MAX_IMAGE_SIDE", {"cuda": 24, "cpu": 24})  # the photos: 48 px
+    from voxsplat.recon import app, sizing
+    monkeypatch.setattr(sizing, "MAX_IMAGE_SIDE", {"cuda": 24, "cpu": 24})  # the photos: 48 px
     root, ws = _llff(tmp_path / "llff"), tmp_path / "ws"
     app.run_reconstruct(root, ws, "fast", "cpu", steps=3, progress=True)
     said = capsys.readouterr().out
@@ -105,17 +105,21 @@ def test_reconstruct_without_downscale_reads_a_copy_of_photos_too_large_to_train
             "full size), from the resized copies in images_2/") in said
     record = json.loads((ws / "scene.json").read_text())
     assert record["input"]["image_folder"] == "images_2" and record["input"]["downscale"] == 0.5
-    monkeypatch.setattr(app, "MAX_IMAGE_SIDE", {"cuda": 40, "cpu": 40})  # no copy fits: as before
+    monkeypatch.setattr(sizing, "MAX_IMAGE_SIDE", {"cuda": 40, "cpu": 40})  # no copy fits: as before
     app.run_reconstruct(root, ws, "fast", "cpu", steps=3, progress=True)
-    assert "images up to 48 px: training at 40 px (--downscale 0.8333;" in capsys.readouterr().out
-    assert json.loads((ws / "scene.json").read_text())["input"]["image_folder"] is None
+    said = capsys.readouterr().out  # (each photo resized as it is decoded)
+    assert "images up to 48 px: training at 40 px (--downscale 1 keeps the full size)" in said
+    record = json.loads((ws / "scene.json").read_text())["input"]
+    assert record["image_folder"] is None and record["max_side"] == 40
+    scene, _ = app.load_workspace_scene(ws)
+    assert scene.cameras.size(0) == (40, 30)
 
 
 def test_photos_of_mixed_sizes_are_each_capped_on_their_own(tmp_path, capsys, monkeypatch):
     """One large photo among small ones shrank every photo by its factor (a 4000 px photo
     among 480 px ones trained those at 120 px); each is now capped on its own."""
     from voxsplat.data.transforms import cap_size
-    from voxsplat.recon import app
+    from voxsplat.recon import app, sizing
     root = tmp_path / "colmap"
     model = root / "sparse" / "0"
     model.mkdir(parents=True)
@@ -135,11 +139,11 @@ def test_photos_of_mixed_sizes_are_each_capped_on_their_own(tmp_path, capsys, mo
     assert capped.images[0].shape == (18, 24, 3) and torch.equal(capped.images[1], scene.images[1])
     assert cap_size(scene, 40) is scene
 
-    monkeypatch.setattr(app, "MAX_IMAGE_SIDE", {"cuda": 24, "cpu": 24})
+    monkeypatch.setattr(sizing, "MAX_IMAGE_SIDE", {"cuda": 24, "cpu": 24})
     ws = tmp_path / "ws"
     app.run_reconstruct(root, ws, "fast", "cpu", steps=3, progress=True)
-    assert ("images up to 40 px: the 1 of 3 longer than 24 px train at 24 px, the others at "
-            "their size") in capsys.readouterr().out
+    assert ("images up to 40 px: training at 24 px: the 1 of 3 longer than 24 px, the others "
+            "at their size") in capsys.readouterr().out
     record = json.loads((ws / "scene.json").read_text())
     assert record["input"]["max_side"] == 24 and record["input"]["downscale"] == 1.0
     reloaded, _ = app.load_workspace_scene(ws)

@@ -438,7 +438,8 @@ def test_large_photos_train_at_the_device_size_unless_downscale_says(scene_copy,
     (as 3DGS and nerfstudio do at 1.6k px); eval reloads them at that size; --downscale 1
     keeps the full size."""
     from voxsplat.recon import app
-    monkeypatch.setitem(app.MAX_IMAGE_SIDE, "cpu", 24)  # the scene's images are 48 x 36
+    from voxsplat.recon import sizing
+    monkeypatch.setitem(sizing.MAX_IMAGE_SIDE, "cpu", 24)  # the scene's images are 48 x 36
     ws = tmp_path / "ws"
     assert main(["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu",
                  "--steps", "10"]) == 0
