@@ -51,8 +51,8 @@ def _reader_for_file(path: Path) -> tuple[Reader, Path]:
     if path.suffix.lower() == ARCHIVE_SUFFIX:
         return read_openmvs, path
     if is_image_file(path):
-        raise VoxsplatError(f"{path}: a single image, not a scene; give the scene folder "
-                            f"(with {_EXPECTED})")
+        raise VoxsplatError(f"{path}: a single image, not a scene; give the folder that holds "
+                            f"the photos (or a scene folder, with {_EXPECTED})")
     from .video import VIDEO_EXTENSIONS
     raise VoxsplatError(f"{path}: not a known scene file or video ({', '.join(VIDEO_EXTENSIONS)}; "
                         f"convert others with `ffmpeg -i INPUT out.mp4`); give a video, "

@@ -89,7 +89,7 @@ def check_registration(image_dir: Path, names: Sequence[str], registered: Sequen
     hint = ("try --matcher exhaustive (sequential matching only pairs images with nearby "
             "names), or take more photos overlapping them" if matcher == "sequential" else
             "take more photos overlapping them (each view should share ~60% with a "
-            "neighbour); for video frames --matcher sequential is faster")
+            "neighbour)")
     message = (f"{image_dir}: SfM registered only {len(registered)} of {len(names)} images "
                f"({fraction:.0%}; not registered: {shortened_list(missing)}); {hint}"
                f"{_turntable_hint(masked, config)}")

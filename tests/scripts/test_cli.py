@@ -568,3 +568,13 @@ def test_resume_with_nothing_to_resume_is_refused_before_any_work(scene_copy, tm
     monkeypatch.setattr(pipeline, "reconstruct", lambda *a, **k: called.append(1))
     err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(ws), "--resume"])
     assert "no checkpoint to resume from; run without --resume" in err and not called
+
+
+def test_photos_given_one_by_one_are_told_to_give_their_folder(tmp_path, capsys):
+    """`poses photos/*.jpg` (the shell expands the pattern) failed in argparse with
+    'unrecognized arguments'."""
+    files = [tmp_path / "photos" / f"{k}.jpg" for k in range(3)]
+    for command in ("poses", "reconstruct"):
+        err = _run_err(capsys, [command, *map(str, files), "--out", str(tmp_path / "ws")])
+        assert f"3 inputs ({files[0]}, {files[1]}, ...); give one: the folder that holds the " \
+               f"photos" in err and f"give {tmp_path / 'photos'}/" in err
