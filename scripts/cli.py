@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "voxsplat.scripts.cli reconstruct ... (one process per GPU; each "
                               "step sees N x the batch, so --steps divided by N finishes N times "
                               "sooner).")
-    r.add_argument("input", type=Path, nargs="+", help=_INPUT_HELP)
+    r.add_argument("input", type=Path, help=_INPUT_HELP)
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--preset", default="auto",
                    help="sparse (3-12 views, voxel model), dense (GPU), fast (CPU-friendly), or "
@@ -353,8 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--video-frames", type=int, default=150, metavar="N", help=_VIDEO_FRAMES_HELP)
     r.set_defaults(cls=Reconstruct)
     po = sub.add_parser("poses", help=Poses.__doc__)
-    po.add_argument("input", type=Path, nargs="+", help="a folder of photos, a video, or a COLMAP "
-                    "project with lens distortion (undistorted)")
+    po.add_argument("input", type=Path, help="a folder of photos, a video, or a COLMAP project "
+                    "with lens distortion (undistorted)")
     po.add_argument("--out", type=Path, required=True)
     po.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"])
     po.add_argument("--mask-features", action="store_true", help=_MASK_FEATURES_HELP)
@@ -473,18 +473,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = vars(build_parser().parse_args(argv))
+    parser = build_parser()
+    parsed, extra = parser.parse_known_args(argv)
+    args = vars(parsed)
+    if extra and isinstance(args.get("input"), Path) and all(Path(e).is_file() for e in extra):
+        shown = ", ".join(str(p) for p in [args["input"], *extra][:2])  # a shell's photos/*.jpg
+        print(f"voxsplat: error: {len(extra) + 1} inputs ({shown}, ...); give one: the folder "
+              f"that holds the photos (a pattern such as photos/*.jpg gives each file; give "
+              f"{args['input'].parent}/)", file=sys.stderr)
+        return 2
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     cls = args.pop("cls")
     args.pop("command")
-    inputs = args.get("input")
-    if isinstance(inputs, list) and len(inputs) > 1:  # e.g. a shell's photos/*.jpg, expanded
-        shown = ", ".join(str(p) for p in inputs[:2])
-        print(f"voxsplat: error: {len(inputs)} inputs ({shown}, ...); give one: the folder that "
-              f"holds the photos (a pattern such as photos/*.jpg gives each file; give "
-              f"{inputs[0].parent}/)", file=sys.stderr)
-        return 2
-    if isinstance(inputs, list):
-        args["input"] = inputs[0]
     debug = os.environ.get("VOXSPLAT_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     tag = f" (process {rank} of {world})" if rank else ""  # torchrun's other ranks

@@ -574,6 +574,9 @@ def test_photos_given_one_by_one_are_told_to_give_their_folder(tmp_path, capsys)
     """`poses photos/*.jpg` (the shell expands the pattern) failed in argparse with
     'unrecognized arguments'."""
     files = [tmp_path / "photos" / f"{k}.jpg" for k in range(3)]
+    files[0].parent.mkdir()
+    for f in files:
+        f.write_bytes(b"jpeg")
     for command in ("poses", "reconstruct"):
         err = _run_err(capsys, [command, *map(str, files), "--out", str(tmp_path / "ws")])
         assert f"3 inputs ({files[0]}, {files[1]}, ...); give one: the folder that holds the " \
