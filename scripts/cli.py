@@ -528,7 +528,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise
         if debug:
             traceback.print_exc()
-        where = f"{output_of(os.fsdecode(e.filename))}: " if e.filename else ""
+        target = os.fsdecode(e.filename) if e.filename else args.get("out")  # (writes name none)
+        where = f"{output_of(target)}: " if target else ""
         say(f"voxsplat: error{tag}: {where}{_DISK_ERRORS[e.errno]}", every_rank=True)
         return 2
     except MemoryError:

@@ -202,6 +202,13 @@ def test_a_full_or_read_only_disk_is_one_line_naming_the_output(capsys, workspac
         monkeypatch.setattr(wsp, "write_json", full)
         err = _error(capsys, ["eval", str(workspace), "--device", "cpu"])
         assert f"{workspace / 'metrics.json'}: {words}" in err, err
+    from voxsplat.recon import app
+
+    def nameless(*args, **kwargs):  # (a failed write names no file: the --out is named)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(app, "run_export", nameless)
+    err = _error(capsys, ["export", str(workspace), "--format", "ply", "--out", str(tmp_path / "e.ply")])
+    assert f"{tmp_path / 'e.ply'}: no space left on the disk" in err, err
 
 
 @pytest.mark.parametrize("damage, words", [
