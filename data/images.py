@@ -68,6 +68,17 @@ def unread_photos(folder: str | os.PathLike) -> str:
             f"export them as JPEG to use them")
 
 
+def stored_size(path: str | os.PathLike) -> Optional[tuple[int, int]]:
+    """(width, height) of an image file as stored (EXIF rotation ignored), from its header;
+    None where it cannot be opened."""
+    try:
+        ensure_decoder(path)
+        with Image.open(path) as img:
+            return img.size
+    except Exception:  # unreadable: whoever decodes it names it
+        return None
+
+
 def list_images(folder: str | os.PathLike) -> list[Path]:
     """Image files directly inside `folder`, sorted by name (hidden files skipped)."""
     folder = Path(folder)
@@ -144,10 +155,14 @@ def _decoding(path: str | os.PathLike) -> Iterator[None]:
         raise _cannot_read(path, str(e).splitlines()[0] if str(e) else type(e).__name__) from None
 
 
-def _open(path: str | os.PathLike, exif: bool = True) -> Image.Image:
+def _open(path: str | os.PathLike, exif: bool = True,
+          at_least: Optional[tuple[int, int]] = None) -> Image.Image:
     """Open, fully decode and (with `exif`) EXIF-rotate an image; any failure becomes a
-    VoxsplatError."""
+    VoxsplatError. `at_least` (width, height, as stored): a JPEG may be decoded at a half,
+    quarter or eighth of its size where that is still this large (Pillow's draft mode)."""
     with _decoding(path), Image.open(path) as img:
+        if at_least is not None:
+            img.draft(None, at_least)  # (a no-op for formats other than JPEG)
         img.load()
         rotated = ImageOps.exif_transpose(img) if exif else img
         return rotated if rotated is not img else img.copy()
@@ -198,7 +213,8 @@ def _to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, Optional[np.ndarray]]:
     return np.ascontiguousarray(array), None
 
 
-def read_image(path: str | os.PathLike, exif: bool = True) -> tuple[Tensor, Optional[Tensor]]:
+def read_image(path: str | os.PathLike, exif: bool = True,
+               at_least: Optional[tuple[int, int]] = None) -> tuple[Tensor, Optional[Tensor]]:
     """Read an image file as RGB and optional alpha, after its EXIF orientation.
 
     Handles RGB, RGBA, LA, palette (with or without transparency), grayscale, 16-bit
@@ -208,6 +224,9 @@ def read_image(path: str | os.PathLike, exif: bool = True) -> tuple[Tensor, Opti
         path: image file (PNG, JPEG, or anything Pillow reads).
         exif: rotate the image upright as its EXIF orientation says; False keeps the pixels as
             stored (what COLMAP and nerfstudio read).
+        at_least: (width, height) as stored that the caller will resize the image to: a JPEG
+            is then decoded at the smallest power-of-two fraction of its size at least this
+            large (faster, and a fraction of the memory), not at full size.
 
     Returns:
         rgb [H,W,3] uint8 and alpha [H,W] uint8, or None when the file has no alpha or its
@@ -216,7 +235,7 @@ def read_image(path: str | os.PathLike, exif: bool = True) -> tuple[Tensor, Opti
     Raises:
         VoxsplatError: the file is missing, unreadable or corrupt.
     """
-    rgb, alpha = _to_rgb_alpha(_open(path, exif))
+    rgb, alpha = _to_rgb_alpha(_open(path, exif, at_least))
     return torch.from_numpy(rgb.copy()), None if alpha is None else torch.from_numpy(alpha.copy())
 
 

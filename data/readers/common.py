@@ -18,7 +18,8 @@ from torch import Tensor
 
 from ..cameras import Cameras
 from ..errors import VoxsplatError, shortened_list
-from ..images import IMAGE_EXTENSIONS, composite, read_image, read_mask, resize_image
+from ..images import (IMAGE_EXTENSIONS, composite, read_image, read_mask, resize_image,
+                      stored_size)
 
 MASK_FOLDERS = ("masks", "mask")
 """Names of the folder that holds one mask per image (`mask_folder`, `folder_masks`)."""
@@ -65,12 +66,13 @@ def load_images(paths: Sequence[Path], background: Sequence[float], capped: bool
     cap = _DECODE_MAX_SIDE.get() if capped else None
 
     def read(path: Path) -> tuple[Tensor, Optional[Tensor]]:
-        rgb, alpha = read_image(path, exif=False)
-        full = image_size(rgb)
-        if cap is not None and max(full) > cap[0]:
-            size = capped_size(full, cap[0])
-            rgb = resize_image(rgb, size)
-            alpha = None if alpha is None else resize_image(alpha, size)
+        full = stored_size(path) if cap is not None else None
+        size = capped_size(full, cap[0]) if full and max(full) > cap[0] else None
+        rgb, alpha = read_image(path, exif=False, at_least=size)
+        if size is not None:
+            if image_size(rgb) != size:  # (a JPEG comes at a power-of-two fraction, or whole)
+                rgb = resize_image(rgb, size)
+                alpha = None if alpha is None else resize_image(alpha, size)
             cap[1].append(full)  # (list.append: safe across the threads)
         return composite(rgb, alpha, background), alpha
 

@@ -9,10 +9,8 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from PIL import Image
-
 from ..errors import VoxsplatError
-from ..images import ensure_decoder, is_image_file, list_images
+from ..images import is_image_file, list_images, stored_size
 from .colmap import find_colmap_model, find_image_folder as colmap_image_folder
 from .llff import POSES_FILE, _load_poses, find_image_folder as llff_image_folder
 
@@ -35,17 +33,6 @@ def full_longest_side(kind: str, reader_path: Path) -> Optional[int]:
     files = list_images(full) if kind == "llff" else [full / n for n in _images_below(full)]
     sizes = [size for size in map(stored_size, files) if size is not None]
     return max(sizes[0]) if sizes and len(set(sizes)) == 1 else None
-
-
-def stored_size(path: Path) -> Optional[tuple[int, int]]:
-    """(width, height) of an image file as stored (EXIF rotation ignored, as the readers read
-    posed scenes), from its header; None where it cannot be opened."""
-    try:
-        ensure_decoder(path)
-        with Image.open(path) as img:
-            return img.size
-    except Exception:  # unreadable: not a copy to use; the reader names it if it matters
-        return None
 
 
 def _images_below(folder: Path) -> list[Path]:

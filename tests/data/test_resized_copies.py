@@ -148,3 +148,31 @@ def test_photos_of_mixed_sizes_are_each_capped_on_their_own(tmp_path, capsys, mo
     assert record["input"]["max_side"] == 24 and record["input"]["downscale"] == 1.0
     reloaded, _ = app.load_workspace_scene(ws)
     assert [reloaded.cameras.size(i) for i in range(3)] == [(24, 18), (20, 15), (20, 15)]
+
+
+def test_images_capped_as_decoded_match_those_resized_after(tmp_path):
+    """`decode_max_side`: COLMAP's (and LLFF's) images are resized as each is decoded (a JPEG
+    at a power-of-two fraction of its size, Pillow's draft mode), with the cameras and nearly
+    the pixels of a full-size load resized after (`cap_size`)."""
+    from voxsplat.data.readers.common import decode_max_side
+    from voxsplat.data.transforms import cap_size
+    model = tmp_path / "sparse" / "0"
+    model.mkdir(parents=True)
+    (model / "cameras.txt").write_text("1 PINHOLE 400 300 350 360 200 150\n")
+    (model / "images.txt").write_text("1 1 0 0 0 0 0 4 1 a.jpg\n\n2 1 0 0 0 0.3 0 4 1 b.jpg\n\n")
+    (model / "points3D.txt").write_text("1 0 0 0 255 0 0 0.5 1 0\n")
+    (tmp_path / "images").mkdir()
+    y, x = np.mgrid[0:300, 0:400] / 40.0
+    for k, name in enumerate(("a.jpg", "b.jpg")):
+        pattern = np.stack([np.sin(x + k), np.cos(y), np.sin(x * 0.5 + y)], 2) * 100 + 128
+        Image.fromarray(pattern.astype(np.uint8)).save(tmp_path / "images" / name, quality=95)
+    after = cap_size(load_scene(tmp_path), 100)
+    with decode_max_side(100) as resized:
+        capped = load_scene(tmp_path)
+    assert resized == [(400, 300), (400, 300)]
+    assert [capped.cameras.size(i) for i in range(2)] == [(100, 75), (100, 75)]
+    torch.testing.assert_close(capped.cameras.Ks, after.cameras.Ks)
+    for a, b in zip(capped.images, after.images):
+        assert (a.float() - b.float()).abs().mean() < 2.0  # (in 0-255)
+    with decode_max_side(None):  # off: full size, as before
+        assert load_scene(tmp_path).cameras.size(0) == (400, 300)
