@@ -266,7 +266,7 @@ def read_blender(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1
         raise VoxsplatError(f"{path}: none of the images listed in its transforms files exist; "
                             f"put them next to the JSON files at their 'file_path'")
     paths = [f.path for f in frames]
-    images, masks = load_images(paths, background)
+    images, masks = load_images(paths, background, capped=True)
     masks = _frame_masks(frames, images, masks)
     depths = _frame_depths(frames, images)
     for span in one_size:

@@ -443,16 +443,17 @@ def test_large_photos_train_at_the_device_size_unless_downscale_says(scene_copy,
     ws = tmp_path / "ws"
     assert main(["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu",
                  "--steps", "10"]) == 0
-    assert "images up to 48 px: training at 24 px (--downscale 0.5;" in capsys.readouterr().out
+    said = capsys.readouterr().out  # (each image resized as it is decoded)
+    assert "images up to 48 px: training at 24 px (--downscale 1 keeps the full size)" in said
     scene, rec = app.load_workspace_scene(ws)
-    assert rec["input"]["downscale"] == 0.5 and scene.cameras.size(0) == (24, 18)
+    assert rec["input"]["max_side"] == 24 and scene.cameras.size(0) == (24, 18)
     before = json.loads((ws / "metrics.json").read_text())
     assert main(["eval", str(ws), "--device", "cpu"]) == 0
     after = json.loads((ws / "metrics.json").read_text())
     assert after["psnr"] == pytest.approx(before["psnr"], abs=1e-4)
     assert _reconstruct_config(scene_copy, tmp_path / "full", monkeypatch, "--downscale",
                                "1").downscale == 1.0
-    assert _reconstruct_config(scene_copy, tmp_path / "auto", monkeypatch).downscale == 0.5
+    assert _reconstruct_config(scene_copy, tmp_path / "auto", monkeypatch).downscale == 1.0
 
 
 def test_holdout_chooses_the_views_kept_for_measuring(capsys, scene_copy, tmp_path):
