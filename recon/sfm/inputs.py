@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ...data.errors import VoxsplatError
+from ...data.errors import VoxsplatError, shortened_list
 from ...data.images import (check_decodes, composite, describe_subfolders, ensure_decoder,
                             image_subfolders, list_images, read_image, unread_photos,
                             MAX_PIXELS)
@@ -48,6 +48,8 @@ class InputImage:
     """The file has an alpha channel (or a transparent palette entry): a mask."""
     orientation: int = 1
     """EXIF orientation (1-8; 1 upright): `width`, `height` are after it."""
+    gray: bool = False
+    """A grayscale photo (no colour to train)."""
 
 
 def _exif_fields(img: Image.Image) -> tuple[int, str, str, Optional[float]]:
@@ -81,6 +83,7 @@ def describe_image(path: Path) -> InputImage:
             has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
             odd_mode = img.mode not in ("RGB", "L", "RGBA", "LA", "P", "PA")
             other_format = img.format not in ("JPEG", "MPO", "PNG")  # a WebP saved as .jpg
+            gray = img.mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
     except Image.DecompressionBombError:
         raise VoxsplatError(f"{path}: more than {MAX_PIXELS // 10**6} megapixels, more than "
                             f"voxsplat reads; resize it") from None
@@ -95,7 +98,7 @@ def describe_image(path: Path) -> InputImage:
     name = path.name if not needs_copy else path.stem + (
         ".png" if path.suffix.lower() == ".png" else ".jpg")
     return InputImage(path, name, W, H, (W, H, make, model, focal), needs_copy, has_alpha,
-                      orientation if orientation in range(1, 9) else 1)
+                      orientation if orientation in range(1, 9) else 1, gray)
 
 
 def check_readable(images: Sequence[InputImage]) -> None:
@@ -169,6 +172,12 @@ def scan_images(image_dir: Path) -> list[InputImage]:
             failed.append((p, str(e)))
     _raise_unreadable(failed, "")
     _warn_small(images)
+    gray = [im.source.name for im in images if im.gray]
+    if 0 < len(gray) < len(images):  # (all gray: a grayscale capture, trained as such)
+        warnings.warn(f"{image_dir}: {len(gray)} grayscale photo(s) among colour ones "
+                      f"({shortened_list(gray)}): their colours cannot match the others' (a "
+                      f"filter, or an infrared frame?); leave them out if they were not meant",
+                      stacklevel=2)
     return images
 
 

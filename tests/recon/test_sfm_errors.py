@@ -4,6 +4,7 @@ own logic). Poses and inputs that work: `test_sfm.py`."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -279,3 +280,15 @@ def test_one_shot_in_two_files_of_one_name(tmp_path):
     message = _message(scan_images, tmp_path)
     assert "IMG_1.JPG and IMG_1.png share the name IMG_1" in message
     assert "if they are one photo (a phone's HEIC and JPEG of a shot), remove one" in message
+
+
+def test_a_grayscale_photo_among_colour_ones_is_named(tmp_path):
+    from voxsplat.recon.sfm.inputs import scan_images
+    for k in range(3):
+        _save_unrelated(tmp_path / f"{k}.png", k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # colour photos alone: nothing said
+        scan_images(tmp_path)
+    Image.open(tmp_path / "1.png").convert("L").save(tmp_path / "1.png")
+    with pytest.warns(UserWarning, match=r"1 grayscale photo\(s\) among colour ones \(1.png\)"):
+        assert len(scan_images(tmp_path)) == 3
