@@ -134,17 +134,20 @@ def load_latest_checkpoint(folder: Path, device) -> tuple[Path, dict]:
                     raise
                 raise VoxsplatError(f"{folder}: none of its {len(found)} checkpoints can be "
                                     f"read (the last: {e}); run without --resume") from None
-            warnings.warn(f"{str(e).split('; ')[0]}; resuming from {found[i + 1].name}")
+            warnings.warn(f"{str(e).split('; ')[0]}; resuming from {found[i + 1].name} (the "
+                          f"unreadable one is removed)")
             continue
+        for unreadable in found[:i]:  # (it would shadow the next ones, and count towards `keep`)
+            unreadable.unlink(missing_ok=True)
         return path, ckpt
     raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
 def stop_at_step_end(enabled: bool = True) -> Iterator[Callable[[], bool]]:
-    """Ctrl-C (SIGINT) or SIGTERM while training asks the loop to stop at the end of its step, where it
-    saves a checkpoint (so that --resume goes on from there, not from the last periodic one);
-    a second Ctrl-C stops at once. Yields the question "was a stop asked?". Off (Ctrl-C stops
+    """Ctrl-C (SIGINT) or SIGTERM while training asks the loop to stop at the end of its step,
+    where it saves a checkpoint (so that --resume goes on from there, not from the last
+    periodic one); a second Ctrl-C stops at once. Yields the question "was a stop asked?". Off (Ctrl-C stops
     at once, as before) where not `enabled` (several processes: they could stop at different
     steps) or off the main thread (no signal handlers there)."""
     if not enabled or threading.current_thread() is not threading.main_thread():

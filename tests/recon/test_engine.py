@@ -79,6 +79,13 @@ def test_a_truncated_checkpoint_resumes_from_the_one_before(tiny_scene, tmp_path
             resume=True, progress=False)
     for k in full.splats:
         torch.testing.assert_close(resumed.splats[k], full.splats.get(k), rtol=1e-4, atol=1e-5)
+    from voxsplat.recon.checkpoint import load_latest_checkpoint, save_checkpoint
+    save_checkpoint(tmp_path / "ck", 20, {"step": 20, "model": {}})
+    save_checkpoint(tmp_path / "ck", 40, {"step": 40, "model": {}})
+    (tmp_path / "ck" / "step_000040.pt").write_bytes(b"cut")
+    with pytest.warns(UserWarning, match=r"resuming from step_000020.pt \(the unreadable one is removed\)"):
+        path, ckpt = load_latest_checkpoint(tmp_path / "ck", "cpu")
+    assert ckpt["step"] == 20 and [p.name for p in (tmp_path / "ck").iterdir()] == ["step_000020.pt"]
     for ckpt in (tmp_path / "cut" / "checkpoints").iterdir():
         ckpt.write_bytes(b"not a checkpoint")
     with pytest.warns(UserWarning), pytest.raises(VoxsplatError, match="checkpoints: none of "
