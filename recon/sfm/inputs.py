@@ -148,8 +148,9 @@ def scan_images(image_dir: Path) -> list[InputImage]:
         warnings.warn(f"{image_dir}: {unread}", stacklevel=2)
     if nested:
         warnings.warn(f"{image_dir}: the photos in its sub-folders {describe_subfolders(nested)} "
-                      f"are left out (sub-folders are not searched); move them beside the "
-                      f"others to use them", stacklevel=2)
+                      f"are left out (sub-folders are not searched); if they are photos of "
+                      f"this scene (not thumbnails), move them beside the others to use them",
+                      stacklevel=2)
     paths = _without_copies(image_dir, paths)  # (IMG_5.JPG and its copy IMG_5.jpg: one photo)
     seen: dict[str, Path] = {}
     for p in paths:
