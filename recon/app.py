@@ -25,8 +25,7 @@ from .eval_renders import RenderFolder
 from .presets import auto_preset, auto_sparse_model
 from .overrides import override, steps_note
 from .engine import resolve_device
-from .sizing import (auto_downscale, capped_to_device, device_cap, longest_side, mixed_sizes,
-                     resized_copy, say_capped)
+from .sizing import capped_to_device, device_cap, resized_copy, say_capped
 from .sky import read_sky
 
 
@@ -110,15 +109,8 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
                       f"metrics are then those of the training views)")
         elif progress and distributed.is_main():
             _say_holdout(scene)
-    if not resume and downscale is None and not capped and mixed_sizes(scene):
+    if not resume and downscale is None and not capped:  # the other readers': after loading
         max_side, scene = capped_to_device(scene, device_type, progress and distributed.is_main())
-    elif not resume and downscale is None and not capped:  # train at most MAX_IMAGE_SIDE
-        full, downscale = longest_side(scene.cameras), auto_downscale(scene, device_type)
-        if downscale < 1.0:
-            scene = downscale_scene(scene, downscale)
-            if progress and distributed.is_main():
-                print(f"images up to {full} px: training at {longest_side(scene.cameras)} px "
-                      f"(--downscale {downscale:.4g}; --downscale 1 keeps the full size)")
     if not resume:
         auto, n_train = preset == "auto", len(scene.split("train"))
         if auto:

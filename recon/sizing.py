@@ -14,9 +14,9 @@ from . import distributed
 
 
 MAX_IMAGE_SIDE = {"cuda": 1600, "cpu": 1000}
-"""Without --downscale, a scene whose largest image is longer than this (pixels, by device
-type) is resized by one factor so that its longest side is this: 3DGS and nerfstudio train
-at most 1.6k px, and a CPU renders every pixel in PyTorch. `--downscale 1` keeps full size."""
+"""Without --downscale, each image longer than this (pixels, by device type) is resized so
+that its longest side is this, by a factor of its own: 3DGS and nerfstudio train at most
+1.6k px, and a CPU renders every pixel in PyTorch. `--downscale 1` keeps full size."""
 
 
 def longest_side(cameras) -> int:
@@ -24,26 +24,14 @@ def longest_side(cameras) -> int:
     return max(max(cameras.size(i)) for i in range(len(cameras)))
 
 
-def auto_downscale(scene, device_type: str) -> float:
-    """The factor `reconstruct` resizes the scene by when --downscale is left out: 1, or
-    MAX_IMAGE_SIDE over the scene's longest image side."""
-    cap = MAX_IMAGE_SIDE["cuda" if device_type == "cuda" else "cpu"]
-    longest = longest_side(scene.cameras)
-    return 1.0 if longest <= cap else cap / longest
-
-
-def mixed_sizes(scene) -> bool:
-    """Whether the scene's images differ in size (photos of several cameras, or crops)."""
-    return len({scene.cameras.size(i) for i in range(len(scene))}) > 1
-
-
 def device_cap(device_type: str) -> int:
     return MAX_IMAGE_SIDE["cuda" if device_type == "cuda" else "cpu"]
 
 
 def capped_to_device(scene, device_type: str, say: bool):
-    """Images of mixed sizes, each resized to at most MAX_IMAGE_SIDE on its own (`cap_size`):
-    the cap (None where none was over it) and the scene."""
+    """The scene's images, each resized to at most MAX_IMAGE_SIDE on its own (`cap_size`;
+    photos of mixed sizes keep their detail): the cap (None where none was over it) and the
+    scene."""
     cap = device_cap(device_type)
     over = sum(max(scene.cameras.size(i)) > cap for i in range(len(scene)))
     if not over:
@@ -64,13 +52,13 @@ def resized_copy(input_path: Path, downscale: Optional[float], device_type: str,
                   progress: bool) -> tuple[Optional[str], Optional[float]]:
     """The resized copy of a posed scene's photos to read (`data.load.resized_input`; None for
     photos, videos, and scenes without one that fits) and the downscale: the one given, or,
-    where it is left out and a copy fits, `auto_downscale`'s (said here, as the photos are
-    not decoded at full size)."""
+    where it is left out and a copy fits, the device's cap over the longest side (said here,
+    as the photos are not decoded at full size)."""
     if needs_poses(input_path) or (downscale or 0.0) >= 1.0:
         return None, downscale
     factor, longest = downscale, None
     try:  # (advice only: the load itself names what is wrong with the input)
-        if factor is None:  # (computed from the images' headers, as auto_downscale would)
+        if factor is None:  # (from the images' headers: one size, so one factor)
             longest, cap = stored_longest_side(input_path), MAX_IMAGE_SIDE[
                 "cuda" if device_type == "cuda" else "cpu"]
             if longest is None or longest <= cap:
