@@ -19,7 +19,7 @@ from ..data.transforms import (cap_size, check_downscale, downscale as downscale
                                is_off_frame, normalize, split_every)
 from . import distributed, pipeline
 from . import workspace as wsp
-from .checkpoint import latest_checkpoint, remove_checkpoints
+from .checkpoint import remove_checkpoints, require_checkpoints
 from .config import TrainConfig, check_steps, preset as get_preset, with_steps
 from .eval_renders import RenderFolder
 from .presets import auto_preset, auto_sparse_model
@@ -73,9 +73,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         holdout = rec["input"].get("holdout")
         sfm = _resumed_sfm(Path(out), sfm)
         _check_same_photos(input_path, Path(out), sfm)
-        if latest_checkpoint(Path(out) / "checkpoints") is None:  # (before SfM and MVS run)
-            raise VoxsplatError(f"{Path(out) / 'checkpoints'}: --resume, but there is no "
-                                f"checkpoint to resume from; run without --resume")
+        require_checkpoints(Path(out) / "checkpoints")  # (before SfM and MVS run)
     else:
         input_path = _video_of_folder(input_path, progress)
         note = pipeline.check_fresh_out(Path(out), input_path)  # before SfM and MVS run
@@ -89,8 +87,8 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     else:
         folder, downscale = resized_copy(input_path, downscale, device_type, progress)
         scale = downscale if downscale is not None else 1.0
-    # without --downscale, COLMAP's and LLFF's images (photos through SfM too) are capped at
-    # the device's size as they are decoded, each on its own; the other readers' after loading
+    # without --downscale, the images of COLMAP, LLFF and transforms.json scenes (and photos
+    # through SfM) are capped at the device's size as decoded, each on its own; others' after
     auto_cap = None if resume or downscale is not None else device_cap(device_type)
     with distributed.main_first():  # SfM runs once, on rank 0; the other ranks reuse it
         with decode_max_side(auto_cap) as capped:

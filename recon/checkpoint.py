@@ -114,6 +114,19 @@ def load_checkpoint(path: Path, device) -> dict:
                             f"--resume") from None
 
 
+def require_checkpoints(folder: Path) -> list[Path]:
+    """`checkpoints(folder)`, which --resume needs one of.
+
+    Raises:
+        VoxsplatError: there is none.
+    """
+    found = checkpoints(folder)
+    if not found:
+        raise VoxsplatError(f"{folder}: --resume, but there is no checkpoint to resume from; "
+                            "run without --resume")
+    return found
+
+
 def load_latest_checkpoint(folder: Path, device) -> tuple[Path, dict]:
     """The newest checkpoint in `folder` that can be read, warning about newer ones that
     cannot (a run killed while the disk filled up).
@@ -121,10 +134,7 @@ def load_latest_checkpoint(folder: Path, device) -> tuple[Path, dict]:
     Raises:
         VoxsplatError: there is none, or none can be read.
     """
-    found = checkpoints(folder)
-    if not found:
-        raise VoxsplatError(f"{folder}: --resume, but there is no checkpoint to resume from; "
-                            "run without --resume")
+    found = require_checkpoints(folder)
     for i, path in enumerate(found):
         try:
             ckpt = load_checkpoint(path, device)
