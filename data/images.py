@@ -131,6 +131,12 @@ def _register_heif(pillow_heif) -> None:
     pillow_heif.register_heif_opener()
 
 
+def too_large(path) -> VoxsplatError:
+    """The error for an image of more than MAX_PIXELS (Pillow's DecompressionBombError)."""
+    return VoxsplatError(f"{path}: more than {MAX_PIXELS // 10**6} megapixels, more than "
+                         f"voxsplat reads; resize it")
+
+
 def _cannot_read(path, reason: str) -> VoxsplatError:
     return VoxsplatError(f"{path}: cannot read image ({reason}); "
                          f"check the file is a valid JPEG/PNG")
@@ -149,8 +155,7 @@ def _decoding(path: str | os.PathLike) -> Iterator[None]:
     except UnidentifiedImageError:
         raise _cannot_read(path, "unknown or corrupt format") from None
     except Image.DecompressionBombError:
-        raise VoxsplatError(f"{path}: more than {MAX_PIXELS // 10**6} megapixels, more than "
-                            f"voxsplat reads; resize it") from None
+        raise too_large(path) from None
     except (OSError, ValueError, SyntaxError) as e:
         raise _cannot_read(path, str(e).splitlines()[0] if str(e) else type(e).__name__) from None
 

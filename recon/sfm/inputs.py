@@ -21,8 +21,8 @@ from PIL import Image, UnidentifiedImageError
 
 from ...data.errors import VoxsplatError, shortened_list
 from ...data.images import (check_decodes, composite, describe_subfolders, ensure_decoder,
-                            image_subfolders, list_images, read_image, unread_photos,
-                            MAX_PIXELS)
+                            image_subfolders, list_images, read_image, too_large,
+                            unread_photos)
 from ...data.readers.common import alpha_masks, check_masks, folder_masks, mask_folder
 from .config import SfmConfig
 
@@ -85,8 +85,7 @@ def describe_image(path: Path) -> InputImage:
             other_format = img.format not in ("JPEG", "MPO", "PNG")  # a WebP saved as .jpg
             gray = img.mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
     except Image.DecompressionBombError:
-        raise VoxsplatError(f"{path}: more than {MAX_PIXELS // 10**6} megapixels, more than "
-                            f"voxsplat reads; resize it") from None
+        raise too_large(path) from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         reason = "unknown or corrupt format" if isinstance(e, UnidentifiedImageError) else str(e)
         raise VoxsplatError(f"{path}: cannot read image ({reason}); check the file is a valid "
