@@ -11,6 +11,7 @@ from typing import Optional
 
 from ..errors import VoxsplatError
 from ..images import is_image_file, list_images, stored_size
+from .common import resized_copy
 from .colmap import find_colmap_model, find_image_folder as colmap_image_folder
 from .llff import POSES_FILE, _load_poses, find_image_folder as llff_image_folder
 
@@ -54,6 +55,14 @@ def _copy_images(kind: str, full: Path, copy: Path) -> Optional[tuple[Path, Path
     return full / names[0], copy / names[0]
 
 
+def _sizes(kind: str, full: Path, copy: Path) -> Optional[tuple[tuple[int, int], tuple[int, int]]]:
+    """The (width, height) of the first image of `full` and of its counterpart in `copy`
+    (`_copy_images`), from their headers; None where `copy` is no copy or either won't open."""
+    pair = _copy_images(kind, full, copy)
+    sizes = pair and (stored_size(pair[0]), stored_size(pair[1]))
+    return None if not sizes or None in sizes else sizes
+
+
 def resized_folder(kind: str, reader_path: Path, factor: float) -> Optional[str]:
     """The name of the resized copy (a sibling `NAME_<k>` of the scene's image folder `NAME`)
     to read for a load downscaled by `factor`: the one with the smallest images that are at
@@ -67,13 +76,11 @@ def resized_folder(kind: str, reader_path: Path, factor: float) -> Optional[str]
     for copy in full.parent.iterdir():
         if not (pattern.fullmatch(copy.name) and copy.is_dir()):
             continue
-        pair = _copy_images(kind, full, copy)
-        sizes = pair and (stored_size(pair[0]), stored_size(pair[1]))
-        if not sizes or None in sizes:
+        sizes = _sizes(kind, full, copy)
+        if sizes is None or not resized_copy(*reversed(sizes)):  # (another aspect ratio)
             continue
         (W, H), (w, h) = sizes
-        uniform = abs(w / W - h / H) * max(W, H) <= 1.0
-        if uniform and w >= W * factor - 1 and h >= H * factor - 1 and (best is None or w < best[1]):
+        if w >= W * factor - 1 and h >= H * factor - 1 and (best is None or w < best[1]):
             best = (copy.name, w)
     return best[0] if best else None
 
@@ -82,9 +89,8 @@ def factor_left(kind: str, reader_path: Path, folder: str, factor: float) -> flo
     """What the images of copy `folder` are still to be resized by, for the size the full
     images downscaled by `factor` would have: 1 where the copy has it (within a pixel)."""
     full = full_folder(kind, reader_path)
-    pair = _copy_images(kind, full, full.parent / folder) if full is not None else None
-    sizes = pair and (stored_size(pair[0]), stored_size(pair[1]))
-    if not sizes or None in sizes:
+    sizes = _sizes(kind, full, full.parent / folder) if full is not None else None
+    if sizes is None:
         raise VoxsplatError(f"{reader_path}: {folder}/ no longer holds a resized copy of each "
                             f"photo; put them back, or start over (--downscale picks a copy)")
     (W, H), (w, h) = sizes
