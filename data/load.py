@@ -184,24 +184,30 @@ def resized_input(path: str | os.PathLike, downscale: float) -> Optional[str]:
     """The resized copy of the photos of the posed scene at `path` that a load downscaled by
     `downscale` reads (`images_4/` beside `images/`, for LLFF and COLMAP scenes), or None: the
     `image_folder` to give `load_scene`."""
-    reader, reader_path = find_reader(path)
-    kind = _RESIZED_KINDS.get(reader)
-    if kind is None or downscale >= 1.0:
+    found = _resized_kind(path) if downscale < 1.0 else None
+    if found is None:
         return None
     from .readers.resized import resized_folder
-    return resized_folder(kind, reader_path, downscale)
+    return resized_folder(*found, downscale)
 
 
 def stored_longest_side(path: str | os.PathLike) -> Optional[int]:
     """The longest side of an LLFF or COLMAP scene's full-size photos, read from their
     headers (before any is decoded), where they share one size; None otherwise and for other
     scenes."""
-    reader, reader_path = find_reader(path)
-    kind = _RESIZED_KINDS.get(reader)
-    if kind is None:
+    found = _resized_kind(path)
+    if found is None:
         return None
     from .readers.resized import full_longest_side
-    return full_longest_side(kind, reader_path)
+    return full_longest_side(*found)
+
+
+def _resized_kind(path: str | os.PathLike) -> Optional[tuple[str, Path]]:
+    """`readers.resized`'s kind of the scene at `path` and its reader's path; None for the
+    scenes other than LLFF's and COLMAP's."""
+    reader, reader_path = find_reader(path)
+    kind = _RESIZED_KINDS.get(reader)
+    return None if kind is None else (kind, reader_path)
 
 
 def load_scene(path: str | os.PathLike, *, background: Sequence[float] = (1.0, 1.0, 1.0),

@@ -30,8 +30,8 @@ _DECODE_MAX_SIDE: ContextVar[Optional[list]] = ContextVar("decode_max_side", def
 
 @contextlib.contextmanager
 def decode_max_side(max_side: Optional[int]) -> Iterator[list[tuple[int, int]]]:
-    """Within the block, the readers whose cameras follow their images' size (COLMAP's, LLFF's:
-    `load_images(..., capped=True)`) resize each image longer than `max_side` pixels to that
+    """Within the block, the readers whose cameras follow their images' size (COLMAP's, LLFF's,
+    transforms.json's: `load_images(..., capped=True)`) resize each image longer than `max_side` pixels to that
     as soon as it is decoded, by its own factor, as `transforms.cap_size` would: a hundred
     48 MP photos are never all in memory at full size. Yields the list of the full sizes
     (width, height) of the images it resized."""
