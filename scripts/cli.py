@@ -7,7 +7,6 @@ Errors in user input surface as one line (``voxsplat: error: ...``) and exit cod
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import shlex
 import signal
@@ -21,6 +20,7 @@ from typing import Optional
 
 from voxsplat.data.atomic import output_of
 from voxsplat.data.errors import VoxsplatError
+from voxsplat.scripts.process import DISK_ERRORS, locked, peer_stopped, stop_on_sigterm
 
 
 @dataclass
@@ -62,7 +62,7 @@ class Reconstruct:
             live = LiveView(self.out, port=self.port)
         finished = False
         try:
-            with _locked(self.out, distributed.is_main()):
+            with locked(self.out, distributed.is_main()):
                 metrics = run_reconstruct(self.input, self.out, self.preset, self.device, self.steps,
                                           self.downscale, self.resume, progress=not self.quiet,
                                           sfm=_sfm_config(self.matcher, self.mask_features,
@@ -103,7 +103,7 @@ class Poses:
         if others:
             raise VoxsplatError(f"--set {others[0]}: `poses` takes only "
                                 f"sfm.* fields, e.g. --set sfm.min_registered_fraction=0.4")
-        with _locked(self.out):
+        with locked(self.out):
             scene = run_poses(self.input, self.out,
                               _sfm_config(self.matcher, self.mask_features, self.video_frames,
                                           self.overrides),
@@ -275,16 +275,8 @@ class Demo:
 
     def execute(self) -> None:
         from voxsplat.recon.app import run_demo
-        with _locked(self.out):
+        with locked(self.out):
             run_demo(self.out, self.device, self.steps, progress=not self.quiet)
-
-
-def _locked(out: Path, main_process: bool = True):
-    """`workspace_lock(out)` for the process that owns OUT (torchrun's first; the others share
-    its run)."""
-    import contextlib
-    from voxsplat.recon.workspace import workspace_lock
-    return workspace_lock(out) if main_process else contextlib.nullcontext()
 
 
 def _report(metrics: dict, ws: Path) -> None:
@@ -503,7 +495,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     shown, warnings.showwarning = warnings.showwarning, show_warning
     started = time.time()
-    terminate = _stop_on_sigterm() if world == 1 else None
+    terminate = stop_on_sigterm() if world == 1 else None
     try:
         if cls is not Reconstruct and world > 1:
             raise VoxsplatError(f"torchrun runs `voxsplat reconstruct` on several GPUs; run "
@@ -524,20 +516,20 @@ def main(argv: Optional[list[str]] = None) -> int:
         say(f"voxsplat: interrupted{hint}")
         return 130
     except OSError as e:
-        if e.errno not in _DISK_ERRORS:
+        if e.errno not in DISK_ERRORS:
             raise
         if debug:
             traceback.print_exc()
         target = os.fsdecode(e.filename) if e.filename else args.get("out")  # (writes name none)
         where = f"{output_of(target)}: " if target else ""
-        say(f"voxsplat: error{tag}: {where}{_DISK_ERRORS[e.errno]}", every_rank=True)
+        say(f"voxsplat: error{tag}: {where}{DISK_ERRORS[e.errno]}", every_rank=True)
         return 2
     except MemoryError:
         say(f"voxsplat: error{tag}: out of memory; {_memory_advice(cls, args, gpu=False)}",
             every_rank=True)
         return 3
     except RuntimeError as e:
-        if world > 1 and _peer_stopped(e):
+        if world > 1 and peer_stopped(e):
             if debug:
                 traceback.print_exc()
             say(f"voxsplat: error{tag}: another process of the run stopped (its message, or "
@@ -558,29 +550,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 
-def _stop_on_sigterm():
-    """SIGTERM (`docker stop`, `timeout`, a scheduler) stops a command as Ctrl-C does: its
-    message says what to run next, and training saves a checkpoint first (see
-    `checkpoint.stop_at_step_end`). Returns the handler it replaced (None off the main thread)."""
-    import threading
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-    return signal.signal(signal.SIGTERM, interrupt)
-
-
-_DISK_ERRORS = {
-    errno.ENOSPC: "no space left on the disk; free some, or give --out on another disk",
-    errno.EDQUOT: "disk quota exceeded; free some space, or give --out on another disk",
-    errno.EROFS: "the file system is read-only; give --out on a writable one",
-    errno.EACCES: "permission denied; check its permissions, or give --out where you may write",
-    errno.EPERM: "not permitted; check its permissions, or give --out where you may write",
-}
-"""OSErrors that the machine, not voxsplat, causes: one line (what and where), no traceback."""
-
-
 def _memory_advice(cls, args: dict, gpu: bool) -> str:
     """What the command that ran out of memory can change (its own options only)."""
     cpu = ", or --device cpu for small scenes" if gpu else ""
@@ -596,15 +565,6 @@ def _memory_advice(cls, args: dict, gpu: bool) -> str:
         return "use --set sfm.max_image_size=1000 (smaller images for SfM)"
     return ("use --device cpu" if gpu and "device" in args else
             f"close what else uses the {'GPU' if gpu else 'memory'}")
-
-
-def _peer_stopped(e: RuntimeError) -> bool:
-    """Whether `e` is torch.distributed's report that another rank went away (NCCL's
-    DistBackendError, gloo's closed connection), not a failure of this process."""
-    text = str(e)
-    return (type(e).__name__ == "DistBackendError"
-            or any(s in text for s in ("Connection closed by peer", "Connection reset by peer",
-                                       "gloo/transport", "NCCL communicator was aborted")))
 
 
 if __name__ == "__main__":

@@ -210,10 +210,10 @@ def test_other_commands_refuse_torchrun(tmp_path, monkeypatch, capsys):
 
 
 def test_peer_failures_are_told_apart_from_this_process_failing():
-    from voxsplat.scripts.cli import _peer_stopped
-    assert _peer_stopped(RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:553] "
+    from voxsplat.scripts.process import peer_stopped
+    assert peer_stopped(RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:553] "
                                       "Connection closed by peer [127.0.0.1]:29500"))
-    assert not _peer_stopped(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert not peer_stopped(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
 
 
 def test_resuming_with_another_number_of_processes_is_refused(tiny_scene, tmp_path,
