@@ -23,7 +23,7 @@ from .checkpoint import remove_checkpoints, require_checkpoints
 from .config import TrainConfig, check_steps, preset as get_preset, with_steps
 from .eval_renders import RenderFolder
 from .presets import auto_preset, auto_sparse_model
-from .overrides import override, steps_note
+from .overrides import assigned_key, override, steps_note
 from .engine import resolve_device
 from .sizing import capped_to_device, device_cap, resized_copy, say_capped
 from .sky import read_sky
@@ -81,12 +81,12 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
             print(note)
     check_holdout(holdout)
     posed_by_sfm = not resume and needs_poses(input_path)
-    max_side = rec["input"].get("max_side") if resume else None
     if resume:
-        scale, folder = cfg.downscale, rec["input"].get("image_folder")
+        scale, folder, max_side = (cfg.downscale, rec["input"].get("image_folder"),
+                                   rec["input"].get("max_side"))
     else:
         folder, downscale = resized_copy(input_path, downscale, device_type, progress)
-        scale = downscale if downscale is not None else 1.0
+        scale, max_side = (downscale if downscale is not None else 1.0), None
     # without --downscale, the images of COLMAP, LLFF and transforms.json scenes (and photos
     # through SfM) are capped at the device's size as decoded, each on its own; others' after
     auto_cap = None if resume or downscale is not None else device_cap(device_type)
@@ -346,7 +346,7 @@ def refines_sfm_poses(preset: str, posed_by_sfm: bool, overrides: Sequence[str])
     the voxel model +0.25 / -0.02 / +0.19, for 10-15% more time
     (`bench/results/explore/unposed_fewview_pose_refine_h100_2026-12-06.json`).
     """
-    named = any(a.split("=", 1)[0].strip() == POSE_REFINE for a in overrides)
+    named = any(assigned_key(a) == POSE_REFINE for a in overrides)
     return preset == "sparse" and posed_by_sfm and not named
 
 

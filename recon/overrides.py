@@ -38,6 +38,11 @@ def _typed(old: Any, value: str, assignment: str, key: str) -> Any:
                             f"{type(old).__name__} for {key}") from None
 
 
+def assigned_key(assignment: str) -> str:
+    """The field path a ``--set`` assignment names: ``optim.steps`` of ``optim.steps = 300``."""
+    return assignment.partition("=")[0].strip()
+
+
 def set_field(obj, assignment: str, prefix: str = ""):
     """A copy of the config dataclass `obj` with one ``path.to.field=value`` (`assignment`,
     its key under `prefix`, e.g. ``sfm.``) applied; the value takes the field's type (bools:
@@ -78,7 +83,7 @@ def set_field(obj, assignment: str, prefix: str = ""):
 def override(cfg, assignment: str):
     """`cfg` (a `TrainConfig`) with one ``section.field=value`` (or ``field=value``) applied;
     `downscale` is refused: --downscale resizes the images, which the record follows."""
-    if assignment.split("=", 1)[0].strip() == "downscale":
+    if assigned_key(assignment) == "downscale":
         raise VoxsplatError(f"--set {assignment}: give --downscale instead (it resizes the "
                             f"images; the config only records the factor)")
     return set_field(cfg, assignment)
@@ -89,7 +94,7 @@ def steps_note(overrides: Sequence[str]) -> Optional[str]:
     (densification, voxel growth, SH degree, checkpoints) keep the preset's step numbers,
     which `--steps N` would rescale with it."""
     for assignment in overrides:
-        if assignment.split("=", 1)[0].strip() == "optim.steps":
+        if assigned_key(assignment) == "optim.steps":
             return (f"--set {assignment.strip()} changes the step count only: densification and "
                     f"the other schedules keep the preset's step numbers (--steps "
                     f"{assignment.split('=', 1)[1].strip()} rescales them with it)")
