@@ -74,6 +74,13 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         sfm = _resumed_sfm(Path(out), sfm)
         _check_same_photos(input_path, Path(out), sfm)
         require_checkpoints(Path(out) / "checkpoints")  # (before SfM and MVS run)
+        missing = TrainConfig.missing_fields(rec["config"])
+        if missing and distributed.is_main():  # (a record of an older voxsplat)
+            print(f"voxsplat: note: the run's recorded config lacks {len(missing)} setting"
+                  f"{'s' if len(missing) > 1 else ''} ({', '.join(missing[:4])}"
+                  f"{', ...' if len(missing) > 4 else ''}), made by an older voxsplat: "
+                  f"{'they take' if len(missing) > 1 else 'it takes'} this version's defaults, "
+                  f"which may differ from what the run started with", file=sys.stderr)
     else:
         input_path = _video_of_folder(input_path, progress)
         note = pipeline.check_fresh_out(Path(out), input_path)  # before SfM and MVS run

@@ -7,7 +7,7 @@ picked by name (``--preset``); command-line overrides produce a new frozen confi
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Callable, Literal
 
 from ..data.errors import VoxsplatError
@@ -535,6 +535,18 @@ class TrainConfig:
                                 f"({', '.join(unknown[:4])}): it was made by another version; "
                                 f"start over without --resume, or use that version")
         return TrainConfig(**{k: nested[k](**v) if k in nested else v for k, v in d.items()})
+
+    @staticmethod
+    def missing_fields(d: dict) -> list[str]:
+        """The settings (`section.field`) a recorded config lacks, which `from_dict` fills
+        with this version's defaults: a record of an older voxsplat, or edited by hand."""
+        defaults = TrainConfig()
+        missing = [f.name for f in fields(defaults) if f.name not in d]
+        for f in fields(defaults):
+            section = getattr(defaults, f.name)
+            if is_dataclass(section) and isinstance(d.get(f.name), dict):
+                missing += [f"{f.name}.{g.name}" for g in fields(section) if g.name not in d[f.name]]
+        return missing
 
 
 def for_scene(cfg: TrainConfig, masked: bool) -> TrainConfig:

@@ -564,9 +564,19 @@ def test_resume_with_nothing_to_resume_is_refused_before_any_work(scene_copy, tm
     assert "settings this voxsplat does not know (optim.old_removed_field)" in err
     del record["config"]["optim"]["old_removed_field"]
     (ws / "scene.json").write_text(json.dumps(record))
-    shutil.rmtree(ws / "checkpoints")
     called = []
-    monkeypatch.setattr(pipeline, "reconstruct", lambda *a, **k: called.append(1))
+    monkeypatch.setattr(pipeline, "reconstruct", lambda *a, **k: called.append(1) or {})
+    assert main(["reconstruct", str(scene_copy), "--out", str(ws), "--resume", "--quiet"]) == 0
+    assert called and "lacks" not in capsys.readouterr().err  # a record of this version
+    recorded = dict(record, config={**record["config"], "optim": dict(record["config"]["optim"])})
+    del recorded["config"]["optim"]["pseudo_weight"], recorded["config"]["checkpoint_every"]
+    (ws / "scene.json").write_text(json.dumps(recorded))  # an older version's record
+    assert main(["reconstruct", str(scene_copy), "--out", str(ws), "--resume", "--quiet"]) == 0
+    assert "the run's recorded config lacks 2 settings (checkpoint_every, optim.pseudo_weight), " \
+           "made by an older voxsplat: they take this version's defaults" in capsys.readouterr().err
+    (ws / "scene.json").write_text(json.dumps(record))
+    shutil.rmtree(ws / "checkpoints")
+    called.clear()
     err = _run_err(capsys, ["reconstruct", str(scene_copy), "--out", str(ws), "--resume"])
     assert "no checkpoint to resume from; run without --resume" in err and not called
 
