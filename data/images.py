@@ -1,16 +1,17 @@
 """Image and mask I/O through Pillow: every mode to uint8 RGB (+ alpha), compositing, resizing.
 
 All images leave this module as uint8 tensors [H,W,3] (RGB) with an optional uint8 [H,W]
-alpha (None where the file has none, or one with no transparent pixel). Photos are rotated
-upright by their EXIF orientation, unless a reader asks for the stored pixels (`exif=False`):
-COLMAP, nerfstudio and LLFF's tools all ignore the tag, so their poses and intrinsics describe
-the pixels as stored.
+alpha (None where the file has none, or one with no transparent pixel), colours in sRGB.
+Photos are rotated upright by their EXIF orientation, unless a reader asks for the stored
+pixels (`exif=False`): COLMAP, nerfstudio and LLFF's tools all ignore the tag, so their poses
+and intrinsics describe the pixels as stored.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import warnings
 from pathlib import Path
@@ -184,6 +185,44 @@ def check_decodes(path: str | os.PathLike) -> None:
         img.load()
 
 
+@functools.lru_cache(maxsize=16)
+def _to_srgb_transform(icc: bytes, mode: str):
+    """Pillow's transform from the colour profile `icc` (an ICC file's bytes) of a `mode`
+    image ("RGB" or "CMYK") to sRGB RGB, or None where the profile is sRGB already (its
+    description says so) or cannot be used: the pixels are then taken as sRGB, as before."""
+    from PIL import ImageCms
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if mode == "RGB" and "srgb" in ImageCms.getProfileDescription(profile).lower():
+            return None
+        # intent 1, relative colorimetric: as browsers and photo viewers show a Display P3 or
+        # Adobe RGB photo on an sRGB screen; flag 0x40, lcms's NOCACHE: the transform is shared
+        # by the reader threads (as ints: Pillow < 10 has no enums for them)
+        return ImageCms.buildTransform(profile, ImageCms.createProfile("sRGB"), mode, "RGB",
+                                       renderingIntent=1, flags=0x40)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
+
+
+def _in_srgb(img: Image.Image) -> Image.Image:
+    """`img` with its colours in sRGB, where its embedded colour profile says they are in
+    another space: phones' Display P3 (iPhones), cameras' Adobe RGB, print CMYK. Training,
+    the exports and the videos all take pixel values as sRGB, as viewers show them; read
+    as stored, a P3 photo's reds and greens came out duller."""
+    icc = img.info.get("icc_profile")
+    if not icc or img.mode not in ("RGB", "RGBA", "CMYK"):
+        return img
+    transform = _to_srgb_transform(bytes(icc), "CMYK" if img.mode == "CMYK" else "RGB")
+    if transform is None:
+        return img
+    from PIL import ImageCms
+    if img.mode != "RGBA":
+        return ImageCms.applyTransform(img, transform)
+    rgb = ImageCms.applyTransform(img.convert("RGB"), transform)
+    rgb.putalpha(img.getchannel("A"))
+    return rgb
+
+
 def _sixteen_to_eight(img: Image.Image) -> np.ndarray:
     """[H,W] uint8 from a 16-bit (or 32-bit integer) grayscale image, 65535 -> 255."""
     values = np.asarray(img).astype(np.float64)
@@ -224,6 +263,8 @@ def read_image(path: str | os.PathLike, exif: bool = True,
 
     Handles RGB, RGBA, LA, palette (with or without transparency), grayscale, 16-bit
     grayscale (scaled so 65535 -> 255), 32-bit float grayscale (0..1 scaled to 0..255) and CMYK.
+    Colours are converted to sRGB where the file's embedded colour profile names another space
+    (an iPhone's Display P3, a camera's Adobe RGB, a CMYK print profile).
 
     Args:
         path: image file (PNG, JPEG, or anything Pillow reads).
@@ -240,7 +281,7 @@ def read_image(path: str | os.PathLike, exif: bool = True,
     Raises:
         VoxsplatError: the file is missing, unreadable or corrupt.
     """
-    rgb, alpha = _to_rgb_alpha(_open(path, exif, at_least))
+    rgb, alpha = _to_rgb_alpha(_in_srgb(_open(path, exif, at_least)))
     return torch.from_numpy(rgb.copy()), None if alpha is None else torch.from_numpy(alpha.copy())
 
 

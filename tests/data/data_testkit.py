@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +132,46 @@ def write_neus(root: Path, poses_cv, *, K_full, scale_mat, width=40, height=30,
             (root / "mask").mkdir(exist_ok=True)
             Image.fromarray(mask).save(root / "mask" / f"{i:03d}.png")
     return mats
+
+
+def _s15(v: float) -> bytes:  # ICC s15Fixed16Number
+    return struct.pack(">i", round(v * 65536))
+
+
+def _icc_xyz(x: float, y: float, z: float) -> bytes:
+    return b"XYZ " + bytes(4) + _s15(x) + _s15(y) + _s15(z)
+
+
+def rgb_icc_profile(name: str, red, green, blue, gamma: float = 2.2) -> bytes:
+    """A minimal ICC v2 RGB display profile (matrix and gamma curves), as bytes: colorants
+    `red`, `green`, `blue` are XYZ adapted to D50, as ICC profiles carry them."""
+    text = name.encode("ascii") + b"\0"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(8 + 3 + 67)
+    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
+    tags = [(b"desc", desc), (b"wtpt", _icc_xyz(0.9642, 1.0, 0.8249)), (b"rXYZ", _icc_xyz(*red)),
+            (b"gXYZ", _icc_xyz(*green)), (b"bXYZ", _icc_xyz(*blue)), (b"rTRC", curve),
+            (b"gTRC", curve), (b"bTRC", curve), (b"cprt", b"text" + bytes(4) + b"none" + bytes(4))]
+    offset, table, data = 128 + 4 + 12 * len(tags), b"", b""
+    for sig, body in tags:
+        body += bytes(-len(body) % 4)
+        table += sig + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    header = (struct.pack(">I", offset + len(data)) + b"lcms" + struct.pack(">I", 0x02100000)
+              + b"mntrRGB XYZ " + bytes(12) + b"acsp" + bytes(28)
+              + _icc_xyz(0.9642, 1.0, 0.8249)[8:] + bytes(48))
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+P3_D50 = ((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))
+"""Display P3's red, green and blue in XYZ adapted to D50 (Apple's profile)."""
+SRGB_D50 = ((0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141))
+
+
+def p3_to_srgb(rgb: np.ndarray, gamma: float = 2.2) -> np.ndarray:
+    """The reference conversion of [...,3] uint8 values in `rgb_icc_profile("...", *P3_D50,
+    gamma)` to sRGB uint8, by its matrices and curves (no colour-management library)."""
+    linear = (np.asarray(rgb, np.float64) / 255.0) ** gamma
+    xyz = linear @ np.array(P3_D50)
+    srgb = np.clip(np.linalg.solve(np.array(SRGB_D50).T, xyz.reshape(-1, 3).T).T, 0, 1)
+    encoded = np.where(srgb <= 0.0031308, 12.92 * srgb, 1.055 * srgb ** (1 / 2.4) - 0.055)
+    return np.round(encoded * 255).reshape(np.shape(rgb)).astype(np.uint8)

@@ -111,6 +111,31 @@ def test_cmyk_jpeg_becomes_rgb(tmp_path):
     assert np.abs(rgb[4, 6].numpy().astype(int) - [255, 255, 255]).max() < 30
 
 
+def test_colour_profiles_are_converted_to_srgb(tmp_path):
+    """A Display P3 photo (an iPhone's) was read as if its values were sRGB: its reds and
+    greens came out duller than any viewer shows them. Its values now go through its profile
+    to sRGB, as the reference conversion by the profile's matrices and curves gives them;
+    alpha is kept; sRGB-tagged, untagged and unusable profiles read as stored."""
+    from PIL import ImageCms
+    from data_testkit import P3_D50, p3_to_srgb, rgb_icc_profile
+    stored = np.array([[[200, 100, 50], [128, 128, 128], [30, 200, 90], [90, 40, 220]]], np.uint8)
+    p3 = rgb_icc_profile("Display P3 (test)", *P3_D50)
+    Image.fromarray(stored).save(tmp_path / "p3.png", icc_profile=p3)
+    rgb, alpha = read_image(tmp_path / "p3.png")
+    expected = p3_to_srgb(stored)
+    assert np.abs(rgb.numpy().astype(int) - expected).max() <= 1 and alpha is None
+    assert (expected != stored).any()  # (the test's colours differ between the spaces)
+    rgba = np.dstack([stored, np.array([[255, 0, 100, 255]], np.uint8)])
+    Image.fromarray(rgba).save(tmp_path / "p3a.png", icc_profile=p3)
+    rgb, alpha = read_image(tmp_path / "p3a.png")
+    assert np.abs(rgb.numpy().astype(int) - expected).max() <= 1
+    assert alpha.tolist() == [[255, 0, 100, 255]]
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for name, profile in (("srgb.png", srgb), ("broken.png", b"not a profile" * 10), ("none.png", None)):
+        Image.fromarray(stored).save(tmp_path / name, **({"icc_profile": profile} if profile else {}))
+        assert read_image(tmp_path / name)[0].numpy().tolist() == stored.tolist(), name
+
+
 @pytest.mark.parametrize("content", [b"", b"not an image at all", "truncated"])
 def test_corrupt_files_raise_naming_the_file(tmp_path, content):
     path = tmp_path / "broken.png"

@@ -389,6 +389,30 @@ def test_strecha_fountain_poses_match_ground_truth(shared_data, tmp_path):
     assert seconds < 180, f"SfM took {seconds:.0f} s"
 
 
+def test_undistorted_photos_keep_their_colour_profile(tmp_path):
+    """Training reads SfM's undistorted copies, not the photos: `read_image` converts them to
+    sRGB by their colour profile (an iPhone's Display P3) only if COLMAP's undistorter keeps
+    it, as pycolmap 4 does."""
+    import pycolmap
+    from PIL import ImageCms
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    (tmp_path / "photos").mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (60, 80, 3), np.uint8)).save(
+        tmp_path / "photos" / "a.jpg", icc_profile=profile, quality=95)
+    model = pycolmap.Reconstruction()
+    camera = pycolmap.Camera(model="SIMPLE_RADIAL", width=80, height=60, params=[70, 40, 30, 0.05])
+    camera.camera_id = 1
+    model.add_camera_with_trivial_rig(camera)
+    model.add_image_with_trivial_frame(pycolmap.Image(name="a.jpg", camera_id=1, image_id=1),
+                                       pycolmap.Rigid3d())
+    (tmp_path / "model").mkdir()
+    model.write(str(tmp_path / "model"))
+    pycolmap.undistort_images(str(tmp_path / "out"), str(tmp_path / "model"), str(tmp_path / "photos"))
+    with Image.open(tmp_path / "out" / "images" / "a.jpg") as undistorted:
+        assert undistorted.size != (80, 60)  # (resampled, not copied)
+        assert undistorted.info.get("icc_profile") == profile
+
+
 @pytest.mark.parametrize("model, distortion", [("OPENCV", [0.9 * W, -0.2, 0.05, 0.0, 0.0]),
                                                ("SIMPLE_FISHEYE", [0.9 * W]),
                                                ("OPENCV_FISHEYE", [0.9 * W, 0.0, 0.0, 0.0, 0.0])],
