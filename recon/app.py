@@ -14,7 +14,7 @@ import torch
 from ..data.errors import VoxsplatError
 from ..data.load import folder_video, input_of_folder, load_scene, needs_poses
 from ..data.readers.colmap import DistortedCameraError
-from ..data.readers.common import decode_max_side
+from ..data.readers.common import decode_downscale, decode_max_side
 from ..data.transforms import (cap_size, check_downscale, downscale as downscale_scene,
                                is_off_frame, normalize, split_every)
 from . import distributed, pipeline
@@ -201,10 +201,18 @@ def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None
     structure-from-motion (pycolmap), whose model goes to `workdir/sfm/`. `image_folder`: a
     resized copy of a posed scene's photos to read (`data.load.resized_input`); `max_side`: each
     image resized to at most that many pixels on its own (as decoded for COLMAP's and LLFF's
-    readers, `decode_max_side`; after loading for the others, `cap_size`)."""
+    readers, `decode_max_side`; after loading for the others, `cap_size`); `downscale` alike
+    (`decode_downscale`, `transforms.downscale`)."""
     check_downscale(downscale)
-    capping = decode_max_side(max_side) if max_side else contextlib.nullcontext()
-    with warnings.catch_warnings(record=True) as caught, capping:
+    # COLMAP's, LLFF's and transforms.json's images (photos through SfM too) are resized as
+    # each is decoded: a folder of large photos is never all in memory at full size
+    if max_side:
+        capping = decode_max_side(max_side)
+    elif image_folder is None and downscale != 1.0:
+        capping = decode_downscale(downscale)
+    else:
+        capping = contextlib.nullcontext([])
+    with warnings.catch_warnings(record=True) as caught, capping as resized:
         # ours and the libraries' user warnings (not Python's own ResourceWarnings, say, about
         # the video decoder's pipes, which the default filters hide)
         warnings.simplefilter("always", UserWarning)
@@ -215,7 +223,8 @@ def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None
             for w in caught:  # e.g. partial registration, empty masks: once, no traceback
                 if distributed.is_main():  # (every rank loads the same input)
                     print(f"voxsplat: warning: {w.message}", file=sys.stderr)
-    scene = downscale_scene(scene, downscale) if downscale != 1.0 else scene
+    if downscale != 1.0 and not (resized and not max_side):  # the other readers' images
+        scene = downscale_scene(scene, downscale)
     return cap_size(scene, max_side) if max_side else scene
 
 

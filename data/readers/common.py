@@ -25,7 +25,9 @@ MASK_FOLDERS = ("masks", "mask")
 """Names of the folder that holds one mask per image (`mask_folder`, `folder_masks`)."""
 
 
-_DECODE_MAX_SIDE: ContextVar[Optional[list]] = ContextVar("decode_max_side", default=None)
+_DECODE_TARGET: ContextVar[Optional[tuple]] = ContextVar("decode_target", default=None)
+"""(size an image of a stored size is to be resized to, or None; the list of the full sizes
+of the images resized) of the active `decode_max_side` or `decode_downscale` block."""
 
 
 @contextlib.contextmanager
@@ -35,12 +37,33 @@ def decode_max_side(max_side: Optional[int]) -> Iterator[list[tuple[int, int]]]:
     as soon as it is decoded, by its own factor, as `transforms.cap_size` would: a hundred
     48 MP photos are never all in memory at full size. Yields the list of the full sizes
     (width, height) of the images it resized."""
+    with _decode_target(None if not max_side else
+                        lambda size: capped_size(size, max_side) if max(size) > max_side else None
+                        ) as resized:
+        yield resized
+
+
+@contextlib.contextmanager
+def decode_downscale(factor: float) -> Iterator[list[tuple[int, int]]]:
+    """As `decode_max_side`, for one factor (`--downscale`): each image is resized to its size
+    times `factor` as `transforms.downscale` rounds it, as soon as it is decoded (a JPEG at
+    the power-of-two fraction of its size still that large). Yields the full sizes of the
+    images it resized: where they are all the images, the scene needs no `downscale`."""
+    def target(size: tuple[int, int]) -> Optional[tuple[int, int]]:
+        scaled = tuple(max(1, round(side * factor)) for side in size)
+        return scaled if scaled != tuple(size) else None
+    with _decode_target(target if factor < 1.0 else None) as resized:
+        yield resized
+
+
+@contextlib.contextmanager
+def _decode_target(target) -> Iterator[list[tuple[int, int]]]:
     resized: list[tuple[int, int]] = []
-    token = _DECODE_MAX_SIDE.set([max_side, resized] if max_side else None)
+    token = _DECODE_TARGET.set((target, resized) if target is not None else None)
     try:
         yield resized
     finally:
-        _DECODE_MAX_SIDE.reset(token)
+        _DECODE_TARGET.reset(token)
 
 
 def capped_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
@@ -55,7 +78,8 @@ def load_images(paths: Sequence[Path], background: Sequence[float], capped: bool
     """Read images in parallel, composite alpha on `background` and keep alpha as the mask.
     The pixels are read as stored, whatever their EXIF orientation says: the readers' poses
     come from tools that ignore it (COLMAP, nerfstudio, LLFF's scripts). `capped`: resized
-    as `decode_max_side` asks, where it does (for readers whose cameras follow the images).
+    as `decode_max_side` or `decode_downscale` asks, where one does (for readers whose cameras
+    follow the images).
 
     Returns:
         images: uint8 [H,W,3] each.
@@ -63,11 +87,11 @@ def load_images(paths: Sequence[Path], background: Sequence[float], capped: bool
             have a transparent pixel.
     """
     workers = max(1, min(8, (os.cpu_count() or 1) * 2, len(paths)))
-    cap = _DECODE_MAX_SIDE.get() if capped else None
+    cap = _DECODE_TARGET.get() if capped else None
 
     def read(path: Path) -> tuple[Tensor, Optional[Tensor]]:
         full = stored_size(path) if cap is not None else None
-        size = capped_size(full, cap[0]) if full and max(full) > cap[0] else None
+        size = cap[0](full) if full else None
         rgb, alpha = read_image(path, exif=False, at_least=size)
         if size is not None:
             if image_size(rgb) != size:  # (a JPEG comes at a power-of-two fraction, or whole)
@@ -247,8 +271,10 @@ def _border_share(mask: Tensor) -> float:
 
 
 def fit_mask(mask: Tensor, size: tuple[int, int], source: Path | str) -> Tensor:
-    """`mask` [h,w] bool at its image's (width, height) `size`: resized (nearest) when it is
-    a uniformly resized copy (`resized_copy`), else a VoxsplatError naming `source`."""
+    """`mask` [h,w] bool at its image's (width, height) `size` when it is a uniformly resized
+    copy (`resized_copy`), else a VoxsplatError naming `source`: shrunk by area, thresholded at
+    half (as `transforms.downscale` shrinks masks: an image resized as decoded keeps the mask
+    a full-size load resized after would have), enlarged by nearest pixel."""
     h, w = mask.shape
     W, H = size
     if (h, w) == (H, W):
@@ -256,6 +282,8 @@ def fit_mask(mask: Tensor, size: tuple[int, int], source: Path | str) -> Tensor:
     if not resized_copy((w, h), (W, H)):
         raise VoxsplatError(f"{source}: mask is {w}x{h} but its image is {W}x{H}; masks "
                             f"must have their images' shape (or be a resized copy of it)")
+    if W <= w and H <= h:
+        return resize_image(mask, (W, H))
     return torch.nn.functional.interpolate(mask[None, None].float(), size=(H, W),
                                            mode="nearest")[0, 0] > 0.5
 
@@ -277,8 +305,9 @@ def fit_depth(depth: Tensor, size: tuple[int, int], source: Path | str) -> Tenso
 
 def resized_copy(size: tuple[int, int], image_size: tuple[int, int]) -> bool:
     """True when a map of `size` (width, height) has the aspect ratio of an image of
-    `image_size`, up to a pixel of rounding (a uniformly resized copy: masks, depth maps)."""
-    (w, h), (W, H) = size, image_size
+    `image_size`, up to a pixel of rounding (a uniformly resized copy: masks, depth maps) of
+    the smaller of the two (a mask kept at full size for an image resized as decoded, too)."""
+    (w, h), (W, H) = sorted((tuple(size), tuple(image_size)), key=lambda s: s[0] * s[1])
     return abs(w / W - h / H) * max(W, H) <= 1.0
 
 

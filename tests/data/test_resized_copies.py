@@ -176,3 +176,45 @@ def test_images_capped_as_decoded_match_those_resized_after(tmp_path):
         assert (a.float() - b.float()).abs().mean() < 2.0  # (in 0-255)
     with decode_max_side(None):  # off: full size, as before
         assert load_scene(tmp_path).cameras.size(0) == (400, 300)
+
+
+@pytest.mark.parametrize("reader", ["colmap", "llff"])
+def test_downscale_resizes_as_decoded_as_a_full_size_load_resized_after(tmp_path, monkeypatch, reader):
+    """`--downscale` loaded every photo at full size and then resized the scene: a hundred
+    48 MP photos at once. COLMAP's and LLFF's images (photos posed by SfM too) are now resized
+    as each is decoded (`decode_downscale`), with the images, masks and cameras the full-size
+    load resized after gives (PNGs: no JPEG draft decoding, so the pixels are equal)."""
+    from voxsplat.data.readers import common
+    from voxsplat.data.transforms import downscale
+    from voxsplat.recon.app import load_input
+    if reader == "colmap":
+        root = tmp_path / "scene"
+        (root / "images").mkdir(parents=True)
+        _colmap(root)
+        names, size = ("a.png", "b.png"), (40, 30)
+    else:
+        poses = [look_at([0.2 * i - 0.5, -5.0, 0.1 * i], [0.0, 0.0, 0.0]) for i in range(3)]
+        root = tmp_path / "scene"
+        write_llff(root, poses, width=48, height=36, scale_to_full=1.0, folder="images")
+        names, size = tuple(f"img{i:03d}.png" for i in range(3)), (48, 36)
+    (root / "images" / "masks").mkdir()
+    y, x = np.mgrid[0:size[1], 0:size[0]]
+    for k, name in enumerate(names):
+        save_rgb(root / "images" / name, *size, seed=k)
+        disc = (x - size[0] / 2 - k) ** 2 + (y - size[1] / 2) ** 2 < (size[1] / 3) ** 2
+        Image.fromarray(disc.astype(np.uint8) * 255).save(root / "images" / "masks" / name)
+    asked = []
+    read_image = common.read_image
+    monkeypatch.setattr(common, "read_image",
+                        lambda path, **kw: asked.append(kw.get("at_least")) or read_image(path, **kw))
+    after = downscale(load_input(root, tmp_path / "ws", 1.0, progress=False), 0.37)
+    assert asked == [None] * len(names)  # (full size)
+    asked.clear()
+    decoded = load_input(root, tmp_path / "ws", 0.37, progress=False)
+    assert asked == [(round(size[0] * 0.37), round(size[1] * 0.37))] * len(names)
+    for i in range(len(names)):
+        assert decoded.cameras.size(i) == after.cameras.size(i)
+        assert torch.equal(decoded.images[i], after.images[i])
+        assert torch.equal(decoded.masks[i], after.masks[i]) and after.masks[i].any()
+    torch.testing.assert_close(decoded.cameras.Ks, after.cameras.Ks, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(decoded.cameras.cam_from_world, after.cameras.cam_from_world)
