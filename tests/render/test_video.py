@@ -82,3 +82,28 @@ def test_depth_to_rgb_maps_near_blue_far_red_invalid_black():
     assert (depth_to_rgb(np.zeros((4, 5))) == 0).all()
     ramp = turbo(np.linspace(0, 1, 256))
     assert ramp.shape == (256, 3) and 0.0 <= ramp.min() and ramp.max() <= 1.0
+
+
+@pytest.mark.parametrize("height", [720, 240])
+def test_video_colours_are_tagged_and_right_as_players_decode_them(tmp_path: Path, height: int):
+    """ffmpeg converted RGB to YUV by BT.601 and tagged nothing; players show untagged HD by
+    BT.709, so a 720p render's saturated colours came out up to 27 levels off. Now HD is
+    converted by BT.709 and SD by BT.601 (what players assume without a tag), and tagged so."""
+    import subprocess
+    import imageio_ffmpeg
+    colours = np.array([[220, 30, 30], [30, 200, 60], [40, 60, 220], [200, 200, 40],
+                        [128, 128, 128], [240, 240, 240]], np.uint8)
+    W = 2 * height * 16 // 18
+    frame = np.repeat(np.repeat(colours[None], height, 0), W // 6, 1)
+    path = tmp_path / "colours.mp4"
+    write_video(path, [frame] * 2, fps=10)
+    ff = imageio_ffmpeg.get_ffmpeg_exe()
+    matrix = "bt709" if height >= 720 else "bt601"
+    tags = subprocess.run([ff, "-i", str(path)], capture_output=True, text=True).stderr
+    assert f"tv, {'bt709' if height >= 720 else 'smpte170m'}/bt709/iec61966-2-1" in tags
+    decoded = subprocess.run([ff, "-v", "error", "-i", str(path), "-vf",
+                              f"scale=in_color_matrix={matrix}:in_range=tv", "-frames:v", "1",
+                              "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True).stdout
+    image = np.frombuffer(decoded, np.uint8).reshape(height, frame.shape[1], 3)
+    centres = image[height // 2, W // 12::W // 6][:6].astype(int)
+    assert np.abs(centres - colours).max() <= 4, centres
