@@ -9,9 +9,11 @@ Frames are decoded once, through imageio-ffmpeg, keeping one frame in memory.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -122,16 +124,42 @@ _SQUARE_PIXELS = "scale='if(gt(sar,0)*not(eq(sar,1)),round(iw*sar/2)*2,iw)':ih,s
 1440x1080 shown as 1920x1080) to square pixels, as players show it; others pass as they are."""
 
 
+_HDR_CURVES = ("arib-std-b67", "smpte2084")
+"""Transfer curves of HDR video: HLG (an iPhone's default since the 12) and PQ (HDR10, Dolby
+Vision's base layer)."""
+_HDR_TO_SDR = ("zscale=t=linear:npl=203,format=gbrpf32le,zscale=p=bt709,"
+               "zscale=t=iec61966-2-1:m=bt709:r=full,format=gbrp")
+"""ffmpeg filters (zimg's zscale) from HDR (BT.2020, HLG or PQ) to sRGB: the reference white of
+203 nits (ITU-R BT.2408's) becomes sRGB's white, brighter highlights clip. Decoded as they
+were, HDR frames came out flat and dull (an sRGB pattern stored as HLG: up to 85 levels of 255
+off; through this, 2)."""
+
+
+@functools.lru_cache(maxsize=1)
+def _can_convert_hdr() -> bool:
+    """Whether imageio-ffmpeg's ffmpeg has zimg's zscale filter (its static builds do)."""
+    import subprocess
+    import imageio_ffmpeg
+    try:
+        listed = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-filters"],
+                                capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return re.search(r"\szscale\s", listed) is not None
+
+
 class _Reader:
     """Frames of a video's first video stream, each decoded frame once, upright (ffmpeg applies
-    the rotation a phone records) and with square pixels."""
+    the rotation a phone records), with square pixels, and in sRGB (HDR converted, `hdr`)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, hdr: bool = False):
         import imageio_ffmpeg
+        filters = f"{_HDR_TO_SDR},{_SQUARE_PIXELS}" if hdr else _SQUARE_PIXELS
         self._gen = imageio_ffmpeg.read_frames(
-            str(path), output_params=[*_passthrough(), "-map", "0:v:0", "-vf", _SQUARE_PIXELS])
+            str(path), output_params=[*_passthrough(), "-map", "0:v:0", "-vf", filters])
         self.meta = next(self._gen)
         self.size = tuple(self.meta["size"])  # (W, H) of the frames as they come out
+        self.hdr = hdr
 
     def __iter__(self):
         W, H = self.size
@@ -150,12 +178,22 @@ def _open_reader(path: Path) -> tuple[_Reader, int]:
         _stream_frames(path)  # names a file without a video stream
         raise _cannot_decode(path, str(e).strip().splitlines()[-1] if str(e).strip()
                              else type(e).__name__) from None
+    if any(curve in str(reader.meta.get("pix_fmt", "")) for curve in _HDR_CURVES):
+        if _can_convert_hdr():
+            reader.close()
+            reader = _Reader(path, hdr=True)
+        else:
+            warnings.warn(f"{path}: an HDR video (HLG or PQ), which this ffmpeg cannot convert "
+                          f"to SDR (it lacks zimg's zscale filter): its frames come out flat "
+                          f"and dull; record with HDR video off, or convert it with an ffmpeg "
+                          f"that has zscale: -vf {_HDR_TO_SDR},format=yuv420p")
     count = _stream_frames(path)
     if count is None:
         count = float(reader.meta.get("fps") or 0.0) * float(reader.meta.get("duration") or 0.0)
     if not math.isfinite(count) or count < 1:  # no count in the container: decode once to count
+        hdr = reader.hdr
         count = sum(1 for _ in _frames(reader, path))
-        reader = _Reader(path)
+        reader = _Reader(path, hdr)
     return reader, int(round(count))
 
 

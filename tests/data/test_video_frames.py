@@ -181,3 +181,34 @@ def test_a_still_camera_gives_one_frame_not_copies(stills, tmp_path):
         frames = extract_frames(clip, tmp_path / "frames", 15, min_sharpness_ratio=0.0)
     indices = [_index(p) for p in frames]
     assert len([i for i in indices if i < 20]) == 1 and len(indices) == 11, indices
+
+
+@pytest.mark.parametrize("curve", ["arib-std-b67", "smpte2084"], ids=["hlg", "pq"])
+def test_hdr_video_frames_come_out_in_srgb(tmp_path, curve):
+    """An iPhone records HDR (HLG, BT.2020) by default; its frames were decoded as if SDR,
+    flat and dull (85-97 levels of 255 off). They are converted to sRGB now: a pattern stored
+    as HLG or PQ (its white at the reference 203 nits) comes back as it was."""
+    from voxsplat.data import video as video_module
+    if not video_module._can_convert_hdr():
+        pytest.skip("this ffmpeg has no zscale filter (zimg)")
+    colours = np.array([[220, 30, 30], [30, 200, 60], [40, 60, 220], [200, 200, 40],
+                        [128, 128, 128], [240, 240, 240]], np.uint8)
+    stills = tmp_path / "stills"
+    stills.mkdir()
+    for i, frame in enumerate(_frames(12)):  # the pan's texture above, colour bands below
+        frame = frame.copy()
+        frame[120:] = np.repeat(colours, 320 // 6 + 1, axis=0)[:320][None]
+        Image.fromarray(frame).save(stills / f"{i:03d}.png")
+    clip = tmp_path / f"{curve}.mp4"
+    try:
+        _ffmpeg("-framerate", "10", "-i", str(stills / "%03d.png"), "-vf",
+                f"zscale=tin=iec61966-2-1:pin=bt709:min=gbr:rin=full:t={curve}:p=bt2020:"
+                f"m=bt2020nc:r=tv:npl=203,format=yuv420p10le", "-c:v", "libx265",
+                "-x265-params", "log-level=error:lossless=1", "-color_primaries", "bt2020",
+                "-color_trc", curve, "-colorspace", "bt2020nc", str(clip))
+    except Exception:
+        pytest.skip("this ffmpeg cannot encode HEVC (libx265)")
+    frames = extract_frames(clip, tmp_path / "frames", 3)
+    image = np.asarray(Image.open(frames[0]), np.int32)
+    centres = image[200, 320 // 12::320 // 6][:6]
+    assert np.abs(centres - colours).max() <= 6, centres.tolist()
