@@ -21,12 +21,12 @@ import numpy as np
 import torch
 
 from ..errors import VoxsplatError
-from ..images import IMAGE_EXTENSIONS, read_depth, read_mask
+from ..images import IMAGE_EXTENSIONS, read_depth, read_mask, stored_size
 from ..scene import Scene
 from ..transforms import split_every
 from .common import (check_finite, check_rotation, fit_depth, fit_mask, folder_masks,
                      image_size, intrinsics, load_images, make_cameras, require_one_size,
-                     unique_names, warn_empty_masks)
+                     scale_intrinsics, unique_names, warn_empty_masks)
 from .lens import LENS_KEYS, NEGLIGIBLE_PX, lens_of, max_shift_px, pinhole_for, undistort_image
 
 SPLITS = ("train", "val", "test")
@@ -177,6 +177,18 @@ def _intrinsics(params: dict, size: tuple[int, int], source: Path, label: str) -
     return K
 
 
+def _frame_intrinsics(frame, size: tuple[int, int]) -> np.ndarray:
+    """K of `frame`'s image as loaded at `size`: from its keys at the size it is stored at,
+    then scaled to `size` per axis where it was resized as decoded (`decode_max_side`,
+    `decode_downscale`), as `Cameras.scaled` scales a full-size load: the field of view alone
+    gave fy from the rounded width."""
+    stored = stored_size(frame.path)
+    if stored is None or tuple(stored) == tuple(size):
+        return _intrinsics(frame.params, size, frame.source, frame.label)
+    return scale_intrinsics(_intrinsics(frame.params, stored, frame.source, frame.label), stored,
+                            size, frame.path, frame.label)
+
+
 @dataclass(frozen=True)
 class _Frame:
     """One parsed frame: its image, OpenCV pose [4,4], intrinsic keys and where it came from."""
@@ -272,8 +284,7 @@ def read_blender(path: str | Path, *, background: Sequence[float] = (1.0, 1.0, 1
     for span in one_size:
         require_one_size([images[i] for i in span], [paths[i] for i in span],
                          "a top-level 'fl_x' without 'w'/'h'")
-    Ks = [_intrinsics(f.params, image_size(img), f.source, f.label)
-          for f, img in zip(frames, images)]
+    Ks = [_frame_intrinsics(f, image_size(img)) for f, img in zip(frames, images)]
     images, masks, depths, Ks = _undistorted(frames, images, masks, depths, Ks)
     root = path if path.is_dir() else path.parent
     scene = Scene(images=images, names=unique_names(paths, root),

@@ -93,12 +93,13 @@ def load_images(paths: Sequence[Path], background: Sequence[float], capped: bool
         full = stored_size(path) if cap is not None else None
         size = cap[0](full) if full else None
         rgb, alpha = read_image(path, exif=False, at_least=size)
-        if size is not None:
+        image = composite(rgb, alpha, background)  # before resizing: the colours under
+        if size is not None:                        # transparent pixels must not bleed in
             if image_size(rgb) != size:  # (a JPEG comes at a power-of-two fraction, or whole)
-                rgb = resize_image(rgb, size)
+                image = resize_image(image, size)
                 alpha = None if alpha is None else resize_image(alpha, size)
             cap[1].append(full)  # (list.append: safe across the threads)
-        return composite(rgb, alpha, background), alpha
+        return image, alpha
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         decoded = list(pool.map(read, paths))

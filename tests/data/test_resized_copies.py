@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from data_testkit import look_at, save_rgb, write_llff
+from data_testkit import look_at, save_rgb, write_blender, write_llff
 from PIL import Image
 
 from voxsplat.data.errors import VoxsplatError
@@ -178,12 +178,14 @@ def test_images_capped_as_decoded_match_those_resized_after(tmp_path):
         assert load_scene(tmp_path).cameras.size(0) == (400, 300)
 
 
-@pytest.mark.parametrize("reader", ["colmap", "llff"])
+@pytest.mark.parametrize("reader", ["colmap", "llff", "blender"])
 def test_downscale_resizes_as_decoded_as_a_full_size_load_resized_after(tmp_path, monkeypatch, reader):
     """`--downscale` loaded every photo at full size and then resized the scene: a hundred
-    48 MP photos at once. COLMAP's and LLFF's images (photos posed by SfM too) are now resized
-    as each is decoded (`decode_downscale`), with the images, masks and cameras the full-size
-    load resized after gives (PNGs: no JPEG draft decoding, so the pixels are equal)."""
+    48 MP photos at once. COLMAP's, LLFF's and transforms.json's images (photos posed by SfM
+    too) are now resized as each is decoded (`decode_downscale`), with the images, masks and
+    cameras the full-size load resized after gives (PNGs: no JPEG draft decoding, so the
+    pixels are equal). Images with alpha are composited before they are resized: the random
+    colours under their transparent pixels bled into the edges."""
     from voxsplat.data.readers import common
     from voxsplat.data.transforms import downscale
     from voxsplat.recon.app import load_input
@@ -195,14 +197,23 @@ def test_downscale_resizes_as_decoded_as_a_full_size_load_resized_after(tmp_path
     else:
         poses = [look_at([0.2 * i - 0.5, -5.0, 0.1 * i], [0.0, 0.0, 0.0]) for i in range(3)]
         root = tmp_path / "scene"
-        write_llff(root, poses, width=48, height=36, scale_to_full=1.0, folder="images")
-        names, size = tuple(f"img{i:03d}.png" for i in range(3)), (48, 36)
-    (root / "images" / "masks").mkdir()
+        if reader == "llff":
+            write_llff(root, poses, width=48, height=36, scale_to_full=1.0, folder="images")
+        else:
+            root = write_blender(root, poses, width=48, height=36)
+        names, size = tuple(f"img{i:03d}.png" if reader == "llff" else f"r_{i}.png"
+                            for i in range(3)), (48, 36)
+    images = root / "images" if reader != "blender" else root.parent / "images"
+    if reader != "blender":
+        (images / "masks").mkdir()
     y, x = np.mgrid[0:size[1], 0:size[0]]
     for k, name in enumerate(names):
-        save_rgb(root / "images" / name, *size, seed=k)
+        rgb = save_rgb(images / name, *size, seed=k)
         disc = (x - size[0] / 2 - k) ** 2 + (y - size[1] / 2) ** 2 < (size[1] / 3) ** 2
-        Image.fromarray(disc.astype(np.uint8) * 255).save(root / "images" / "masks" / name)
+        if reader == "blender":  # the object's mask as its alpha, random colours around it
+            Image.fromarray(np.dstack([rgb, disc.astype(np.uint8) * 255])).save(images / name)
+        else:
+            Image.fromarray(disc.astype(np.uint8) * 255).save(images / "masks" / name)
     asked = []
     read_image = common.read_image
     monkeypatch.setattr(common, "read_image",
