@@ -190,7 +190,10 @@ def _to_srgb_transform(icc: bytes, mode: str):
     """Pillow's transform from the colour profile `icc` (an ICC file's bytes) of a `mode`
     image ("RGB" or "CMYK") to sRGB RGB, or None where the profile is sRGB already (its
     description says so) or cannot be used: the pixels are then taken as sRGB, as before."""
-    from PIL import ImageCms
+    try:
+        from PIL import ImageCms  # (a Pillow built without littlecms has none)
+    except ImportError:
+        return None
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         if mode == "RGB" and "srgb" in ImageCms.getProfileDescription(profile).lower():

@@ -223,8 +223,8 @@ def load_input(input_path: Path, workdir: Path, downscale: float = 1.0, sfm=None
             for w in caught:  # e.g. partial registration, empty masks: once, no traceback
                 if distributed.is_main():  # (every rank loads the same input)
                     print(f"voxsplat: warning: {w.message}", file=sys.stderr)
-    if downscale != 1.0 and not (resized and not max_side):  # the other readers' images
-        scene = downscale_scene(scene, downscale)
+    if downscale != 1.0 and (max_side or not resized):  # not resized as decoded: the other
+        scene = downscale_scene(scene, downscale)      # readers' images, or a capped load's
     return cap_size(scene, max_side) if max_side else scene
 
 

@@ -78,10 +78,9 @@ def colour_params(height: int) -> list[str]:
     tag it so (BT.709 primaries and the sRGB curve: the frames are sRGB). ffmpeg's default
     converts by BT.601 and tags nothing: a 720p render shown by BT.709, as browsers and
     players show HD, had its saturated colours off by up to 27 levels of 255."""
-    matrix = "bt709" if height >= 720 else "smpte170m"
-    return ["-vf", f"scale=out_color_matrix={'bt709' if height >= 720 else 'bt601'}:out_range=tv,"
-                   f"setparams=colorspace={matrix}:color_primaries=bt709:"
-                   f"color_trc=iec61966-2-1:range=tv"]
+    matrix, tag = ("bt709", "bt709") if height >= 720 else ("bt601", "smpte170m")
+    return ["-vf", f"scale=out_color_matrix={matrix}:out_range=tv,setparams=colorspace={tag}:"
+                   f"color_primaries=bt709:color_trc=iec61966-2-1:range=tv"]
 
 
 def write_video(path: str | os.PathLike, frames: Iterable[Frame], fps: float = 30.0,

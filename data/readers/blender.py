@@ -26,7 +26,7 @@ from ..scene import Scene
 from ..transforms import split_every
 from .common import (check_finite, check_rotation, fit_depth, fit_mask, folder_masks,
                      image_size, intrinsics, load_images, make_cameras, require_one_size,
-                     scale_intrinsics, unique_names, warn_empty_masks)
+                     resizing_as_decoded, scale_intrinsics, unique_names, warn_empty_masks)
 from .lens import LENS_KEYS, NEGLIGIBLE_PX, lens_of, max_shift_px, pinhole_for, undistort_image
 
 SPLITS = ("train", "val", "test")
@@ -182,7 +182,7 @@ def _frame_intrinsics(frame, size: tuple[int, int]) -> np.ndarray:
     then scaled to `size` per axis where it was resized as decoded (`decode_max_side`,
     `decode_downscale`), as `Cameras.scaled` scales a full-size load: the field of view alone
     gave fy from the rounded width."""
-    stored = stored_size(frame.path)
+    stored = stored_size(frame.path) if resizing_as_decoded() else None
     if stored is None or tuple(stored) == tuple(size):
         return _intrinsics(frame.params, size, frame.source, frame.label)
     return scale_intrinsics(_intrinsics(frame.params, stored, frame.source, frame.label), stored,

@@ -66,6 +66,11 @@ def _decode_target(target) -> Iterator[list[tuple[int, int]]]:
         _DECODE_TARGET.reset(token)
 
 
+def resizing_as_decoded() -> bool:
+    """Whether a `decode_max_side` or `decode_downscale` block is resizing images as decoded."""
+    return _DECODE_TARGET.get() is not None
+
+
 def capped_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     """(width, height) of an image of `size` resized to at most `max_side` pixels a side, as
     `Cameras.scaled(max_side / longest side)` rounds it."""
