@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from ..data.errors import VoxsplatError
+from ..data.errors import VoxsplatError, shortened_list
 from ..data.load import folder_video, input_of_folder, load_scene, needs_poses
 from ..data.readers.colmap import DistortedCameraError
 from ..data.readers.common import decode_downscale, decode_max_side
@@ -77,8 +77,8 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
         missing = TrainConfig.missing_fields(rec["config"])
         if missing and distributed.is_main():  # (a record of an older voxsplat)
             print(f"voxsplat: note: the run's recorded config lacks {len(missing)} setting"
-                  f"{'s' if len(missing) > 1 else ''} ({', '.join(missing[:4])}"
-                  f"{', ...' if len(missing) > 4 else ''}), made by an older voxsplat: "
+                  f"{'s' if len(missing) > 1 else ''} ({shortened_list(missing, 4)}), made "
+                  f"by an older voxsplat: "
                   f"{'they take' if len(missing) > 1 else 'it takes'} this version's defaults, "
                   f"which may differ from what the run started with", file=sys.stderr)
     else:
