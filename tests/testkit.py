@@ -97,3 +97,14 @@ def renders_before_and_after(tmp_path, write, read, name: str):
     before = render_splats(splats, scene.cameras, 3, torch.ones(3), "torch").colors
     after = render_splats(decoded, scene.cameras, 3, torch.ones(3), "torch").colors
     return before, after, n
+
+
+def need_pycolmap():
+    """pycolmap, loaded as voxsplat loads it (`import_pycolmap`, which has COLMAP's log written
+    unbuffered for matching's progress), whichever test module imports it first; skips the
+    calling module where it is not installed."""
+    from voxsplat.recon.sfm.colmap_steps import import_pycolmap
+    try:
+        return import_pycolmap()
+    except VoxsplatError:
+        pytest.skip("pycolmap is not installed", allow_module_level=True)

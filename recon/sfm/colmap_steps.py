@@ -11,6 +11,8 @@ import contextlib
 import functools
 import math
 import os
+import re
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -32,6 +34,13 @@ not 50 x 50 (kitchen's 25 photos on 2 cores: 43 s with either size, where 8 took
 
 Advance = Callable[[int], None]
 """Called with the number of items just completed."""
+POLL_SECONDS = 0.1
+"""How often the main thread looks up from a running COLMAP stage (for Ctrl-C, and progress)."""
+Report = Callable[[int, int], None]
+"""Called as report(done, total)."""
+_PROCESSING = re.compile(r"Processing (?:block|image) \[(\d+)/(\d+)(?:, (\d+)/(\d+))?\]")
+"""COLMAP's log line as its matcher starts a block of image pairs ("Processing block [2/3,
+1/3]", exhaustive) or an image's pairs ("Processing image [4/12]", sequential)."""
 
 
 def import_pycolmap():
@@ -40,11 +49,20 @@ def import_pycolmap():
     Raises:
         VoxsplatError: pycolmap is not installed.
     """
+    # COLMAP's log (glog) holds INFO lines in a buffer for up to 30 s unless told otherwise as
+    # it loads; matching's progress reads them as they come (`_MatchLog`). The variable is set
+    # for the import only, and not over the user's own.
+    preset = "GLOG_logbuflevel" not in os.environ and "pycolmap" not in sys.modules
+    if preset:
+        os.environ["GLOG_logbuflevel"] = "-1"
     try:
         import pycolmap
     except ImportError:
         raise VoxsplatError("structure-from-motion needs pycolmap, which is not installed; run "
                             "`pip install pycolmap` (or `pip install 'voxsplat[sfm]'`)") from None
+    finally:
+        if preset:
+            os.environ.pop("GLOG_logbuflevel", None)
     return pycolmap
 
 
@@ -63,7 +81,67 @@ def colmap_logging() -> Iterator[None]:
         pycolmap.logging.minloglevel = previous
 
 
-def cancellable(call: Callable[..., Any]) -> Any:
+class _MatchLog:
+    """COLMAP's log during a matching stage, which names each block of image pairs (or image)
+    as it starts: written to a file under `log_dir` while open, off the terminal (unless
+    VOXSPLAT_DEBUG), and read by `poll` into report(done, total) in blocks (or images).
+
+    COLMAP reports no progress to Python while it matches; its log is the one place that
+    says how far it got. The log file (not stderr, which the progress bars write to) is read
+    as it grows; glog's flags are restored on exit, and the file is removed.
+    """
+
+    def __init__(self, log_dir: Path, report: Report) -> None:
+        self.log_dir, self.report = Path(log_dir), report
+        self.done, self.total = 0, 1
+        self._text, self._file = "", None
+
+    def __enter__(self) -> "_MatchLog":
+        logging = import_pycolmap().logging
+        self._flags = {name: getattr(logging, name) for name in
+                       ("minloglevel", "alsologtostderr", "stderrthreshold")}
+        shutil.rmtree(self.log_dir, ignore_errors=True)
+        self.log_dir.mkdir(parents=True)
+        logging.set_log_destination(logging.INFO, str(self.log_dir / "colmap."))
+        logging.minloglevel = 0
+        if not os.environ.get("VOXSPLAT_DEBUG"):
+            logging.alsologtostderr = False
+            logging.stderrthreshold = 3
+        return self
+
+    def poll(self) -> None:
+        """Read what the log gained since the last call; report each block it started."""
+        if self._file is None:
+            found = sorted(self.log_dir.glob("colmap.*"))
+            if not found:
+                return
+            self._file = open(found[0], encoding="utf-8", errors="replace")
+        self._text += self._file.read()
+        *lines, self._text = self._text.split("\n")
+        for line in lines:
+            m = _PROCESSING.search(line)
+            if m is None:
+                continue
+            a, n, b, k = (int(g) if g else 1 for g in m.groups())
+            self.done, self.total = (a - 1) * k + b - 1, n * k  # (blocks started before it)
+            self.report(self.done, self.total)
+
+    def __exit__(self, *exc) -> None:
+        logging = import_pycolmap().logging
+        logging.set_log_destination(logging.INFO, "")  # (closes the file)
+        for name, value in self._flags.items():
+            setattr(logging, name, value)
+        try:
+            if exc[0] is None:
+                self.poll()
+                self.report(self.total, self.total)
+        finally:
+            if self._file is not None:
+                self._file.close()
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+
+
+def cancellable(call: Callable[..., Any], poll: Optional[Callable[[], None]] = None) -> Any:
     """`call(cancellation_token=...)`: a pycolmap stage that Ctrl-C (or SIGTERM) stops.
 
     COLMAP's stages hold Python's main thread until they end, so a KeyboardInterrupt waited
@@ -89,8 +167,9 @@ def cancellable(call: Callable[..., Any]) -> Any:
 
     threading.Thread(target=work, name="colmap", daemon=True).start()
     try:
-        while not done.wait(0.1):
-            pass
+        while not done.wait(POLL_SECONDS):
+            if poll is not None:
+                poll()
     except KeyboardInterrupt:
         token.cancel()
         print("\nsfm: stopping at COLMAP's next check (Ctrl-C again stops at once)",
@@ -160,9 +239,12 @@ def focal_priors(database: Path) -> bool:
     return bool(cameras) and all(camera.has_prior_focal_length for camera in cameras)
 
 
-def match_features(database: Path, matcher: str, config: SfmConfig, guided: bool = False) -> None:
+def match_features(database: Path, matcher: str, config: SfmConfig, guided: bool = False,
+                   report: Optional[Report] = None) -> None:
     """Match and geometrically verify image pairs (`exhaustive` or `sequential`); `guided`:
-    each verified pair is matched again under its two-view geometry."""
+    each verified pair is matched again under its two-view geometry. `report(done, total)`
+    follows the blocks of image pairs (exhaustive) or images (sequential) matched so far,
+    as COLMAP's log names them (see `_MatchLog`); it ends with (total, total)."""
     pycolmap = import_pycolmap()
     matching = pycolmap.FeatureMatchingOptions()
     matching.num_threads = config.num_threads
@@ -172,15 +254,15 @@ def match_features(database: Path, matcher: str, config: SfmConfig, guided: bool
     if matcher == "sequential":
         pairing = pycolmap.SequentialPairingOptions()
         pairing.overlap = config.sequential_overlap
-        cancellable(functools.partial(
-            pycolmap.match_sequential, database, matching_options=matching,
-            pairing_options=pairing, verification_options=verification, device=_device(pycolmap)))
+        match = pycolmap.match_sequential
     else:
         pairing = pycolmap.ExhaustivePairingOptions()
         pairing.block_size = MATCH_BLOCK
+        match = pycolmap.match_exhaustive
+    with _MatchLog(Path(database).parent / "matching_log", report or (lambda *_: None)) as log:
         cancellable(functools.partial(
-            pycolmap.match_exhaustive, database, matching_options=matching,
-            pairing_options=pairing, verification_options=verification, device=_device(pycolmap)))
+            match, database, matching_options=matching, pairing_options=pairing,
+            verification_options=verification, device=_device(pycolmap)), poll=log.poll)
 
 
 def clear_matches(database: Path) -> None:

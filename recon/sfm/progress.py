@@ -8,7 +8,8 @@ from typing import Callable, Optional, Union
 
 ProgressFn = Callable[[str, int, int], None]
 """Called as progress(stage, done, total), e.g. ("features", 3, 11); stages: `frames`,
-`features`, `matching`, `mapping` (done = images registered so far), `undistortion`."""
+`features`, `matching` (in blocks of image pairs, or images for sequential matching),
+`mapping` (done = images registered so far), `undistortion`."""
 
 Progress = Union[bool, ProgressFn]
 

@@ -149,9 +149,8 @@ def _match_and_map(database: Path, stage_dir: Path, models_dir: Path, n: int, ma
     stages' seconds to `seconds["matching"]` and `seconds["mapping"]`."""
     report.note(f"{matcher}{' guided' if guided else ''} matching of {n} images")
     t0 = time.perf_counter()
-    report.start("matching", 1)
-    steps.match_features(database, matcher, config, guided)
-    report.set(1)
+    report.start("matching", 1)  # (its total: blocks of pairs, once COLMAP names them)
+    steps.match_features(database, matcher, config, guided, report=report.set)
     t1 = time.perf_counter()
     report.start("mapping", n)
     model = steps.map_incremental(database, stage_dir, models_dir, config, report.set)

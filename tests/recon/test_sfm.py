@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,15 +22,16 @@ from PIL import Image
 
 from voxsplat.data.load import load_scene
 from voxsplat.recon.sfm import SfmConfig, load_or_run_sfm, run_sfm
+from voxsplat.recon.sfm import colmap_steps as sfm_steps
 from voxsplat.recon.sfm import run as sfm_run
 from voxsplat.recon.sfm.evaluate import pose_errors, relative_pose_errors, umeyama
 from voxsplat.recon.sfm.inputs import (camera_groups, choose_matcher, scan_images, stage_images,
                                        use_guided_matching)
 from sfm_scene import (FAST, H, W, _cast, _leftovers, _look_at, _rectangle_mask, _render, _texture,
                        render_corner)
-from testkit import error_message as _message, rotation
+from testkit import error_message as _message, need_pycolmap, rotation
 
-pytest.importorskip("pycolmap")
+need_pycolmap()
 
 @pytest.fixture(scope="module")
 def corner(tmp_path_factory) -> tuple[Path, np.ndarray]:
@@ -39,10 +41,20 @@ def corner(tmp_path_factory) -> tuple[Path, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def solved(corner, tmp_path_factory):
-    """(scene, workspace, progress calls) of one SfM run on the corner scene."""
+    """(scene, workspace, progress calls) of one SfM run on the corner scene, matched in
+    blocks of 4 images (2 x 2 blocks of pairs). Matching's calls also say whether COLMAP was
+    still matching: ("matching", done, total, running)."""
     calls = []
+
+    def progress(stage, done, total):
+        running = any(t.name == "colmap" for t in threading.enumerate())  # (`cancellable`'s)
+        calls.append((stage, done, total) + ((running,) if stage == "matching" else ()))
+
     ws = tmp_path_factory.mktemp("ws")
-    scene = run_sfm(corner[0], ws, FAST, progress=lambda *a: calls.append(a))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sfm_steps, "MATCH_BLOCK", 4)
+        patch.setattr(sfm_steps, "POLL_SECONDS", 0.01)  # (matching takes ~0.25 s)
+        scene = run_sfm(corner[0], ws, FAST, progress=progress)
     return scene, ws, calls
 
 
@@ -75,6 +87,16 @@ def test_workspace_holds_a_colmap_model_and_report(solved):
     stages = [c[0] for c in calls]
     assert stages.index("features") < stages.index("matching") < stages.index("mapping")
     assert ("mapping", 8, 8) in calls and ("features", 8, 8) in calls
+
+
+def test_matching_reports_each_block_of_pairs_as_colmap_starts_it(solved):
+    """COLMAP tells Python nothing while it matches; its log names each block of image pairs
+    as it starts, and that is read as it is written (not when the stage ends)."""
+    matching = [c[1:] for c in solved[2] if c[0] == "matching"]
+    assert matching[0] == (0, 1, False) and matching[-1] == (4, 4, False)  # (start, end)
+    blocks = matching[1:-1]
+    assert [c[:2] for c in blocks] == [(0, 4), (1, 4), (2, 4), (3, 4)]
+    assert any(running for _, _, running in blocks)
 
 
 def test_load_or_run_reuses_a_finished_run_and_reads_colmap_folders(corner, solved, monkeypatch):

@@ -16,9 +16,9 @@ from voxsplat.recon.sfm import run as sfm_run
 from voxsplat.recon.sfm.evaluate import pose_errors
 from voxsplat.recon.sfm.inputs import scan_images
 from sfm_scene import FAST, H, W, _leftovers, _rectangle_mask, _texture, render_corner
-from testkit import error_message as _message
+from testkit import error_message as _message, need_pycolmap
 
-pytest.importorskip("pycolmap")
+need_pycolmap()
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,9 @@ from sfm_scene import FAST, _leftovers, render_corner
 from voxsplat.recon.sfm import run as sfm_run
 from voxsplat.recon.sfm import run_sfm
 from voxsplat.recon.sfm.evaluate import pose_errors
+from testkit import need_pycolmap
 
-pytest.importorskip("pycolmap")
+need_pycolmap()
 
 
 @pytest.fixture(scope="module")
