@@ -221,6 +221,14 @@ def shrunk_mask(masks: Tensor, size: tuple[int, int]) -> Tensor:
     return torch.nn.functional.interpolate(masks[:, None].float(), size=(H, W), mode="area")[:, 0] > 0.5
 
 
+def bar_postfix(left: Optional[str], loss: float, n_gaussians: int) -> dict:
+    """The optimization bar's postfix, in this order (tqdm sorts keyword arguments), as text:
+    tqdm writes numbers as 2e+4 where that is shorter."""
+    postfix = {} if left is None else {"left": left}
+    postfix.update(loss=f"{loss:.4f}", gaussians=str(int(n_gaussians)))
+    return postfix
+
+
 def _diverged(what: str) -> str:
     return (f"training diverged: {what}; the checkpoints before it stand, but resuming would "
             f"diverge again: start over with other settings (check any --set values), or "
@@ -331,12 +339,11 @@ class Trainer:
                 model.carve(outside)
             if bar is not None and (step % 10 == 0 or step == cfg.optim.steps):
                 bar.update(step - bar.n)  # `_step` read the loss back: the device caught up
-                postfix = {}  # in this order (tqdm sorts keyword arguments)
+                left = None
                 if times is not None:
                     times.flush()
-                    postfix["left"] = format_left(times.left(step))
-                postfix.update(loss=f"{loss:.4f}", gaussians=model.n_gaussians)
-                bar.set_postfix(postfix, refresh=False)
+                    left = format_left(times.left(step))
+                bar.set_postfix(bar_postfix(left, loss, model.n_gaussians), refresh=False)
             if on_step is not None:  # callback time (e.g. evaluation) is not training time
                 t_cb = time.perf_counter()
                 on_step(step, {"loss": loss, "n": model.n_gaussians, "model": model,

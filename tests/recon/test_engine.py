@@ -8,7 +8,8 @@ import torch
 
 from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from voxsplat.recon.config import preset, with_steps
-from voxsplat.recon.engine import Trainer, coarse_level, downsampled, dropout_scale
+from voxsplat.recon.engine import (Trainer, bar_postfix, coarse_level, downsampled,
+                                   dropout_scale)
 from voxsplat.recon.pipeline import evaluate
 from testkit import fit_cut_and_resumed
 
@@ -36,6 +37,17 @@ def test_training_improves_held_out_psnr(tiny_scene, tmp_path):
     assert result.steps == 150
     assert after > before + 3.0, (before, after)
     assert after > 18.0
+
+
+def test_the_bar_counts_gaussians_in_digits():
+    """tqdm writes round numbers in its postfix as 2e+4; the bar writes the count out."""
+    import io
+    from tqdm import tqdm
+    bar = tqdm(total=10, file=io.StringIO())
+    bar.set_postfix(bar_postfix("1:05", 0.01234, 20000))
+    assert bar.postfix == "left=1:05, loss=0.0123, gaussians=20000"
+    bar.set_postfix(bar_postfix(None, 0.5, 1_200_000))
+    assert bar.postfix == "loss=0.5000, gaussians=1200000"
 
 
 @pytest.mark.parametrize("optim", [{}, {"random_background": True, "hull_carve": True},
