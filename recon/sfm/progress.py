@@ -12,6 +12,9 @@ ProgressFn = Callable[[str, int, int], None]
 `mapping` (done = images registered so far), `undistortion`."""
 
 Progress = Union[bool, ProgressFn]
+UNITS = {"frames": "frame", "features": "image", "matching": "block", "mapping": "image",
+         "undistortion": "image"}
+"""What each stage's bar counts (`start` takes another: sequential matching counts images)."""
 
 
 class StageProgress:
@@ -27,15 +30,16 @@ class StageProgress:
         self._stage, self._total, self._done = "", 0, 0
         self._lock = threading.Lock()
 
-    def start(self, stage: str, total: int) -> None:
-        """Begin `stage` with `total` items (closes the previous stage's bar)."""
+    def start(self, stage: str, total: int, unit: Optional[str] = None) -> None:
+        """Begin `stage` with `total` items (closes the previous stage's bar); `unit`: what
+        they are, by default `UNITS[stage]`."""
         self.close()
         with self._lock:
             self._stage, self._total, self._done = stage, max(0, int(total)), 0
             if self._bars:
                 from tqdm.auto import tqdm
                 self._bar = tqdm(total=self._total, desc=f"sfm {stage}", dynamic_ncols=True,
-                                 file=sys.stderr)
+                                 unit=unit or UNITS.get(stage, "it"), file=sys.stderr)
         self._emit()
 
     def set(self, done: int, total: Optional[int] = None) -> None:

@@ -149,7 +149,8 @@ def _match_and_map(database: Path, stage_dir: Path, models_dir: Path, n: int, ma
     stages' seconds to `seconds["matching"]` and `seconds["mapping"]`."""
     report.note(f"{matcher}{' guided' if guided else ''} matching of {n} images")
     t0 = time.perf_counter()
-    report.start("matching", 1)  # (its total: blocks of pairs, once COLMAP names them)
+    # (its total: blocks of image pairs, or images for sequential, once COLMAP names them)
+    report.start("matching", 1, unit="image" if matcher == "sequential" else "block")
     steps.match_features(database, matcher, config, guided, report=report.set)
     t1 = time.perf_counter()
     report.start("mapping", n)
@@ -397,7 +398,7 @@ def undistort_colmap(source: Path, out_dir: Path, config: SfmConfig = SfmConfig(
     report = StageProgress(progress)
     try:
         report.note(f"undistorting the images of {model_dir} (lens distortion)")
-        report.start("undistortion", 1)
+        report.start("undistortion", 1, unit="model")
         with steps.colmap_logging():
             steps.undistort(model_dir, image_dir, tmp / "undistorted", config)
         os.replace(tmp / "undistorted" / "images", tmp / "images")
