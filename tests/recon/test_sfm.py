@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,15 +42,20 @@ def corner(tmp_path_factory) -> tuple[Path, np.ndarray]:
 def solved(corner, tmp_path_factory):
     """(scene, workspace, progress calls) of one SfM run on the corner scene, matched in
     blocks of 4 images (2 x 2 blocks of pairs). Matching's calls also say whether COLMAP was
-    still matching: ("matching", done, total, running)."""
-    calls = []
+    still matching (the log not yet closed): ("matching", done, total, running)."""
+    calls, closed = [], []
 
     def progress(stage, done, total):
-        running = any(t.name == "colmap" for t in threading.enumerate())  # (`cancellable`'s)
-        calls.append((stage, done, total) + ((running,) if stage == "matching" else ()))
+        calls.append((stage, done, total) + ((not closed,) if stage == "matching" else ()))
+
+    def close_log(log, *exc):
+        closed.append(True)
+        return close(log, *exc)
 
     ws = tmp_path_factory.mktemp("ws")
+    close = sfm_steps._MatchLog.__exit__
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sfm_steps._MatchLog, "__exit__", close_log)
         patch.setattr(sfm_steps, "MATCH_BLOCK", 4)
         patch.setattr(sfm_steps, "POLL_SECONDS", 0.01)  # (matching takes ~0.25 s)
         scene = run_sfm(corner[0], ws, FAST, progress=progress)
@@ -93,7 +97,7 @@ def test_matching_reports_each_block_of_pairs_as_colmap_starts_it(solved):
     """COLMAP tells Python nothing while it matches; its log names each block of image pairs
     as it starts, and that is read as it is written (not when the stage ends)."""
     matching = [c[1:] for c in solved[2] if c[0] == "matching"]
-    assert matching[0] == (0, 1, False) and matching[-1] == (4, 4, False)  # (start, end)
+    assert matching[0][:2] == (0, 1) and matching[-1] == (4, 4, False)  # (start, end)
     blocks = matching[1:-1]
     assert [c[:2] for c in blocks] == [(0, 4), (1, 4), (2, 4), (3, 4)]
     assert any(running for _, _, running in blocks)
