@@ -38,9 +38,13 @@ POLL_SECONDS = 0.1
 """How often the main thread looks up from a running COLMAP stage (for Ctrl-C, and progress)."""
 Report = Callable[[int, int], None]
 """Called as report(done, total)."""
-_PROCESSING = re.compile(r"Processing (?:block|image) \[(\d+)/(\d+)(?:, (\d+)/(\d+))?\]")
+_PROCESSING = re.compile(
+    r"(?:Processing|Matching) (?:block|image) \[(\d+)/(\d+)(?:, (\d+)/(\d+))?\]")
 """COLMAP's log line as its matcher starts a block of image pairs ("Processing block [2/3,
-1/3]", exhaustive) or an image's pairs ("Processing image [4/12]", sequential)."""
+1/3]", exhaustive) or an image's pairs ("Processing image [4/12]", sequential); "Matching"
+instead of "Processing" in COLMAP after pycolmap 4.2. Every block holds about the same number
+of pairs (COLMAP splits each pair of blocks by the images' places in them), so the count of
+blocks tracks the work."""
 
 
 def import_pycolmap():

@@ -103,6 +103,25 @@ def test_matching_reports_each_block_of_pairs_as_colmap_starts_it(solved):
     assert any(running for _, _, running in blocks)
 
 
+def test_matching_progress_reads_colmaps_log_as_it_grows(tmp_path):
+    """Lines are read whole (a line cut mid-write waits for its end), and newer COLMAP's
+    "Matching block" reads as pycolmap 4.2's "Processing block"."""
+    calls = []
+    log = sfm_steps._MatchLog(tmp_path, lambda *a: calls.append(a))
+    log.poll()  # (no file yet)
+    path = tmp_path / "colmap.20261207-101010.42"
+    with open(path, "w") as f:
+        f.write("I1207 pairing.cc:214] Processing block [1/3, 1/3]\nI1207 feature_matching.cc:2")
+        f.flush()
+        log.poll()
+        f.write("18] in 0.2s\nI1207 pairing.cc:214] Processing block [1/3, 2")
+        f.flush()
+        log.poll()
+        f.write("/3]\nI1207 Matching block [3/3, 3/3]\nMatching image [4/12]\n")
+    log.poll()
+    assert calls == [(0, 9), (1, 9), (8, 9), (3, 12)]
+
+
 def test_load_or_run_reuses_a_finished_run_and_reads_colmap_folders(corner, solved, monkeypatch):
     scene, ws, _ = solved
     monkeypatch.setattr(sfm_run, "run_sfm", lambda *a, **k: pytest.fail("SfM ran again"))
