@@ -97,7 +97,7 @@ class _MatchLog:
 
     def __init__(self, log_dir: Path, report: Report) -> None:
         self.log_dir, self.report = Path(log_dir), report
-        self.done, self.total = 0, 1
+        self.total = 1
         self._text, self._file = "", None
 
     def __enter__(self) -> "_MatchLog":
@@ -127,8 +127,8 @@ class _MatchLog:
             if m is None:
                 continue
             a, n, b, k = (int(g) if g else 1 for g in m.groups())
-            self.done, self.total = (a - 1) * k + b - 1, n * k  # (blocks started before it)
-            self.report(self.done, self.total)
+            self.total = n * k
+            self.report((a - 1) * k + b - 1, self.total)  # (the blocks started before it)
 
     def __exit__(self, *exc) -> None:
         logging = import_pycolmap().logging
@@ -153,6 +153,8 @@ def cancellable(call: Callable[..., Any], poll: Optional[Callable[[], None]] = N
     worker thread instead; an interrupt cancels it through pycolmap's token, which COLMAP
     checks between chunks of its work, and is raised once the stage has stopped (what it
     wrote so far, features and matches, is kept). A second Ctrl-C raises at once.
+    `poll`, if given, is called every POLL_SECONDS while the stage runs; an error it raises
+    cancels the stage the same way before it is raised.
     Outside the main thread (where no signal arrives) the stage runs in place.
     """
     if threading.current_thread() is not threading.main_thread():
@@ -174,10 +176,11 @@ def cancellable(call: Callable[..., Any], poll: Optional[Callable[[], None]] = N
         while not done.wait(POLL_SECONDS):
             if poll is not None:
                 poll()
-    except KeyboardInterrupt:
+    except BaseException as e:  # Ctrl-C, or an error of `poll`'s: COLMAP stops first
         token.cancel()
-        print("\nsfm: stopping at COLMAP's next check (Ctrl-C again stops at once)",
-              file=sys.stderr, flush=True)
+        if isinstance(e, KeyboardInterrupt):
+            print("\nsfm: stopping at COLMAP's next check (Ctrl-C again stops at once)",
+                  file=sys.stderr, flush=True)
         while not done.wait(0.1):  # a second KeyboardInterrupt leaves from here
             pass
         raise

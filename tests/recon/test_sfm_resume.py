@@ -177,6 +177,13 @@ def test_ctrl_c_cancels_a_colmap_stage_in_flight(tmp_path):
     finally:
         signal.signal(signal.SIGINT, previous)
     assert seen["token"].is_cancelled and time.perf_counter() - seen["stopped"] < 1.0
+
+    def poll():  # (the progress callback failing: COLMAP is stopped before the error goes up)
+        raise OSError("the log is gone")
+
+    with pytest.raises(OSError, match="log is gone"):
+        cancellable(stage, poll=poll)
+    assert seen["token"].is_cancelled and time.perf_counter() - seen["stopped"] < 1.0
     assert cancellable(lambda cancellation_token: 7) == 7
     with pytest.raises(ValueError, match="from the stage"):
         cancellable(lambda cancellation_token: int("from the stage"))
