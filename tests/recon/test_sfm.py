@@ -119,6 +119,7 @@ def test_matching_progress_reads_colmaps_log_as_it_grows(tmp_path):
         log.poll()
         f.write("/3]\nI1207 Matching block [3/3, 3/3]\nMatching image [4/12]\n")
     log.poll()
+    log._file.close()
     assert calls == [(0, 9), (1, 9), (8, 9), (3, 12)]
 
 
