@@ -138,7 +138,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
             "holdout": holdout, "image_folder": folder, "max_side": max_side}
     if not resume and distributed.is_main():
         remove_checkpoints(Path(out) / "checkpoints")
-        pipeline.clean_outputs(out)
+        pipeline.set_aside_outputs(out)  # kept in previous/ until this run's are written
     distributed.barrier()
     return pipeline.reconstruct(scene, out, cfg, spec, device, resume, progress, on_step)
 

@@ -73,6 +73,7 @@ def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, dev
     if distributed.active():
         metrics["world_size"] = distributed.world_size()
     wsp.write_json(out / wsp.METRICS_JSON, metrics)
+    remove_tree(out / wsp.PREVIOUS)  # the earlier run's products, set aside until now
     return distributed.broadcast_object(metrics)
 
 
@@ -510,6 +511,35 @@ def clean_outputs(out: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+def set_aside_outputs(out: Path) -> Optional[Path]:
+    """Before a fresh run: move a finished run's products (with a copy of its scene.json, which
+    the new run rewrites) into `out/previous/`, so that a run stopped by Ctrl-C or an error
+    loses nothing; `reconstruct` removes them once its own are written. Without a finished run
+    (no splats.ply), any partial products go, and a `previous/` kept by an earlier stopped run
+    stays. Returns the `previous/` folder where one holds a reconstruction, else None."""
+    out = Path(out)
+    kept = out / wsp.PREVIOUS
+    if (out / wsp.SPLATS_PLY).is_file():
+        remove_tree(kept)
+        kept.mkdir()
+        if (out / wsp.SCENE_JSON).is_file():
+            shutil.copy2(out / wsp.SCENE_JSON, kept / wsp.SCENE_JSON)
+        for name in sorted(PRODUCTS, key=lambda name: name == wsp.SPLATS_PLY):  # splats.ply last:
+            if (out / name).exists():  # a move cut short leaves the finished run in place
+                (out / name).rename(kept / name)
+    else:
+        clean_outputs(out)
+    return kept if (kept / wsp.SPLATS_PLY).is_file() else None
+
+
+def kept_previous(out: Path) -> Optional[Path]:
+    """The earlier reconstruction a stopped fresh run set aside in `out` (`set_aside_outputs`),
+    or None."""
+    kept = Path(out) / wsp.PREVIOUS
+    return kept if (kept / wsp.SPLATS_PLY).is_file() and not (Path(out) / wsp.SPLATS_PLY).is_file() \
+        else None
+
+
 def check_fresh_out(out: Path, input_path: Path, replaced=PRODUCTS) -> Optional[str]:
     """Whether a fresh run of `input_path` may replace what `out` holds; a note to print, if any.
     `replaced`: the names the run removes from `out` (`PRODUCTS` for `reconstruct`, none for
@@ -542,7 +572,8 @@ def check_fresh_out(out: Path, input_path: Path, replaced=PRODUCTS) -> Optional[
             raise VoxsplatError(f"--out {out} holds the reconstruction of another input ({before}); "
                                 f"choose another --out, or delete {out} to replace it")
         if (out / wsp.SPLATS_PLY).is_file():
-            return f"{out}: replacing its earlier reconstruction of the same input"
+            return (f"{out}: replacing its earlier reconstruction of the same input (kept in "
+                    f"{out / wsp.PREVIOUS} until this run finishes)")
         if latest_checkpoint(out / "checkpoints") is not None:
             return (f"{out}: starting over; the unfinished run's checkpoints are discarded "
                     f"(--resume continues it instead)")

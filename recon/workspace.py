@@ -26,6 +26,8 @@ SCENE_JSON = "scene.json"
 SPLATS_PLY = "splats.ply"
 SPLATS_SPLAT = "splats.splat"
 METRICS_JSON = "metrics.json"
+PREVIOUS = "previous"
+"""Where a fresh run over a finished one keeps that one's products until it finishes itself."""
 
 
 @contextlib.contextmanager
@@ -157,6 +159,9 @@ def splats_path(ws: Path) -> Path:
         from .checkpoint import latest_checkpoint
         again = ("--resume" if latest_checkpoint(Path(ws) / "checkpoints") is not None else
                  "(it saved no checkpoint to resume from)")
+        kept = Path(ws) / PREVIOUS / SPLATS_PLY
+        earlier = (f" (the earlier reconstruction's splats are in {kept})" if kept.is_file()
+                   else "")
         raise VoxsplatError(f"{p}: missing; the reconstruction did not finish — run "
-                            f"`voxsplat reconstruct ... --out {ws}` {again}")
+                            f"`voxsplat reconstruct ... --out {ws}` {again}{earlier}")
     return p

@@ -544,6 +544,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             f"{_memory_advice(cls, args, gpu)}", every_rank=True)
         return 3
     finally:
+        if cls in (Reconstruct, Demo) and rank == 0:  # a fresh run stopped over a finished one
+            from voxsplat.recon.pipeline import kept_previous
+            kept = kept_previous(args["out"])
+            if kept is not None:
+                say(f"voxsplat: the earlier reconstruction stays in {kept} (its splats.ply "
+                    f"and metrics.json); this run's replace it when it finishes")
         warnings.showwarning = shown
         if terminate is not None:
             signal.signal(signal.SIGTERM, terminate)

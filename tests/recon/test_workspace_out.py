@@ -10,7 +10,8 @@ from PIL import Image
 from voxsplat.data.errors import VoxsplatError
 from voxsplat.recon.app import run_reconstruct
 from voxsplat.recon.checkpoint import save_checkpoint
-from voxsplat.recon.pipeline import check_fresh_out, clean_outputs
+from voxsplat.recon.pipeline import (check_fresh_out, clean_outputs, kept_previous,
+                                     set_aside_outputs)
 
 
 def _photos(folder, n=3):
@@ -86,6 +87,32 @@ def test_clean_outputs_removes_the_products_only(tmp_path):
     clean_outputs(ws)
     assert sorted(p.relative_to(ws).as_posix() for p in ws.rglob("*")) == [
         "checkpoints", "checkpoints/step_000001.pt", "scene.json"]
+
+
+def test_a_finished_runs_products_are_set_aside_whole(tmp_path):
+    """A fresh run over a finished one moves its products (and a copy of its scene.json) into
+    previous/; without a finished run, partial products go and an earlier previous/ stays."""
+    ws = tmp_path / "ws"
+    (ws / "depth").mkdir(parents=True)
+    for name in ("splats.ply", "splats.splat", "metrics.json", "sky.pt", "scene.json",
+                 "depth/a.npy"):
+        (ws / name).write_text(name)
+    assert set_aside_outputs(ws) == ws / "previous"
+    assert sorted(p.relative_to(ws).as_posix() for p in ws.rglob("*") if p.is_file()) == [
+        "previous/depth/a.npy", "previous/metrics.json", "previous/scene.json",
+        "previous/sky.pt", "previous/splats.ply", "previous/splats.splat", "scene.json"]
+    assert (ws / "previous" / "splats.ply").read_text() == "splats.ply"
+    assert kept_previous(ws) == ws / "previous"
+    (ws / "metrics.json").write_text("partial")  # a stopped run's leftover, no splats.ply
+    assert set_aside_outputs(ws) == ws / "previous"
+    assert not (ws / "metrics.json").exists()
+    assert (ws / "previous" / "metrics.json").read_text() == "metrics.json"  # kept
+    (ws / "splats.ply").write_text("newer")  # a finished run replaces the older previous/
+    assert kept_previous(ws) is None
+    set_aside_outputs(ws)
+    assert sorted(p.name for p in (ws / "previous").iterdir()) == ["scene.json", "splats.ply"]
+    assert (ws / "previous" / "splats.ply").read_text() == "newer"
+    assert set_aside_outputs(tmp_path / "fresh") is None and not (tmp_path / "fresh").exists()
 
 
 def test_poses_keeps_another_inputs_workspace(tmp_path):
@@ -181,3 +208,44 @@ def test_a_second_run_into_a_workspace_in_use_is_refused(tmp_path, capsys):
     assert not (tmp_path / "ws").exists()
     with workspace_lock(tmp_path / "ws"):  # released when the first run ends
         pass
+
+
+def test_a_rerun_stopped_part_way_keeps_the_finished_reconstruction(tmp_path, monkeypatch, capsys):
+    """A plain rerun deleted the finished run's splats before training: Ctrl-C (or an error)
+    then left the workspace with none. They now wait in previous/ until the rerun's own are
+    written, and every message of the stopped run points there."""
+    from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
+    from voxsplat.data.writers import write_blender_dataset
+    from voxsplat.recon import engine
+    from voxsplat.scripts.cli import main
+    cfg = SyntheticConfig(width=32, height=24, n_train=6, n_test=2, n_points=400, supersample=1)
+    scene = write_blender_dataset(make_synthetic_scene(cfg).scene, tmp_path / "input")
+    ws = tmp_path / "ws"
+    argv = ["reconstruct", str(scene), "--out", str(ws), "--device", "cpu", "--steps", "20"]
+    assert main([*argv, "--quiet"]) == 0
+    first = {name: (ws / name).read_bytes() for name in ("splats.ply", "metrics.json", "scene.json")}
+    real_step = engine.Trainer._step
+
+    def stopped(self, model, data, step, *args):
+        if step == 15:
+            raise KeyboardInterrupt
+        return real_step(self, model, data, step, *args)
+
+    monkeypatch.setattr(engine.Trainer, "_step", stopped)
+    capsys.readouterr()
+    assert main([*argv, "--set", "seed=1"]) == 130
+    captured = capsys.readouterr()
+    assert f"replacing its earlier reconstruction of the same input (kept in {ws / 'previous'}" \
+        in captured.out
+    assert f"the earlier reconstruction stays in {ws / 'previous'}" in captured.err
+    assert not (ws / "splats.ply").exists() and kept_previous(ws) == ws / "previous"
+    for name, data in first.items():
+        assert (ws / "previous" / name).read_bytes() == data, name
+    assert main(["eval", str(ws), "--device", "cpu"]) == 2
+    assert f"the earlier reconstruction's splats are in {ws / 'previous' / 'splats.ply'}" \
+        in capsys.readouterr().err
+    monkeypatch.setattr(engine.Trainer, "_step", real_step)
+    assert main(["reconstruct", str(scene), "--out", str(ws), "--device", "cpu", "--resume",
+                 "--quiet"]) == 0
+    assert not (ws / "previous").exists() and (ws / "splats.ply").is_file()
+    assert "the earlier reconstruction" not in capsys.readouterr().err
