@@ -17,7 +17,7 @@ from ..data.readers.colmap import DistortedCameraError
 from ..data.readers.common import decode_downscale, decode_max_side
 from ..data.transforms import (cap_size, check_downscale, downscale as downscale_scene,
                                is_off_frame, normalize, split_every)
-from . import distributed, pipeline
+from . import distributed, out_folder, pipeline
 from . import workspace as wsp
 from .checkpoint import remove_checkpoints, require_checkpoints
 from .config import TrainConfig, check_steps, preset as get_preset, with_steps
@@ -83,7 +83,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
                   f"which may differ from what the run started with", file=sys.stderr)
     else:
         input_path = _video_of_folder(input_path, progress)
-        note = pipeline.check_fresh_out(Path(out), input_path)  # before SfM and MVS run
+        note = out_folder.check_fresh_out(Path(out), input_path)  # before SfM and MVS run
         if note and progress and distributed.is_main():
             print(note)
     check_holdout(holdout)
@@ -138,7 +138,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
             "holdout": holdout, "image_folder": folder, "max_side": max_side}
     if not resume and distributed.is_main():
         remove_checkpoints(Path(out) / "checkpoints")
-        pipeline.set_aside_outputs(out)  # kept in previous/ until this run's are written
+        out_folder.set_aside_outputs(out)  # kept in previous/ until this run's are written
     distributed.barrier()
     return pipeline.reconstruct(scene, out, cfg, spec, device, resume, progress, on_step)
 
@@ -317,7 +317,7 @@ def run_poses(input_path: Path, out: Path, sfm=None, progress: bool = True):
     """`voxsplat poses`: structure-from-motion alone; the model lands in OUT/sfm/sparse/0.
     A COLMAP project with lens distortion is undistorted there instead."""
     input_path = _video_of_folder(input_path, progress)
-    pipeline.check_fresh_out(Path(out), input_path, replaced=())
+    out_folder.check_fresh_out(Path(out), input_path, replaced=())
     if (Path(out) / wsp.SCENE_JSON).is_file() and (Path(out) / "sfm").is_dir():
         from .sfm import SfmConfig, is_current
         if not is_current(Path(out), input_path, sfm or SfmConfig()):  # (the same: reused)
@@ -511,7 +511,7 @@ def run_demo(out: Path, device: str = "auto", steps: Optional[int] = None, progr
     out = Path(out)
     if steps is not None:  # before the scene is made
         check_steps(steps, f"the demo's default: {DEMO_STEPS}")
-    pipeline.check_fresh_out(out, out / "input")  # before anything is written to it
+    out_folder.check_fresh_out(out, out / "input")  # before anything is written to it
     t0 = time.perf_counter()
     synth = make_synthetic_scene(SyntheticConfig())
     save_ground_truth(synth, out / "ground_truth")

@@ -20,7 +20,6 @@ from ..data.errors import VoxsplatError
 from ..data.scene import Scene
 from ..render.metrics import SSIM_WINDOW, psnr, ssim
 from ..render.sky import SkyMap
-from .checkpoint import latest_checkpoint
 from .config import TrainConfig
 from .engine import Trainer, resolve_device
 from .export.frame import (frame_scale, input_from_world, is_identity, similarity_parts,
@@ -73,7 +72,7 @@ def reconstruct(scene: Scene, out: Path, cfg: TrainConfig, input_spec: dict, dev
     if distributed.active():
         metrics["world_size"] = distributed.world_size()
     wsp.write_json(out / wsp.METRICS_JSON, metrics)
-    remove_tree(out / wsp.PREVIOUS)  # the earlier run's products, set aside until now
+    shutil.rmtree(out / wsp.PREVIOUS, ignore_errors=True)  # the earlier run's, set aside
     return distributed.broadcast_object(metrics)
 
 
@@ -495,118 +494,3 @@ def _device_name(dev: torch.device) -> str:
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
     return "cpu"
-
-
-PRODUCTS = (wsp.SPLATS_PLY, wsp.SPLATS_SPLAT, wsp.METRICS_JSON, "points.ply", SKY_PT, "depth")
-"""What a fresh run removes from its workspace before it starts (`clean_outputs`)."""
-
-
-def clean_outputs(out: Path) -> None:
-    """Remove a workspace's products (not its checkpoints) before a fresh run."""
-    for name in PRODUCTS:
-        path = Path(out) / name
-        if path.is_dir():
-            remove_tree(path)
-        else:
-            path.unlink(missing_ok=True)
-
-
-def set_aside_outputs(out: Path) -> Optional[Path]:
-    """Before a fresh run: move a finished run's products (with a copy of its scene.json, which
-    the new run rewrites) into `out/previous/`, so that a run stopped by Ctrl-C or an error
-    loses nothing; `reconstruct` removes them once its own are written. Without a finished run
-    (no splats.ply), any partial products go, and a `previous/` kept by an earlier stopped run
-    stays. Returns the `previous/` folder where one holds a reconstruction, else None."""
-    out = Path(out)
-    kept = out / wsp.PREVIOUS
-    if (out / wsp.SPLATS_PLY).is_file():
-        remove_tree(kept)
-        kept.mkdir()
-        if (out / wsp.SCENE_JSON).is_file():
-            shutil.copy2(out / wsp.SCENE_JSON, kept / wsp.SCENE_JSON)
-        for name in sorted(PRODUCTS, key=lambda name: name == wsp.SPLATS_PLY):  # splats.ply last:
-            if (out / name).exists():  # a move cut short leaves the finished run in place
-                (out / name).rename(kept / name)
-    else:
-        clean_outputs(out)
-    return kept if (kept / wsp.SPLATS_PLY).is_file() else None
-
-
-def kept_previous(out: Path) -> Optional[Path]:
-    """The earlier reconstruction a stopped fresh run set aside in `out` (`set_aside_outputs`),
-    or None."""
-    kept = Path(out) / wsp.PREVIOUS
-    return kept if (kept / wsp.SPLATS_PLY).is_file() and not (Path(out) / wsp.SPLATS_PLY).is_file() \
-        else None
-
-
-def check_fresh_out(out: Path, input_path: Path, replaced=PRODUCTS) -> Optional[str]:
-    """Whether a fresh run of `input_path` may replace what `out` holds; a note to print, if any.
-    `replaced`: the names the run removes from `out` (`PRODUCTS` for `reconstruct`, none for
-    `poses`, which writes only `sfm/`).
-
-    Raises:
-        VoxsplatError: `out` is a file, or the input's own folder; or `out` is the workspace of
-            another input (its splats, or the SfM model its photos reload through, would be
-            lost); or `out` is no workspace but holds files of the `replaced` names (e.g. an
-            RGB-D dataset's depth/), which are not ours to delete.
-    """
-    out, input_path = Path(out).resolve(), Path(input_path).resolve()
-    if out.exists() and not out.is_dir():
-        raise VoxsplatError(f"--out {out} is a file; a workspace is a folder: give a new or empty "
-                            f"folder's path")
-    above = next((p for p in out.parents if p.exists()), None)
-    if above is not None and not above.is_dir():
-        raise VoxsplatError(f"--out {out}: {above} is a file, so no folder can be made in it; "
-                            f"give a path under a folder")
-    home = input_path if input_path.is_dir() or not input_path.exists() else input_path.parent
-    if out == home:
-        raise VoxsplatError(f"--out {out} is the input's own folder: the workspace's files (depth/, "
-                            f"sfm/, splats.ply, ...) would mix with the input's; give a folder of "
-                            f"its own, e.g. --out {out.parent / (out.name + '_ws')}")
-    scene_json = out / wsp.SCENE_JSON
-    if scene_json.is_file():
-        rec = wsp.read_json(scene_json)
-        before = Path(rec.get("input", {}).get("path", ""))
-        if before != input_path:
-            raise VoxsplatError(f"--out {out} holds the reconstruction of another input ({before}); "
-                                f"choose another --out, or delete {out} to replace it")
-        if (out / wsp.SPLATS_PLY).is_file():
-            return (f"{out}: replacing its earlier reconstruction of the same input (kept in "
-                    f"{out / wsp.PREVIOUS} until this run finishes)")
-        if latest_checkpoint(out / "checkpoints") is not None:
-            return (f"{out}: starting over; the unfinished run's checkpoints are discarded "
-                    f"(--resume continues it instead)")
-        return None
-    from .sfm import recorded_source
-    posed = recorded_source(out)
-    posed = posed.resolve() if posed is not None else None
-    if posed is not None and not (posed == input_path or posed in input_path.parents
-                                  or input_path in posed.parents or out in input_path.parents):
-        raise VoxsplatError(f"--out {out} holds the poses (sfm/) of another input ({posed}); "
-                            f"choose another --out, or delete {out / 'sfm'} to replace them")
-    from ..data.images import list_images
-    photos = list_images(out) if out.is_dir() else []
-    if photos:
-        raise VoxsplatError(f"--out {out} holds photos ({photos[0].name}, ...), which the "
-                            f"workspace's files would mix with; give a folder of its own, e.g. "
-                            f"--out {out.parent / (out.name + '_ws')}")
-    theirs = [name for name in replaced if (out / name).exists()]
-    if theirs:
-        raise VoxsplatError(f"--out {out} is not a voxsplat workspace but holds {', '.join(theirs)}, "
-                            f"which a reconstruction would replace; choose a new or empty folder")
-    from .checkpoint import foreign_files
-    mine = [f"checkpoints/ ({', '.join(names[:3])})"
-            for names in [foreign_files(out / "checkpoints")] if names and replaced]
-    sfm = out / "sfm"
-    if posed is None and sfm.is_dir() and any(sfm.iterdir()):  # (ours always has sfm.json)
-        mine.append("sfm/")
-    if mine:
-        raise VoxsplatError(f"--out {out} is not a voxsplat workspace but holds {' and '.join(mine)} "
-                            f"of files voxsplat did not write, which a run would replace; choose "
-                            f"a new or empty folder")
-    return None
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

@@ -545,7 +545,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 3
     finally:
         if cls in (Reconstruct, Demo) and rank == 0:  # a fresh run stopped over a finished one
-            from voxsplat.recon.pipeline import kept_previous
+            from voxsplat.recon.out_folder import kept_previous
             kept = kept_previous(args["out"])
             if kept is not None:
                 say(f"voxsplat: the earlier reconstruction stays in {kept} (its splats.ply "

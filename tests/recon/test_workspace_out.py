@@ -10,8 +10,8 @@ from PIL import Image
 from voxsplat.data.errors import VoxsplatError
 from voxsplat.recon.app import run_reconstruct
 from voxsplat.recon.checkpoint import save_checkpoint
-from voxsplat.recon.pipeline import (check_fresh_out, clean_outputs, kept_previous,
-                                     set_aside_outputs)
+from voxsplat.recon.out_folder import (check_fresh_out, clean_outputs, kept_previous,
+                                       set_aside_outputs)
 
 
 def _photos(folder, n=3):
