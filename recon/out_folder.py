@@ -52,9 +52,10 @@ def set_aside_outputs(out: Path) -> Optional[Path]:
 def kept_previous(out: Path) -> Optional[Path]:
     """The earlier reconstruction a stopped fresh run set aside in `out` (`set_aside_outputs`),
     or None."""
-    kept = Path(out) / wsp.PREVIOUS
-    return kept if (kept / wsp.SPLATS_PLY).is_file() and not (Path(out) / wsp.SPLATS_PLY).is_file() \
-        else None
+    out = Path(out)
+    kept = out / wsp.PREVIOUS
+    finished = (out / wsp.SPLATS_PLY).is_file()
+    return kept if (kept / wsp.SPLATS_PLY).is_file() and not finished else None
 
 
 def check_fresh_out(out: Path, input_path: Path, replaced=PRODUCTS) -> Optional[str]:
@@ -91,10 +92,12 @@ def check_fresh_out(out: Path, input_path: Path, replaced=PRODUCTS) -> Optional[
         if (out / wsp.SPLATS_PLY).is_file():
             return (f"{out}: replacing its earlier reconstruction of the same input (kept in "
                     f"{out / wsp.PREVIOUS} until this run finishes)")
+        kept = kept_previous(out)  # set aside by a fresh run that stopped
+        kept = f"; the last finished one stays in {kept} until this run finishes" if kept else ""
         if latest_checkpoint(out / "checkpoints") is not None:
             return (f"{out}: starting over; the unfinished run's checkpoints are discarded "
-                    f"(--resume continues it instead)")
-        return None
+                    f"(--resume continues it instead){kept}")
+        return f"{out}: starting over{kept}" if kept else None
     from .sfm import recorded_source
     posed = recorded_source(out)
     posed = posed.resolve() if posed is not None else None

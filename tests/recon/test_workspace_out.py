@@ -223,7 +223,8 @@ def test_a_rerun_stopped_part_way_keeps_the_finished_reconstruction(tmp_path, mo
     ws = tmp_path / "ws"
     argv = ["reconstruct", str(scene), "--out", str(ws), "--device", "cpu", "--steps", "20"]
     assert main([*argv, "--quiet"]) == 0
-    first = {name: (ws / name).read_bytes() for name in ("splats.ply", "metrics.json", "scene.json")}
+    first = {name: (ws / name).read_bytes()
+             for name in ("splats.ply", "metrics.json", "scene.json")}
     real_step = engine.Trainer._step
 
     def stopped(self, model, data, step, *args):
@@ -241,6 +242,9 @@ def test_a_rerun_stopped_part_way_keeps_the_finished_reconstruction(tmp_path, mo
     assert not (ws / "splats.ply").exists() and kept_previous(ws) == ws / "previous"
     for name, data in first.items():
         assert (ws / "previous" / name).read_bytes() == data, name
+    again = check_fresh_out(ws, scene)  # a fresh run once more
+    assert again.endswith(f"; the last finished one stays in {ws / 'previous'} until this run "
+                          f"finishes"), again
     assert main(["eval", str(ws), "--device", "cpu"]) == 2
     assert f"the earlier reconstruction's splats are in {ws / 'previous' / 'splats.ply'}" \
         in capsys.readouterr().err
