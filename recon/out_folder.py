@@ -14,8 +14,13 @@ from .sky import SKY_PT
 from . import workspace as wsp
 
 
-PRODUCTS = (wsp.SPLATS_PLY, wsp.SPLATS_SPLAT, wsp.METRICS_JSON, "points.ply", SKY_PT, "depth")
-"""What a fresh run removes from its workspace before it starts (`clean_outputs`)."""
+EVAL_METRICS = tuple(f"metrics{split}{masked}.json" for split in ("", "_train", "_test")
+                     for masked in ("", "_masked"))[1:]
+"""What `voxsplat eval` writes beside metrics.json (another split's figures, masked ones)."""
+PRODUCTS = (wsp.SPLATS_PLY, wsp.SPLATS_SPLAT, wsp.METRICS_JSON, "points.ply", SKY_PT, "depth",
+            *EVAL_METRICS)
+"""What a fresh run sets aside (`set_aside_outputs`) or removes (`clean_outputs`) before it
+starts: the earlier run's, whose figures (eval's included) are not of the new Gaussians."""
 
 
 def clean_outputs(out: Path) -> None:

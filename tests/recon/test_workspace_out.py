@@ -95,11 +95,12 @@ def test_a_finished_runs_products_are_set_aside_whole(tmp_path):
     ws = tmp_path / "ws"
     (ws / "depth").mkdir(parents=True)
     for name in ("splats.ply", "splats.splat", "metrics.json", "sky.pt", "scene.json",
-                 "depth/a.npy"):
+                 "depth/a.npy", "metrics_train.json", "metrics_masked.json", "notes.json"):
         (ws / name).write_text(name)
     assert set_aside_outputs(ws) == ws / "previous"
     assert sorted(p.relative_to(ws).as_posix() for p in ws.rglob("*") if p.is_file()) == [
-        "previous/depth/a.npy", "previous/metrics.json", "previous/scene.json",
+        "notes.json", "previous/depth/a.npy", "previous/metrics.json",
+        "previous/metrics_masked.json", "previous/metrics_train.json", "previous/scene.json",
         "previous/sky.pt", "previous/splats.ply", "previous/splats.splat", "scene.json"]
     assert (ws / "previous" / "splats.ply").read_text() == "splats.ply"
     assert kept_previous(ws) == ws / "previous"
@@ -223,8 +224,9 @@ def test_a_rerun_stopped_part_way_keeps_the_finished_reconstruction(tmp_path, mo
     ws = tmp_path / "ws"
     argv = ["reconstruct", str(scene), "--out", str(ws), "--device", "cpu", "--steps", "20"]
     assert main([*argv, "--quiet"]) == 0
+    assert main(["eval", str(ws), "--device", "cpu", "--split", "train"]) == 0
     first = {name: (ws / name).read_bytes()
-             for name in ("splats.ply", "metrics.json", "scene.json")}
+             for name in ("splats.ply", "metrics.json", "scene.json", "metrics_train.json")}
     real_step = engine.Trainer._step
 
     def stopped(self, model, data, step, *args):
@@ -240,6 +242,7 @@ def test_a_rerun_stopped_part_way_keeps_the_finished_reconstruction(tmp_path, mo
         in captured.out
     assert f"the earlier reconstruction stays in {ws / 'previous'}" in captured.err
     assert not (ws / "splats.ply").exists() and kept_previous(ws) == ws / "previous"
+    assert not (ws / "metrics_train.json").exists()  # (the old Gaussians' figures)
     for name, data in first.items():
         assert (ws / "previous" / name).read_bytes() == data, name
     again = check_fresh_out(ws, scene)  # a fresh run once more
