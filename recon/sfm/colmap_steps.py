@@ -45,6 +45,9 @@ _PROCESSING = re.compile(
 instead of "Processing" in COLMAP after pycolmap 4.2. Every block holds about the same number
 of pairs (COLMAP splits each pair of blocks by the images' places in them), so the count of
 blocks tracks the work."""
+_UNDISTORTING = re.compile(r"Undistorting image \[(\d+)/(\d+)\]")
+"""COLMAP's log line as its undistorter waits for an image's result ("Undistorting image
+[3/25]": the images before it are done)."""
 
 
 def import_pycolmap():
@@ -54,7 +57,7 @@ def import_pycolmap():
         VoxsplatError: pycolmap is not installed.
     """
     # COLMAP's log (glog) holds INFO lines in a buffer for up to 30 s unless told otherwise as
-    # it loads; matching's progress reads them as they come (`_MatchLog`). The variable is set
+    # it loads; matching's progress reads them as they come (`_ProgressLog`). The variable is set
     # for the import only, and not over the user's own.
     preset = "GLOG_logbuflevel" not in os.environ and "pycolmap" not in sys.modules
     if preset:
@@ -85,22 +88,25 @@ def colmap_logging() -> Iterator[None]:
         pycolmap.logging.minloglevel = previous
 
 
-class _MatchLog:
-    """COLMAP's log during a matching stage, which names each block of image pairs (or image)
-    as it starts: written to a file under `log_dir` while open, off the terminal (unless
-    VOXSPLAT_DEBUG), and read by `poll` into report(done, total) in blocks (or images).
+class _ProgressLog:
+    """COLMAP's log during a stage that names each unit of its work as it starts it (matching's
+    blocks of image pairs, or images; undistortion's images): written to a file under
+    `log_dir` while open, off the terminal (unless VOXSPLAT_DEBUG), and read by `poll` into
+    report(done, total). `pattern`'s groups: the unit's number and the count of units, and
+    for matching's blocks the second index and count ("[2/3, 1/3]").
 
-    COLMAP reports no progress to Python while it matches; its log is the one place that
+    COLMAP reports no progress to Python while these stages run; its log is the one place that
     says how far it got. The log file (not stderr, which the progress bars write to) is read
     as it grows; glog's flags are restored on exit, and the file is removed.
     """
 
-    def __init__(self, log_dir: Path, report: Report) -> None:
-        self.log_dir, self.report = Path(log_dir), report
-        self.total = 1
+    def __init__(self, log_dir: Path, report: Report, pattern: re.Pattern = _PROCESSING,
+                 total: int = 1) -> None:
+        self.log_dir, self.report, self.pattern = Path(log_dir), report, pattern
+        self.total = total
         self._text, self._file = "", None
 
-    def __enter__(self) -> "_MatchLog":
+    def __enter__(self) -> "_ProgressLog":
         logging = import_pycolmap().logging
         self._flags = {name: getattr(logging, name) for name in
                        ("minloglevel", "alsologtostderr", "stderrthreshold")}
@@ -114,7 +120,7 @@ class _MatchLog:
         return self
 
     def poll(self) -> None:
-        """Read what the log gained since the last call; report each block it started."""
+        """Read what the log gained since the last call; report each unit it started."""
         if self._file is None:
             found = sorted(self.log_dir.glob("colmap.*"))
             if not found:
@@ -123,12 +129,12 @@ class _MatchLog:
         self._text += self._file.read()
         *lines, self._text = self._text.split("\n")
         for line in lines:
-            m = _PROCESSING.search(line)
+            m = self.pattern.search(line)
             if m is None:
                 continue
-            a, n, b, k = (int(g) if g else 1 for g in m.groups())
+            a, n, b, k = (int(g) if g else 1 for g in (*m.groups(), None, None)[:4])
             self.total = n * k
-            self.report((a - 1) * k + b - 1, self.total)  # (the blocks started before it)
+            self.report((a - 1) * k + b - 1, self.total)  # (the units started before it)
 
     def __exit__(self, *exc) -> None:
         logging = import_pycolmap().logging
@@ -251,7 +257,7 @@ def match_features(database: Path, matcher: str, config: SfmConfig, guided: bool
     """Match and geometrically verify image pairs (`exhaustive` or `sequential`); `guided`:
     each verified pair is matched again under its two-view geometry. `report(done, total)`
     follows the blocks of image pairs (exhaustive) or images (sequential) matched so far,
-    as COLMAP's log names them (see `_MatchLog`); it ends with (total, total)."""
+    as COLMAP's log names them (see `_ProgressLog`); it ends with (total, total)."""
     pycolmap = import_pycolmap()
     matching = pycolmap.FeatureMatchingOptions()
     matching.num_threads = config.num_threads
@@ -266,7 +272,8 @@ def match_features(database: Path, matcher: str, config: SfmConfig, guided: bool
         pairing = pycolmap.ExhaustivePairingOptions()
         pairing.block_size = MATCH_BLOCK
         match = pycolmap.match_exhaustive
-    with _MatchLog(Path(database).parent / "matching_log", report or (lambda *_: None)) as log:
+    log = _ProgressLog(Path(database).parent / "matching_log", report or (lambda *_: None))
+    with log:
         cancellable(functools.partial(
             match, database, matching_options=matching, pairing_options=pairing,
             verification_options=verification, device=_device(pycolmap)), poll=log.poll)
@@ -378,11 +385,12 @@ undistorter (which copies the images of a camera whose extra parameters are all 
 were pinhole) resamples it; it moves no pixel by a thousandth."""
 
 
-def _undistortable_model(reconstruction_dir: Path, work_dir: Path) -> Path:
+def _undistortable_model(reconstruction_dir: Path, work_dir: Path) -> tuple[Path, int]:
     """`reconstruction_dir`, or where fisheye cameras have no distortion (OPENCV_FISHEYE with
     k = 0, SIMPLE_FISHEYE, FISHEYE: the equidistant projection, no pinhole), a copy in
     `work_dir` (inside the undistorter's output, removed with it) whose cameras carry
-    `FISHEYE_NUDGE` so that the undistorter resamples them."""
+    `FISHEYE_NUDGE` so that the undistorter resamples them; and its number of registered
+    images."""
     pycolmap = import_pycolmap()
     reconstruction = pycolmap.Reconstruction(str(reconstruction_dir))
     nudged = False
@@ -399,16 +407,19 @@ def _undistortable_model(reconstruction_dir: Path, work_dir: Path) -> Path:
             camera.model = pycolmap.CameraModelId.OPENCV_FISHEYE
             camera.params = [fx, fy, cx, cy, FISHEYE_NUDGE, 0.0, 0.0, 0.0]
         nudged = True
+    n_images = reconstruction.num_reg_images()
     if not nudged:
-        return Path(reconstruction_dir)
+        return Path(reconstruction_dir), n_images
     work_dir.mkdir(parents=True, exist_ok=True)
     reconstruction.write(str(work_dir))
-    return work_dir
+    return work_dir, n_images
 
 
-def undistort(reconstruction_dir: Path, image_dir: Path, out_dir: Path, config: SfmConfig) -> None:
+def undistort(reconstruction_dir: Path, image_dir: Path, out_dir: Path, config: SfmConfig,
+              report: Optional[Report] = None) -> None:
     """Undistorted pinhole images and model of every registered image into
-    `out_dir/images` and `out_dir/sparse`.
+    `out_dir/images` and `out_dir/sparse`. `report(done, total)` follows the images done, as
+    COLMAP's log names them; it starts with (0, total) and ends with (total, total).
 
     Raises:
         VoxsplatError: a camera is left not pinhole (a model the undistorter cannot resample).
@@ -417,9 +428,14 @@ def undistort(reconstruction_dir: Path, image_dir: Path, out_dir: Path, config: 
     options = pycolmap.UndistortCameraOptions()
     if config.max_output_size > 0:
         options.max_image_size = config.max_output_size
-    model = _undistortable_model(reconstruction_dir, out_dir / "nudged_model")
-    cancellable(functools.partial(pycolmap.undistort_images, out_dir, model, image_dir,
-                                  undistort_options=options, num_threads=config.num_threads))
+    model, n_images = _undistortable_model(reconstruction_dir, out_dir / "nudged_model")
+    report = report or (lambda *_: None)
+    report(0, n_images)
+    log = _ProgressLog(Path(out_dir).parent / "undistortion_log", report, _UNDISTORTING, n_images)
+    with log:
+        cancellable(functools.partial(pycolmap.undistort_images, out_dir, model, image_dir,
+                                      undistort_options=options, num_threads=config.num_threads),
+                    poll=log.poll)
     for camera in pycolmap.Reconstruction(str(out_dir / "sparse")).cameras.values():
         if camera.model_name not in ("SIMPLE_PINHOLE", "PINHOLE") and not (
                 camera.is_perspective_pinhole() and camera.is_undistorted()):

@@ -234,11 +234,10 @@ def _undistort(model, tmp: Path, config: SfmConfig, report: StageProgress) -> No
     distorted.mkdir(parents=True)
     model.write(distorted)
     report.start("undistortion", model.num_reg_images())
-    steps.undistort(distorted, tmp / "input", tmp / "undistorted", config)
+    steps.undistort(distorted, tmp / "input", tmp / "undistorted", config, report=report.set)
     os.replace(tmp / "undistorted" / "images", tmp / "images")
     (tmp / "sparse").mkdir()
     os.replace(tmp / "undistorted" / "sparse", tmp / "sparse" / "0")
-    report.set(model.num_reg_images())
     for leftover in ("undistorted", "input", "models", "models_guided", "models_two_view"):
         shutil.rmtree(tmp / leftover, ignore_errors=True)
 
@@ -398,16 +397,15 @@ def undistort_colmap(source: Path, out_dir: Path, config: SfmConfig = SfmConfig(
     report = StageProgress(progress)
     try:
         report.note(f"undistorting the images of {model_dir} (lens distortion)")
-        report.start("undistortion", 1, unit="model")
+        report.start("undistortion", 0)
         with steps.colmap_logging():
-            steps.undistort(model_dir, image_dir, tmp / "undistorted", config)
+            steps.undistort(model_dir, image_dir, tmp / "undistorted", config, report=report.set)
         os.replace(tmp / "undistorted" / "images", tmp / "images")
         (tmp / "sparse").mkdir()
         os.replace(tmp / "undistorted" / "sparse", tmp / "sparse" / "0")
         shutil.rmtree(tmp / "undistorted")
         if mask_folder(image_dir) is not None:
             _undistort_scene_masks(model_dir, image_dir, tmp)
-        report.set(1)
         _write_report(tmp / REPORT_FILE, {
             "source": str(source.resolve()), "source_stamp": _stamp(source),
             "config": config.to_dict(), "undistorted_from": str(model_dir.resolve()),

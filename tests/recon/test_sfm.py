@@ -53,9 +53,9 @@ def solved(corner, tmp_path_factory):
         return close(log, *exc)
 
     ws = tmp_path_factory.mktemp("ws")
-    close = sfm_steps._MatchLog.__exit__
+    close = sfm_steps._ProgressLog.__exit__
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sfm_steps._MatchLog, "__exit__", close_log)
+        patch.setattr(sfm_steps._ProgressLog, "__exit__", close_log)
         patch.setattr(sfm_steps, "MATCH_BLOCK", 4)
         patch.setattr(sfm_steps, "POLL_SECONDS", 0.01)  # (matching takes ~0.25 s)
         scene = run_sfm(corner[0], ws, FAST, progress=progress)
@@ -103,11 +103,20 @@ def test_matching_reports_each_block_of_pairs_as_colmap_starts_it(solved):
     assert any(running for _, _, running in blocks)
 
 
+def test_undistortion_reports_each_image(solved):
+    """Undistortion's bar sat at 0 until every image was done; COLMAP's log names each image
+    as its undistorter waits for it, and that moves the bar image by image."""
+    undistortion = [c[1:] for c in solved[2] if c[0] == "undistortion"]
+    done = [d for d, _ in undistortion]
+    assert done == sorted(done) and set(done) == set(range(9)), undistortion
+    assert {n for _, n in undistortion} == {8}
+
+
 def test_matching_progress_reads_colmaps_log_as_it_grows(tmp_path):
     """Lines are read whole (a line cut mid-write waits for its end), and newer COLMAP's
     "Matching block" reads as pycolmap 4.2's "Processing block"."""
     calls = []
-    log = sfm_steps._MatchLog(tmp_path, lambda *a: calls.append(a))
+    log = sfm_steps._ProgressLog(tmp_path, lambda *a: calls.append(a))
     log.poll()  # (no file yet)
     path = tmp_path / "colmap.20261207-101010.42"
     with open(path, "w") as f:
@@ -121,6 +130,16 @@ def test_matching_progress_reads_colmaps_log_as_it_grows(tmp_path):
     log.poll()
     log._file.close()
     assert calls == [(0, 9), (1, 9), (8, 9), (3, 12)]
+    calls.clear()
+    log = sfm_steps._ProgressLog(tmp_path, lambda *a: calls.append(a), sfm_steps._UNDISTORTING, 25)
+    log.poll()
+    assert log.total == 25 and calls == []  # (the matching lines are not undistortion's)
+    with open(path, "a") as f:
+        f.write("I1207 undistorters.cc:208] Undistorting image [1/25]\n"
+                "I1207 undistorters.cc:208] Undistorting image [7/25]\n")
+    log.poll()
+    log._file.close()
+    assert calls == [(0, 25), (6, 25)]
 
 
 def test_load_or_run_reuses_a_finished_run_and_reads_colmap_folders(corner, solved, monkeypatch):
