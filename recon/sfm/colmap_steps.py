@@ -26,7 +26,6 @@ PRINCIPAL_POINT_MIN_IMAGES = 10
 """A camera's principal point is refined only when this many registered images share it."""
 PRINCIPAL_POINT_MAX_SHIFT = 0.02
 """Largest accepted principal-point move, as a fraction of the image's longest side."""
-_EXTRACT_CHUNK = 8  # images per extract_features call: granularity of the progress report
 MATCH_BLOCK = 16
 """Images per block of exhaustive matching (COLMAP's default 50): COLMAP checks for a
 cancelled run between blocks, so Ctrl-C waits for at most a block of 16 x 16 image pairs,
@@ -45,6 +44,8 @@ _PROCESSING = re.compile(
 instead of "Processing" in COLMAP after pycolmap 4.2. Every block holds about the same number
 of pairs (COLMAP splits each pair of blocks by the images' places in them), so the count of
 blocks tracks the work."""
+_PROCESSED = re.compile(r"Processed file \[(\d+)/(\d+)\]")
+"""COLMAP's log line as its feature extractor finishes an image ("Processed file [3/25]")."""
 _UNDISTORTING = re.compile(r"Undistorting image \[(\d+)/(\d+)\]")
 """COLMAP's log line as its undistorter waits for an image's result ("Undistorting image
 [3/25]": the images before it are done)."""
@@ -101,9 +102,10 @@ class _ProgressLog:
     """
 
     def __init__(self, log_dir: Path, report: Report, pattern: re.Pattern = _PROCESSING,
-                 total: int = 1) -> None:
+                 total: int = 1, finished: bool = False) -> None:
+        """`finished`: a line names a unit as it ends (feature extraction), not as it starts."""
         self.log_dir, self.report, self.pattern = Path(log_dir), report, pattern
-        self.total = total
+        self.total, self.finished = total, finished
         self._text, self._file = "", None
 
     def __enter__(self) -> "_ProgressLog":
@@ -134,7 +136,7 @@ class _ProgressLog:
                 continue
             a, n, b, k = (int(g) if g else 1 for g in (*m.groups(), None, None)[:4])
             self.total = n * k
-            self.report((a - 1) * k + b - 1, self.total)  # (the units started before it)
+            self.report((a - 1) * k + b - (0 if self.finished else 1), self.total)
 
     def __exit__(self, *exc) -> None:
         logging = import_pycolmap().logging
@@ -202,11 +204,14 @@ def _device(pycolmap):
 def extract_features(database: Path, image_dir: Path, groups: Sequence[Sequence[InputImage]],
                      config: SfmConfig, advance: Advance,
                      mask_dir: Optional[Path] = None) -> None:
-    """SIFT features of every image into `database`, one COLMAP camera per group.
+    """SIFT features of every image into `database`, one COLMAP camera per group; `advance(n)`
+    as n more images are done, as COLMAP's log names them.
 
-    The first chunk of a group creates its camera (from EXIF when present, else a focal
-    length of 1.2 x the longest side); later chunks reuse it. With `mask_dir` (COLMAP's
-    layout, `NAME.png` per image NAME), no feature is taken where the mask is black.
+    Each group is one extraction, whose first image creates the group's camera (from EXIF
+    when present, else a focal length of 1.2 x the longest side), or, resumed after a stop
+    part-way, reuses the camera that its images already in `database` have (COLMAP skips
+    those). With `mask_dir` (COLMAP's layout, `NAME.png` per image NAME), no feature is taken
+    where the mask is black.
     """
     pycolmap = import_pycolmap()
     options = pycolmap.FeatureExtractionOptions()
@@ -214,23 +219,27 @@ def extract_features(database: Path, image_dir: Path, groups: Sequence[Sequence[
     options.num_threads = config.num_threads
     options.sift.max_num_features = config.max_num_features
     for group in groups:
-        # a run resumed after a kill part-way through the group's first chunk: its camera
-        camera_id = _camera_of(database, [im.name for im in group]) if database.exists() else -1
-        for start in range(0, len(group), _EXTRACT_CHUNK):
-            names = [im.name for im in group[start:start + _EXTRACT_CHUNK]]
-            reader = pycolmap.ImageReaderOptions()
-            reader.camera_model = config.camera_model
-            reader.existing_camera_id = camera_id
-            if mask_dir is not None:
-                reader.mask_path = str(mask_dir)
-            mode = pycolmap.CameraMode.SINGLE if len(group) > 1 else pycolmap.CameraMode.PER_IMAGE
+        names = [im.name for im in group]
+        reader = pycolmap.ImageReaderOptions()
+        reader.camera_model = config.camera_model
+        reader.existing_camera_id = _camera_of(database, names) if database.exists() else -1
+        if mask_dir is not None:
+            reader.mask_path = str(mask_dir)
+        mode = pycolmap.CameraMode.SINGLE if len(group) > 1 else pycolmap.CameraMode.PER_IMAGE
+        reported = [0]
+
+        def report(done: int, total: int, reported=reported) -> None:
+            if done > reported[0]:
+                advance(done - reported[0])
+                reported[0] = done
+
+        log = _ProgressLog(Path(database).parent / "extraction_log", report, _PROCESSED,
+                           len(names), finished=True)
+        with log:
             cancellable(functools.partial(
                 pycolmap.extract_features, database, image_dir, image_names=names,
                 camera_mode=mode, reader_options=reader, extraction_options=options,
-                device=_device(pycolmap)))
-            if camera_id < 0:
-                camera_id = _camera_of(database, names)
-            advance(len(names))
+                device=_device(pycolmap)), poll=log.poll)
 
 
 def _camera_of(database: Path, names: Sequence[str]) -> int:

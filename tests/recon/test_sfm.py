@@ -49,7 +49,8 @@ def solved(corner, tmp_path_factory):
         calls.append((stage, done, total) + ((not closed,) if stage == "matching" else ()))
 
     def close_log(log, *exc):
-        closed.append(True)
+        if log.log_dir.name == "matching_log":
+            closed.append(True)
         return close(log, *exc)
 
     ws = tmp_path_factory.mktemp("ws")
@@ -103,13 +104,15 @@ def test_matching_reports_each_block_of_pairs_as_colmap_starts_it(solved):
     assert any(running for _, _, running in blocks)
 
 
-def test_undistortion_reports_each_image(solved):
-    """Undistortion's bar sat at 0 until every image was done; COLMAP's log names each image
-    as its undistorter waits for it, and that moves the bar image by image."""
-    undistortion = [c[1:] for c in solved[2] if c[0] == "undistortion"]
-    done = [d for d, _ in undistortion]
-    assert done == sorted(done) and set(done) == set(range(9)), undistortion
-    assert {n for _, n in undistortion} == {8}
+@pytest.mark.parametrize("stage", ["features", "undistortion"])
+def test_features_and_undistortion_report_each_image(solved, stage):
+    """Undistortion's bar sat at 0 until every image was done, and feature extraction's moved
+    by chunks of 8 photos (one COLMAP call each, ~3 s of start-up apiece); COLMAP's log names
+    each image, and that moves both image by image."""
+    calls = [c[1:] for c in solved[2] if c[0] == stage]
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and set(done) == set(range(9)), calls
+    assert {n for _, n in calls} == {8}
 
 
 def test_matching_progress_reads_colmaps_log_as_it_grows(tmp_path):
