@@ -35,6 +35,21 @@ def fit_cut_and_resumed(scene, cfg, tmp_path, cut_at: int):
     return full, resumed, left
 
 
+def stop_training_at(monkeypatch, step: int):
+    """Make every training run raise KeyboardInterrupt (Ctrl-C, past its handler) as it comes
+    to 0-based `step`; returns the real `Trainer._step`, to put back for a run that goes on."""
+    from voxsplat.recon import engine
+    real_step = engine.Trainer._step
+
+    def stopped(self, model, data, at, *args):
+        if at == step:
+            raise KeyboardInterrupt
+        return real_step(self, model, data, at, *args)
+
+    monkeypatch.setattr(engine.Trainer, "_step", stopped)
+    return real_step
+
+
 def untrained_workspace(ws, scene, data, splats=None, sh_degree: int = 0):
     """A workspace folder `ws` for `scene` (whose input is the dataset at `data`) without
     training: Gaussians on the scene's points (opaque, sized by their neighbours) unless

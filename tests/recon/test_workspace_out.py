@@ -12,6 +12,7 @@ from voxsplat.recon.app import run_reconstruct
 from voxsplat.recon.checkpoint import save_checkpoint
 from voxsplat.recon.out_folder import (check_fresh_out, clean_outputs, kept_previous,
                                        set_aside_outputs)
+from testkit import stop_training_at
 
 
 def _photos(folder, n=3):
@@ -227,14 +228,7 @@ def test_a_rerun_stopped_part_way_keeps_the_finished_reconstruction(tmp_path, mo
     assert main(["eval", str(ws), "--device", "cpu", "--split", "train"]) == 0
     first = {name: (ws / name).read_bytes()
              for name in ("splats.ply", "metrics.json", "scene.json", "metrics_train.json")}
-    real_step = engine.Trainer._step
-
-    def stopped(self, model, data, step, *args):
-        if step == 15:
-            raise KeyboardInterrupt
-        return real_step(self, model, data, step, *args)
-
-    monkeypatch.setattr(engine.Trainer, "_step", stopped)
+    real_step = stop_training_at(monkeypatch, 15)
     capsys.readouterr()
     assert main([*argv, "--set", "seed=1"]) == 130
     captured = capsys.readouterr()

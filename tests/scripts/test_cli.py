@@ -11,6 +11,7 @@ import torch
 from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from voxsplat.data.writers import save_png, write_blender_dataset
 from voxsplat.scripts.cli import main
+from testkit import stop_training_at
 
 OUTPUTS = ("splats.ply", "splats.splat", "metrics.json")
 
@@ -130,14 +131,7 @@ def test_a_cuda_index_past_the_gpus_is_named(monkeypatch):
 def test_interrupted_run_leaves_no_outputs_and_resumes(capsys, scene_copy, tmp_path, monkeypatch):
     from voxsplat.recon import engine
     ws = tmp_path / "ws"
-    real_step = engine.Trainer._step
-
-    def flaky(self, model, data, step, *args):
-        if step == 30:
-            raise KeyboardInterrupt
-        return real_step(self, model, data, step, *args)
-
-    monkeypatch.setattr(engine.Trainer, "_step", flaky)
+    real_step = stop_training_at(monkeypatch, 30)
     argv = ["reconstruct", str(scene_copy), "--out", str(ws), "--device", "cpu", "--steps", "40", "--quiet"]
     assert main(argv) == 130
     assert "interrupted; continue with `--resume`" in capsys.readouterr().err
