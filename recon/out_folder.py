@@ -33,12 +33,12 @@ def clean_outputs(out: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def set_aside_outputs(out: Path) -> Optional[Path]:
+def set_aside_outputs(out: Path) -> None:
     """Before a fresh run: move a finished run's products (with a copy of its scene.json, which
     the new run rewrites) into `out/previous/`, so that a run stopped by Ctrl-C or an error
     loses nothing; `reconstruct` removes them once its own are written. Without a finished run
     (no splats.ply), any partial products go, and a `previous/` kept by an earlier stopped run
-    stays. Returns the `previous/` folder where one holds a reconstruction, else None."""
+    stays (`kept_previous` finds it)."""
     out = Path(out)
     kept = out / wsp.PREVIOUS
     if (out / wsp.SPLATS_PLY).is_file():
@@ -51,7 +51,6 @@ def set_aside_outputs(out: Path) -> Optional[Path]:
                 (out / name).rename(kept / name)
     else:
         clean_outputs(out)
-    return kept if (kept / wsp.SPLATS_PLY).is_file() else None
 
 
 def kept_previous(out: Path) -> Optional[Path]:

@@ -31,8 +31,6 @@ MATCH_BLOCK = 16
 cancelled run between blocks, so Ctrl-C waits for at most a block of 16 x 16 image pairs,
 not 50 x 50 (kitchen's 25 photos on 2 cores: 43 s with either size, where 8 took 54 s)."""
 
-Advance = Callable[[int], None]
-"""Called with the number of items just completed."""
 POLL_SECONDS = 0.1
 """How often the main thread looks up from a running COLMAP stage (for Ctrl-C, and progress)."""
 Report = Callable[[int, int], None]
@@ -58,8 +56,8 @@ def import_pycolmap():
         VoxsplatError: pycolmap is not installed.
     """
     # COLMAP's log (glog) holds INFO lines in a buffer for up to 30 s unless told otherwise as
-    # it loads; matching's progress reads them as they come (`_ProgressLog`). The variable is set
-    # for the import only, and not over the user's own.
+    # it loads; the stages' progress reads them as they come (`_ProgressLog`). The variable is
+    # set for the import only, and not over the user's own.
     preset = "GLOG_logbuflevel" not in os.environ and "pycolmap" not in sys.modules
     if preset:
         os.environ["GLOG_logbuflevel"] = "-1"
@@ -91,10 +89,11 @@ def colmap_logging() -> Iterator[None]:
 
 class _ProgressLog:
     """COLMAP's log during a stage that names each unit of its work as it starts it (matching's
-    blocks of image pairs, or images; undistortion's images): written to a file under
-    `log_dir` while open, off the terminal (unless VOXSPLAT_DEBUG), and read by `poll` into
-    report(done, total). `pattern`'s groups: the unit's number and the count of units, and
-    for matching's blocks the second index and count ("[2/3, 1/3]").
+    blocks of image pairs, or images; undistortion's images) or ends it (feature extraction's
+    images: `finished`): written to a file under `log_dir` while open, off the terminal
+    (unless VOXSPLAT_DEBUG), and read by `poll` into report(done, total). `pattern`'s groups:
+    the unit's number and the count of units, and for matching's blocks the second index and
+    count ("[2/3, 1/3]").
 
     COLMAP reports no progress to Python while these stages run; its log is the one place that
     says how far it got. The log file (not stderr, which the progress bars write to) is read
@@ -103,7 +102,6 @@ class _ProgressLog:
 
     def __init__(self, log_dir: Path, report: Report, pattern: re.Pattern = _PROCESSING,
                  total: int = 1, finished: bool = False) -> None:
-        """`finished`: a line names a unit as it ends (feature extraction), not as it starts."""
         self.log_dir, self.report, self.pattern = Path(log_dir), report, pattern
         self.total, self.finished = total, finished
         self._text, self._file = "", None
@@ -122,7 +120,7 @@ class _ProgressLog:
         return self
 
     def poll(self) -> None:
-        """Read what the log gained since the last call; report each unit it started."""
+        """Read what the log gained since the last call; report each unit it names."""
         if self._file is None:
             found = sorted(self.log_dir.glob("colmap.*"))
             if not found:
@@ -202,10 +200,10 @@ def _device(pycolmap):
 
 
 def extract_features(database: Path, image_dir: Path, groups: Sequence[Sequence[InputImage]],
-                     config: SfmConfig, advance: Advance,
+                     config: SfmConfig, report: Callable[[int], None],
                      mask_dir: Optional[Path] = None) -> None:
-    """SIFT features of every image into `database`, one COLMAP camera per group; `advance(n)`
-    as n more images are done, as COLMAP's log names them.
+    """SIFT features of every image into `database`, one COLMAP camera per group; `report(n)`
+    with the number of images done so far, as COLMAP's log names them.
 
     Each group is one extraction, whose first image creates the group's camera (from EXIF
     when present, else a focal length of 1.2 x the longest side), or, resumed after a stop
@@ -218,6 +216,7 @@ def extract_features(database: Path, image_dir: Path, groups: Sequence[Sequence[
     options.max_image_size = config.max_image_size
     options.num_threads = config.num_threads
     options.sift.max_num_features = config.max_num_features
+    before = 0  # images of the groups done
     for group in groups:
         names = [im.name for im in group]
         reader = pycolmap.ImageReaderOptions()
@@ -226,20 +225,15 @@ def extract_features(database: Path, image_dir: Path, groups: Sequence[Sequence[
         if mask_dir is not None:
             reader.mask_path = str(mask_dir)
         mode = pycolmap.CameraMode.SINGLE if len(group) > 1 else pycolmap.CameraMode.PER_IMAGE
-        reported = [0]
-
-        def report(done: int, total: int, reported=reported) -> None:
-            if done > reported[0]:
-                advance(done - reported[0])
-                reported[0] = done
-
-        log = _ProgressLog(Path(database).parent / "extraction_log", report, _PROCESSED,
+        log = _ProgressLog(Path(database).parent / "extraction_log",
+                           lambda done, _, before=before: report(before + done), _PROCESSED,
                            len(names), finished=True)
         with log:
             cancellable(functools.partial(
                 pycolmap.extract_features, database, image_dir, image_names=names,
                 camera_mode=mode, reader_options=reader, extraction_options=options,
                 device=_device(pycolmap)), poll=log.poll)
+        before += len(names)
 
 
 def _camera_of(database: Path, names: Sequence[str]) -> int:

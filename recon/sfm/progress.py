@@ -56,10 +56,6 @@ class StageProgress:
             self._done = done
         self._emit()
 
-    def advance(self, n: int = 1) -> None:
-        """Mark `n` more items of the current stage done."""
-        self.set(self._done + n)
-
     def note(self, message: str) -> None:
         """A one-line remark (printed with progress bars; callbacks don't get it)."""
         if self._bars:

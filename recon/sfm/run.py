@@ -177,7 +177,7 @@ def _map(images: Sequence[InputImage], image_dir: Path, tmp: Path, matcher: str,
     t0 = time.perf_counter()
     report.start("features", len(images))
     steps.extract_features(database, stage_dir, camera_groups(images, config.single_camera),
-                           config, report.advance,
+                           config, report.set,
                            mask_dir if config.mask_features else None)
     seconds = {"features": time.perf_counter() - t0}
     guided = use_guided_matching(config, len(images), first_pass_short=False)

@@ -143,7 +143,7 @@ def test_features_resumed_part_way_through_a_group_keep_one_camera(corner, tmp_p
     steps.extract_features(database, tmp_path / "input", [group[:3]], FAST, lambda n: None)
     done = []
     steps.extract_features(database, tmp_path / "input", [group], FAST, done.append)
-    assert sum(done) == 8  # (COLMAP names the skipped images too)
+    assert done[-1] == 8  # (COLMAP names the skipped images too)
     with contextlib.closing(pycolmap.Database.open(database)) as db:
         assert len(db.read_all_images()) == 8
         assert {image.camera_id for image in db.read_all_images()} == {1}

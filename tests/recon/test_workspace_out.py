@@ -98,7 +98,7 @@ def test_a_finished_runs_products_are_set_aside_whole(tmp_path):
     for name in ("splats.ply", "splats.splat", "metrics.json", "sky.pt", "scene.json",
                  "depth/a.npy", "metrics_train.json", "metrics_masked.json", "notes.json"):
         (ws / name).write_text(name)
-    assert set_aside_outputs(ws) == ws / "previous"
+    set_aside_outputs(ws)
     assert sorted(p.relative_to(ws).as_posix() for p in ws.rglob("*") if p.is_file()) == [
         "notes.json", "previous/depth/a.npy", "previous/metrics.json",
         "previous/metrics_masked.json", "previous/metrics_train.json", "previous/scene.json",
@@ -106,7 +106,8 @@ def test_a_finished_runs_products_are_set_aside_whole(tmp_path):
     assert (ws / "previous" / "splats.ply").read_text() == "splats.ply"
     assert kept_previous(ws) == ws / "previous"
     (ws / "metrics.json").write_text("partial")  # a stopped run's leftover, no splats.ply
-    assert set_aside_outputs(ws) == ws / "previous"
+    set_aside_outputs(ws)
+    assert kept_previous(ws) == ws / "previous"
     assert not (ws / "metrics.json").exists()
     assert (ws / "previous" / "metrics.json").read_text() == "metrics.json"  # kept
     (ws / "splats.ply").write_text("newer")  # a finished run replaces the older previous/
@@ -114,7 +115,8 @@ def test_a_finished_runs_products_are_set_aside_whole(tmp_path):
     set_aside_outputs(ws)
     assert sorted(p.name for p in (ws / "previous").iterdir()) == ["scene.json", "splats.ply"]
     assert (ws / "previous" / "splats.ply").read_text() == "newer"
-    assert set_aside_outputs(tmp_path / "fresh") is None and not (tmp_path / "fresh").exists()
+    set_aside_outputs(tmp_path / "fresh")  # (no such folder: nothing to do, nothing made)
+    assert kept_previous(tmp_path / "fresh") is None and not (tmp_path / "fresh").exists()
 
 
 def test_poses_keeps_another_inputs_workspace(tmp_path):
