@@ -119,6 +119,11 @@ class _ProgressLog:
             logging.stderrthreshold = 3
         return self
 
+    def run(self, call: Callable[..., Any]) -> Any:
+        """`cancellable(call)`, the stage's log read into `report` while it runs."""
+        with self:
+            return cancellable(call, poll=self.poll)
+
     def poll(self) -> None:
         """Read what the log gained since the last call; report each unit it names."""
         if self._file is None:
@@ -228,11 +233,10 @@ def extract_features(database: Path, image_dir: Path, groups: Sequence[Sequence[
         log = _ProgressLog(Path(database).parent / "extraction_log",
                            lambda done, _, before=before: report(before + done), _PROCESSED,
                            len(names), finished=True)
-        with log:
-            cancellable(functools.partial(
-                pycolmap.extract_features, database, image_dir, image_names=names,
-                camera_mode=mode, reader_options=reader, extraction_options=options,
-                device=_device(pycolmap)), poll=log.poll)
+        log.run(functools.partial(
+            pycolmap.extract_features, database, image_dir, image_names=names,
+            camera_mode=mode, reader_options=reader, extraction_options=options,
+            device=_device(pycolmap)))
         before += len(names)
 
 
@@ -276,10 +280,9 @@ def match_features(database: Path, matcher: str, config: SfmConfig, guided: bool
         pairing.block_size = MATCH_BLOCK
         match = pycolmap.match_exhaustive
     log = _ProgressLog(Path(database).parent / "matching_log", report or (lambda *_: None))
-    with log:
-        cancellable(functools.partial(
-            match, database, matching_options=matching, pairing_options=pairing,
-            verification_options=verification, device=_device(pycolmap)), poll=log.poll)
+    log.run(functools.partial(
+        match, database, matching_options=matching, pairing_options=pairing,
+        verification_options=verification, device=_device(pycolmap)))
 
 
 def clear_matches(database: Path) -> None:
@@ -435,10 +438,8 @@ def undistort(reconstruction_dir: Path, image_dir: Path, out_dir: Path, config: 
     report = report or (lambda *_: None)
     report(0, n_images)
     log = _ProgressLog(Path(out_dir).parent / "undistortion_log", report, _UNDISTORTING, n_images)
-    with log:
-        cancellable(functools.partial(pycolmap.undistort_images, out_dir, model, image_dir,
-                                      undistort_options=options, num_threads=config.num_threads),
-                    poll=log.poll)
+    log.run(functools.partial(pycolmap.undistort_images, out_dir, model, image_dir,
+                              undistort_options=options, num_threads=config.num_threads))
     for camera in pycolmap.Reconstruction(str(out_dir / "sparse")).cameras.values():
         if camera.model_name not in ("SIMPLE_PINHOLE", "PINHOLE") and not (
                 camera.is_perspective_pinhole() and camera.is_undistorted()):
