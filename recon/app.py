@@ -458,10 +458,13 @@ def run_eval(ws: Path, split: str = "test", device: str = "auto",
 
 
 def run_export_depth(ws: Path, out: Path, device: str = "auto", frame: str = "input",
-                     progress: bool = True) -> Path:
+                     progress: bool = True, keep_blended: bool = False) -> Path:
     """`voxsplat export --format depth`: each view's depth map and camera, with its photo and
-    mask when the workspace's input can still be loaded, as an RGB-D dataset (``export.rgbd``)."""
+    mask when the workspace's input can still be loaded, as an RGB-D dataset (``export.rgbd``).
+    `keep_blended`: keep the pixels that blend a nearer and a farther surface
+    (``MeshConfig.max_blend_offset``)."""
     from .export.frame import input_from_world, is_identity, similarity_parts
+    from .export.mesh import MeshConfig
     from .export.rgbd import check_output_folder, write_rgbd
     if frame not in pipeline.FRAMES:
         raise VoxsplatError(f"unknown frame '{frame}'; use {' or '.join(pipeline.FRAMES)}")
@@ -484,6 +487,7 @@ def run_export_depth(ws: Path, out: Path, device: str = "auto", frame: str = "in
                   f"the workspace's views; writing depth maps and cameras only", file=sys.stderr)
     splits = {k: [int(i) for i in v] for k, v in rec.get("splits", {}).items()}
     return write_rgbd(Path(out), splats, cams, names, splits, out_from_world, images, masks,
+                      MeshConfig(max_blend_offset=0.0) if keep_blended else MeshConfig(),
                       backend=rec["config"].get("backend", "auto"), progress=progress)
 
 

@@ -311,11 +311,16 @@ _FORMAT_SUFFIX = {"ply": ".ply", "splat": ".splat", "spz": ".spz"}
 """The suffix of each single-file splat format's output (viewers pick the reader by it)."""
 
 
+def _blended(keep: bool) -> dict:
+    """The `max_blend_offset` option of `--keep-blended` (none: the configs' default)."""
+    return {"max_blend_offset": 0.0} if keep else {}
+
+
 def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
            faces: Optional[int] = None, mesher: str = "tsdf", device: str = "auto",
            closed: bool = False, sky: bool = False, progress: bool = False,
            frame: str = "input", sh_degree: Optional[int] = None,
-           spz_version: Optional[int] = None,
+           spz_version: Optional[int] = None, keep_blended: bool = False,
            input_scene: Optional[Callable[[], Optional[Scene]]] = None) -> Path:
     """Write the workspace's Gaussians to `out` as 'ply', 'compressed-ply' (SuperSplat's),
     'splat', 'spz' (Niantic's), 'mesh' (.ply/.obj/.glb) or 'points' (a dense coloured point
@@ -334,6 +339,8 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
     Gaussians on a far sphere (``export.backdrop``). `sh_degree` (ply, compressed-ply, spz):
     keep view-dependent colour up to that degree only (0: none), for smaller files.
     `spz_version` (spz): 3 (the default) or 2, for readers older than version 3.
+    `keep_blended` (meshes and points): keep the rendered pixels that blend a nearer and a
+    farther surface (``MeshConfig.max_blend_offset`` 0).
     """
     if fmt not in FORMATS:
         raise VoxsplatError(f"unknown export format '{fmt}'; use {', '.join(FORMATS)}")
@@ -352,12 +359,13 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
         from .export.points import PointsConfig
         if Path(out).suffix.lower() != ".ply":
             raise VoxsplatError(f"{out}: point clouds are written as .ply; name the output *.ply")
-        points_cfg = PointsConfig(voxel_size=voxel_size)
+        points_cfg = PointsConfig(voxel_size=voxel_size, **_blended(keep_blended))
         dev = resolve_device(device)
     if fmt == "mesh":
         from .export.mesh import MeshConfig, check_mesh_suffix, require_packages
         check_mesh_suffix(Path(out))
-        cfg = MeshConfig(mesher=mesher, voxel_size=voxel_size, faces=faces, closed=closed)
+        cfg = MeshConfig(mesher=mesher, voxel_size=voxel_size, faces=faces, closed=closed,
+                         **_blended(keep_blended))
         require_packages(cfg)
         dev = resolve_device(device)
     if sh_degree is not None and fmt not in ("ply", "compressed-ply", "spz"):
@@ -370,6 +378,8 @@ def export(ws: Path, fmt: str, out: Path, voxel_size: Optional[float] = None,
     if spz_version is not None and spz_version not in (2, 3):
         raise VoxsplatError(f"--spz-version {spz_version}: give 3 (the default) or 2 (for "
                             f"older readers)")
+    if keep_blended and fmt not in ("mesh", "points"):
+        raise VoxsplatError(f"--keep-blended is for meshes, points and depth maps, not {fmt} files")
     if sky and fmt not in _SPLAT_FORMATS:
         raise VoxsplatError(f"--sky adds the sky to splat files (.ply, .splat, .spz), not to "
                             f"{fmt} exports")

@@ -190,11 +190,13 @@ class Export:
     frame: str = "input"
     sh_degree: Optional[int] = None
     spz_version: Optional[int] = None
+    keep_blended: bool = False
     quiet: bool = False
 
     def execute(self) -> None:
         given = {"--voxel-size": self.voxel_size is not None, "--faces": self.faces is not None,
-                 "--mesher": self.mesher != "tsdf", "--closed": self.closed}
+                 "--mesher": self.mesher != "tsdf", "--closed": self.closed,
+                 "--keep-blended": self.keep_blended}
         for flag, formats in _GEOMETRY_OPTIONS.items():
             if given[flag] and self.format not in formats:  # not taken silently
                 raise VoxsplatError(f"{flag} is for --format {' or '.join(formats)}, not "
@@ -211,7 +213,7 @@ class Export:
                                     "depth maps")
             from voxsplat.recon.app import run_export_depth
             out = run_export_depth(self.workspace, self.out, self.device, self.frame,
-                                   progress=not self.quiet)
+                                   progress=not self.quiet, keep_blended=self.keep_blended)
             print(f"wrote {out}")
             return
         from voxsplat.recon.app import run_export
@@ -219,12 +221,13 @@ class Export:
                          faces=self.faces, mesher=self.mesher, device=self.device,
                          closed=self.closed, sky=self.sky, progress=not self.quiet,
                          frame=self.frame, sh_degree=self.sh_degree,
-                         spz_version=self.spz_version)
+                         spz_version=self.spz_version, keep_blended=self.keep_blended)
         print(f"wrote {out}")
 
 
 _GEOMETRY_OPTIONS = {"--voxel-size": ("mesh", "points"), "--faces": ("mesh",),
-                     "--mesher": ("mesh",), "--closed": ("mesh",)}
+                     "--mesher": ("mesh",), "--closed": ("mesh",),
+                     "--keep-blended": ("mesh", "points", "depth")}
 """The export options of the geometry formats, and the formats that take each."""
 
 
@@ -406,6 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", help="mesh, points, depth: cpu, cuda or auto")
     e.add_argument("--closed", action="store_true", help="mesh (tsdf): close every surface, "
                    "unseen space counting as inside (objects captured from around)")
+    e.add_argument("--keep-blended", action="store_true", help="mesh, points, depth: keep the "
+                   "rendered pixels that blend a nearer and a farther surface (at edges, or "
+                   "seen through leaves), whose depth lies between the two, in mid-air; left "
+                   "out by default")
     e.add_argument("--sky", action="store_true", help="ply/splat/spz: add the learned sky (sky.pt) "
                    "as Gaussians on a far sphere, which viewers show behind the scene")
     e.add_argument("--sh-degree", type=int, metavar="D", help="ply, compressed-ply, spz: write "

@@ -37,12 +37,16 @@ class PointsConfig:
     """Rendered size / training image size."""
     opacity_power: float = 4.0
     """Opacity sharpening for the rendered depth (``MeshConfig.opacity_power``)."""
+    max_blend_offset: float = 0.02
+    """Pixels that blend a nearer and a farther surface are left out
+    (``MeshConfig.max_blend_offset``; 0 keeps them)."""
 
     def __post_init__(self) -> None:
         if self.voxel_size is not None and not 0 < self.voxel_size < float("inf"):
             raise VoxsplatError(f"--voxel-size must be > 0 and finite, got {self.voxel_size}")
-        if self.min_views < 1 or not self.render_scale > 0:
-            raise VoxsplatError("points: min_views must be >= 1 and render_scale > 0")
+        if self.min_views < 1 or not self.render_scale > 0 or not self.max_blend_offset >= 0:
+            raise VoxsplatError("points: min_views must be >= 1, render_scale > 0 and "
+                                "max_blend_offset >= 0")
 
 
 def thin_points(points: Tensor, normals: Tensor, colors: Tensor, views: Tensor,
@@ -96,8 +100,8 @@ def points_from_splats(splats: dict, cameras: Cameras, cfg: PointsConfig = Point
     cams = cameras.scaled(cfg.render_scale) if cfg.render_scale != 1 else cameras
     footprint = default_voxel_size(cams, scene_center(splats))
     voxel = cfg.voxel_size or footprint
-    views = render_views(splats, cams, masks, MeshConfig(opacity_power=cfg.opacity_power), backend,
-                         progress)
+    mesh_cfg = MeshConfig(opacity_power=cfg.opacity_power, max_blend_offset=cfg.max_blend_offset)
+    views = render_views(splats, cams, masks, mesh_cfg, backend, progress)
     points, normals, colors, view_ids = rendered_points(views)
     if len(points) == 0:
         raise VoxsplatError("points: no rendered pixel is opaque; the Gaussians are empty or "

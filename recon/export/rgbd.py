@@ -9,8 +9,9 @@ surface), ``images/NAME.png`` and ``masks/NAME.png``. Each map is aligned pixel 
 the photo as training saw it (undistorted, at the workspace's size).
 
 Depth is the mesher's (``mesh.render_view``): the alpha-normalized expected depth with sharpened
-opacities, kept where the rendered alpha exceeds ``MeshConfig.alpha_surface`` and, when the view
-has a mask, inside it.
+opacities, kept where the rendered alpha exceeds ``MeshConfig.alpha_surface``, where the pixel
+does not blend a nearer and a farther surface (``MeshConfig.max_blend_offset``) and, when the
+view has a mask, inside it.
 """
 
 from __future__ import annotations

@@ -165,3 +165,77 @@ def test_view_names_stay_inside_the_folder():
     assert file_stem("train/r_0") == "train/r_0"
     assert file_stem("../../etc/x") == "etc/x"
     assert file_stem("a\\b") == "a/b"
+
+
+def _plane(z: float, half_x: tuple[float, float], half_y: float, spacing: float) -> dict:
+    """Flat, opaque Gaussians (sigma = `spacing`, 1/20 of it thick) on a grid at depth z."""
+    xs = torch.arange(half_x[0], half_x[1] + 1e-6, spacing)
+    ys = torch.arange(-half_y, half_y + 1e-6, spacing)
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="ij"), -1).reshape(-1, 2)
+    N = len(grid)
+    return {"means": torch.cat([grid, torch.full((N, 1), z)], 1),
+            "quats": torch.tensor([[1.0, 0, 0, 0]]).repeat(N, 1),
+            "scales": torch.log(torch.tensor([spacing, spacing, spacing / 20])).repeat(N, 1),
+            "opacities": torch.full((N,), 3.0), "sh0": torch.zeros(N, 1, 3),
+            "shN": torch.zeros(N, 0, 3)}
+
+
+def test_pixels_blending_a_near_and_a_far_surface_are_left_out():
+    """Along the edge of a plane at depth 2 in front of one at depth 4, the blended depth of
+    the pixels that see both lies between them: points in mid-air ('flying pixels') when the
+    maps are back-projected. `blend_offset` finds how far each pixel's depth lies from the
+    surface most of its blend sits at (exactly, for two surfaces), and the pixels more than 2%
+    off are left out (`MeshConfig.max_blend_offset`): those in mid-air, and no others."""
+    from voxsplat.data.cameras import Cameras
+    from voxsplat.recon.export.mesh import MeshConfig, blend_offset, sharpened
+    from voxsplat.recon.export.rgbd import depth_map
+    front, back = _plane(2.0, (-1.2, 0.0), 1.0, 0.03), _plane(4.0, (-2.4, 2.4), 1.8, 0.06)
+    splats = {k: torch.cat([front[k], back[k]]) for k in front}
+    K = torch.tensor([[60.0, 0, 32], [0, 60, 24], [0, 0, 1]])
+    camera = Cameras(torch.eye(4)[None], K[None], torch.tensor([64]), torch.tensor([48]))
+    cfg = MeshConfig()
+    splats = sharpened(splats, cfg.opacity_power)
+    every = depth_map(splats, camera, None, cfg=replace(cfg, max_blend_offset=0.0), backend="torch")
+    kept = depth_map(splats, camera, None, cfg=cfg, backend="torch")
+    assert (every > 0).all()
+    nearest = torch.minimum((every - 2).abs(), (every - 4).abs())  # off the nearer plane
+    torch.testing.assert_close(blend_offset(splats, camera, "torch"), nearest, atol=2e-3, rtol=0)
+    flying = nearest > 0.02 * every
+    assert flying.sum() >= 48, int(flying.sum())  # a column of them, or more
+    assert torch.equal(kept == 0, flying)  # each left out, and only those
+    # a pixel that a faint far surface pulls off by 0.15% is kept (its depths spread by 4%)
+    assert ((every - 2).abs().gt(0.002) & (every < 2.02) & (kept > 0)).any()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_blend_offset_through_gsplat_matches_the_reference():
+    """The depth's three moments rendered as colours by gsplat's kernels, as by the reference."""
+    from voxsplat.data.cameras import Cameras
+    from voxsplat.recon.export.mesh import blend_offset
+    front, back = _plane(2.0, (-1.2, 0.0), 1.0, 0.03), _plane(4.0, (-2.4, 2.4), 1.8, 0.06)
+    splats = {k: torch.cat([front[k], back[k]]) for k in front}
+    K = torch.tensor([[60.0, 0, 32], [0, 60, 24], [0, 0, 1]])
+    camera = Cameras(torch.eye(4)[None], K[None], torch.tensor([64]), torch.tensor([48]))
+    ref = blend_offset(splats, camera, "torch")
+    fast = blend_offset({k: v.cuda() for k, v in splats.items()}, camera.to("cuda"), "gsplat").cpu()
+    assert float(ref.max()) > 0.3  # up to half the planes' gap, mid-edge
+    torch.testing.assert_close(fast, ref, atol=2e-3, rtol=0)
+
+
+def test_keep_blended_keeps_every_opaque_pixel(moved, tmp_path, capsys):
+    """`--keep-blended` writes the pixels between two surfaces too (as before the filter)."""
+    ws, _, _ = moved
+    a, b = tmp_path / "filtered", tmp_path / "all"
+    assert main(["export", str(ws), "--format", "depth", "--out", str(a), "--quiet"]) == 0
+    assert main(["export", str(ws), "--format", "depth", "--out", str(b), "--keep-blended",
+                 "--quiet"]) == 0
+    names = sorted(p.name for p in (a / "depth").iterdir())
+    filtered = [np.load(a / "depth" / n) for n in names]
+    every = [np.load(b / "depth" / n) for n in names]
+    assert all(np.array_equal(f[f > 0], e[f > 0]) for f, e in zip(filtered, every))
+    left_out = sum(int(((f == 0) & (e > 0)).sum()) for f, e in zip(filtered, every))
+    assert 0 < left_out < 0.1 * sum(int((e > 0).sum()) for e in every), left_out
+    assert main(["export", str(ws), "--format", "ply", "--out", str(tmp_path / "x.ply"),
+                 "--keep-blended"]) == 2
+    assert "--keep-blended is for --format mesh or points or depth, not ply" in capsys.readouterr().err
