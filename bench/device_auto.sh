@@ -6,22 +6,7 @@
 # render goes to PNG frames (the device kit has no imageio-ffmpeg). Last, a rerun stopped by
 # SIGINT after 45 s, which leaves the finished run in ws/previous/.
 source .device-wheels/setup.sh && source bench/device_setup.sh
-rm -rf /tmp/lego8 /tmp/ws8 && python3 - <<'PY'
-import json, shutil
-from pathlib import Path
-from voxsplat.scripts.bench_fewview import LEGO_8VIEW_TRAIN
-import os
-src = Path(os.environ.get("DEVDATA", ".devdata/fv")) / "nerf_synthetic_lego_400"
-dst = Path("/tmp/lego8")
-for split, keep in (("train", LEGO_8VIEW_TRAIN), ("test", ("r_0", "r_40", "r_80", "r_120", "r_160"))):
-    t = json.load(open(src / f"transforms_{split}.json"))
-    t["frames"] = [f for f in t["frames"] if Path(f["file_path"]).name in keep]
-    (dst / split).mkdir(parents=True)
-    for f in t["frames"]:
-        shutil.copy(src / (f["file_path"] + ".png"), dst / (f["file_path"] + ".png"))
-    json.dump(t, open(dst / f"transforms_{split}.json", "w"), indent=1)
-print("views", len(list((dst / "train").glob("*.png"))), len(list((dst / "test").glob("*.png"))))
-PY
+rm -rf /tmp/ws8 && python3 bench/stage_lego8.py "${DEVDATA:-.devdata/fv}" /tmp/lego8
 { set -x
   time voxsplat reconstruct /tmp/lego8 --out /tmp/ws8 --device cuda --quiet
   voxsplat eval /tmp/ws8 --device cuda
