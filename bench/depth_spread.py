@@ -103,7 +103,7 @@ def main() -> None:
         for i, image in enumerate(rec["images"]):
             mask = None if masks is None else masks[i]
             depth, _, surface, _ = render_view(splats, cams[i], mask, cfg)
-            measures = {"spread": depth_moments(splats, cams[i])[1] / depth.clamp_min(1e-9),
+            measures = {"spread": depth_moments(splats, cams[i])[0] / depth.clamp_min(1e-9),
                         "offset": blend_offset(splats, cams[i]) / depth.clamp_min(1e-9)}
             if i == 0 and args.png is not None:
                 for kind, measure in measures.items():
