@@ -111,13 +111,13 @@ def main() -> None:
             truth = None
             if args.truth is not None and (args.truth / f"{Path(image['name']).stem}.npy").is_file():
                 truth = torch.from_numpy(np.load(args.truth / f"{Path(image['name']).stem}.npy")).to(dev) / scale
+            off = None if truth is None else ((depth - truth).abs() > 0.05 * truth) & (truth > 0)
             for (kind, t), c in counts.items():
                 kept = surface & (measures[kind] <= t) if t > 0 else surface
                 c["surface"] += int(surface.sum())
                 c["left_out"] += int((surface & ~kept).sum())
-                if truth is not None:
-                    off = (depth - truth).abs() > 0.05 * truth
-                    c["off_5pct"] += int((kept & off & (truth > 0)).sum())
+                if off is not None:
+                    c["off_5pct"] += int((kept & off).sum())
             depths.append(depth)
             surfaces.append(surface)
             ratios.append(measures)

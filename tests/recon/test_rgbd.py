@@ -180,19 +180,25 @@ def _plane(z: float, half_x: tuple[float, float], half_y: float, spacing: float)
             "shN": torch.zeros(N, 0, 3)}
 
 
+def _two_planes():
+    """(splats, a 64x48 camera at the origin looking down +z) of a plane at depth 2 covering
+    the left half of the view, in front of one at depth 4 filling it."""
+    from voxsplat.data.cameras import Cameras
+    front, back = _plane(2.0, (-1.2, 0.0), 1.0, 0.03), _plane(4.0, (-2.4, 2.4), 1.8, 0.06)
+    K = torch.tensor([[60.0, 0, 32], [0, 60, 24], [0, 0, 1]])
+    return ({k: torch.cat([front[k], back[k]]) for k in front},
+            Cameras(torch.eye(4)[None], K[None], torch.tensor([64]), torch.tensor([48])))
+
+
 def test_pixels_blending_a_near_and_a_far_surface_are_left_out():
     """Along the edge of a plane at depth 2 in front of one at depth 4, the blended depth of
     the pixels that see both lies between them: points in mid-air ('flying pixels') when the
     maps are back-projected. `blend_offset` finds how far each pixel's depth lies from the
     surface most of its blend sits at (exactly, for two surfaces), and the pixels more than 2%
     off are left out (`MeshConfig.max_blend_offset`): those in mid-air, and no others."""
-    from voxsplat.data.cameras import Cameras
     from voxsplat.recon.export.mesh import MeshConfig, blend_offset, sharpened
     from voxsplat.recon.export.rgbd import depth_map
-    front, back = _plane(2.0, (-1.2, 0.0), 1.0, 0.03), _plane(4.0, (-2.4, 2.4), 1.8, 0.06)
-    splats = {k: torch.cat([front[k], back[k]]) for k in front}
-    K = torch.tensor([[60.0, 0, 32], [0, 60, 24], [0, 0, 1]])
-    camera = Cameras(torch.eye(4)[None], K[None], torch.tensor([64]), torch.tensor([48]))
+    splats, camera = _two_planes()
     cfg = MeshConfig()
     splats = sharpened(splats, cfg.opacity_power)
     every = depth_map(splats, camera, None, cfg=replace(cfg, max_blend_offset=0.0), backend="torch")
@@ -211,12 +217,8 @@ def test_pixels_blending_a_near_and_a_far_surface_are_left_out():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_blend_offset_through_gsplat_matches_the_reference():
     """The depth's three moments rendered as colours by gsplat's kernels, as by the reference."""
-    from voxsplat.data.cameras import Cameras
     from voxsplat.recon.export.mesh import blend_offset
-    front, back = _plane(2.0, (-1.2, 0.0), 1.0, 0.03), _plane(4.0, (-2.4, 2.4), 1.8, 0.06)
-    splats = {k: torch.cat([front[k], back[k]]) for k in front}
-    K = torch.tensor([[60.0, 0, 32], [0, 60, 24], [0, 0, 1]])
-    camera = Cameras(torch.eye(4)[None], K[None], torch.tensor([64]), torch.tensor([48]))
+    splats, camera = _two_planes()
     ref = blend_offset(splats, camera, "torch")
     fast = blend_offset({k: v.cuda() for k, v in splats.items()}, camera.to("cuda"), "gsplat").cpu()
     assert float(ref.max()) > 0.3  # up to half the planes' gap, mid-edge
