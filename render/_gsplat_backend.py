@@ -3,7 +3,8 @@
 Maps the contract onto ``gsplat.rasterization(packed=False, rasterize_mode="classic",
 render_mode="RGB+ED")`` (written against gsplat 1.5.3):
 
-- ``backgrounds`` must be [C,3]; gsplat appends a 0 for the depth channel itself, so depth is
+- Colours may have any number D of channels (gsplat pads the kernels' to a size it was
+  built for); ``backgrounds`` must be [C,D]; gsplat appends a 0 for the depth channel itself, so depth is
   never composited with the background.
 - "ED" depth comes back already divided by ``alpha.clamp(min=1e-10)`` (0 where alpha is 0).
 - ``radii`` is [C,N,2] (x and y half-sizes of gsplat 1.5's rectangular box) and is reduced to
@@ -35,10 +36,10 @@ def _gsplat_rasterization():
 
 
 def _empty_output(n_cams: int, width: int, height: int, bg: Optional[Tensor],
-                  means: Tensor) -> RasterOutput:
+                  means: Tensor, channels: int) -> RasterOutput:
     """Render of zero Gaussians: the background, alpha and depth 0."""
     zeros = means.new_zeros(n_cams, height, width, 1)
-    colors = zeros.expand(-1, -1, -1, 3).clone()
+    colors = zeros.expand(-1, -1, -1, channels).clone()
     if bg is not None:
         colors = colors + bg[:, None, None, :]
     return RasterOutput(colors=colors, alphas=zeros, depths=zeros.clone(),
@@ -55,9 +56,10 @@ def rasterize_gsplat(means: Tensor, quats: Tensor, scales: Tensor, opacities: Te
     check_inputs(means, quats, scales, opacities, colors, cam_from_world, Ks, sh_degree)
     rasterization = _gsplat_rasterization()
     n_cams = cam_from_world.shape[0]
-    bg = backgrounds(background, n_cams, means)
+    channels = colors.shape[-1]  # D features, or RGB from SH
+    bg = backgrounds(background, n_cams, means, channels)
     if means.shape[0] == 0:
-        return _empty_output(n_cams, width, height, bg, means)
+        return _empty_output(n_cams, width, height, bg, means, channels)
     render, alphas, meta = rasterization(
         means, quats, scales, opacities, colors, viewmats=cam_from_world, Ks=Ks,
         width=width, height=height, near_plane=near, far_plane=far, eps2d=eps2d,
@@ -66,5 +68,5 @@ def rasterize_gsplat(means: Tensor, quats: Tensor, scales: Tensor, opacities: Te
     radii = meta["radii"]
     if radii.dim() == 3:
         radii = radii.amax(dim=-1)
-    return RasterOutput(colors=render[..., :3], alphas=alphas, depths=render[..., 3:4],
+    return RasterOutput(colors=render[..., :-1], alphas=alphas, depths=render[..., -1:],
                         means2d=meta["means2d"], radii=radii.to(torch.int32))

@@ -51,7 +51,7 @@ from torch.utils.checkpoint import checkpoint
 from ..data.cameras import quat_to_rotmat
 from ..data.errors import VoxsplatError
 from .rasterize import RasterOutput
-from .sh import eval_sh
+from .sh import view_colors
 
 ALPHA_MIN = 1.0 / 255.0
 """Contributions with alpha below this are skipped (gsplat's ALPHA_THRESHOLD)."""
@@ -136,13 +136,11 @@ def _radii(means2d: Tensor, var2d: Tensor, opacities: Tensor, ok: Tensor,
 
 def _view_colors(means: Tensor, colors: Tensor, cam_from_world: Tensor,
                  sh_degree: Optional[int]) -> Tensor:
-    """[C,N,3] colours: RGB as given, or SH along means - camera centre, +0.5, clamped at 0."""
+    """[C,N,D] colours: the features as given, or SH along means - camera centre, +0.5,
+    clamped at 0 (D = 3)."""
     if sh_degree is None:
         return colors[None].expand(cam_from_world.shape[0], -1, -1)
-    rot, trans = cam_from_world[:, :3, :3], cam_from_world[:, :3, 3]
-    campos = -(rot.transpose(-1, -2) @ trans[..., None])[..., 0]  # [C,3]
-    dirs = means[None] - campos[:, None]  # [C,N,3]
-    return torch.clamp_min(eval_sh(sh_degree, dirs, colors[None]) + 0.5, 0.0)
+    return view_colors(means, colors, cam_from_world, sh_degree)
 
 
 def _pixel_boxes(means2d: Tensor, var2d: Tensor, opac: Tensor,
@@ -410,9 +408,9 @@ def check_inputs(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor
         if tuple(tensor.shape) != shape:
             raise VoxsplatError(f"rasterize: {name} must be {list(shape)}, got "
                                 f"{list(tensor.shape)}")
-    if sh_degree is None and tuple(colors.shape) != (n, 3):
-        raise VoxsplatError(f"rasterize: colors must be [N,3] RGB without sh_degree, got "
-                            f"{list(colors.shape)}")
+    if sh_degree is None and (colors.dim() != 2 or colors.shape[0] != n or colors.shape[1] < 1):
+        raise VoxsplatError(f"rasterize: colors must be [N,D] (RGB: D = 3) without sh_degree, "
+                            f"got {list(colors.shape)}")
     if sh_degree is not None and (colors.dim() != 3 or colors.shape[0] != n
                                   or colors.shape[2] != 3
                                   or colors.shape[1] < (sh_degree + 1) ** 2):
@@ -420,15 +418,16 @@ def check_inputs(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor
                             f"K >= {(sh_degree + 1) ** 2}, got {list(colors.shape)}")
 
 
-def backgrounds(background: Optional[Tensor], n_cams: int, like: Tensor) -> Optional[Tensor]:
-    """None, [3] or [C,3] -> None or [C,3] on ``like``'s device and dtype."""
+def backgrounds(background: Optional[Tensor], n_cams: int, like: Tensor,
+                channels: int = 3) -> Optional[Tensor]:
+    """None, [D] or [C,D] -> None or [C,D] on ``like``'s device and dtype (D = `channels`)."""
     if background is None:
         return None
     bg = background.to(device=like.device, dtype=like.dtype)
-    if bg.shape not in ((3,), (n_cams, 3)):
-        raise VoxsplatError(f"background must be [3] or [C,3] with C={n_cams}, got "
-                            f"{tuple(bg.shape)}")
-    return bg.expand(n_cams, 3)
+    if bg.shape not in ((channels,), (n_cams, channels)):
+        raise VoxsplatError(f"background must be [{channels}] or [C,{channels}] with C={n_cams} "
+                            f"(one value per colour channel), got {tuple(bg.shape)}")
+    return bg.expand(n_cams, channels)
 
 
 def _rasterize(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor,
@@ -441,13 +440,13 @@ def _rasterize(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor,
     proj = _project(means, quats, scales, opacities, cam_from_world, Ks, width, height,
                     near, far, eps2d)
     feats = torch.cat([_view_colors(means, colors, cam_from_world, sh_degree),
-                       proj.depths[..., None]], dim=-1)  # [C,N,4]
+                       proj.depths[..., None]], dim=-1)  # [C,N,D+1]
     views = [_render_view(proj.means2d[c], proj.conics[c], opacities, feats[c],
                           proj.depths[c], proj.radii[c], proj.var2d[c], width, height)
              for c in range(n_cams)]
-    acc = torch.stack(views).reshape(n_cams, height, width, 5)
-    alphas, rgb, depth_sum = acc[..., :1], acc[..., 1:4], acc[..., 4:]
-    bg = backgrounds(background, n_cams, rgb)
+    acc = torch.stack(views).reshape(n_cams, height, width, feats.shape[-1] + 1)
+    alphas, rgb, depth_sum = acc[..., :1], acc[..., 1:-1], acc[..., -1:]
+    bg = backgrounds(background, n_cams, rgb, rgb.shape[-1])
     if bg is not None:
         rgb = rgb + (1.0 - alphas) * bg[:, None, None, :]
     depths = depth_sum / alphas.clamp_min(1e-10)

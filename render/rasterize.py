@@ -21,7 +21,8 @@ class RasterOutput:
     """What a rasterizer returns for C cameras and N Gaussians.
 
     Attributes:
-        colors: [C,H,W,3] RGB, composited on the background when one was given.
+        colors: [C,H,W,3] RGB (or [C,H,W,D]: the D features given), composited on the
+            background when one was given.
         alphas: [C,H,W,1] accumulated opacity.
         depths: [C,H,W,1] expected camera-space z, normalized by alpha (0 where alpha is 0).
         means2d: [C,N,2] projected centres in pixels; differentiable (call ``retain_grad()``
@@ -62,12 +63,14 @@ def rasterize(
         scales: [N,3] standard deviations along the rotated axes (already activated).
         opacities: [N] in [0,1] (already activated).
         colors: [N,3] RGB, or [N,K,3] SH coefficients when ``sh_degree`` is given
-            (K >= (sh_degree+1)^2; colour = SH(dir) + 0.5, clamped at 0 as in gsplat).
+            (K >= (sh_degree+1)^2; colour = SH(dir) + 0.5, clamped at 0 as in gsplat). Without
+            ``sh_degree``, any [N,D] features blend as RGB does (depth moments, labels).
         cam_from_world: [C,4,4] OpenCV world-to-camera transforms.
         Ks: [C,3,3] intrinsics.
         width, height: image size in pixels (shared by the C cameras).
         sh_degree: SH degree to evaluate, or None for plain RGB colours.
-        background: None (black), [3] or [C,3] RGB composited behind the Gaussians.
+        background: None (black), [3] or [C,3] RGB ([D] or [C,D] for D features)
+            composited behind the Gaussians.
         near, far: z range kept, in camera units.
         eps2d: added to the 2D covariance diagonal (gsplat's "classic" anti-aliasing blur).
         backend: "auto", "gsplat" or "torch".

@@ -87,3 +87,13 @@ def eval_sh(degree: int, dirs: Tensor, coeffs: Tensor) -> Tensor:
                             f"got {coeffs.shape[-2]}")
     bases = sh_bases(degree, F.normalize(dirs, p=2, dim=-1))  # [...,k]
     return (bases[..., None] * coeffs[..., :k, :]).sum(-2)
+
+
+def view_colors(means: Tensor, coeffs: Tensor, cam_from_world: Tensor, degree: int) -> Tensor:
+    """[C,N,3] colours of SH coefficients `coeffs` [N,K,3] seen from C cameras
+    (`cam_from_world` [C,4,4]) along ``means - camera centre``, with gsplat's +0.5 offset and
+    clamped at 0: the colours both rasterizer backends blend for ``sh_degree=degree``."""
+    rot, trans = cam_from_world[:, :3, :3], cam_from_world[:, :3, 3]
+    campos = -(rot.transpose(-1, -2) @ trans[..., None])[..., 0]  # [C,3]
+    dirs = means[None] - campos[:, None]  # [C,N,3]
+    return torch.clamp_min(eval_sh(degree, dirs, coeffs[None]) + 0.5, 0.0)

@@ -32,6 +32,7 @@ from ...data.cameras import Cameras
 from ...data.errors import VoxsplatError
 from ...render.camera_paths import interpolate_path
 from ...render.rasterize import rasterize
+from ...render.sh import view_colors
 from ..gaussians import render_splats, sh_degree_of
 from .tsdf import backproject, extract_mesh, fuse_depth_maps
 
@@ -170,7 +171,8 @@ def sharpened(splats: dict, opacity_power: float) -> dict:
 @torch.no_grad()
 def render_view(splats: dict, camera: Cameras, mask: Optional[Tensor], cfg: MeshConfig,
                 backend: str = "auto") -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Depth [H,W], colour [H,W,3] (alpha-normalized), surface and free [H,W] bool of one view.
+    """Depth [H,W], colour [H,W,3] (alpha-normalized), surface and free [H,W] bool of one view,
+    from one render (its colour channels carry the depth's moments too, for ``blend_offset``).
 
     Args:
         splats: Gaussians (raw parameters, already `sharpened`) on the render device.
@@ -179,13 +181,15 @@ def render_view(splats: dict, camera: Cameras, mask: Optional[Tensor], cfg: Mesh
         cfg: alpha thresholds.
     """
     W, H = camera.size(0)
-    out = render_splats(splats, camera, sh_degree_of(splats), None, backend)
-    alpha = out.alphas[0, ..., 0]
-    color = (out.colors[0] / alpha.clamp_min(1e-6)[..., None]).clamp(0, 1)
-    depth = out.depths[0, ..., 0]
+    if cfg.max_blend_offset > 0:
+        alpha, depth, color, moments = _blend_render(splats, camera, backend, color=True)
+    else:
+        out = render_splats(splats, camera, sh_degree_of(splats), None, backend)
+        alpha, depth, color = out.alphas[0, ..., 0], out.depths[0, ..., 0], out.colors[0]
+    color = (color / alpha.clamp_min(1e-6)[..., None]).clamp(0, 1)
     surface, free = alpha > cfg.alpha_surface, alpha < cfg.alpha_free
     if cfg.max_blend_offset > 0:
-        surface &= blend_offset(splats, camera, backend) <= cfg.max_blend_offset * depth
+        surface &= _offset(*moments) <= cfg.max_blend_offset * depth
     if mask is not None:
         mask = torch.nn.functional.interpolate(mask[None, None].float().to(alpha.device),
                                                size=(H, W), mode="nearest")[0, 0] > 0.5
@@ -193,23 +197,39 @@ def render_view(splats: dict, camera: Cameras, mask: Optional[Tensor], cfg: Mesh
     return depth, color, surface, free
 
 
-def depth_moments(splats: dict, camera: Cameras, backend: str = "auto") -> tuple[Tensor, Tensor]:
-    """Standard deviation [H,W] and third central moment [H,W] of the camera z of the
-    Gaussians blended into each pixel of one view, weighted as the expected depth weighs them
-    (0 where nothing is rendered).
+def _blend_render(splats: dict, camera: Cameras, backend: str, color: bool
+                  ) -> tuple[Tensor, Tensor, Optional[Tensor], tuple[Tensor, Tensor]]:
+    """One render of one view: alpha [H,W], expected depth [H,W], the colour [H,W,3] (not
+    alpha-normalized; None unless `color`), and the standard deviation and third central moment
+    [H,W] of the camera z of the Gaussians blended into each pixel, weighted as the expected
+    depth weighs them (0 where nothing is rendered).
 
-    z, z^2 and z^3 are rendered as the three colour channels; z is taken from the median
+    z, z^2 and z^3 are rendered as three more colour channels; z is taken from the median
     Gaussian's first, so that the moments of a scene far from its origin keep their float32
     precision."""
     W, H = camera.size(0)
-    cam_from_world = camera.cam_from_world[0].to(splats["means"])
-    z = splats["means"] @ cam_from_world[2, :3] + cam_from_world[2, 3]
+    cam_from_world = camera.cam_from_world.to(splats["means"])
+    z = splats["means"] @ cam_from_world[0, 2, :3] + cam_from_world[0, 2, 3]
     z = z - (z.median() if len(z) else 0)
+    features = [z[:, None], (z * z)[:, None], (z * z * z)[:, None]]
+    if color:
+        coeffs = torch.cat([splats["sh0"], splats["shN"]], 1)
+        features.insert(0, view_colors(splats["means"], coeffs, cam_from_world,
+                                       sh_degree_of(splats))[0])
     out = rasterize(splats["means"], splats["quats"], torch.exp(splats["scales"]),
-                    torch.sigmoid(splats["opacities"]), torch.stack([z, z * z, z * z * z], 1),
+                    torch.sigmoid(splats["opacities"]), torch.cat(features, 1),
                     camera.cam_from_world, camera.Ks, W, H, backend=backend)
-    m1, m2, m3 = (out.colors[0] / out.alphas[0].clamp_min(1e-6)).unbind(-1)
-    return (m2 - m1 * m1).clamp_min(0).sqrt(), m3 - 3 * m1 * m2 + 2 * m1 ** 3
+    alpha = out.alphas[0, ..., 0]
+    m1, m2, m3 = (out.colors[0, ..., -3:] / alpha.clamp_min(1e-6)[..., None]).unbind(-1)
+    moments = (m2 - m1 * m1).clamp_min(0).sqrt(), m3 - 3 * m1 * m2 + 2 * m1 ** 3
+    return alpha, out.depths[0, ..., 0], out.colors[0, ..., :3] if color else None, moments
+
+
+def depth_moments(splats: dict, camera: Cameras, backend: str = "auto") -> tuple[Tensor, Tensor]:
+    """Standard deviation [H,W] and third central moment [H,W] of the camera z of the
+    Gaussians blended into each pixel of one view, weighted as the expected depth weighs them
+    (0 where nothing is rendered)."""
+    return _blend_render(splats, camera, backend, color=False)[3]
 
 
 def blend_offset(splats: dict, camera: Cameras, backend: str = "auto") -> Tensor:
@@ -222,7 +242,11 @@ def blend_offset(splats: dict, camera: Cameras, backend: str = "auto") -> Tensor
     a standard deviation s and skewness g: s where the two surfaces weigh the same, and small
     where a faint one (a floater far in front) skews the blend. A single blurred layer
     (unskewed) counts as its standard deviation."""
-    std, mu3 = depth_moments(splats, camera, backend)
+    return _offset(*depth_moments(splats, camera, backend))
+
+
+def _offset(std: Tensor, mu3: Tensor) -> Tensor:
+    """`blend_offset` of a standard deviation and third central moment."""
     m = mu3.abs() / (std * std).clamp_min(1e-20)
     return 2 * std * std / ((m * m + 4 * std * std).sqrt() + m).clamp_min(1e-20)
 

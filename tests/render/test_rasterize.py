@@ -324,6 +324,34 @@ def test_background_compositing():
                   backend="torch")
 
 
+def test_any_number_of_feature_channels_blends_like_rgb():
+    """[N,D] features without SH blend channel by channel exactly as RGB does (the depth
+    export renders colour and z, z^2, z^3 in one pass): each channel of a 5-channel render,
+    its background and its gradients, equal those of 3-channel renders of the same channels."""
+    params, views, Ks, width, height = _scene(150, 7, n_cams=2)
+    g = torch.Generator().manual_seed(3)
+    feats = torch.rand(len(params[0]), 5, generator=g).requires_grad_()
+    bg = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5])
+    wts = torch.randn(2, height, width, 5, generator=g)
+    out = rasterize(*params[:4], feats, views, Ks, width, height, background=bg, backend="torch")
+    assert out.colors.shape == (2, height, width, 5)
+    (out.colors * wts).sum().backward()
+    for cols in ([0, 1, 2], [2, 3, 4]):
+        part = feats.detach()[:, cols].requires_grad_()
+        three = rasterize(*params[:4], part, views, Ks, width, height, background=bg[cols],
+                          backend="torch")
+        (three.colors * wts[..., cols]).sum().backward()
+        torch.testing.assert_close(out.colors[..., cols], three.colors, atol=1e-6, rtol=0)
+        assert torch.equal(out.alphas, three.alphas) and torch.equal(out.depths, three.depths)
+        torch.testing.assert_close(feats.grad[:, cols], part.grad, atol=1e-6, rtol=1e-5)
+    one = rasterize(*params[:4], feats.detach()[:, 4:], views, Ks, width, height,
+                    backend="torch")
+    assert one.colors.shape == (2, height, width, 1)
+    with pytest.raises(VoxsplatError, match="background"):
+        rasterize(*params[:4], feats, views, Ks, width, height, background=bg[:3],
+                  backend="torch")
+
+
 def test_empty_scene():
     width, height = 12, 10
     view, K = _camera(width, height, 10.0)

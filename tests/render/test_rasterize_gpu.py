@@ -110,6 +110,29 @@ def test_gsplat_matches_torch_reference(sh_degree):
         assert cos >= 0.9999 and rel <= 1e-3, (name, cos.item(), rel.item())
 
 
+def test_gsplat_blends_six_feature_channels_as_the_reference():
+    """Features of a channel count gsplat's kernels are not built for (6, plus its depth: 7,
+    padded inside gsplat) render and differentiate as in the reference."""
+    params = _scene(None)
+    g = torch.Generator().manual_seed(2)
+    params[4] = torch.cat([params[4], torch.randn(N_GAUSS, 3, generator=g)], 1)
+    views, Ks = _cameras()
+    wts = torch.randn(2, HEIGHT, WIDTH, 6, generator=g)
+    outs, grads = [], []
+    for backend, device in (("torch", "cpu"), ("gsplat", "cuda")):
+        leaves = [p.detach().to(device).requires_grad_() for p in params]
+        out = rasterize(*leaves, views.to(device), Ks.to(device), WIDTH, HEIGHT, backend=backend)
+        (out.colors * wts.to(device)).sum().backward()
+        outs.append(out.colors.detach().cpu())
+        grads.append([p.grad.cpu() for p in leaves])
+    assert outs[1].shape == (2, HEIGHT, WIDTH, 6)
+    diff = (outs[0] - outs[1]).abs()
+    assert diff.mean() <= 1e-4 and diff.max() <= 2e-2, (diff.mean(), diff.max())
+    for name, a, b in zip(["means", "quats", "scales", "opacities", "colors"], *grads):
+        rel = (a - b).norm() / b.norm()
+        assert rel <= 1e-3, (name, rel.item())
+
+
 def test_torch_backend_runs_on_cuda():
     params = _scene(3)
     views, Ks = _cameras()
