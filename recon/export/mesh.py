@@ -74,8 +74,8 @@ class MeshConfig:
     what a view renders), against 99.6% and 0.3% of the pixels kept. Lego's 8 views (the
     voxel model) lose 5.6% (contradicted 46% against 2.4%); fern's 17 photos, dense, lose 34%:
     much of the background seen between the fronds (contradicted 33% against 1.0%).
-    Its moments ride in the colour render's channels: +8% render time on 2 CPU cores
-    (``bench/export_passes.py``)."""
+    Its moments ride in the colour render's channels: +8% render time on the demo, on 2 CPU
+    cores and on an H100 (``bench/export_passes.py``)."""
     support_voxels: float = 1.5
     """A TSDF face is kept only if some view has a depth sample within this many voxels of one
     of its vertices; those views also give the vertex colours (default 1.5)."""
