@@ -97,6 +97,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
     # without --downscale, the images of COLMAP, LLFF and transforms.json scenes (and photos
     # through SfM) are capped at the device's size as decoded, each on its own; others' after
     auto_cap = None if resume or downscale is not None else device_cap(device_type)
+    sfm_before = None if resume else out_folder.sfm_report(out)  # (SfM may replace it next)
     with distributed.main_first():  # SfM runs once, on rank 0; the other ranks reuse it
         with decode_max_side(auto_cap) as capped:
             scene = load_input(input_path, Path(out), scale, sfm, progress and distributed.is_main(),
@@ -138,7 +139,7 @@ def run_reconstruct(input_path: Path, out: Path, preset: str = "auto", device: s
             "holdout": holdout, "image_folder": folder, "max_side": max_side}
     if not resume and distributed.is_main():
         remove_checkpoints(Path(out) / "checkpoints")
-        out_folder.set_aside_outputs(out)  # kept in previous/ until this run's are written
+        out_folder.set_aside_outputs(out, sfm_before)  # in previous/ until this run's are written
     distributed.barrier()
     return pipeline.reconstruct(scene, out, cfg, spec, device, resume, progress, on_step)
 
@@ -381,18 +382,20 @@ def _config(preset: str, steps: Optional[int], downscale: Optional[float],
 
 def load_workspace_scene(ws: Path):
     """Reload the scene a workspace was made from (its input path and options): photos and
-    videos from the SfM run in ws/sfm/ (undistorted, with their masks), which this never runs
-    again. Returns (scene, the workspace's record).
+    videos from the SfM run in ws/sfm/ (undistorted, with their masks; OUT/sfm/ for the
+    earlier reconstruction in OUT/previous/), which this never runs again. Returns (scene,
+    the workspace's record).
 
     Raises:
         VoxsplatError: the input is gone, or its photos changed since the workspace posed them.
     """
     from .sfm import SfmConfig, is_current
     rec = wsp.open_workspace(ws)
-    spec, ws = rec["input"], Path(ws)
+    spec = rec["input"]
     if not spec.get("path"):
-        raise VoxsplatError(f"{ws / wsp.SCENE_JSON}: records no input path")
+        raise VoxsplatError(f"{Path(ws) / wsp.SCENE_JSON}: records no input path")
     path = Path(spec["path"])
+    ws = out_folder.previous_sfm_home(ws)  # OUT for OUT/previous/ (a stopped rerun's)
     sfm = _resumed_sfm(ws, None)  # the settings of the SfM run whose poses the workspace has
     if needs_poses(path) and not is_current(ws, path, sfm or SfmConfig()):
         raise VoxsplatError(f"{path}: its photos changed (added, removed, replaced or edited) "

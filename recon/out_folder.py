@@ -21,6 +21,10 @@ PRODUCTS = (wsp.SPLATS_PLY, wsp.SPLATS_SPLAT, wsp.METRICS_JSON, "points.ply", SK
             *EVAL_METRICS)
 """What a fresh run sets aside (`set_aside_outputs`) or removes (`clean_outputs`) before it
 starts: the earlier run's, whose figures (eval's included) are not of the new Gaussians."""
+SFM_REPORT = Path("sfm") / "sfm.json"
+"""The report of a workspace's SfM run (`sfm.run.REPORT_FILE`), which names it."""
+KEPT_SFM_REPORT = "sfm.json"
+"""Its copy in previous/, made as a finished run is set aside (`previous_sfm_home`)."""
 
 
 def clean_outputs(out: Path) -> None:
@@ -33,9 +37,19 @@ def clean_outputs(out: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def set_aside_outputs(out: Path) -> None:
+def sfm_report(out: Path) -> Optional[bytes]:
+    """The report of the SfM run in workspace `out` (None: none), read before a fresh run may
+    replace it, for `set_aside_outputs`."""
+    try:
+        return (Path(out) / SFM_REPORT).read_bytes()
+    except OSError:
+        return None
+
+
+def set_aside_outputs(out: Path, sfm_report: Optional[bytes] = None) -> None:
     """Before a fresh run: move a finished run's products (with a copy of its scene.json, which
-    the new run rewrites) into `out/previous/`, so that a run stopped by Ctrl-C or an error
+    the new run rewrites, and `sfm_report`: that of the SfM run it was trained on, read before
+    the new run's SfM) into `out/previous/`, so that a run stopped by Ctrl-C or an error
     loses nothing; `reconstruct` removes them once its own are written. Without a finished run
     (no splats.ply), any partial products go, and a `previous/` kept by an earlier stopped run
     stays (`kept_previous` finds it)."""
@@ -46,6 +60,8 @@ def set_aside_outputs(out: Path) -> None:
         kept.mkdir()
         if (out / wsp.SCENE_JSON).is_file():
             shutil.copy2(out / wsp.SCENE_JSON, kept / wsp.SCENE_JSON)
+        if sfm_report is not None:  # which SfM run its poses are (`previous_sfm_home`)
+            (kept / KEPT_SFM_REPORT).write_bytes(sfm_report)
         for name in sorted(PRODUCTS, key=lambda name: name == wsp.SPLATS_PLY):  # splats.ply last:
             if (out / name).exists():  # a move cut short leaves the finished run in place
                 (out / name).rename(kept / name)
@@ -60,6 +76,29 @@ def kept_previous(out: Path) -> Optional[Path]:
     kept = out / wsp.PREVIOUS
     finished = (out / wsp.SPLATS_PLY).is_file()
     return kept if (kept / wsp.SPLATS_PLY).is_file() and not finished else None
+
+
+def previous_sfm_home(ws: Path) -> Path:
+    """Where the SfM run (`sfm/`) of workspace `ws`'s poses lives: `ws` itself, except for the
+    earlier reconstruction a stopped fresh run set aside in OUT/previous/, whose SfM run stays
+    in OUT: OUT, while that is still the run it was trained on (the photos are reloaded from
+    it to evaluate or mesh it).
+
+    Raises:
+        VoxsplatError: the stopped run replaced OUT's SfM run (other SfM settings, or photos
+            that changed).
+    """
+    ws = Path(ws)
+    kept, current = ws / KEPT_SFM_REPORT, ws.parent / SFM_REPORT
+    if ws.name != wsp.PREVIOUS or (ws / "sfm").exists() or not kept.is_file():
+        return ws  # (no SfM run: a posed input; or set aside by an older voxsplat)
+    if not current.is_file() or current.read_bytes() != kept.read_bytes():
+        raise VoxsplatError(f"{ws}: the structure-from-motion run its Gaussians were trained on "
+                            f"was replaced in {ws.parent / 'sfm'} by the run stopped since, so "
+                            f"its photos cannot be reloaded to compare with; it still renders and "
+                            f"exports its Gaussians (render, export --format ply/splat), or "
+                            f"finish the new run with --resume")
+    return ws.parent
 
 
 def check_fresh_out(out: Path, input_path: Path, replaced=PRODUCTS) -> Optional[str]:

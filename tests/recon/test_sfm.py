@@ -155,20 +155,25 @@ def test_load_or_run_reuses_a_finished_run_and_reads_colmap_folders(corner, solv
                        atol=1e-5)
 
 
+def _posed_copy(corner, solved, tmp_path) -> tuple[Path, Path, dict]:
+    """(photos, workspace, its SfM report): copies of the corner's photos and of the solved
+    run's sfm/, its report pointing at the copied photos, so that the copy is current."""
+    photos, ws = tmp_path / "photos", tmp_path / "ws"
+    shutil.copytree(corner[0], photos)  # (copy2: the same times)
+    shutil.copytree(solved[1] / "sfm", ws / "sfm")
+    report = json.loads((ws / "sfm" / "sfm.json").read_text())
+    report.update(source=str(photos.resolve()), source_stamp=sfm_run._stamp(photos))
+    (ws / "sfm" / "sfm.json").write_text(json.dumps(report))
+    return photos, ws, report
+
+
 def test_a_photo_replaced_under_its_name_poses_again(corner, solved, tmp_path, monkeypatch,
                                                    capsys):
     """A finished run is reused only for the same photos: one replaced (or edited) under its
     own name is posed again, and a resumed training run on it is refused; the reuse says so."""
-    import shutil
     from voxsplat.recon.app import _check_same_photos
     from voxsplat.recon.sfm import is_current
-    _, ws, _ = solved
-    photos, ws2 = tmp_path / "photos", tmp_path / "ws"
-    shutil.copytree(corner[0], photos)  # (copy2: the same times)
-    shutil.copytree(ws / "sfm", ws2 / "sfm")
-    report = json.loads((ws2 / "sfm" / "sfm.json").read_text())
-    report.update(source=str(photos.resolve()), source_stamp=sfm_run._stamp(photos))
-    (ws2 / "sfm" / "sfm.json").write_text(json.dumps(report))
+    photos, ws2, _ = _posed_copy(corner, solved, tmp_path)
     assert is_current(ws2, photos, FAST)
     load_or_run_sfm(photos, ws2, FAST, progress=True)
     assert f"sfm: reusing the poses in {ws2 / 'sfm'}" in capsys.readouterr().out
@@ -212,6 +217,33 @@ def test_exports_land_in_the_sfm_models_frame(solved, tmp_path):
     assert np.allclose(np.sort(means, 0), np.sort(points, 0), atol=1e-5 * extent)
     assert not np.allclose(np.sort(scene.points.double().numpy(), 0), np.sort(points, 0),
                            atol=1e-2 * extent)  # the scene frame is another one
+
+
+def test_the_reconstruction_a_stopped_rerun_set_aside_reloads_its_photos(corner, solved, tmp_path):
+    """A fresh rerun stopped part-way leaves the finished reconstruction in OUT/previous/, with
+    no sfm/ of its own: eval and the meshes reload its photos from OUT's SfM run while that is
+    still the run it was trained on, and say why not once the rerun replaced it."""
+    from voxsplat.data.errors import VoxsplatError
+    from voxsplat.recon import workspace as wsp
+    from voxsplat.recon.app import load_workspace_scene
+    from voxsplat.recon.config import TrainConfig
+    from voxsplat.recon.out_folder import previous_sfm_home, set_aside_outputs, sfm_report
+    scene, ws, _ = solved
+    photos, out, report = _posed_copy(corner, solved, tmp_path)
+    wsp.write_json(out / wsp.SCENE_JSON, wsp.scene_record(
+        scene, {"kind": "path", "path": str(photos.resolve())}, TrainConfig().to_dict()))
+    (out / wsp.SPLATS_PLY).write_bytes(b"ply")
+    set_aside_outputs(out, sfm_report(out))
+    previous = out / "previous"
+    assert not (previous / "sfm").exists() and previous_sfm_home(previous) == out
+    again, _ = load_workspace_scene(previous)
+    assert again.names == scene.names and len(again.images) == len(scene.images)
+    assert previous_sfm_home(out) == out and previous_sfm_home(ws) == ws
+    report["config"]["max_num_features"] = 2048  # the rerun posed the photos anew
+    (out / "sfm" / "sfm.json").write_text(json.dumps(report))
+    with pytest.raises(VoxsplatError, match="was replaced in .*sfm by the run stopped since") as e:
+        load_workspace_scene(previous)
+    assert "--resume" in str(e.value)
 
 
 def test_a_resumed_run_keeps_its_sfm_settings(solved):
