@@ -26,7 +26,8 @@ from voxsplat.recon import pipeline, workspace as wsp
 from voxsplat.recon.app import input_scene
 from voxsplat.recon.engine import resolve_device
 from voxsplat.recon.export.frame import frame_scale, input_from_world
-from voxsplat.recon.export.mesh import MeshConfig, blend_offset, depth_moments, render_view, sharpened
+from voxsplat.recon.export.mesh import (MeshConfig, depth_moments, offset_of_moments, render_view,
+                                        sharpened)
 
 THRESHOLDS = (0.0, 0.01, 0.02, 0.04)
 
@@ -103,8 +104,9 @@ def main() -> None:
         for i, image in enumerate(rec["images"]):
             mask = None if masks is None else masks[i]
             depth, _, surface, _ = render_view(splats, cams[i], mask, cfg)
-            measures = {"spread": depth_moments(splats, cams[i])[0] / depth.clamp_min(1e-9),
-                        "offset": blend_offset(splats, cams[i]) / depth.clamp_min(1e-9)}
+            std, mu3 = depth_moments(splats, cams[i])  # (one render for both measures)
+            measures = {"spread": std / depth.clamp_min(1e-9),
+                        "offset": offset_of_moments(std, mu3) / depth.clamp_min(1e-9)}
             if i == 0 and args.png is not None:
                 for kind, measure in measures.items():
                     _save_png(args.png.with_name(f"{args.png.stem}_{kind}.png"), depth, surface, measure)

@@ -191,7 +191,7 @@ def render_view(splats: dict, camera: Cameras, mask: Optional[Tensor], cfg: Mesh
     color = (color / alpha.clamp_min(1e-6)[..., None]).clamp(0, 1)
     surface, free = alpha > cfg.alpha_surface, alpha < cfg.alpha_free
     if cfg.max_blend_offset > 0:
-        surface &= _offset(*moments) <= cfg.max_blend_offset * depth
+        surface &= offset_of_moments(*moments) <= cfg.max_blend_offset * depth
     if mask is not None:
         mask = torch.nn.functional.interpolate(mask[None, None].float().to(alpha.device),
                                                size=(H, W), mode="nearest")[0, 0] > 0.5
@@ -244,11 +244,11 @@ def blend_offset(splats: dict, camera: Cameras, backend: str = "auto") -> Tensor
     a standard deviation s and skewness g: s where the two surfaces weigh the same, and small
     where a faint one (a floater far in front) skews the blend. A single blurred layer
     (unskewed) counts as its standard deviation."""
-    return _offset(*depth_moments(splats, camera, backend))
+    return offset_of_moments(*depth_moments(splats, camera, backend))
 
 
-def _offset(std: Tensor, mu3: Tensor) -> Tensor:
-    """`blend_offset` of a standard deviation and third central moment."""
+def offset_of_moments(std: Tensor, mu3: Tensor) -> Tensor:
+    """`blend_offset` of a standard deviation and third central moment (`depth_moments`)."""
     m = mu3.abs() / (std * std).clamp_min(1e-20)
     return 2 * std * std / ((m * m + 4 * std * std).sqrt() + m).clamp_min(1e-20)
 
