@@ -387,7 +387,8 @@ def load_workspace_scene(ws: Path):
     the workspace's record).
 
     Raises:
-        VoxsplatError: the input is gone, or its photos changed since the workspace posed them.
+        VoxsplatError: the input is gone, or its photos changed since the workspace posed them,
+            or they load now as other views or poses than its Gaussians were trained on.
     """
     from .sfm import SfmConfig, is_current
     rec = wsp.open_workspace(ws)
@@ -395,15 +396,25 @@ def load_workspace_scene(ws: Path):
     if not spec.get("path"):
         raise VoxsplatError(f"{Path(ws) / wsp.SCENE_JSON}: records no input path")
     path = Path(spec["path"])
-    ws = out_folder.previous_sfm_home(ws)  # OUT for OUT/previous/ (a stopped rerun's)
-    sfm = _resumed_sfm(ws, None)  # the settings of the SfM run whose poses the workspace has
-    if needs_poses(path) and not is_current(ws, path, sfm or SfmConfig()):
+    home = out_folder.previous_sfm_home(ws)  # OUT for OUT/previous/ (a stopped rerun's)
+    sfm = _resumed_sfm(home, None)  # the settings of the SfM run whose poses the workspace has
+    if needs_poses(path) and not is_current(home, path, sfm or SfmConfig()):
         raise VoxsplatError(f"{path}: its photos changed (added, removed, replaced or edited) "
-                            f"since this workspace posed them, or {ws / 'sfm'} is gone; its "
+                            f"since this workspace posed them, or {home / 'sfm'} is gone; its "
                             f"Gaussians fit those poses only: reconstruct again")
-    scene = load_input(path, ws, spec.get("downscale", 1.0), sfm, progress=False,
+    scene = load_input(path, home, spec.get("downscale", 1.0), sfm, progress=False,
                        image_folder=spec.get("image_folder"), max_side=spec.get("max_side"))
-    return wsp.scene_with_record_poses(with_holdout(scene, spec.get("holdout")), rec), rec
+    scene = with_holdout(scene, spec.get("holdout"))
+    if not pipeline.same_posed_views(scene, rec):
+        why = (f"the structure-from-motion run in {home / 'sfm'} is another than the one they "
+               f"were trained on (a run with other SfM settings replaced it and stopped before "
+               f"it trained: finish that one with --resume)" if needs_poses(path) else
+               "the input was edited since")
+        raise VoxsplatError(f"{path}: its views load now with other names, sizes or poses than "
+                            f"{ws}'s Gaussians were trained on: {why}; the Gaussians still "
+                            f"render and export alone (render, export --format ply/splat), or "
+                            f"reconstruct again")
+    return wsp.scene_with_record_poses(scene, rec), rec
 
 
 def input_scene(ws: Path, without: str):
@@ -482,12 +493,8 @@ def run_export_depth(ws: Path, out: Path, device: str = "auto", frame: str = "in
     names = [im["name"] for im in rec["images"]]
     images = masks = None
     scene = input_scene(ws, "writing depth maps and cameras only")
-    if scene is not None:
-        if pipeline.same_views(scene, rec, cams):
-            images, masks = scene.images, scene.masks
-        else:
-            print(f"voxsplat: note: the input at {rec['input'].get('path')} no longer matches "
-                  f"the workspace's views; writing depth maps and cameras only", file=sys.stderr)
+    if scene is not None:  # (the views of the record: `load_workspace_scene` checks)
+        images, masks = scene.images, scene.masks
     splits = {k: [int(i) for i in v] for k, v in rec.get("splits", {}).items()}
     return write_rgbd(Path(out), splats, cams, names, splits, out_from_world, images, masks,
                       MeshConfig(max_blend_offset=0.0) if keep_blended else MeshConfig(),

@@ -477,19 +477,24 @@ def check_resumed_views(scene: Scene, rec: dict, out: Path) -> None:
     """Raise unless the reloaded input `scene` of a resumed run has the views its run started
     from (workspace record `rec`): the same names, sizes, splits and input poses. A view
     removed from a transforms.json failed with a KeyError; added or moved ones trained on."""
-    cams = wsp.cameras_from_record(rec)
-    same = same_views(scene, rec, cams)
-    if same:
-        posed = torch.tensor([im.get("cam_from_world_input", im["cam_from_world"])
-                              for im in rec["images"]], dtype=torch.float64)
-        splits = [next((k for k, ids in scene.splits.items() if i in ids), "none")
-                  for i in range(len(scene))]
-        same = (splits == [im["split"] for im in rec["images"]] and torch.allclose(
-            scene.cameras.cam_from_world.double(), posed, rtol=1e-4, atol=1e-4))
-    if not same:
+    if not same_posed_views(scene, rec):
         raise VoxsplatError(f"{rec['input'].get('path')}: its views (names, sizes or poses) "
                             f"changed since the run in {out} started; --resume goes on only with "
                             f"the views it started from: start over without --resume")
+
+
+def same_posed_views(scene: Scene, rec: dict) -> bool:
+    """Whether the reloaded input `scene` has the views of the workspace record `rec`, posed as
+    its run started: the same names, sizes and splits, and the input's poses (before any
+    refinement) within 1e-4. Another SfM run of the same photos poses them otherwise."""
+    if not same_views(scene, rec, wsp.cameras_from_record(rec)):
+        return False
+    posed = torch.tensor([im.get("cam_from_world_input", im["cam_from_world"])
+                          for im in rec["images"]], dtype=torch.float64)
+    splits = [next((k for k, ids in scene.splits.items() if i in ids), "none")
+              for i in range(len(scene))]
+    return splits == [im["split"] for im in rec["images"]] and torch.allclose(
+        scene.cameras.cam_from_world.double(), posed, rtol=1e-4, atol=1e-4)
 
 
 def same_views(scene: Scene, rec: dict, cams) -> bool:

@@ -92,12 +92,12 @@ def moved_workspace(tmp_path_factory):
     synth = make_synthetic_scene(SyntheticConfig(width=64, height=48, n_train=8, n_test=2,
                                                  n_points=3000, supersample=1))
     scene = synth.scene
-    T = _similarity(7.0, _rotation([0.3, 0.4, 1.0], 120.0), [10.0, -4.0, 2.5]).float()
+    T = _similarity(7.0, _rotation([0.3, 0.4, 1.0], 120.0), [300.0, -120.0, 75.0]).float()
     scene_in = replace(scene, cameras=scene.cameras.transformed(T),
                        points=scene.points @ T[:3, :3].T + T[:3, 3])
     normalized = normalize(scene_in)
     assert not torch.allclose(normalized.world_from_input, torch.eye(4, dtype=torch.float64), atol=1e-3)
-    data = write_blender_dataset(scene, root / "input")  # (only for the record's input path)
+    data = write_blender_dataset(scene_in, root / "input")  # (the photos of the record)
     untrained_workspace(root / "ws", normalized, data)
     return root / "ws", scene_in.points.double()
 

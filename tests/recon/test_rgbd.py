@@ -30,7 +30,7 @@ SCALE = 7.0
 
 
 def _similarity() -> torch.Tensor:
-    return similarity(SCALE, rotation([0.3, 0.4, 1.0], 120.0), [10.0, -4.0, 2.5])
+    return similarity(SCALE, rotation([0.3, 0.4, 1.0], 120.0), [300.0, -120.0, 75.0])
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def moved(tmp_path_factory):
     T = _similarity().float()
     scene_in = replace(scene, cameras=scene.cameras.transformed(T),
                        points=scene.points @ T[:3, :3].T + T[:3, 3])
-    data = write_blender_dataset(scene, root / "input")  # the photos and masks the record names
+    data = write_blender_dataset(scene_in, root / "input")  # the photos and masks the record names
     untrained_workspace(root / "ws", normalize(scene_in), data)
     return root / "ws", synth, scene_in.points.double()
 

@@ -246,6 +246,32 @@ def test_the_reconstruction_a_stopped_rerun_set_aside_reloads_its_photos(corner,
     assert "--resume" in str(e.value)
 
 
+def test_a_reconstruction_beside_another_sfm_run_is_not_reloaded_with_its_poses(corner, solved,
+                                                                                 tmp_path):
+    """A rerun with other SfM settings that stops after its SfM, before it sets the finished
+    reconstruction aside, leaves that one in OUT beside another SfM run of the same photos:
+    eval and the meshes reloaded them with that run's poses, and measured the Gaussians on
+    the wrong views. The reload compares the poses with those the Gaussians were trained on."""
+    from dataclasses import replace
+    from voxsplat.data.errors import VoxsplatError
+    from voxsplat.recon import workspace as wsp
+    from voxsplat.recon.app import load_workspace_scene
+    from voxsplat.recon.config import TrainConfig
+    scene, _, _ = solved
+    photos, out, _ = _posed_copy(corner, solved, tmp_path)
+    spec = {"kind": "path", "path": str(photos.resolve())}
+    wsp.write_json(out / wsp.SCENE_JSON, wsp.scene_record(scene, spec, TrainConfig().to_dict()))
+    again, _ = load_workspace_scene(out)  # the SfM run it was trained on
+    assert again.names == scene.names
+    poses = scene.cameras.cam_from_world.clone()
+    poses[-1, :3, 3] += 0.01  # one view posed 1% of the scene's size away by the other run
+    other = replace(scene, cameras=replace(scene.cameras, cam_from_world=poses))
+    wsp.write_json(out / wsp.SCENE_JSON, wsp.scene_record(other, spec, TrainConfig().to_dict()))
+    with pytest.raises(VoxsplatError, match="other names, sizes or poses than .* trained on: the "
+                                            "structure-from-motion run .* with --resume"):
+        load_workspace_scene(out)
+
+
 def test_a_resumed_run_keeps_its_sfm_settings(solved):
     from voxsplat.recon.app import _resumed_sfm
     from voxsplat.recon.sfm import recorded_config

@@ -151,7 +151,7 @@ def test_interrupted_run_leaves_no_outputs_and_resumes(capsys, scene_copy, tmp_p
     assert (ws / "scene.json").read_text() == record  # left as it was
 
 
-def test_eval_keeps_what_training_recorded(scene_copy, tmp_path):
+def test_eval_keeps_what_training_recorded(scene_copy, tmp_path, capsys):
     """`voxsplat eval` rewrites metrics.json with the same figures for the same Gaussians and
     keeps the training facts (model, steps, seconds) that only the reconstruct run knows."""
     ws = tmp_path / "ws"
@@ -168,6 +168,14 @@ def test_eval_keeps_what_training_recorded(scene_copy, tmp_path):
     assert train["split"] == "train" and train["model"] == before["model"]
     assert train["n_views"] == 6 and "n_test_views" not in train  # (not held-out views)
     assert train["psnr"] != pytest.approx(before["psnr"], abs=1e-4)
+    test_json = scene_copy / "transforms_test.json"  # a held-out view moved in the input since
+    frames = json.loads(test_json.read_text())
+    frames["frames"][0]["transform_matrix"][0][3] += 0.05
+    test_json.write_text(json.dumps(frames))
+    capsys.readouterr()
+    err = _run_err(capsys, ["eval", str(ws), "--device", "cpu"])
+    assert "other names, sizes or poses than" in err and "the input was edited since" in err
+    assert json.loads((ws / "metrics.json").read_text()) == after
 
 
 @pytest.mark.parametrize("error", [MemoryError(), torch.cuda.OutOfMemoryError("CUDA out of memory."),
