@@ -135,22 +135,28 @@ def run_lego_mesh(case: str, data_root: Path, out_dir: Path, steps: Optional[int
                                        progress=sys.stderr.isatty())
         splats = {k: v.to(dev) for k, v in pipeline.load_splats(Path(ws)).items()}
     train, test = list(scene.split("train")), list(scene.split("test"))
-    _sync(dev)
-    t0 = time.perf_counter()
-    mesh = mesh_from_splats(splats, scene.cameras[train], MeshConfig(closed=True),
-                            [scene.masks[i] for i in train], cfg.backend)
-    _sync(dev)
-    mesh_seconds = time.perf_counter() - t0
-    ious, preview = silhouette_ious(mesh, scene, test, dev)
+
+    def meshed(mesh_cfg: MeshConfig) -> tuple[dict, list, object]:
+        _sync(dev)
+        t0 = time.perf_counter()
+        mesh = mesh_from_splats(splats, scene.cameras[train], mesh_cfg,
+                                [scene.masks[i] for i in train], cfg.backend)
+        _sync(dev)
+        mesh_seconds = time.perf_counter() - t0
+        ious, preview = silhouette_ious(mesh, scene, test, dev)
+        return {"silhouette_iou": float(sum(ious) / len(ious)), "silhouette_iou_min": min(ious),
+                "n_vertices": int(len(mesh.vertices)), "n_faces": int(len(mesh.faces)),
+                "watertight": bool(mesh.is_watertight), "n_components": int(mesh.body_count),
+                "mesh_seconds": mesh_seconds}, ious, preview
+
+    figures, ious, preview = meshed(MeshConfig(closed=True))
+    kept_blended, _, _ = meshed(MeshConfig(closed=True, max_blend_offset=0.0))  # (--keep-blended)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_png(out_dir / f"{case}{tag}.png", preview)
-    result = {"case": case, "scene": folder, "preset": preset or default_preset,
-              "silhouette_iou": float(sum(ious) / len(ious)), "silhouette_iou_min": min(ious),
-              "n_vertices": int(len(mesh.vertices)), "n_faces": int(len(mesh.faces)),
-              "watertight": bool(mesh.is_watertight), "n_components": int(mesh.body_count),
-              "mesh_seconds": mesh_seconds,
+    result = {"case": case, "scene": folder, "preset": preset or default_preset, **figures,
               **{k: metrics[k] for k in ("psnr", "train_seconds", "n_gaussians", "device")},
-              **environment(), "config": cfg.to_dict(), "silhouette_iou_per_view": ious}
+              "keep_blended": kept_blended, **environment(), "config": cfg.to_dict(),
+              "silhouette_iou_per_view": ious}
     (out_dir / f"{case}{tag}.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
 
