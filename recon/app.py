@@ -407,8 +407,8 @@ def load_workspace_scene(ws: Path):
     scene = with_holdout(scene, spec.get("holdout"))
     if not pipeline.same_posed_views(scene, rec):
         why = (f"the structure-from-motion run in {home / 'sfm'} is another than the one they "
-               f"were trained on (a run with other SfM settings replaced it and stopped before "
-               f"it trained: finish that one with --resume)" if needs_poses(path) else
+               f"were trained on (a rerun with other SfM settings replaced it and stopped "
+               f"before it trained: run it again, which reuses that SfM run)" if needs_poses(path) else
                "the input was edited since")
         raise VoxsplatError(f"{path}: its views load now with other names, sizes or poses than "
                             f"{ws}'s Gaussians were trained on: {why}; the Gaussians still "

@@ -266,7 +266,7 @@ def test_a_reconstruction_beside_another_sfm_run_is_not_reloaded_with_its_poses(
     other = replace(scene, cameras=replace(scene.cameras, cam_from_world=poses))
     wsp.write_json(out / wsp.SCENE_JSON, wsp.scene_record(other, spec, TrainConfig().to_dict()))
     with pytest.raises(VoxsplatError, match="other names, sizes or poses than .* trained on: the "
-                                            "structure-from-motion run .* with --resume"):
+                                            "structure-from-motion run .* run it again"):
         load_workspace_scene(out)
 
 
