@@ -1,10 +1,12 @@
 """Frames from a video for structure-from-motion: evenly spread, sharp, written as JPEGs.
 
-The video is cut into `target_count` equal windows of frames; each window keeps its sharpest
-frame by the variance of the Laplacian (a standard blur measure), unless that shows the view of
-the frame kept before it (the camera stood still). A window whose best frame is still much
-blurrier than the others (below `min_sharpness_ratio` times the median) is dropped.
-Frames are decoded once, through imageio-ffmpeg, keeping one frame in memory.
+The video is cut into `target_count` equal windows of time (of frames, where the container's
+packets do not tell each frame's time); each window keeps its sharpest frame by the variance of
+the Laplacian (a standard blur measure), unless that shows the view of the frame kept before it
+(the camera stood still). A window whose best frame is still much blurrier than the others
+(below `min_sharpness_ratio` times the median) is dropped. Frames are decoded once, through
+imageio-ffmpeg, keeping one frame in memory; the frames' times and count come from the
+container's packets, read without decoding.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ def _cannot_decode(path: Path, reason: str) -> VoxsplatError:
                          f"or convert it with `ffmpeg -i INPUT out.mp4`")
 
 
+def _no_video_stream(path: Path) -> VoxsplatError:
+    return VoxsplatError(f"{path}: the file holds no video stream (only sound?); give a video "
+                         f"of the scene")
+
+
 def _passthrough() -> list[str]:
     """ffmpeg output options that pass each decoded frame once: by default ffmpeg repeats
     frames to a constant rate, so a phone's variable-rate clip came out as runs of copies
@@ -113,10 +120,71 @@ def _stream_frames(path: Path) -> Optional[int]:
         count, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
     except Exception as e:  # ffmpeg could not tell: the estimate from the metadata
         if "matches no streams" in str(e):
-            raise VoxsplatError(f"{path}: the file holds no video stream (only sound?); give "
-                                f"a video of the scene") from None
+            raise _no_video_stream(path) from None
         return None
     return count if count > 0 else None
+
+
+def _packet_times(path: Path) -> Optional[list[int]]:
+    """The presentation times of the first video stream's frames, in its time base and in
+    order, and last the time the last frame ends (its packet's duration; else a typical
+    step), from the container's packets (ffmpeg's framecrc listing, without decoding); None
+    where ffmpeg cannot list them or a packet has no time. Packets that the demuxer marks
+    for discarding (before an edit list's start) are no frame.
+
+    Raises:
+        VoxsplatError: the file has no video stream (a sound file).
+    """
+    import subprocess
+    import imageio_ffmpeg
+    try:
+        run = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path),
+                              "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
+                             capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if run.returncode != 0:
+        if "matches no streams" in run.stderr:
+            raise _no_video_stream(path)
+        return None
+    frames = []  # (time, duration)
+    for line in run.stdout.splitlines():  # "stream, dts, pts, duration, size, crc[, F=0x..]"
+        fields = [field.strip() for field in line.split(",")]
+        if line.startswith("#") or len(fields) < 6:
+            continue
+        flags = next((int(f[2:], 16) for f in fields[6:] if f.startswith("F=")), 0)
+        if flags & _DISCARD:
+            continue
+        try:
+            frames.append((int(fields[2]), int(fields[3])))
+        except ValueError:  # (no time)
+            return None
+    frames.sort()
+    times = [t for t, _ in frames]
+    if len(frames) < 2 or len(set(times)) != len(times):
+        return None
+    steps = sorted(b - a for a, b in zip(times, times[1:]))
+    last = frames[-1][1] if frames[-1][1] > 0 else steps[len(steps) // 2]
+    return times + [times[-1] + last]
+
+
+_DISCARD = 0x4
+"""ffmpeg's AV_PKT_FLAG_DISCARD: a packet decoded for its references only, shown as no frame."""
+
+
+def _window_of(times: Optional[list[int]], total: int, target_count: int) -> Callable[[int], int]:
+    """Frame index -> its window (0 to `target_count` - 1): equal spans of the time the
+    frames show (`_packet_times`: their start times, then the end of the last), else equal
+    runs of the `total` frames. A constant frame rate gives the same windows either way."""
+    if times is None:
+        return lambda index: min(index * target_count // max(total, 1), target_count - 1)
+    span = times[-1] - times[0]
+
+    def window(index: int) -> int:
+        if index >= len(times) - 1:  # (more frames decoded than listed)
+            return target_count - 1
+        return min((times[index] - times[0]) * target_count // span, target_count - 1)
+    return window
 
 
 _SQUARE_PIXELS = "scale='if(gt(sar,0)*not(eq(sar,1)),round(iw*sar/2)*2,iw)':ih,setsar=1"
@@ -170,8 +238,9 @@ class _Reader:
         self._gen.close()
 
 
-def _open_reader(path: Path) -> tuple[_Reader, int]:
-    """A reader of the video's frames and its frame count."""
+def _open_reader(path: Path) -> tuple[_Reader, int, Optional[list[int]]]:
+    """A reader of the video's frames, its frame count and the frames' times (`_packet_times`,
+    None where they are not known: the frames are then spread by count)."""
     try:
         reader = _Reader(path)
     except Exception as e:  # ffmpeg raises OSError, RuntimeError, StopIteration, ...
@@ -187,14 +256,18 @@ def _open_reader(path: Path) -> tuple[_Reader, int]:
                           f"to SDR (it lacks zimg's zscale filter): its frames come out flat "
                           f"and dull; record with HDR video off, or convert it with an ffmpeg "
                           f"that has zscale: -vf {_HDR_TO_SDR},format=yuv420p")
-    count = _stream_frames(path)
+    times = _packet_times(path)
+    listed = float(reader.meta.get("fps") or 0.0) * float(reader.meta.get("duration") or 0.0)
+    if times is not None and abs(len(times) - 1 - listed) <= 0.1 * listed + 2:
+        return reader, len(times) - 1, times  # (what the header says: not a field per packet)
+    count = _stream_frames(path)  # ffmpeg decodes the stream to count its frames
     if count is None:
-        count = float(reader.meta.get("fps") or 0.0) * float(reader.meta.get("duration") or 0.0)
+        count = listed
     if not math.isfinite(count) or count < 1:  # no count in the container: decode once to count
         hdr = reader.hdr
         count = sum(1 for _ in _frames(reader, path))
         reader = _Reader(path, hdr)
-    return reader, int(round(count))
+    return reader, int(round(count)), None
 
 
 def _frames(reader: _Reader, path: Path):
@@ -230,7 +303,8 @@ def _select(path: Path, folder: Path, target_count: int, max_size: int,
     Returns:
         Written frame file -> its sharpness.
     """
-    reader, total = _open_reader(path)
+    reader, total, times = _open_reader(path)
+    window_of = _window_of(times, total, target_count)
     kept: dict[Path, float] = {}
     best: Optional[tuple[int, float, np.ndarray]] = None  # (frame index, sharpness, frame)
     window = -1
@@ -252,7 +326,7 @@ def _select(path: Path, folder: Path, target_count: int, max_size: int,
         kept[file] = best[1]
 
     for index, frame in _frames(reader, path):
-        w = min(index * target_count // max(total, 1), target_count - 1)
+        w = window_of(index)
         if w != window:
             flush()
             window, best = w, None

@@ -99,28 +99,43 @@ def _ffmpeg(*args: str) -> None:
                     *args], check=True)
 
 
-def test_variable_frame_rate_and_a_longer_sound_track_still_spread_the_frames(tmp_path):
+def test_variable_frame_rate_spreads_the_frames_in_time_and_a_longer_sound_track_by_count(
+        tmp_path, monkeypatch):
     """A phone's variable-rate clip decoded at a constant rate came out as runs of copies, and
     a sound track longer than the picture stretched the frame count: frames bunched at the
-    start, or too few. Each decoded frame counts once, and the count is the video stream's."""
+    start, or too few. Each decoded frame counts once; the windows are equal spans of time,
+    from the container's packets (read without decoding the video to count its frames), so
+    a stretch filmed at a higher rate gets no more frames; where the packets' count does not
+    match the header's (the longer sound track), ffmpeg counts the decoded frames."""
+    from fractions import Fraction
+    from voxsplat.data import video as video_module
     stills = tmp_path / "stills"
     stills.mkdir()
-    lines = []
     for i, frame in enumerate(_frames()):
         Image.fromarray(frame).save(stills / f"{i:03d}.png")
-        lines += [f"file '{stills / f'{i:03d}.png'}'", f"duration {(0.02, 0.3, 0.05)[i % 3]}"]
-    (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
-    vfr = tmp_path / "vfr.mp4"
-    _ffmpeg("-f", "concat", "-safe", "0", "-i", str(tmp_path / "list.txt"), "-fps_mode", "vfr",
-            "-c:v", "libx264", "-pix_fmt", "yuv420p", str(vfr))
+    vfr = tmp_path / "vfr.mp4"  # frames 0-19 at 25 fps (0.8 s), then 5 fps (4 s)
+    _ffmpeg("-framerate", "25", "-i", str(stills / "%03d.png"), "-vf",
+            "setpts='if(lt(N,20),N,20+(N-20)*5)/(25*TB)'", "-fps_mode", "vfr", "-c:v", "libx264",
+            "-pix_fmt", "yuv420p", str(vfr))
+    decoded_to_count = []
+    counting = video_module._stream_frames
+    monkeypatch.setattr(video_module, "_stream_frames",
+                        lambda path: decoded_to_count.append(path) or counting(path))
+    indices = [_index(p) for p in extract_frames(vfr, tmp_path / "vfr", 10)]
+    assert not decoded_to_count
+
+    def window(i: int) -> int:  # of 10 equal spans of the 4.8 s that the 40 frames show
+        t = Fraction(i, 25) if i < 20 else Fraction(4, 5) + Fraction(i - 20, 5)
+        return int(t * 10 / Fraction(24, 5))
+    assert [window(i) for i in indices] == list(range(10)), indices
+    assert sum(i < 20 for i in indices) <= 2  # (by frame count: 5)
     long_sound = tmp_path / "long_sound.mp4"  # 4 s of picture, 12 s of sound
     _ffmpeg("-framerate", "10", "-i", str(stills / "%03d.png"), "-f", "lavfi", "-i",
             "sine=frequency=440:duration=12", "-c:v", "libx264", "-pix_fmt", "yuv420p",
             "-c:a", "aac", str(long_sound))
-    for clip in (vfr, long_sound):
-        indices = [_index(p) for p in extract_frames(clip, tmp_path / clip.stem, 10)]
-        assert [i // 4 for i in indices] == list(range(10)), (clip.name, indices)
-        assert not set(indices) & BLURRED
+    indices = [_index(p) for p in extract_frames(long_sound, tmp_path / "long_sound", 10)]
+    assert [i // 4 for i in indices] == list(range(10)), indices
+    assert not set(indices) & BLURRED and decoded_to_count == [long_sound]
 
 
 def test_a_sound_file_is_named_as_such(tmp_path):
