@@ -216,18 +216,43 @@ def _can_convert_hdr() -> bool:
     return re.search(r"\szscale\s", listed) is not None
 
 
+_AS_HD = "setparams=colorspace=bt709"
+"""ffmpeg filter that has an untagged HD video's colours decoded as BT.709 (`_untagged_hd`)."""
+_MATRICES = {"gbr", "bt709", "unknown", "fcc", "bt470bg", "smpte170m", "smpte240m", "ycgco",
+             "bt2020nc", "bt2020c", "smpte2085", "chroma-derived-nc", "chroma-derived-c",
+             "ictcp", "ipt-c2", "ycgco-re", "ycgco-ro"}
+"""ffmpeg's names of the colour matrices, as its stream header shows them."""
+
+
+def _untagged_hd(pix_fmt: str, size: tuple[int, int]) -> bool:
+    """Whether a video (its header's pixel format, e.g. "yuv420p(tv, bt709, progressive)", and
+    its frames' size) is YUV at an HD size without a colour matrix tag. Players take such as
+    BT.709, as HD is (mpv: 1280 wide or over 576 high); ffmpeg took SD's BT.601, which turned
+    a green 22 levels of 255 too bright. Full-range yuvj (JPEG's: BT.601 by definition) and
+    SD sizes keep BT.601."""
+    if not pix_fmt.startswith(("yuv", "nv")) or pix_fmt.startswith("yuvj"):
+        return False
+    inside = re.search(r"\((.*)\)", pix_fmt)
+    for token in inside.group(1).split(",") if inside else []:
+        matrix = token.strip().split("/")[0]  # (matrix/primaries/transfer, or one name for all)
+        if matrix in _MATRICES and matrix != "unknown":
+            return False
+    return max(size) >= 1280 or min(size) > 576
+
+
 class _Reader:
     """Frames of a video's first video stream, each decoded frame once, upright (ffmpeg applies
-    the rotation a phone records), with square pixels, and in sRGB (HDR converted, `hdr`)."""
+    the rotation a phone records), with square pixels, and in sRGB (`colour`: the filter that
+    converts HDR, `_HDR_TO_SDR`, or that decodes an untagged HD video as such, `_AS_HD`)."""
 
-    def __init__(self, path: Path, hdr: bool = False):
+    def __init__(self, path: Path, colour: str = ""):
         import imageio_ffmpeg
-        filters = f"{_HDR_TO_SDR},{_SQUARE_PIXELS}" if hdr else _SQUARE_PIXELS
+        filters = f"{colour},{_SQUARE_PIXELS}" if colour else _SQUARE_PIXELS
         self._gen = imageio_ffmpeg.read_frames(
             str(path), output_params=[*_passthrough(), "-map", "0:v:0", "-vf", filters])
         self.meta = next(self._gen)
         self.size = tuple(self.meta["size"])  # (W, H) of the frames as they come out
-        self.hdr = hdr
+        self.colour = colour
 
     def __iter__(self):
         W, H = self.size
@@ -247,10 +272,14 @@ def _open_reader(path: Path) -> tuple[_Reader, int, Optional[list[int]]]:
         _stream_frames(path)  # names a file without a video stream
         raise _cannot_decode(path, str(e).strip().splitlines()[-1] if str(e).strip()
                              else type(e).__name__) from None
-    if any(curve in str(reader.meta.get("pix_fmt", "")) for curve in _HDR_CURVES):
+    pix_fmt = str(reader.meta.get("pix_fmt", ""))
+    if _untagged_hd(pix_fmt, reader.size):
+        reader.close()
+        reader = _Reader(path, _AS_HD)
+    elif any(curve in pix_fmt for curve in _HDR_CURVES):
         if _can_convert_hdr():
             reader.close()
-            reader = _Reader(path, hdr=True)
+            reader = _Reader(path, _HDR_TO_SDR)
         else:
             warnings.warn(f"{path}: an HDR video (HLG or PQ), which this ffmpeg cannot convert "
                           f"to SDR (it lacks zimg's zscale filter): its frames come out flat "
@@ -264,9 +293,9 @@ def _open_reader(path: Path) -> tuple[_Reader, int, Optional[list[int]]]:
     if count is None:
         count = listed
     if not math.isfinite(count) or count < 1:  # no count in the container: decode once to count
-        hdr = reader.hdr
+        colour = reader.colour
         count = sum(1 for _ in _frames(reader, path))
-        reader = _Reader(path, hdr)
+        reader = _Reader(path, colour)
     return reader, int(round(count)), None
 
 

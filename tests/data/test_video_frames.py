@@ -227,3 +227,27 @@ def test_hdr_video_frames_come_out_in_srgb(tmp_path, curve):
     image = np.asarray(Image.open(frames[0]), np.int32)
     centres = image[200, 320 // 12::320 // 6][:6]
     assert np.abs(centres - colours).max() <= 6, centres.tolist()
+
+
+def test_untagged_hd_video_is_decoded_as_bt709_and_untagged_sd_as_bt601(tmp_path):
+    """A video that names no colour matrix is BT.709 at HD sizes, as players take it, and
+    BT.601 at SD sizes; ffmpeg took BT.601 for both, which turned an untagged HD clip's green
+    22 levels of 255 too bright. Clips encoded with each size's matrix, their tags removed,
+    come back as the colour they were made of."""
+    from voxsplat.data import video as video_module
+    colour = np.array([32, 192, 64])
+    for (W, H), matrix in (((1280, 720), "bt709"), ((640, 480), "smpte170m")):
+        tagged, clip = tmp_path / f"tagged_{H}.mp4", tmp_path / f"untagged_{H}.mp4"
+        _ffmpeg("-f", "lavfi", "-i", f"color=c=0x20C040:s={W}x{H}:d=0.5", "-vf",
+                f"scale=out_color_matrix={matrix}:out_range=tv,format=yuv420p", "-c:v",
+                "libx264", "-qp", "0", str(tagged))
+        _ffmpeg("-i", str(tagged), "-c", "copy", "-bsf:v", "h264_metadata=colour_primaries=2:"
+                "transfer_characteristics=2:matrix_coefficients=2", str(clip))
+        reader, _, _ = video_module._open_reader(clip)
+        assert "bt" not in str(reader.meta["pix_fmt"]) and "smpte" not in str(reader.meta["pix_fmt"])
+        got = next(iter(reader))[H // 2, W // 2].astype(int)
+        reader.close()
+        assert np.abs(got - colour).max() <= 6, (H, got.tolist())
+    as_sd = video_module._Reader(tmp_path / "untagged_720.mp4")  # (ffmpeg's own choice)
+    assert np.abs(next(iter(as_sd))[360, 640].astype(int) - colour).max() > 15
+    as_sd.close()
