@@ -1,4 +1,4 @@
-"""The one import site of spconv, with the two shims its CPU path needs.
+"""The one import site of spconv, with the three shims its CPU path needs.
 
 1. spconv 2.x asks ``torch.cuda.current_stream()`` for a stream handle in every op, forward
    and backward, even for CPU tensors; a CPU-only torch raises there. Its CPU kernels ignore
@@ -7,6 +7,8 @@
    returned outputs differing by ~0.1 between two calls with 2 threads, and identical ones
    with 1 (spconv 2.3.8). Every op in ``spconv.pytorch.ops`` therefore runs single-threaded
    when it is given CPU tensors; CUDA tensors are untouched.
+3. A CUDA build gives its convolutions an algorithm for CUDA only; CPU tensors run the native
+   one (`_native_on_cpu`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def spconv():
         if not torch.cuda.is_available():
             _apply_cpu_shim()
         _single_threaded_cpu_ops(importlib.import_module("spconv.pytorch.ops"))
+        _native_on_cpu(importlib.import_module("spconv.pytorch.conv").SparseConvolution)
         # spconv asks torch.fx.is_fx_tracing(), which logs a deprecation note meant for
         # torch.export's users once per process: not ours to show
         logging.getLogger("torch.fx._symbolic_trace").setLevel(logging.ERROR)
@@ -84,6 +87,29 @@ def _single_threaded(fn):
             torch.set_num_threads(n)
     wrapper._voxsplat_single_threaded = True
     return wrapper
+
+
+def _native_on_cpu(conv_class) -> None:
+    """Have spconv's convolutions run CPU tensors with the native algorithm: a CUDA build
+    gives each layer the implicit-GEMM one, which fails on CPU tensors ("implicit gemm only
+    support cuda"), so `--device cpu` on a GPU machine could not train the voxel model. The
+    weights keep one layout for every algorithm (spconv's ALL_WEIGHT_IS_KRSC)."""
+    if getattr(conv_class.forward, "_voxsplat_native_on_cpu", False):
+        return
+    from spconv.core import ConvAlgo
+    forward = conv_class.forward
+
+    @functools.wraps(forward)
+    def wrapper(self, input, *args, **kwargs):
+        if self.algo == ConvAlgo.Native or input.features.device.type != "cpu":
+            return forward(self, input, *args, **kwargs)
+        algo, self.algo = self.algo, ConvAlgo.Native
+        try:
+            return forward(self, input, *args, **kwargs)
+        finally:
+            self.algo = algo
+    wrapper._voxsplat_native_on_cpu = True
+    conv_class.forward = wrapper
 
 
 def _single_threaded_cpu_ops(ops) -> None:
