@@ -22,6 +22,10 @@ from voxsplat.data.atomic import output_of
 from voxsplat.data.errors import VoxsplatError
 from voxsplat.scripts.process import DISK_ERRORS, locked, peer_stopped, stop_on_sigterm
 
+MATCHERS = ["auto", "exhaustive", "sequential", "retrieval"]
+"""`SfmConfig.matcher`'s choices (recon.sfm.config.MATCHERS; not imported here: --help stays
+quick, without torch)."""
+
 
 @dataclass
 class Reconstruct:
@@ -342,8 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "refreshed every 2 s; after training it serves them until Ctrl-C")
     r.add_argument("--port", type=int, default=8080, help="--view: default 8080 (the next "
                    "free one if taken)")
-    r.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"],
-                   help="feature matching for photos/videos (auto: sequential for videos)")
+    r.add_argument("--matcher", default="auto", choices=MATCHERS,
+                   help="feature matching for photos/videos (auto: sequential for videos, "
+                        "retrieval for more than 150 photos, else exhaustive)")
     r.add_argument("--mask-features", action="store_true", help=_MASK_FEATURES_HELP)
     r.add_argument("--video-frames", type=int, default=150, metavar="N", help=_VIDEO_FRAMES_HELP)
     r.set_defaults(cls=Reconstruct)
@@ -351,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     po.add_argument("input", type=Path, help="a folder of photos, a video, or a COLMAP project "
                     "with lens distortion (undistorted)")
     po.add_argument("--out", type=Path, required=True)
-    po.add_argument("--matcher", default="auto", choices=["auto", "exhaustive", "sequential"])
+    po.add_argument("--matcher", default="auto", choices=MATCHERS)
     po.add_argument("--mask-features", action="store_true", help=_MASK_FEATURES_HELP)
     po.add_argument("--video-frames", type=int, default=150, metavar="N", help=_VIDEO_FRAMES_HELP)
     po.add_argument("--set", dest="overrides", action="append", metavar="sfm.FIELD=VALUE",

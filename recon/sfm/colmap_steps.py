@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import os
 import re
@@ -261,16 +262,26 @@ def focal_priors(database: Path) -> bool:
 
 def match_features(database: Path, matcher: str, config: SfmConfig, guided: bool = False,
                    report: Optional[Report] = None) -> None:
-    """Match and geometrically verify image pairs (`exhaustive` or `sequential`); `guided`:
-    each verified pair is matched again under its two-view geometry. `report(done, total)`
-    follows the blocks of image pairs (exhaustive) or images (sequential) matched so far,
-    as COLMAP's log names them (see `_ProgressLog`); it ends with (total, total)."""
+    """Match and geometrically verify image pairs (`exhaustive`, `sequential`, or `retrieval`:
+    the sequential pairs, then each image with its `config.retrieval_neighbours` most similar
+    images, `retrieval.retrieval_pairs`); `guided`: each verified pair is matched again under
+    its two-view geometry. `report(done, total)` follows the blocks of image pairs
+    (exhaustive) or images (sequential) matched so far, as COLMAP's log names them (see
+    `_ProgressLog`), or the percent done (retrieval); it ends with (total, total)."""
     pycolmap = import_pycolmap()
+    report = report or (lambda *_: None)
     matching = pycolmap.FeatureMatchingOptions()
     matching.num_threads = config.num_threads
     matching.guided_matching = guided
     verification = pycolmap.TwoViewGeometryOptions()
     verification.ransac.random_seed = config.seed
+    if matcher == "retrieval":
+        # COLMAP skips the pairs already matched: the second pass matches only those it adds
+        match_features(database, "sequential", config, guided,
+                       lambda done, total: report(50 * done // max(total, 1), 100))
+        _match_listed(database, config, matching, verification,
+                      lambda done, total: report(50 + 50 * done // max(total, 1), 100))
+        return
     if matcher == "sequential":
         pairing = pycolmap.SequentialPairingOptions()
         pairing.overlap = config.sequential_overlap
@@ -279,10 +290,65 @@ def match_features(database: Path, matcher: str, config: SfmConfig, guided: bool
         pairing = pycolmap.ExhaustivePairingOptions()
         pairing.block_size = MATCH_BLOCK
         match = pycolmap.match_exhaustive
-    log = _ProgressLog(Path(database).parent / "matching_log", report or (lambda *_: None))
+    log = _ProgressLog(Path(database).parent / "matching_log", report)
     log.run(functools.partial(
         match, database, matching_options=matching, pairing_options=pairing,
         verification_options=verification, device=_device(pycolmap)))
+
+
+_RENAMED = "renamed_images.json"
+"""Beside the database while `_match_listed` runs: {temporary name: photo name} of the photos
+whose names it changed (COLMAP's pair list splits names at spaces), for `restore_names`."""
+
+
+def _match_listed(database: Path, config: SfmConfig, matching, verification,
+                  report: Report) -> None:
+    """Match the pairs of `retrieval.retrieval_pairs` (through COLMAP's pair list, in blocks)."""
+    from .retrieval import retrieval_pairs, write_pairs
+    pycolmap = import_pycolmap()
+    pairs = retrieval_pairs(database, config.retrieval_neighbours, config.seed)
+    if not pairs:
+        report(1, 1)
+        return
+    restore_names(database)
+    renamed = Path(database).parent / _RENAMED
+    with contextlib.closing(pycolmap.Database.open(database)) as db:
+        images = [im for im in db.read_all_images() if any(c.isspace() for c in im.name)]
+        temporary = {im.name: f"voxsplat_image_{im.image_id}" for im in images}
+        if temporary:  # (the file first: a stop half-way can still undo it)
+            renamed.write_text(json.dumps({v: k for k, v in temporary.items()}))
+        for im in images:
+            im.name = temporary[im.name]
+            db.update_image(im)
+    try:
+        listing = write_pairs(Path(database).parent / "retrieval_pairs.txt",
+                              [(temporary.get(a, a), temporary.get(b, b)) for a, b in pairs])
+        pairing = pycolmap.ImportedPairingOptions()
+        pairing.match_list_path = str(listing)
+        pairing.block_size = MATCH_BLOCK * MATCH_BLOCK
+        log = _ProgressLog(Path(database).parent / "matching_log", report)
+        log.run(functools.partial(
+            pycolmap.match_image_pairs, database, matching_options=matching,
+            pairing_options=pairing, verification_options=verification,
+            device=_device(pycolmap)))
+        listing.unlink()
+    finally:
+        restore_names(database)
+
+
+def restore_names(database: Path) -> None:
+    """Give back the photos' names that a stopped `_match_listed` left changed (if any)."""
+    renamed = Path(database).parent / _RENAMED
+    if not renamed.is_file():
+        return
+    names = json.loads(renamed.read_text())
+    pycolmap = import_pycolmap()
+    with contextlib.closing(pycolmap.Database.open(database)) as db:
+        for im in db.read_all_images():
+            if im.name in names:
+                im.name = names[im.name]
+                db.update_image(im)
+    renamed.unlink()
 
 
 def clear_matches(database: Path) -> None:

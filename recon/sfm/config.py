@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ...data.errors import VoxsplatError
 
-MATCHERS = ("auto", "exhaustive", "sequential")
+MATCHERS = ("auto", "exhaustive", "sequential", "retrieval")
 SINGLE_CAMERA = ("auto", "yes", "no")
 GUIDED = ("auto", "yes", "no")
 CAMERA_MODELS = ("SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL", "OPENCV")
@@ -20,8 +20,10 @@ class SfmConfig:
     matcher: str = "auto"
     """Which image pairs to match: `exhaustive` (every pair; best for unordered photos),
     `sequential` (each image with its next `sequential_overlap` neighbours by name; for video
-    frames) or `auto` (sequential for video frames and for more than `exhaustive_max_images`
-    images, else exhaustive). Default auto."""
+    frames), `retrieval` (the sequential pairs, and each image with its
+    `retrieval_neighbours` most similar images by their features: for many photos in any
+    order, and loops) or `auto` (sequential for video frames, retrieval for more than
+    `exhaustive_max_images` photos, else exhaustive). Default auto."""
     max_image_size: int = 1600
     """Longest image side, in pixels, used for feature extraction (larger images are
     downscaled for SIFT only; keypoints are mapped back). Default 1600."""
@@ -38,10 +40,14 @@ class SfmConfig:
     """Smallest fraction of the images the largest model must register; below it SfM fails,
     above it unregistered images are dropped with a warning. Default 0.6."""
     exhaustive_max_images: int = 150
-    """With matcher `auto`, unordered sets up to this many images are matched exhaustively
-    (n^2/2 pairs) and larger ones sequentially. Default 150."""
+    """With matcher `auto`, sets of photos up to this many images are matched exhaustively
+    (n^2/2 pairs) and larger ones by retrieval. Default 150."""
     sequential_overlap: int = 10
     """Neighbours each image is matched with by the sequential matcher (default 10)."""
+    retrieval_neighbours: int = 20
+    """Most similar images each image is matched with by the retrieval matcher (default 20:
+    at most 20 pairs an image beyond the sequential ones, where exhaustive matching of 300
+    photos takes 150)."""
     guided_matching: str = "auto"
     """Match image pairs a second time, guided by each verified pair's two-view geometry
     (COLMAP's `guided_matching`): it finds the matches SIFT's ratio test dropped, which a
@@ -124,7 +130,8 @@ MIN_IMAGE_SIZE = 64
 finds nothing to match (`max_image_size=2` failed as if the photos did not overlap) and the
 undistorted images are useless (`max_output_size=1` wrote 1x1 images)."""
 _INT_MINIMA = {"max_image_size": MIN_IMAGE_SIZE, "max_num_features": 64, "video_frames": 2,
-               "sequential_overlap": 2, "exhaustive_max_images": 2, "guided_max_images": 2}
+               "sequential_overlap": 2, "exhaustive_max_images": 2, "retrieval_neighbours": 1,
+               "guided_max_images": 2}
 """The integer settings and their smallest values."""
 
 

@@ -268,12 +268,12 @@ def camera_groups(images: Sequence[InputImage], single_camera: str) -> list[list
 
 
 def choose_matcher(config: SfmConfig, n_images: int, from_video: bool) -> str:
-    """`exhaustive` or `sequential` for `config.matcher` (see `SfmConfig.matcher`)."""
+    """`exhaustive`, `sequential` or `retrieval` for `config.matcher` (see `SfmConfig.matcher`)."""
     if config.matcher != "auto":
         return config.matcher
-    if from_video or n_images > config.exhaustive_max_images:
+    if from_video:
         return "sequential"
-    return "exhaustive"
+    return "retrieval" if n_images > config.exhaustive_max_images else "exhaustive"
 
 
 def use_guided_matching(config: SfmConfig, n_images: int, first_pass_short: bool) -> bool:

@@ -88,6 +88,8 @@ def check_registration(image_dir: Path, names: Sequence[str], registered: Sequen
     fraction = len(registered) / len(names)
     hint = ("try --matcher exhaustive (sequential matching only pairs images with nearby "
             "names), or take more photos overlapping them" if matcher == "sequential" else
+            "try --matcher exhaustive (retrieval matching pairs each image with the "
+            "few most like it), or take more photos overlapping them" if matcher == "retrieval" else
             "take more photos overlapping them (each view should share ~60% with a "
             "neighbour)")
     message = (f"{image_dir}: SfM registered only {len(registered)} of {len(names)} images "
@@ -121,8 +123,8 @@ def _no_model_error(image_dir: Path, inliers: Sequence[int], n_images: int, matc
     """Why no model started, from the verified pairs' inlier counts `inliers`, and what to
     retake: no overlap, too few matches, or (a pair with COLMAP's own initial-pair support of
     matches) too little parallax, where more photos from the same spots would not help."""
-    hint = ("; or use --matcher exhaustive" if matcher == "sequential" else "") + hint
-    if matcher == "sequential":  # only neighbours by name were tried
+    hint = ("; or use --matcher exhaustive" if matcher in ("sequential", "retrieval") else "") + hint
+    if matcher in ("sequential", "retrieval"):  # only some pairs were tried
         matched = f"{len(inliers)} image pairs matched in a consistent geometry"
     else:
         total = n_images * (n_images - 1) // 2
@@ -150,7 +152,7 @@ def _match_and_map(database: Path, stage_dir: Path, models_dir: Path, n: int, ma
     report.note(f"{matcher}{' guided' if guided else ''} matching of {n} images")
     t0 = time.perf_counter()
     # (its total: blocks of image pairs, or images for sequential, once COLMAP names them)
-    report.start("matching", 1, unit="image" if matcher == "sequential" else "block")
+    report.start("matching", 1, unit={"sequential": "image", "retrieval": "%"}.get(matcher, "block"))
     steps.match_features(database, matcher, config, guided, report=report.set)
     t1 = time.perf_counter()
     report.start("mapping", n)

@@ -89,9 +89,9 @@ def test_staging_follows_relative_symlinks_and_refuses_truncated_photos(tmp_path
 def test_matcher_choice_and_config_errors():
     assert choose_matcher(SfmConfig(), 20, from_video=False) == "exhaustive"
     assert choose_matcher(SfmConfig(), 20, from_video=True) == "sequential"
-    assert choose_matcher(SfmConfig(), 500, from_video=False) == "sequential"
+    assert choose_matcher(SfmConfig(), 500, from_video=False) == "retrieval"
     assert choose_matcher(SfmConfig(matcher="exhaustive"), 20, from_video=True) == "exhaustive"
-    assert "sfm matcher='vocab': expected one of auto, exhaustive, sequential" in _message(
+    assert "sfm matcher='vocab': expected one of auto, exhaustive, sequential, retrieval" in _message(
         SfmConfig, matcher="vocab")
     assert "min_registered_fraction=0" in _message(SfmConfig, min_registered_fraction=0)
     auto, yes, no = (SfmConfig(guided_matching=g) for g in ("auto", "yes", "no"))
@@ -108,4 +108,5 @@ def test_matcher_choice_and_config_errors():
     assert "max_output_size=1: expected 0 (keep the size)" in _message(SfmConfig, max_output_size=1)
     assert "max_image_size=2: expected an integer >= 64" in _message(SfmConfig, max_image_size=2)
     assert "max_num_features=2: expected an integer >= 64" in _message(SfmConfig, max_num_features=2)
+    assert "retrieval_neighbours=0: expected an integer >= 1" in _message(SfmConfig, retrieval_neighbours=0)
     SfmConfig(seed=2 ** 31 - 1, num_threads=0, max_output_size=64, video_max_size=0)
