@@ -270,6 +270,7 @@ def match_features(database: Path, matcher: str, config: SfmConfig, guided: bool
     `_ProgressLog`), or the percent done (retrieval); it ends with (total, total)."""
     pycolmap = import_pycolmap()
     report = report or (lambda *_: None)
+    restore_names(database)  # (before any pairing: the sequential pairs follow the names)
     matching = pycolmap.FeatureMatchingOptions()
     matching.num_threads = config.num_threads
     matching.guided_matching = guided
@@ -310,7 +311,6 @@ def _match_listed(database: Path, config: SfmConfig, matching, verification,
     if not pairs:
         report(1, 1)
         return
-    restore_names(database)
     renamed = Path(database).parent / _RENAMED
     with contextlib.closing(pycolmap.Database.open(database)) as db:
         images = [im for im in db.read_all_images() if any(c.isspace() for c in im.name)]

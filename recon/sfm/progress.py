@@ -8,13 +8,15 @@ from typing import Callable, Optional, Union
 
 ProgressFn = Callable[[str, int, int], None]
 """Called as progress(stage, done, total), e.g. ("features", 3, 11); stages: `frames`,
-`features`, `matching` (in blocks of image pairs, or images for sequential matching),
+`features`, `matching` (in blocks of image pairs, images for sequential matching, or
+percent for retrieval's two passes),
 `mapping` (done = images registered so far), `undistortion`."""
 
 Progress = Union[bool, ProgressFn]
 UNITS = {"frames": "frame", "features": "image", "matching": "block", "mapping": "image",
          "undistortion": "image"}
-"""What each stage's bar counts (`start` takes another: sequential matching counts images)."""
+"""What each stage's bar counts (`start` takes another: sequential matching counts images,
+retrieval percent)."""
 
 
 class StageProgress:

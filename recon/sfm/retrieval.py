@@ -14,8 +14,8 @@ its start (loop closure).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -83,22 +83,40 @@ def retrieval_pairs(database: Path, neighbours: int, seed: int = 0) -> list[tupl
     gen = torch.Generator().manual_seed(seed)
     with contextlib.closing(pycolmap.Database.open(database)) as db:
         images = sorted(db.read_all_images(), key=lambda im: im.name)
-        descriptors = [root_sift(torch.from_numpy(np.array(db.read_descriptors(im.image_id).data)))
-                       for im in images]
-    names = [im.name for im in images]
-    return [(names[i], names[j]) for i, j in image_pairs(descriptors, neighbours, gen)]
+        descriptors = _Descriptors(db, [im.image_id for im in images])
+        pairs = image_pairs(descriptors, neighbours, gen)
+    return [(images[i].name, images[j].name) for i, j in pairs]
+
+
+class _Descriptors(Sequence):
+    """The RootSIFT descriptors of a database's images, read one image at a time (all of them
+    at once would take 4 MB an image as floats)."""
+
+    def __init__(self, db, image_ids: Sequence[int]):
+        self.db, self.image_ids = db, list(image_ids)
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def __getitem__(self, i: int) -> Tensor:
+        data = np.array(self.db.read_descriptors(self.image_ids[i]).data)
+        return root_sift(torch.from_numpy(data.reshape(-1, 128)))
 
 
 def image_pairs(descriptors: Sequence[Tensor], neighbours: int,
                 gen: torch.Generator) -> list[tuple[int, int]]:
     """`nearest_pairs` of images given as their RootSIFT descriptors (an image with none is
-    paired with nothing)."""
-    kept = [i for i, d in enumerate(descriptors) if len(d)]
+    paired with nothing): the vocabulary from a sample of each image's, then one VLAD vector
+    per image (each image's descriptors are taken twice, one image at a time)."""
+    sample, kept = [], []
+    for i in range(len(descriptors)):
+        d = descriptors[i]
+        if len(d):
+            kept.append(i)
+            sample.append(d[torch.randperm(len(d), generator=gen)[:SAMPLE_PER_IMAGE]])
     if len(kept) < 2:
         return []
-    sample = torch.cat([descriptors[i][torch.randperm(len(descriptors[i]), generator=gen)
-                                       [:SAMPLE_PER_IMAGE]] for i in kept])
-    centres = kmeans(sample, WORDS, KMEANS_ITERATIONS, gen)
+    centres = kmeans(torch.cat(sample), WORDS, KMEANS_ITERATIONS, gen)
     vectors = torch.stack([vlad(descriptors[i], centres) for i in kept])
     return [(kept[i], kept[j]) for i, j in nearest_pairs(vectors, neighbours)]
 
