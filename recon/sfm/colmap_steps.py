@@ -320,9 +320,9 @@ def _match_listed(database: Path, config: SfmConfig, matching, verification,
         for im in images:
             im.name = temporary[im.name]
             db.update_image(im)
+    listing = Path(database).parent / "retrieval_pairs.txt"
     try:
-        listing = write_pairs(Path(database).parent / "retrieval_pairs.txt",
-                              [(temporary.get(a, a), temporary.get(b, b)) for a, b in pairs])
+        write_pairs(listing, [(temporary.get(a, a), temporary.get(b, b)) for a, b in pairs])
         pairing = pycolmap.ImportedPairingOptions()
         pairing.match_list_path = str(listing)
         pairing.block_size = MATCH_BLOCK * MATCH_BLOCK
@@ -331,8 +331,8 @@ def _match_listed(database: Path, config: SfmConfig, matching, verification,
             pycolmap.match_image_pairs, database, matching_options=matching,
             pairing_options=pairing, verification_options=verification,
             device=_device(pycolmap)))
-        listing.unlink()
     finally:
+        listing.unlink(missing_ok=True)
         restore_names(database)
 
 

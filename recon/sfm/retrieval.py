@@ -121,7 +121,6 @@ def image_pairs(descriptors: Sequence[Tensor], neighbours: int,
     return [(kept[i], kept[j]) for i, j in nearest_pairs(vectors, neighbours)]
 
 
-def write_pairs(path: Path, pairs: Sequence[tuple[str, str]]) -> Path:
+def write_pairs(path: Path, pairs: Sequence[tuple[str, str]]) -> None:
     """COLMAP's match list: one `NAME1 NAME2` line per pair."""
     Path(path).write_text("".join(f"{a} {b}\n" for a, b in pairs))
-    return Path(path)
