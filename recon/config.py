@@ -361,11 +361,6 @@ class VoxelConfig:
     19.44 / 19.13 / 19.26 / 19.31 (19.22 / 18.96 / 19.34 / 19.13: +0.13 mean), without it
     19.26 / 18.97; lego 8-view, whose points are visual-hull samples filling the volume,
     24.41 and with 0.25 24.43 / 24.16 (24.82 / 24.37)."""
-    image_features: bool = False
-    """The network also reads, at each voxel centre, the training photos' mean colour there
-    and its spread across the views that see it (`representation.view_features`): evidence of
-    a surface (the photos agree) or of empty space, which the network learns to map to
-    Gaussians on the voxels the photos constrain and applies to the others."""
     lr_final_factor: float = 0.1
     """Final / initial learning rate of the network, latents and colours."""
     refine_start: int = 500

@@ -29,7 +29,6 @@ from ..strategy.default import DefaultState, DefaultStrategy
 from ..strategy.voxel import VoxelState, VoxelStrategy, remove_voxels
 from .lattice import is_forward_facing, mean_camera, to_lattice
 from .voxel_grid import SparseVoxelGrid, sample_members, voxel_size_for_count
-from .view_features import ViewFeatures
 from .voxel_gaussians import VoxelGaussians
 
 
@@ -184,15 +183,6 @@ def initial_grid(scene: Scene, cfg: TrainConfig, device
     return grid, sums / counts[:, None], anchors
 
 
-def train_view_features(scene: Scene) -> ViewFeatures:
-    """`ViewFeatures` of the scene's training views (those of the first one's size)."""
-    train = list(scene.split("train"))
-    size = scene.cameras.size(train[0])
-    train = [i for i in train if scene.cameras.size(i) == size]
-    return ViewFeatures.from_views([scene.images[i] for i in train],
-                                   scene.cameras.cam_from_world[train], scene.cameras.Ks[train])
-
-
 def _columns(out, cols: slice) -> SimpleNamespace:
     """What a strategy reads of a render (``means2d.grad [C,N,2]``, ``radii``), for the
     Gaussians `cols` only."""
@@ -235,8 +225,7 @@ class VoxelModel:
             raise VoxsplatError("voxel.init_at_points places Gaussians through per-Gaussian "
                                 "residuals: also --set voxel.lr_residual=2e-3")
         grid, colors, anchors = initial_grid(scene, cfg, device)
-        net = VoxelGaussians(grid, colors, cfg.voxel, cfg.optim.sh_degree, cfg.seed, anchors,
-                             train_view_features(scene) if cfg.voxel.image_features else None)
+        net = VoxelGaussians(grid, colors, cfg.voxel, cfg.optim.sh_degree, cfg.seed, anchors)
         free = ExplicitModel.create(scene, cfg, scene_scale, device) if cfg.voxel.free_gaussians else None
         return VoxelModel(net, cfg, scene_scale, device, free)
 
@@ -344,9 +333,6 @@ class VoxelModel:
         ref = d.get("ref_from_world")
         grid = SparseVoxelGrid(coords, d["net"]["origin"].cpu(), float(d["voxel_size"]),
                                None if ref is None else ref.cpu())
-        if cfg.voxel.image_features:
-            from ...data.errors import VoxsplatError
-            raise VoxsplatError("voxel.image_features: resuming is not supported yet")
         net = VoxelGaussians(grid, torch.zeros(len(grid), 3), cfg.voxel, cfg.optim.sh_degree, cfg.seed)
         net.load_state_dict(d["net"])
         free = None if d.get("free") is None else ExplicitModel.from_state(d["free"], cfg, scene_scale, device)

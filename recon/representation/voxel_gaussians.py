@@ -14,7 +14,6 @@ from torch import Tensor, nn
 
 from ...render.sh import RGB2SH
 from ..config import VoxelConfig
-from .view_features import N_FEATURES
 from .voxel_grid import SparseVoxelGrid
 
 
@@ -92,8 +91,7 @@ class VoxelGaussians(nn.Module):
     the voxel strategy edits together with `params`."""
 
     def __init__(self, grid: SparseVoxelGrid, colors: Tensor, cfg: VoxelConfig, sh_degree: int,
-                 seed: int = 0, anchors: tuple[Tensor, Tensor] | None = None,
-                 view_features: nn.Module | None = None):
+                 seed: int = 0, anchors: tuple[Tensor, Tensor] | None = None):
         super().__init__()
         from ..backbone import SparseUNet  # spconv loads here, not at package import
         g = torch.Generator().manual_seed(seed)
@@ -103,10 +101,7 @@ class VoxelGaussians(nn.Module):
             "latents": nn.Parameter(torch.randn(V, cfg.latent_dim, generator=g) * 0.1),
             "colors": nn.Parameter(RGB2SH(colors.float().clamp(0, 1))),
         })
-        self.view_features = view_features
-        """None, or a `ViewFeatures`: photo-consistency features read beside the latents."""
-        n_in = cfg.latent_dim + (0 if view_features is None else N_FEATURES)
-        self.net = SparseUNet(n_in, cfg.width, cfg.levels)
+        self.net = SparseUNet(cfg.latent_dim, cfg.width, cfg.levels)
         self.head = GaussianHead(self.net.out_channels + cfg.latent_dim, cfg, sh_degree, seed)
         if cfg.lr_residual > 0:
             res = torch.zeros(V, self.head.K, self.head.per)
@@ -136,9 +131,8 @@ class VoxelGaussians(nn.Module):
         grid = self.grid
         lat = self.params["latents"]
         from ..backbone import sparse_tensor
-        centers, sizes = grid.world_centers()
-        inp = lat if self.view_features is None else torch.cat([lat, self.view_features(centers)], -1)
-        x = sparse_tensor(inp, self.coords, grid.spatial_shape)
+        x = sparse_tensor(lat, self.coords, grid.spatial_shape)
         feats = torch.cat([self.net(x), lat], -1)
+        centers, sizes = grid.world_centers()
         return self.head(feats, centers, sizes, self.params["colors"],
                          self.params["residuals"] if "residuals" in self.params else None)
