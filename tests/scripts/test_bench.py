@@ -1,5 +1,6 @@
-"""`scripts/bench.py`'s config: `--set downscale=F` resizes the case (the CLI's `--downscale`),
-the other `--set` values override fields, bad ones stop with the CLI's errors."""
+"""`scripts/bench.py`'s config: `--set downscale=F` becomes the config's downscale, which the
+case's loader resizes by (the CLI's `--downscale`), the other `--set` values override fields,
+bad ones stop with the CLI's errors."""
 
 import pytest
 
