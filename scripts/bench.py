@@ -72,15 +72,10 @@ def train_config(preset: str, steps: Optional[int], sets: tuple[str, ...], model
     """The preset's TrainConfig (for `model`, None = the preset's) with `--steps`, no
     intermediate checkpoints and `--set` overrides (`--set downscale=F` resizes the case's
     images, as the CLI's `--downscale F` does)."""
-    from dataclasses import replace
     from voxsplat.recon.app import _config
-    from voxsplat.recon.overrides import override
     scale = [float(a.split("=", 1)[1]) for a in sets if a.startswith("downscale=")]
-    cfg = replace(_config(preset, steps, scale[-1] if scale else None, model), checkpoint_every=0)
-    for assignment in sets:
-        if not assignment.startswith("downscale="):
-            cfg = override(cfg, assignment)
-    return cfg
+    rest = [a for a in sets if not a.startswith("downscale=")]
+    return _config(preset, steps, scale[-1] if scale else None, model, ["checkpoint_every=0", *rest])
 
 
 def run_case(case: str, data_root: Path, out_dir: Path, steps: Optional[int], preset: Optional[str],
