@@ -395,12 +395,6 @@ class VoxelConfig:
     fern 3-view 21.43 / 21.38 / 21.41 (seeds 0-2; 21.25 without), lego 8-view 24.00 / 24.08
     (24.82 / 24.37), DTU scan24 3-view 17.56 / 17.71 (19.11 / 18.90): the voxels' Gaussians
     turn transparent and are pruned (DTU 832 voxels instead of 7283), the free ones take over."""
-    drop_voxels: bool = False
-    """`optim.drop_rate` hides whole voxels (their K Gaussians together) instead of single
-    Gaussians, until the explicit stage (experiment)."""
-    latent_drop: float = 0.0
-    """Share of the voxels whose latent is zeroed in each training step's decoding, so the
-    network learns to decode a voxel from its neighbours (experiment)."""
     explicit_from: float = 0.0
     """Fraction of the steps after which the decoded Gaussians are baked and optimized
     directly as explicit ones (the 3DGS learning rates; densification only with

@@ -396,10 +396,7 @@ class Trainer:
         if masks is not None:
             background, gt = data.random_background(gt, masks, self.background)
         sh_degree = min(step // o.sh_degree_interval, o.sh_degree)
-        group = getattr(model, "drop_group", 1)
-        drop = dropout_scale(model.n_gaussians // group, o.drop_rate * step / o.steps, gen)
-        if drop is not None and group > 1:
-            drop = drop.repeat_interleave(group)
+        drop = dropout_scale(model.n_gaussians, o.drop_rate * step / o.steps, gen)
         out, raw = model.render(cams, sh_degree, background, drop)
         colors = look.adjust(out.colors, ids)
         if valid is not None:  # views of several sizes on one canvas: no target outside each

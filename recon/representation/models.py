@@ -240,18 +240,10 @@ class VoxelModel:
     def n_voxels(self) -> int:
         return self.net.n_voxels
 
-    @property
-    def drop_group(self) -> int:
-        """Gaussians that `optim.drop_rate` hides together: a voxel's K with `voxel.drop_voxels`
-        (before the explicit stage), else 1."""
-        if self.cfg.voxel.drop_voxels and self.explicit is None and self.free is None:
-            return self.cfg.voxel.gaussians_per_voxel
-        return 1
-
     def render(self, cams, sh_degree: int, background: Tensor, opacity_scale: Tensor | None = None):
         if self.explicit is not None:
             return self.explicit.render(cams, sh_degree, background, opacity_scale)
-        raw = self.net(self.cfg.voxel.latent_drop)
+        raw = self.net()
         self._opacities = raw["opacities"]
         if self.free is not None:
             raw = {k: torch.cat([v, self.free.splats[k]]) for k, v in raw.items()}

@@ -126,12 +126,10 @@ class VoxelGaussians(nn.Module):
     def n_voxels(self) -> int:
         return self.coords.shape[0]
 
-    def forward(self, latent_drop: float = 0.0) -> dict[str, Tensor]:
+    def forward(self) -> dict[str, Tensor]:
         """Decoded raw Gaussian parameters (see GaussianHead.forward)."""
         grid = self.grid
         lat = self.params["latents"]
-        if latent_drop > 0:
-            lat = lat * (torch.rand(lat.shape[0], 1, device=lat.device) >= latent_drop)
         from ..backbone import sparse_tensor
         x = sparse_tensor(lat, self.coords, grid.spatial_shape)
         feats = torch.cat([self.net(x), lat], -1)
