@@ -395,9 +395,6 @@ class VoxelConfig:
     fern 3-view 21.43 / 21.38 / 21.41 (seeds 0-2; 21.25 without), lego 8-view 24.00 / 24.08
     (24.82 / 24.37), DTU scan24 3-view 17.56 / 17.71 (19.11 / 18.90): the voxels' Gaussians
     turn transparent and are pruned (DTU 832 voxels instead of 7283), the free ones take over."""
-    color_tv: float = 0.0
-    """Weight of the mean absolute colour difference of face-adjacent voxels (each voxel's
-    decoded Gaussians' mean SH DC), until the explicit stage (experiment)."""
     explicit_from: float = 0.0
     """Fraction of the steps after which the decoded Gaussians are baked and optimized
     directly as explicit ones (the 3DGS learning rates; densification only with

@@ -416,8 +416,6 @@ class Trainer:
             flags = outside(raw["means"].detach()).float()
             loss = loss + o.hull_opacity_weight * (torch.sigmoid(raw["opacities"]) * flags).mean()
         loss = loss + look.regularizer()
-        if getattr(model, "explicit", 1) is None and getattr(model, "tv", None) is not None:
-            loss = loss + model.tv
         loss.backward()
         if distributed.active():  # one process: no parameter lists on the hot path
             distributed.average_gradients([*model.trainable(), *look.parameters()])

@@ -191,22 +191,6 @@ def _columns(out, cols: slice) -> SimpleNamespace:
                            radii=out.radii[:, cols])
 
 
-def _face_pairs(coords: Tensor) -> tuple[Tensor, Tensor]:
-    """Index pairs (i, j) of voxels that share a face (coords [V,3] int)."""
-    c = coords.long() - coords.long().min(0).values + 1
-    S = int(c.max()) + 2
-    key = (c[:, 0] * S + c[:, 1]) * S + c[:, 2]
-    order = torch.argsort(key)
-    sk = key[order]
-    I, J = [], []
-    for step in (S * S, S, 1):
-        pos = torch.searchsorted(sk, key + step).clamp_max(len(sk) - 1)
-        hit = sk[pos] == key + step
-        I.append(torch.nonzero(hit)[:, 0])
-        J.append(order[pos[hit]])
-    return torch.cat(I), torch.cat(J)
-
-
 class VoxelModel:
     """Sparse voxels carrying Gaussians decoded by a spconv U-Net."""
 
@@ -261,12 +245,6 @@ class VoxelModel:
             return self.explicit.render(cams, sh_degree, background, opacity_scale)
         raw = self.net()
         self._opacities = raw["opacities"]
-        self.tv = None
-        if self.cfg.voxel.color_tv > 0:
-            K = self.cfg.voxel.gaussians_per_voxel
-            c = raw["sh0"].reshape(-1, K, 3).mean(1)
-            i, j = _face_pairs(self.net.coords)
-            self.tv = self.cfg.voxel.color_tv * (c[i] - c[j]).abs().mean()
         if self.free is not None:
             raw = {k: torch.cat([v, self.free.splats[k]]) for k, v in raw.items()}
         out = render_splats(raw, cams, sh_degree, background, self.cfg.backend, opacity_scale)
