@@ -25,7 +25,7 @@ from .losses import binocular_loss, consistency_loss, photometric_loss, shifted_
 from .pseudo import depth_smoothness, neighbour_degrees, orbited_cameras
 from .representation.models import MODELS
 from .appearance import Appearance, new_appearance
-from .sky import wants_sky
+from .sky import far_parallax, wants_sky
 
 
 @dataclass
@@ -274,7 +274,7 @@ class Trainer:
                          masks=cfg.optim.random_background and self.scene.masked("train"),
                          pad=cfg.optim.pad_batches)
         gen = torch.Generator(device=dev).manual_seed(cfg.seed + 1)
-        self._start_appearance(data, ckpt)
+        self._start_appearance(data, ckpt, progress)
         distributed.broadcast_tensors_([*model.trainable(), *self.appearance.parameters()])
         if ckpt is not None:
             self._restore(ckpt, data, gen)
@@ -357,11 +357,13 @@ class Trainer:
                     raise KeyboardInterrupt
         return step, t0
 
-    def _start_appearance(self, data: TrainData, ckpt: Optional[dict]) -> None:
+    def _start_appearance(self, data: TrainData, ckpt: Optional[dict], progress: bool) -> None:
         """The learned sky and per-view exposure the config and scene want, with their
         optimizer (from the checkpoint when resuming)."""
         cfg = self.cfg
-        sky = wants_sky(self.scene, cfg.sky, data.ids)
+        sky = wants_sky(self.scene, cfg.sky, data.ids,
+                        (self._far_share(progress) if cfg.sky.mode == "far"
+                         and not self.scene.masked(data.ids) else None))
         mean = (torch.stack([img.float().mean((0, 1)) for img in data.images.values()]).mean(0) / 255
                 if sky else None)
         self.appearance = new_appearance(self.train_cameras, data.ids, mean, sky, cfg.sky.resolution,
@@ -370,6 +372,21 @@ class Trainer:
                                          cfg.optim.lr_pose, self.scene_scale)
         if ckpt is not None and self.appearance.active:
             self.appearance.restore(ckpt)
+
+    def _far_share(self, say: bool) -> Optional[float]:
+        """`far_parallax` of the depth stage's maps of the training views (None without
+        them); `say`: print it."""
+        d = self.depth
+        if d is None:
+            return None
+        train = set(self.scene.split("train"))
+        views = [c for c, i in enumerate(d.view_ids) if i in train]
+        share = far_parallax(d.cameras[views], [d.depth_map(c) for c in views])
+        if say and share is not None and distributed.is_main():
+            print(f"the farthest content moves {share:.2f} of the image width across the "
+                  f"training views: {'a' if share <= self.cfg.sky.far_parallax else 'no'} "
+                  f"learned sky (sky.mode far, bound {self.cfg.sky.far_parallax:g})")
+        return share
 
     def _outside(self, data: TrainData) -> Callable[[Tensor], Tensor]:
         """points [P,3] -> [P] bool: outside a training view's silhouette (space carving).

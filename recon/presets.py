@@ -93,7 +93,8 @@ def _sparse(model: str = "voxel") -> TrainConfig:
     the training views face forward (`voxel.lattice` auto; fern and DTU, not lego): H200,
     seeds 0-2, fern 3-view 21.48 / 21.57 / 21.58 (world lattice 21.25 mean), DTU scan24 3-view
     19.22 / 18.96 / 19.34 (19.01 mean; twenty-eighth session). Explicit Gaussians learn a sky
-    where no training view has a mask (`SkyConfig`)."""
+    where no training view has a mask, the voxel model only where also the farthest content
+    barely moves across the training views (`SkyConfig.mode` far: fern, not DTU)."""
     return TrainConfig(
         model=model,
         mvs=MvsConfig(split="train", max_points=200_000, fill_stride=4, fill_far=True),
@@ -113,7 +114,7 @@ def _sparse(model: str = "voxel") -> TrainConfig:
                           explicit_from_masked=0.5, explicit_refine_until_masked=0.85,
                           lattice="auto"),
         checkpoint_every=1000,
-        sky=SkyConfig(mode="auto" if model == "gaussians" else "off"),
+        sky=SkyConfig(mode="auto" if model == "gaussians" else "far"),
     )
 
 

@@ -20,17 +20,50 @@ from ..render.sky import SkyMap, sky_frame, texture_roughness
 from .config import SkyConfig
 
 SKY_PT = "sky.pt"
+FAR_QUANTILE = 0.95
+"""The depth quantile that stands for a view's farthest content (`far_parallax`)."""
 
 
-def wants_sky(scene: Scene, cfg: SkyConfig, train_ids: list[int]) -> bool:
-    """Whether a run on `scene` learns a sky: `cfg.mode` on, or auto and no training view has
-    a mask (a mask says where the object is; what lies outside it is not sky)."""
+def wants_sky(scene: Scene, cfg: SkyConfig, train_ids: list[int],
+              far_share: Optional[float] = None) -> bool:
+    """Whether a run on `scene` learns a sky: `cfg.mode` on; auto and no training view has
+    a mask (a mask says where the object is; what lies outside it is not sky); far, no mask,
+    and the farthest content moves by at most `cfg.far_parallax` of the image width between
+    the training views (`far_share`, from `far_parallax`; None: not known, no sky)."""
     masked = scene.masked(train_ids)
     if cfg.mode == "on" and masked:
         raise VoxsplatError(f"{scene.source}: sky.mode=on, but the training views have masks "
                             "(the object's silhouette: what lies outside it is not sky); "
                             "use --set sky.mode=off or auto, or move the masks away")
+    if cfg.mode == "far":
+        return not masked and far_share is not None and far_share <= cfg.far_parallax
     return cfg.mode == "on" or (cfg.mode == "auto" and not masked)
+
+
+def far_parallax(cams: Cameras, depth_maps: list[Tensor], quantile: float = FAR_QUANTILE
+                 ) -> Optional[float]:
+    """How far the farthest content moves between the views of `cams` [C], as a share of the
+    image width: for each view with depth (`depth_maps`, its [h,w] camera z, 0 = none, at
+    any size), its `quantile` depth z; for each other view, the baseline across its optical
+    axis b, and f * b / z / width; the largest over the pairs. A sky (a texture at infinity)
+    models such content exactly when this is near 0. None where fewer than two views exist
+    or none has depth."""
+    if len(cams) < 2:
+        return None
+    centers, axes = cams.centers.double().cpu(), cams.optical_axes.double().cpu()
+    share = None
+    for i, depth in enumerate(depth_maps):
+        z = depth[depth > 0].double()
+        if z.numel() < 100:  # (too few matched pixels to say how far the content is)
+            continue
+        far = float(torch.quantile(z[torch.randperm(len(z), generator=torch.Generator()
+                                                      .manual_seed(0))[:1_000_000]], quantile))
+        b = centers - centers[i]
+        across = (b - (b @ axes[i])[:, None] * axes[i]).norm(dim=1)
+        focal = float(cams.Ks[i, 0, 0])
+        s = float(across.max()) * focal / far / cams.size(i)[0]
+        share = s if share is None else max(share, s)
+    return share
 
 
 class LearnedSky(torch.nn.Module):

@@ -7,6 +7,7 @@ import imageio.v2 as imageio
 import pytest
 import torch
 
+from voxsplat.data.cameras import Cameras
 from voxsplat.data.errors import VoxsplatError
 from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from voxsplat.data.writers import write_blender_dataset
@@ -14,9 +15,9 @@ from voxsplat.recon.app import run_eval, run_reconstruct
 from voxsplat.recon.render_video import run_render
 from voxsplat.recon.config import SkyConfig, preset, with_steps
 from voxsplat.recon.overrides import override
-from voxsplat.recon.pipeline import open_views
+from voxsplat.recon.pipeline import open_views, reconstruct
 from voxsplat.recon.gaussians import init_splats, render_splats
-from voxsplat.recon.sky import read_sky, wants_sky
+from voxsplat.recon.sky import far_parallax, read_sky, wants_sky
 from voxsplat.render.sky import SkyMap, sky_frame
 from testkit import fit_cut_and_resumed
 
@@ -52,6 +53,56 @@ def test_a_sky_needs_views_without_masks(sky_scene):
     assert not wants_sky(masked, SkyConfig(mode="auto"), ids)
     with pytest.raises(VoxsplatError, match="sky.mode=off or auto"):
         wants_sky(masked, SkyConfig(mode="on"), ids)
+
+
+def test_far_parallax_is_how_far_the_farthest_content_moves_across_the_views():
+    """Cameras 0 and 1 side by side (1 unit apart), camera 2 one unit behind camera 0 (a
+    baseline along its own axis: no parallax at the image centre); focal 100 px, 200 px wide.
+    Content 10 units deep moves f * b / z = 10 px, 0.05 of the width, between 0 and 1."""
+    K = torch.tensor([[100.0, 0, 100], [0, 100.0, 75], [0, 0, 1]])
+    poses = torch.eye(4).repeat(3, 1, 1)
+    poses[1, 0, 3], poses[2, 2, 3] = -1.0, 1.0  # centres (1, 0, 0) and (0, 0, -1)
+    cams = Cameras(poses, K.expand(3, 3, 3).clone(), torch.full((3,), 200), torch.full((3,), 150))
+    far = torch.full((150, 200), 10.0)
+    assert far_parallax(cams, [far, far, far]) == pytest.approx(0.05)
+    assert far_parallax(cams[[0, 2]], [far, far]) == pytest.approx(0.0)
+    # the farthest content is each view's 95th-percentile depth, holes (0) left out
+    near = far.clone()
+    near[:, :180], near[:20] = 2.0, 0.0  # 10% of the known pixels at 10
+    assert far_parallax(cams, [near, near, near]) == pytest.approx(0.05, rel=0.01)
+    near[:, :195] = 2.0  # 2.5% at 10: the quantile lies on the near content
+    assert far_parallax(cams, [near, near, near]) == pytest.approx(0.25, rel=0.01)
+    # views without depth say nothing; with none, nothing is known
+    assert far_parallax(cams, [torch.zeros(150, 200), far, far]) == pytest.approx(0.05)
+    assert far_parallax(cams, [torch.zeros(150, 200)] * 3) is None
+    assert far_parallax(cams[[0]], [far]) is None
+
+
+@pytest.mark.filterwarnings("ignore:.*median depth")  # (the sky's, on purpose)
+def test_the_far_mode_takes_a_sky_where_the_farthest_content_barely_moves(sky_scene, tmp_path):
+    """`sky.mode far` (the voxel model's in `sparse`): the synthetic orbit's depth maps (its
+    farthest content, the objects, moves across much of the image) give no sky; the same
+    maps where the sky pixels have a depth far away (a depth sensor's, say) give one."""
+    masked = make_synthetic_scene(SyntheticConfig(width=32, height=24, n_train=3, n_test=0,
+                                                  n_points=100)).scene
+    far = SkyConfig(mode="far")
+    ids = [0, 1, 2]
+    assert wants_sky(sky_scene, far, ids, 0.1) and wants_sky(sky_scene, far, ids, 0.3)
+    assert not wants_sky(sky_scene, far, ids, 0.31) and not wants_sky(sky_scene, far, ids, None)
+    assert not wants_sky(masked, far, ids, 0.0)  # (auto's rule first: no refusal either)
+    synth = make_synthetic_scene(SyntheticConfig(width=64, height=48, n_train=4, n_test=1,
+                                                 n_points=500, sky=True,
+                                                 elevation_deg=(5.0, 35.0)))
+    cfg = replace(with_steps(preset("fast"), 2), backend="torch", sky=far)
+    cfg = override(cfg, "optim.depth_weight=0")
+    skies = {}
+    for name, sky_depth in (("objects", 0.0), ("sky far away", 1e6)):
+        depths = tuple(torch.where(d > 0, d, sky_depth) for d in synth.depths)
+        scene = replace(synth.scene, depths=depths)
+        metrics = reconstruct(scene, tmp_path / name.replace(" ", "_"), cfg,
+                              {"kind": "path", "path": "synthetic"}, device="cpu", progress=False)
+        skies[name] = metrics["sky"]
+    assert skies == {"objects": False, "sky far away": True}
 
 
 def test_the_sky_is_learned_kept_and_rendered(sky_scene, tmp_path):
