@@ -448,14 +448,11 @@ class SkyConfig:
     of the scene's constant background colour."""
 
     mode: Literal["auto", "far", "on", "off"] = "off"
-    """on; off; auto: on when no training view has a mask (photos without alpha); far: as
-    auto, where also the farthest content barely moves between the training views (at most
-    `far_parallax`). auto in the `fast` and `dense` presets and in `sparse` for explicit
-    Gaussians; far in `sparse` for the voxel model, which loses on DTU with a sky (H100 protocol
-    files, forty-second session: explicit fern 21.49 -> 21.81, DTU 18.04 -> 18.18; H100,
-    sixty-third session, voxel DTU 19.16 -> 18.82 with it, and 18.54-18.85 with it and no
-    dropout, no opacity penalty, no binocular loss, half the unseen-view weight, no voxel
-    pruning, a coarser, smoother or slower sky; 15.28 without far filling). H200
+    """on; off; auto: on when no training view has a mask (photos without alpha); far: auto,
+    and the farthest content barely moves across the training views (`far_parallax`). auto in
+    `fast`, `dense`, and `sparse` for explicit Gaussians (H100, forty-second session: fern
+    21.49 -> 21.81, DTU 18.04 -> 18.18); far for `sparse`'s voxel model (H100, sixty-third:
+    DTU 19.16 -> 18.82, and 18.54-18.85 with any one other setting changed). H200
     (thirty-second session, bench/results/README.md), held-out PSNR off -> on: kitchen 24
     views, dense,
     12.94 -> 18.23; fern 3-view, sparse, seeds 0 / 1, explicit 21.51 / 21.59 -> 21.83 / 21.91,
@@ -465,11 +462,8 @@ class SkyConfig:
     photos, voxel 11.87 -> 12.32, explicit on the CPU (a quarter size, 600 steps) 11.60 ->
     12.61."""
     far_parallax: float = 0.3
-    """`far` mode's bound: how far the farthest content (each training view's 95th-percentile
-    depth of its depth map) moves across the training views, as a share of the image width
-    (`recon.sky.far_parallax`). Fern 3-view 0.07 (a sky gains the voxel model 0.35 dB), DTU
-    scan24 3-view 1.76 (it loses 0.35): a texture at infinity fits the first's far
-    content, not the second's table and walls."""
+    """`far` mode's bound on `recon.sky.far_parallax` (share of the image width). Fern 3-view
+    0.09 (a sky gains the voxel model 0.35 dB), DTU scan24 3-view 1.46 (it loses 0.35)."""
     resolution: int = 32
     """Rows of the latitude-longitude texture (zenith to nadir); it has twice as many columns."""
     lr: float = 0.01

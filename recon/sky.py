@@ -3,6 +3,7 @@ optimized with the Gaussians, and where the workspace keeps it (`sky.pt`)."""
 
 from __future__ import annotations
 
+import math
 import pickle
 
 from pathlib import Path
@@ -56,8 +57,7 @@ def far_parallax(cams: Cameras, depth_maps: list[Tensor], quantile: float = FAR_
         z = depth[depth > 0].double()
         if z.numel() < 100:  # (too few matched pixels to say how far the content is)
             continue
-        far = float(torch.quantile(z[torch.randperm(len(z), generator=torch.Generator()
-                                                      .manual_seed(0))[:1_000_000]], quantile))
+        far = float(z.kthvalue(max(1, math.ceil(quantile * len(z)))).values)  # (any size)
         b = centers - centers[i]
         across = (b - (b @ axes[i])[:, None] * axes[i]).norm(dim=1)
         focal = float(cams.Ks[i, 0, 0])
