@@ -17,7 +17,7 @@ from pathlib import Path
 from voxsplat.recon import pipeline
 from voxsplat.recon.config import preset
 from voxsplat.recon.engine import resolve_device
-from voxsplat.recon.sky import far_parallax
+from voxsplat.recon.sky import depth_far_parallax
 from voxsplat.scripts.bench import environment
 from voxsplat.scripts.bench_fewview import FEWVIEW_CASES, case_scene
 
@@ -41,8 +41,7 @@ def main() -> None:
             rows.append({"case": case, "far_parallax": None, "masked": scene.masked("train")})
             print(rows[-1], flush=True)
             continue
-        maps = [depth.depth_map(c) for c in range(len(depth.view_ids))]
-        share = far_parallax(depth.cameras, maps)
+        share = depth_far_parallax(depth, scene.split("train"))  # (what the run decides by)
         rows.append({"case": case, "far_parallax": share, "n_matched": depth.n_matched,
                      "sky": share is not None and share <= cfg.sky.far_parallax,
                      "seconds": time.perf_counter() - t0})

@@ -25,7 +25,7 @@ from .losses import binocular_loss, consistency_loss, photometric_loss, shifted_
 from .pseudo import depth_smoothness, neighbour_degrees, orbited_cameras
 from .representation.models import MODELS
 from .appearance import Appearance, new_appearance
-from .sky import far_parallax, wants_sky
+from .sky import depth_far_parallax, wants_sky
 
 
 @dataclass
@@ -376,12 +376,9 @@ class Trainer:
     def _far_share(self, say: bool) -> Optional[float]:
         """`far_parallax` of the depth stage's maps of the training views (None without
         them); `say`: print it."""
-        d = self.depth
-        if d is None:
+        if self.depth is None:
             return None
-        train = set(self.scene.split("train"))
-        views = [c for c, i in enumerate(d.view_ids) if i in train]
-        share = far_parallax(d.cameras[views], [d.depth_map(c) for c in views])
+        share = depth_far_parallax(self.depth, self.scene.split("train"))
         if say and share is not None and distributed.is_main():
             print(f"the farthest content moves {share:.2f} of the image width across the "
                   f"training views: {'a' if share <= self.cfg.sky.far_parallax else 'no'} "

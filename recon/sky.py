@@ -66,6 +66,14 @@ def far_parallax(cams: Cameras, depth_maps: list[Tensor], quantile: float = FAR_
     return share
 
 
+def depth_far_parallax(depth, view_ids) -> Optional[float]:
+    """`far_parallax` of the depth stage's result `depth` (`recon.depth.DepthResult`) over
+    its maps of the scene views `view_ids` (e.g. the training views)."""
+    wanted = set(view_ids)
+    views = [c for c, i in enumerate(depth.view_ids) if i in wanted]
+    return far_parallax(depth.cameras[views], [depth.depth_map(c) for c in views])
+
+
 class LearnedSky(torch.nn.Module):
     """Colour logits [h,2h,3] in the sky frame of the training cameras (up estimated from
     their orientations), started at the training photos' mean colour."""
