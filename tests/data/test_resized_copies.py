@@ -40,6 +40,11 @@ def test_llff_downscaled_load_reads_the_smallest_copy_that_is_large_enough(tmp_p
         np.testing.assert_array_equal(scene.images[0].numpy(), copy)  # the copy, as it is
     elif folder is not None:  # resized further from the copy, not from the full-size photo
         assert not torch.equal(scene.images[0], full.images[0])
+    else:  # no copy fits: the full-size photos (`scene` and `full` are the same load here)
+        assert scene.cameras.size(0) == (round(48 * factor), round(36 * factor))
+        if factor == 1.0:
+            photo = np.asarray(Image.open(root / "images" / "img000.png").convert("RGB"))
+            np.testing.assert_array_equal(scene.images[0].numpy(), photo)
 
 
 def test_copies_that_do_not_match_the_photos_are_passed_over(tmp_path):

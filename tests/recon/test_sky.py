@@ -118,7 +118,9 @@ def test_the_sky_is_learned_kept_and_rendered(sky_scene, tmp_path):
     assert metrics["on"]["psnr"] > metrics["off"]["psnr"] + 6.0, (metrics["on"]["psnr"], metrics["off"]["psnr"])
     assert read_sky(ws / "off") is None
     assert metrics["on"]["sky"] and not metrics["off"]["sky"]
-    assert 0.0 <= metrics["off"]["open_fraction"] <= 1.0 and metrics["on"]["open_fraction"] > 0.1
+    # without it Gaussians paint most of the sky; with it they leave it open (0.24 / 0.79)
+    opens = metrics["off"]["open_fraction"], metrics["on"]["open_fraction"]
+    assert opens[1] > 0.5 and opens[1] > opens[0] + 0.3, opens
     sky = read_sky(ws / "on")
     # the learned sky: blue above the horizon, darker and browner below it
     h = sky.texture.shape[0]

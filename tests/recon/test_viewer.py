@@ -97,13 +97,14 @@ def test_without_viser_the_error_says_what_to_install(workspace, capsys, monkeyp
 
 
 def test_photos_shrink_to_thumbnails_and_can_be_left_out(workspace):
-    ws, _, _ = workspace
+    ws, _, scene = workspace
     photo = torch.randint(0, 256, (600, 1000, 3), dtype=torch.uint8)
     small = thumbnail(photo)
     assert small.shape == (144, 240, 3) and small.dtype == np.uint8
     assert abs(float(small.mean()) - float(photo.float().mean())) < 2  # an area filter
     bare = serve(ws, host="127.0.0.1", port=8290, verbose=False, photos=False)
     try:
+        assert set(bare.frustums) == set(scene.names)  # the cameras, without their photos
         assert all(f.image is None for f in bare.frustums.values())
     finally:
         bare.stop()

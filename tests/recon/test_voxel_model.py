@@ -83,16 +83,20 @@ def test_carving_drops_the_voxels_whose_gaussians_all_lie_outside(small_scene):
 
 
 def test_grow_and_prune_change_the_grid(small_scene, tmp_path):
+    """Both happen (prune_opacity 0.1: voxels whose Gaussians stay fainter; at 0.02 none is
+    pruned this early), and each refinement's count is the one before, less the pruned, plus
+    the grown."""
     cfg = _cfg(60, refine_start=10, refine_every=20, refine_stop=60, grow_grad2d=1e-6,
-               prune_opacity=0.02)
+               prune_opacity=0.1)
     trainer = Trainer(small_scene, cfg, tmp_path, torch.device("cpu"))
     reports = []
     orig = VoxelModel.update
 
     def spy(self, *a, **k):
+        before = self.n_voxels
         r = orig(self, *a, **k)
         if r:
-            reports.append(r)
+            reports.append((before, r, self.n_voxels))
         return r
 
     VoxelModel.update = spy
@@ -101,7 +105,10 @@ def test_grow_and_prune_change_the_grid(small_scene, tmp_path):
     finally:
         VoxelModel.update = orig
     assert reports, "no refinement happened"
-    assert sum(r["voxels_grown"] for r in reports) > 0
+    assert sum(r["voxels_grown"] for _, r, _ in reports) > 0
+    assert sum(r["voxels_pruned"] for _, r, _ in reports) > 0
+    for before, r, after in reports:
+        assert after == r["voxels"] == before - r["voxels_pruned"] + r["voxels_grown"], (before, r)
 
 
 @pytest.mark.parametrize("lr_residual", [0.0, 2e-3])

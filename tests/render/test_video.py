@@ -77,8 +77,16 @@ def test_depth_to_rgb_maps_near_blue_far_red_invalid_black():
     near, far = rgb[1, 4].astype(int), rgb[1, -1].astype(int)
     assert near[2] > near[0] and far[0] > far[2]
     assert (rgb[1:, 4:].max(-1) > 0).all()  # valid depth is never black
-    auto = depth_to_rgb(depth.numpy())  # percentile range when near/far are omitted
+    # near/far omitted: the valid depths' 1st-99th percentiles, so one stray far pixel does
+    # not crush the rest into blue (min/max would put the middle column at t ~ 0.002)
+    stray = depth.numpy().copy()
+    stray[2, 20] = 1000.0
+    auto = depth_to_rgb(stray)
     assert auto.shape == rgb.shape and (auto[:, :4] == 0).all()
+    low, high = auto[1, 8].astype(int), auto[1, -1].astype(int)
+    assert low[2] > low[0] and high[0] > high[2]
+    middle = np.round(turbo(np.array(0.5)) * 255)  # depth 3.16 in ~1.29..5
+    assert np.abs(auto[1, 34].astype(int) - middle).max() < 25, (auto[1, 34], middle)
     assert (depth_to_rgb(np.zeros((4, 5))) == 0).all()
     ramp = turbo(np.linspace(0, 1, 256))
     assert ramp.shape == (256, 3) and 0.0 <= ramp.min() and ramp.max() <= 1.0

@@ -55,11 +55,21 @@ def _no_files(folder) -> None:
     assert not folder.exists() or list(folder.iterdir()) == []
 
 
-def test_mesh_has_colours_and_surfaces(exported):
+def _median_distance_to_points(mesh, workspace) -> float:
+    """Median distance from the mesh's vertices to the scene's surface points (the input's
+    frame, where exports are written): ~0.05 for the TSDF and Poisson meshes of this ~2.6-wide
+    scene, ~0.35 for the same mesh moved by 0.3."""
+    points = load_scene(workspace.parent / "input").points.double()
+    verts = torch.from_numpy(np.asarray(mesh.vertices)).double()
+    return float(torch.cdist(verts, points).min(1).values.median())
+
+
+def test_mesh_has_colours_and_surfaces(exported, workspace):
     assert len(exported.faces) > 500
     assert exported.visual.kind == "vertex"
     assert np.ptp(exported.visual.vertex_colors[:, :3]) > 50
     assert np.linalg.norm(exported.extents) < 4.0  # the scene is ~2.6 across
+    assert _median_distance_to_points(exported, workspace) < 0.1
 
 
 @pytest.mark.parametrize("suffix", [".obj", ".glb", ".ply"])
@@ -181,6 +191,7 @@ def test_poisson_mesher(workspace, tmp_path):
     mesh = trimesh.load(out, process=False)
     assert len(mesh.faces) > 500 and mesh.visual.kind == "vertex"
     assert np.linalg.norm(mesh.extents) < 4.0
+    assert _median_distance_to_points(mesh, workspace) < 0.1
 
 
 def test_points_through_the_cli(capsys, workspace, tmp_path):

@@ -4,6 +4,7 @@ a handful of points): the run gives the result the same scene gives in a plain f
 why not, instead of an empty model."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,12 @@ def test_tiny_images_are_measured_without_ssim(tmp_path, capsys):
     data = _dataset(tmp_path / "tiny", width=8, height=6)
     assert main(["reconstruct", str(data), "--out", str(tmp_path / "ws"), *RUN]) == 0
     metrics = json.loads((tmp_path / "ws" / "metrics.json").read_text())
-    assert metrics["ssim"] is None and metrics["psnr"] > 5
+    # SSIM's 11-pixel window does not fit: no SSIM, but every view's PSNR is measured (an
+    # 8x6 scene barely trains in 60 steps: ~9 dB, so the figure itself says little)
+    views = metrics["psnr_per_view"]
+    assert metrics["ssim"] is None and metrics["ssim_per_view"] == [None] * len(views)
+    assert len(views) == 2 and all(math.isfinite(v) and v > 0 for v in views)
+    assert metrics["psnr"] == pytest.approx(sum(views) / len(views))
 
 
 def test_a_handful_of_points_gives_way_to_the_masks_hull():
