@@ -161,7 +161,9 @@ def _check_layout(path, chunk: np.ndarray, vertex: np.ndarray, sh: np.ndarray | 
     """Raise a VoxsplatError naming what a compressed PLY lacks (as splat-transform checks
     it); returns whether its chunks hold a colour range (older files have 12 fields, not 18)."""
     def bad(what: str) -> VoxsplatError:
-        return VoxsplatError(f"{path}: not a readable compressed PLY ({what})")
+        return VoxsplatError(f"{path}: not a readable compressed PLY ({what}); damaged, or "
+                             "not written as SuperSplat writes it: export it again, or give "
+                             "the uncompressed .ply")
     names = set(chunk.dtype.names or ())
     missing = [f for f in _CHUNK_GEOMETRY_FIELDS if f not in names]
     if missing:

@@ -14,6 +14,7 @@ from voxsplat.recon.export.ply import write_ply
 from voxsplat.recon.export.read import read_splat_file
 from voxsplat.recon.export.spz import write_spz
 from test_export import make_splats
+from testkit import error_message
 
 GEOMETRY = ["min_x", "min_y", "min_z", "max_x", "max_y", "max_z", "min_scale_x", "min_scale_y",
             "min_scale_z", "max_scale_x", "max_scale_y", "max_scale_z"]
@@ -45,9 +46,11 @@ def test_older_compressed_plys_and_long_headers_read(tmp_path):
 
 
 def test_a_damaged_compressed_ply_is_one_line(tmp_path):
-    _compressed(tmp_path / "short.compressed.ply", 0)  # no chunk for its Gaussian
-    with pytest.raises(VoxsplatError, match="0 chunks for 1 Gaussians, not one per 256"):
-        read_splat_file(tmp_path / "short.compressed.ply")
+    path = tmp_path / "short.compressed.ply"
+    _compressed(path, 0)  # no chunk for its Gaussian
+    message = error_message(read_splat_file, path)
+    assert message.startswith(f"{path}: ") and "0 chunks for 1 Gaussians, not one per 256" in message
+    assert "export it again, or give the uncompressed .ply" in message
 
 
 def test_spz_damaged_or_with_bytes_after_its_gaussians(tmp_path):

@@ -16,6 +16,7 @@ import torch
 import trimesh
 from plyfile import PlyData
 
+from voxsplat.data.errors import VoxsplatError
 from voxsplat.data.cameras import Cameras
 from voxsplat.data.synthetic import SyntheticConfig, make_synthetic_scene
 from voxsplat.data.transforms import normalize
@@ -79,7 +80,7 @@ def test_sh_blocks_are_orthogonal_and_degree_one_turns_like_a_vector():
     P = torch.tensor([[0, -1.0, 0], [0, 0, 1.0], [-1.0, 0, 0]], dtype=torch.float64)
     assert torch.allclose(B[1:4, 1:4], P @ M @ P.T, atol=1e-9)
     assert torch.allclose(sh_transform(torch.eye(3), 2), torch.eye(9, dtype=torch.float64), atol=1e-12)
-    with pytest.raises(Exception, match="shears"):
+    with pytest.raises(VoxsplatError, match="shears or stretches .*; export with --frame scene"):
         similarity_parts(torch.diag(torch.tensor([1.0, 2.0, 1.0, 1.0], dtype=torch.float64)))
 
 
@@ -256,7 +257,7 @@ def test_bad_camera_path_files_name_the_file_and_the_fix(moved_workspace, tmp_pa
         assert words in capsys.readouterr().err
 
 
-def test_a_saved_path_renders_the_same_frames_again(moved_workspace, tmp_path):
+def test_a_saved_path_renders_the_same_frames_again(moved_workspace, tmp_path, capsys):
     """`render --path orbit --save-path FILE.json` writes the orbit's cameras in the input's
     frame (around the input frame's points); `--path FILE.json` renders the same frames."""
     import json
@@ -287,9 +288,12 @@ def test_a_saved_path_renders_the_same_frames_again(moved_workspace, tmp_path):
     assert len(json.loads(saved.read_text())["frames"]) == 3
     cameras = tmp_path / "transforms.json"
     cameras.write_text(json.dumps({"frames": []}))
+    capsys.readouterr()
     assert main(["render", str(ws), "--path", "arc", "--frames", "3", "--out",
                  str(tmp_path / "d"), "--save-path", str(cameras), "--device", "cpu",
                  "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(cameras) in err and "give a new name, or remove it first" in err, err
     assert json.loads(cameras.read_text()) == {"frames": []} and not (tmp_path / "d").exists()
 
 

@@ -67,7 +67,7 @@ def test_fused_points_initialize_training(three_views):
     assert with_points.points.shape == result.points.shape and scene.points is None
     splats = init_splats(with_points, InitConfig(source="points"), sh_degree=1, seed=0)
     assert splats["means"].shape[0] == result.points.shape[0]
-    with pytest.raises(VoxsplatError):
+    with pytest.raises(VoxsplatError, match=r"expected points \[P,3\], got \("):
         scene_with_points(scene, result.points[:, :2], None)
 
 
@@ -133,7 +133,7 @@ def test_mvs_needs_two_views(synth):
         compute_depths(synth.scene.subset([0]).with_splits({"train": [0]}), MvsConfig())
     with pytest.raises(VoxsplatError, match="split"):
         compute_depths(synth.scene, MvsConfig(split="nope"))
-    with pytest.raises(VoxsplatError):
+    with pytest.raises(VoxsplatError, match="patch_size=4: use an odd size >= 3"):
         MvsConfig(patch_size=4)
 
 

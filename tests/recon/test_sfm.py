@@ -19,6 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
+from voxsplat.data.errors import VoxsplatError
 from voxsplat.data.load import load_scene
 from voxsplat.recon.sfm import SfmConfig, load_or_run_sfm, run_sfm
 from voxsplat.recon.sfm import colmap_steps as sfm_steps
@@ -178,7 +179,7 @@ def test_a_photo_replaced_under_its_name_poses_again(corner, solved, tmp_path, m
     first, second = sorted(photos.iterdir())[:2]
     second.write_bytes(first.read_bytes())  # another photo under the same name
     assert not is_current(ws2, photos, FAST)
-    with pytest.raises(Exception, match="its photos changed .* start over without --resume"):
+    with pytest.raises(VoxsplatError, match="its photos changed .* start over without --resume"):
         _check_same_photos(photos, ws2, FAST)
 
     class Ran(Exception):
@@ -221,7 +222,6 @@ def test_the_reconstruction_a_stopped_rerun_set_aside_reloads_its_photos(corner,
     """A fresh rerun stopped part-way leaves the finished reconstruction in OUT/previous/, with
     no sfm/ of its own: eval and the meshes reload its photos from OUT's SfM run while that is
     still the run it was trained on, and say why not once the rerun replaced it."""
-    from voxsplat.data.errors import VoxsplatError
     from voxsplat.recon import workspace as wsp
     from voxsplat.recon.app import load_workspace_scene
     from voxsplat.recon.config import TrainConfig
@@ -251,7 +251,6 @@ def test_a_reconstruction_beside_another_sfm_run_is_not_reloaded_with_its_poses(
     eval and the meshes reloaded them with that run's poses, and measured the Gaussians on
     the wrong views. The reload compares the poses with those the Gaussians were trained on."""
     from dataclasses import replace
-    from voxsplat.data.errors import VoxsplatError
     from voxsplat.recon import workspace as wsp
     from voxsplat.recon.app import load_workspace_scene
     from voxsplat.recon.config import TrainConfig
@@ -276,7 +275,7 @@ def test_a_resumed_run_keeps_its_sfm_settings(solved):
     _, ws, _ = solved
     assert recorded_config(ws) == FAST
     assert _resumed_sfm(ws, SfmConfig()) == FAST  # the CLI's defaults: the recorded settings
-    with pytest.raises(Exception, match="keeps the SfM settings"):
+    with pytest.raises(VoxsplatError, match="keeps the SfM settings"):
         _resumed_sfm(ws, SfmConfig(video_frames=40))
     assert recorded_config(ws / "nowhere") is None
 

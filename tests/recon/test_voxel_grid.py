@@ -115,5 +115,5 @@ def test_sample_members_draws_each_voxels_own_points():
     assert idx.shape == (3, 50)
     assert torch.equal(inv[idx], torch.arange(3)[:, None].expand(3, 50))
     assert set(idx[2].tolist()) == {0, 2, 4} and set(idx[1].tolist()) == {3}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a voxel holds no point"):
         sample_members(torch.tensor([0, 0, 2]), 3, 4, gen)

@@ -193,8 +193,11 @@ def test_voxel_resume_finishes_the_run_as_well(small_scene, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         pipeline.reconstruct(small_scene, tmp_path / "b", cfg, {"kind": "path", "path": "s"},
                              device="cpu", progress=False, on_step=interrupt)
+    steps = []
     resumed = pipeline.reconstruct(small_scene, tmp_path / "b", cfg, {"kind": "path", "path": "s"},
-                                   device="cpu", resume=True, progress=False)
+                                   device="cpu", resume=True, progress=False,
+                                   on_step=lambda step, _: steps.append(step))
+    assert steps == list(range(41, 81))  # from the step-40 checkpoint, not from the start
     assert resumed["steps"] == 80
     assert abs(resumed["psnr"] - full["psnr"]) < 0.5, (resumed["psnr"], full["psnr"])
 

@@ -319,7 +319,7 @@ def test_background_compositing():
     empty = plain.alphas[..., 0] == 0
     assert empty.any()
     assert torch.allclose(out.colors[empty], bg[1].expand(int(empty.sum()), 3))
-    with pytest.raises(VoxsplatError):
+    with pytest.raises(VoxsplatError, match=r"background must be \[3\] or \[C,3\]"):
         rasterize(*params, views, Ks, width, height, background=torch.zeros(4),
                   backend="torch")
 

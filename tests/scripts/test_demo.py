@@ -29,7 +29,7 @@ from voxsplat.scripts.cli import main
 def test_demo_end_to_end(demo_workspace):
     out = demo_workspace
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["psnr"] >= 24.0, metrics["psnr"]
+    assert metrics["psnr"] >= 31.0, metrics["psnr"]  # 33.66 measured; the demo promises > 30
     assert metrics["n_test_views"] == 10 and metrics["peak_gpu_mem_mb"] is None
     for key in ("ssim", "n_gaussians", "train_seconds", "device"):
         assert key in metrics
